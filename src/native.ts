@@ -1,0 +1,75 @@
+// The syscall-shaped surface of qjs-native/td_core.c, identical in both bindings:
+// the QuickJS module "tdnative" (qjs-native/td_quickjs.c) and the Node-API addon
+// build/node/tdnative.node (qjs-native/td_napi.c).
+//
+// Conventions: every call returns a non-negative result or a negative errno value
+// (e.g. -90 for EMSGSIZE on x86). Nothing throws except on argument type errors.
+// IPv4 addresses travel as dotted-quad strings. Byte buffers are Uint8Array.
+
+/** Source address filled in by recvFrom. */
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+/** Result of a finished name resolution. */
+export interface Resolved {
+  ip: string;
+  port: number;
+}
+
+export interface Native {
+  /** socket(AF_INET, SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC). Returns fd. */
+  udpSocket(): number;
+  /** setsockopt(SO_REUSEPORT, 1). */
+  setReusePort(fd: number): number;
+  /** setsockopt(SO_BINDTODEVICE, dev) (length includes the NUL). */
+  bindToDevice(fd: number, dev: string): number;
+  /** setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE). */
+  setPmtuProbe(fd: number): number;
+  bind(fd: number, ip: string, port: number): number;
+  connect(fd: number, ip: string, port: number): number;
+  /** getsockname port, or -errno. */
+  localPort(fd: number): number;
+  /** send() on a connected socket; bytes sent or -errno (EMSGSIZE, ECONNREFUSED, EINVAL...). */
+  send(fd: number, data: Uint8Array): number;
+  sendTo(fd: number, data: Uint8Array, ip: string, port: number): number;
+  /** recvfrom() into buf; returns length (or -errno, -EAGAIN when empty) and fills `from`. */
+  recvFrom(fd: number, buf: Uint8Array, from: Endpoint): number;
+  close(fd: number): number;
+
+  /** socket(AF_NETLINK, SOCK_RAW|SOCK_CLOEXEC, protocol), bound, with a 2 s receive timeout. */
+  netlinkSocket(protocol: number): number;
+  /** send() of one encoded netlink message to the kernel (pid 0). */
+  netlinkSend(fd: number, data: Uint8Array): number;
+  /** Blocking recv() of one netlink datagram (may hold several messages); -EAGAIN on timeout. */
+  netlinkRecv(fd: number, buf: Uint8Array): number;
+
+  /** fork + execv(path, [path, ...args]) without a shell; the child gets stdin from /dev/null and
+   *  stdout+stderr into a pipe whose non-blocking read end is returned as `outFd` (-1 if
+   *  captureOutput is false, then the child inherits stdout/stderr). Returns -errno on failure. */
+  spawn(path: string, args: string[], captureOutput: boolean): { pid: number; outFd: number } | number;
+  /** read() from a spawn output pipe: bytes read, 0 at EOF, -EAGAIN when nothing yet. */
+  read(fd: number, buf: Uint8Array): number;
+  /** waitpid(pid, WNOHANG): null while running; exit code, or 128+signal when killed. */
+  waitPid(pid: number): number | null;
+  kill(pid: number, signal: number): number;
+
+  /** Starts getaddrinfo(host, service, AF_INET, SOCK_DGRAM) in a child process; returns the
+   *  read end of a pipe (becomes readable when done) or -errno. */
+  resolveStart(host: string, service: string): number;
+  /** Reads the answer from that pipe and closes it: the first IPv4 address, or -errno
+   *  (-ENOENT when the name does not resolve). Reaps the helper process. */
+  resolveFinish(fd: number): Resolved | number;
+
+  /** syslog(3) with ident set by openlog on first use (LOG_DAEMON). */
+  syslog(priority: number, ident: string, message: string): void;
+  /** strerror(errno) of the C library the binary runs on. */
+  strerror(errno: number): string;
+  /** Errno numbers of the platform (MIPS differs from x86). */
+  errno: {
+    EAGAIN: number; EINTR: number; EMSGSIZE: number; ECONNREFUSED: number; EINVAL: number;
+    EEXIST: number; ENOENT: number; EAFNOSUPPORT: number; ENODEV: number; EPROTONOSUPPORT: number;
+    ENOBUFS: number; EPERM: number; EADDRINUSE: number; EHOSTUNREACH: number; ENETUNREACH: number;
+  };
+}
