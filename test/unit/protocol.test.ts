@@ -1,0 +1,208 @@
+// Codec tests; vectors are the byte rows of spec §3 (worked example).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHmac } from 'node:crypto';
+import * as m from '../../src/protocol/messages.js';
+import { CookieJar, pythonBytesRepr, COOKIE_TICK_MS } from '../../src/protocol/cookie.js';
+import { MessageType, describeErrorReason } from '../../src/protocol/constants.js';
+
+const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
+const eq = (actual: Uint8Array, expected: string): void => assert.equal(Array.from(actual), Array.from(hex(expected)));
+const frame = (bytes: Uint8Array): m.Frame => {
+  const f = m.parseFrame(bytes);
+  if (!m.isFrame(f)) throw new Error(`parse failed: ${f}`);
+  return f;
+};
+const hmacSha1: (k: Uint8Array, msg: Uint8Array) => Uint8Array = (k, msg) => createHmac('sha1', k).update(msg).digest();
+
+test('row 1: USAGE request with features (18 bytes)', () => {
+  eq(m.encodeUsageRequest(1), '80 73 a7 01 0a 0c 55 55 55 55 55 55 55 55 00 00 00 01');
+  assert.equal(m.decodeFillerRequest(frame(hex('80 73 a7 01 0a 0c 55 55 55 55 55 55 55 55 00 00 00 01')).payload), { features: 1 });
+  // old clients send no features word
+  assert.equal(m.decodeFillerRequest(frame(hex('80 73 a7 01 0a 08 55 55 55 55 55 55 55 55')).payload), { features: 0 });
+  // fewer than 8 filler bytes: refused (reply must not be larger than the request)
+  assert.is(m.decodeFillerRequest(frame(hex('80 73 a7 01 0a 04 55 55 55 55 00 00')).payload), null);
+});
+
+test('row 2: USAGE reply 255, padded to 12 bytes', () => {
+  eq(m.encodeUsageReply(255), '80 73 a7 01 0a 02 00 ff 00 00 00 00');
+  assert.is(m.decodeU16(frame(hex('80 73 a7 01 0a 02 00 ff 00 00 00 00')).payload), 255);
+});
+
+test('row 3/4: COOKIE request and reply; HMAC matches the worked example', () => {
+  eq(m.encodeCookieRequest(), '80 73 a7 01 01 08 58 58 58 58 58 58 58 58');
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i);
+  const jar = new CookieJar(key, hmacSha1, 0);
+  const now = 3 * COOKIE_TICK_MS + 5;
+  const cookie = jar.issue('198.51.100.7', 40000, now);
+  eq(m.encodeCookieReply(cookie), '80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b');
+  assert.ok(jar.verify(cookie, '198.51.100.7', 40000, now));
+  const reply = m.decodeCookieReply(frame(hex('80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b')).payload);
+  assert.ok(reply);
+  eq(reply!, '00 03 79 24 fb c7 02 4b');
+});
+
+test('cookie: MAC input text is the documented one', () => {
+  assert.is(pythonBytesRepr(Uint8Array.of(0, 3)), "b'\\x00\\x03'");
+  assert.is(pythonBytesRepr(Uint8Array.of(0x27, 0x41)), 'b"\'A"');
+  assert.is(pythonBytesRepr(Uint8Array.of(0x27, 0x22)), "b'\\'\"'");
+  assert.is(pythonBytesRepr(Uint8Array.of(0x5c, 0x0a)), "b'\\\\\\n'");
+  let seen: Uint8Array | undefined;
+  const jar = new CookieJar(new Uint8Array(32), (_k, msg) => { seen = msg; return new Uint8Array(20); }, 0);
+  jar.issue('198.51.100.7', 40000, 3 * COOKIE_TICK_MS);
+  eq(seen!, '31 39 38 2e 35 31 2e 31 30 30 2e 37 34 30 30 30 30 62 27 5c 78 30 30 5c 78 30 33 27');
+});
+
+test('cookie: bound to IP and port, valid at least 2 minutes, expires, survives the tick wrap', () => {
+  const jar = new CookieJar(Uint8Array.from({ length: 32 }, (_, i) => i * 7), hmacSha1, 1000);
+  const t0 = 1000 + 10 * COOKIE_TICK_MS + 63_000; // end of a tick: worst case for age
+  const c = jar.issue('198.51.100.7', 40000, t0);
+  assert.ok(jar.verify(c, '198.51.100.7', 40000, t0 + 120_000), 'valid after 2 minutes');
+  assert.not.ok(jar.verify(c, '198.51.100.8', 40000, t0), 'other IP');
+  assert.not.ok(jar.verify(c, '198.51.100.7', 40001, t0), 'other port');
+  assert.not.ok(jar.verify(c, '198.51.100.7', 40000, t0 + 4 * COOKIE_TICK_MS), 'expired');
+  const forged = c.slice();
+  forged[7] ^= 1;
+  assert.not.ok(jar.verify(forged, '198.51.100.7', 40000, t0), 'forged signature');
+  assert.not.ok(jar.verify(c.subarray(0, 7), '198.51.100.7', 40000, t0), 'short cookie');
+  const wrapAt = 1000 + 0xffff * COOKIE_TICK_MS;
+  const w = jar.issue('198.51.100.7', 40000, wrapAt);
+  assert.ok(jar.verify(w, '198.51.100.7', 40000, wrapAt + COOKIE_TICK_MS), 'valid across the 16-bit wrap');
+});
+
+test('row 5: PREPARE with cookie, uuid "foobar", tunnel id 1, features 1 (29 bytes)', () => {
+  const row5 = '80 73 a7 01 02 17 00 03 79 24 fb c7 02 4b 06 66 6f 6f 62 61 72 00 00 00 01 00 00 00 01';
+  eq(m.encodePrepare(hex('00 03 79 24 fb c7 02 4b'), m.utf8Encode('foobar'), 1, 1), row5);
+  const p = m.decodePrepare(frame(hex(row5)).payload)!;
+  assert.equal(Array.from(p.cookie), Array.from(hex('00 03 79 24 fb c7 02 4b')));
+  assert.is(m.utf8Decode(p.uuid), 'foobar');
+  assert.is(p.tunnelId, 1);
+  assert.is(p.features, 1);
+});
+
+test('PREPARE: optional trailing fields default like the original broker', () => {
+  const base = [0, 3, 1, 2, 3, 4, 5, 6, 3, 0x61, 0x62, 0x63];
+  const noTid = m.decodePrepare(Uint8Array.from(base))!;
+  assert.is(noTid.tunnelId, 1);
+  assert.is(noTid.features, 0);
+  const tidOnly = m.decodePrepare(Uint8Array.from([...base, 0, 0, 0, 9]))!;
+  assert.is(tidOnly.tunnelId, 9);
+  assert.is(tidOnly.features, 0);
+  const partial = m.decodePrepare(Uint8Array.from([...base, 0, 0, 0, 9, 0, 0]))!;
+  assert.is(partial.tunnelId, 9);
+  assert.is(partial.features, 0);
+  assert.is(m.decodePrepare(Uint8Array.from([0, 3, 1, 2, 3, 4, 5, 6, 10, 0x61])), null, 'uuid longer than payload');
+  assert.is(m.decodePrepare(Uint8Array.from([0, 3, 1, 2])), null, 'no uuid length');
+});
+
+test('PREPARE: long uuid is truncated so the length byte stays valid', () => {
+  const out = m.encodePrepare(new Uint8Array(8), new Uint8Array(300).fill(0x41), 5, 1);
+  const p = m.decodePrepare(frame(out).payload)!;
+  assert.is(out[5], out.length - 6);
+  assert.is(p.tunnelId, 5);
+  assert.is(p.features, 1);
+  assert.ok(p.uuid.length >= 200);
+});
+
+test('rows 6, 6\', 6\'\': TUNNEL with and without features; refusal', () => {
+  eq(m.encodeTunnel(100, 1), '80 73 a7 01 04 08 00 00 00 64 00 00 00 01');
+  eq(m.encodeTunnel(100, 0), '80 73 a7 01 04 04 00 00 00 64 00 00');
+  eq(m.encodeError(), '80 73 a7 01 03 00 00 00 00 00 00 00');
+  assert.equal(m.decodeTunnel(frame(hex('80 73 a7 01 04 08 00 00 00 64 00 00 00 01')).payload), { tunnelId: 100, features: 1 });
+  assert.equal(m.decodeTunnel(frame(hex('80 73 a7 01 04 04 00 00 00 64 00 00')).payload), { tunnelId: 100, features: 0 });
+  assert.is(m.decodeTunnel(Uint8Array.of(0, 0, 1)), null);
+  assert.equal(m.decodeError(frame(hex('80 73 a7 01 03 00 00 00 00 00 00 00')).payload), { reason: undefined });
+});
+
+test('rows 7/8: LIMIT (reliable, unpadded, 14 bytes) and REL_ACK', () => {
+  const row7 = '80 73 a7 01 80 08 00 00 01 04 00 00 04 00';
+  eq(m.encodeLimitBandwidthDown(0, 1024), row7);
+  const f = frame(hex(row7));
+  assert.ok(m.isReliable(f.type));
+  assert.is(m.decodeReliableSeq(f.payload), 0);
+  const l = m.decodeLimit(f.payload)!;
+  assert.is(l.bandwidthKbps, 1024);
+  assert.is(l.limitType, 1);
+  eq(m.encodeRelAck(0), '80 73 a7 01 08 02 00 00 00 00 00 00');
+  const unknown = m.decodeLimit(Uint8Array.of(0, 7, 9, 2, 1, 2))!;
+  assert.is(unknown.seq, 7);
+  assert.is(unknown.bandwidthKbps, null);
+  assert.is(m.decodeLimit(Uint8Array.of(0, 7, 1, 4, 1)), null, 'config longer than payload');
+});
+
+test('rows 9/10: KEEPALIVE client u32, broker u16', () => {
+  eq(m.encodeClientKeepalive(0), '80 73 a7 01 05 04 00 00 00 00 00 00');
+  eq(m.encodeBrokerKeepalive(0), '80 73 a7 01 05 02 00 00 00 00 00 00');
+  eq(m.encodeBrokerKeepalive(0x10001), '80 73 a7 01 05 02 00 01 00 00 00 00');
+});
+
+test('rows 11-16: PMTU probe, ACK, NTFY', () => {
+  const probe = m.encodePmtuProbe(1500);
+  assert.is(probe.length, 1472);
+  eq(probe.subarray(0, 6), '80 73 a7 01 06 00');
+  assert.ok(probe.subarray(6).every((b) => b === 0));
+  const f = frame(probe);
+  assert.is(f.type, MessageType.PMTUD);
+  assert.is(f.datagramLength, 1472);
+  eq(m.encodePmtuAck(1472), '80 73 a7 01 07 02 05 c0 00 00 00 00');
+  eq(m.encodePmtuNotify(1446), '80 73 a7 01 09 02 05 a6 00 00 00 00');
+  eq(m.encodePmtuNotify(1400), '80 73 a7 01 09 02 05 78 00 00 00 00');
+  const acks = [1334, 1400, 1450, 1476, 1492, 1500].map((s) => m.encodePmtuProbe(s).length);
+  assert.equal(acks, [1306, 1372, 1422, 1448, 1464, 1472]);
+  eq(m.encodePmtuAck(1306), '80 73 a7 01 07 02 05 1a 00 00 00 00');
+});
+
+test('rows 17-20: ERROR reason bytes', () => {
+  eq(m.encodeError(0x11), '80 73 a7 01 03 01 11 00 00 00 00 00');
+  eq(m.encodeError(0x01), '80 73 a7 01 03 01 01 00 00 00 00 00');
+  eq(m.encodeError(0x03), '80 73 a7 01 03 01 03 00 00 00 00 00');
+  eq(m.encodeError(0x10), '80 73 a7 01 03 01 10 00 00 00 00 00');
+  assert.equal(m.decodeError(frame(hex('80 73 a7 01 03 01 11 00 00 00 00 00')).payload), { reason: 0x11 });
+  assert.match(describeErrorReason(0x11), 'client shutdown');
+  assert.match(describeErrorReason(0x02), 'broker shutdown');
+});
+
+test('parseFrame rejects malformed datagrams and ignores padding', () => {
+  assert.is(m.parseFrame(hex('80 73 a7 01 05')), 'short');
+  assert.is(m.parseFrame(hex('81 73 a7 01 05 00')), 'magic');
+  assert.is(m.parseFrame(hex('80 73 a6 01 05 00')), 'magic');
+  assert.is(m.parseFrame(hex('80 73 a7 02 05 00')), 'version');
+  assert.is(m.parseFrame(hex('80 73 a7 01 05 09 00 00')), 'length');
+  const padded = frame(hex('80 73 a7 01 05 02 00 07 de ad be ef'));
+  assert.is(padded.payload.length, 2);
+  assert.is(m.decodeU16(padded.payload), 7);
+  // L2TPv3 data header (T bit clear) is not a control frame
+  assert.is(m.parseFrame(hex('00 03 00 00 00 00 00 64 00 00 00 00')), 'magic');
+});
+
+test('parseFrame never throws on random input', () => {
+  let seed = 12345;
+  const rnd = (): number => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 16;
+  let frames = 0;
+  for (let i = 0; i < 20000; i++) {
+    const len = rnd() % 40;
+    const d = Uint8Array.from({ length: len }, () => rnd() & 0xff);
+    if (i % 2 === 0 && len >= 6) d.set([0x80, 0x73, 0xa7, 0x01, rnd() & 0xff, rnd() % (len - 5)]);
+    const f = m.parseFrame(d);
+    if (m.isFrame(f)) {
+      frames++;
+      assert.ok(f.payload.length <= len - 6);
+      m.decodePrepare(f.payload);
+      m.decodeTunnel(f.payload);
+      m.decodeLimit(f.payload);
+      m.decodeU16(f.payload);
+      m.utf8Decode(f.payload);
+    }
+  }
+  assert.ok(frames > 1000);
+});
+
+test('utf8 round trip and lenient decoding', () => {
+  const s = 'uuid-ž-€-😀';
+  assert.is(m.utf8Decode(m.utf8Encode(s)), s);
+  assert.equal(Array.from(m.utf8Encode('ž')), Array.from(Buffer.from('ž')));
+  assert.is(m.utf8Decode(Uint8Array.of(0x61, 0xff, 0x62)), 'a\ufffdb');
+  assert.is(m.utf8Decode(Uint8Array.of(0xe2, 0x82)), '\ufffd\ufffd');
+});
+
+test.run();
