@@ -1,0 +1,275 @@
+// Synchronous netlink executor over the Native interface: encodes a request, sends it, reads
+// until the reply carrying the same sequence number, and returns 0 / typed results or -errno.
+// Nothing here throws; callers log the errno (strerror) and clean up. The C side only moves
+// bytes (netlinkSocket/netlinkSend/netlinkRecv with a 2 s receive timeout).
+
+import type { Native } from '../native.js';
+import { NETLINK_GENERIC, decodeFamilyId, encodeGetFamily } from './genl.js';
+import {
+  L2TP_GENL_NAME,
+  type SessionCreate,
+  type SessionInfo,
+  type TunnelCreate,
+  type TunnelInfo,
+  decodeSessionInfo,
+  decodeTunnelInfo,
+  encodeSessionCreate,
+  encodeSessionDelete,
+  encodeSessionDump,
+  encodeSessionModifyMtu,
+  encodeTunnelCreate,
+  encodeTunnelDelete,
+  encodeTunnelDump,
+} from './l2tp.js';
+import {
+  NLMSG_DONE,
+  NLMSG_ERROR,
+  NLMSG_NOOP,
+  NLMSG_OVERRUN,
+  type DecodeError,
+  type NlMessage,
+  decodeDoneMessage,
+  decodeErrorMessage,
+  decodeMessages,
+  hostIsLittleEndian,
+  isDecodeError,
+  utf8Encode,
+} from './netlink.js';
+import { type LinkInfo, NETLINK_ROUTE, decodeLink, encodeGetLink, encodeSetLinkMtu, encodeSetLinkUp } from './rtnl.js';
+
+export type { LinkInfo, SessionCreate, SessionInfo, TunnelCreate, TunnelInfo };
+
+export interface KernelOptions {
+  /** Byte order of the kernel (= this CPU); detected when omitted. */
+  littleEndian?: boolean;
+  /** Receive buffer per datagram; dumps are sized by the kernel to fit (≤ 32 KiB). */
+  recvBufferSize?: number;
+}
+
+type Mode = 'ack' | 'reply' | 'dump';
+
+/** Datagrams in a row without anything for our sequence number before giving up. */
+const MAX_UNRELATED_DATAGRAMS = 64;
+const IFNAMSIZ = 16;
+
+export class NetlinkKernel {
+  readonly littleEndian: boolean;
+  /** What was wrong with the last malformed or unexpected kernel reply (for logs). */
+  lastProblem = '';
+  private readonly buf: Uint8Array;
+  private genlFd = -1;
+  private routeFd = -1;
+  private seq = 0;
+  private l2tpFamily = -1;
+
+  constructor(
+    private readonly native: Native,
+    opts: KernelOptions = {},
+  ) {
+    this.littleEndian = opts.littleEndian ?? hostIsLittleEndian();
+    this.buf = new Uint8Array(opts.recvBufferSize ?? 32768);
+  }
+
+  /** L2TP generic-netlink family id (cached), or -errno (-ENOENT: l2tp modules not loaded). */
+  resolveL2tpFamily(): number {
+    if (this.l2tpFamily >= 0) return this.l2tpFamily;
+    const fd = this.socket(NETLINK_GENERIC);
+    if (fd < 0) return fd;
+    const seq = this.nextSeq();
+    const r = this.transact(fd, encodeGetFamily(L2TP_GENL_NAME, seq, this.littleEndian), seq, 'reply');
+    if (typeof r === 'number') return r;
+    const id = decodeFamilyId(r[0]!, this.littleEndian);
+    if (isDecodeError(id)) return this.malformed(id.error);
+    this.l2tpFamily = id;
+    return id;
+  }
+
+  createTunnel(t: TunnelCreate): number {
+    if (!isU32(t.tunnelId) || !isU32(t.peerTunnelId) || !isU32(t.fd)) return this.invalid('tunnel/fd id');
+    return this.l2tpAck((fam, seq, le) => encodeTunnelCreate(fam, seq, t, le));
+  }
+
+  deleteTunnel(tunnelId: number): number {
+    if (!isU32(tunnelId)) return this.invalid('tunnel id');
+    return this.l2tpAck((fam, seq, le) => encodeTunnelDelete(fam, seq, tunnelId, le));
+  }
+
+  createSession(s: SessionCreate): number {
+    if (!isU32(s.tunnelId) || !isU32(s.sessionId) || !isU32(s.peerSessionId)) return this.invalid('session ids');
+    if (!validIfname(s.ifname)) return this.invalid(`interface name "${s.ifname}"`);
+    return this.l2tpAck((fam, seq, le) => encodeSessionCreate(fam, seq, s, le));
+  }
+
+  deleteSession(tunnelId: number, sessionId: number): number {
+    if (!isU32(tunnelId) || !isU32(sessionId)) return this.invalid('session ids');
+    return this.l2tpAck((fam, seq, le) => encodeSessionDelete(fam, seq, tunnelId, sessionId, le));
+  }
+
+  /** SESSION_MODIFY {MTU}. Kernels ≥ 4.17 ignore it; callers ignore the result. */
+  setSessionMtu(tunnelId: number, sessionId: number, mtu: number): number {
+    if (!isU32(tunnelId) || !isU32(sessionId) || !isInt(mtu, 0, 0xffff)) return this.invalid('session ids/mtu');
+    return this.l2tpAck((fam, seq, le) => encodeSessionModifyMtu(fam, seq, tunnelId, sessionId, mtu, le));
+  }
+
+  listTunnels(): TunnelInfo[] | number {
+    return this.l2tpDump<TunnelInfo>(encodeTunnelDump, decodeTunnelInfo);
+  }
+
+  listSessions(): SessionInfo[] | number {
+    return this.l2tpDump<SessionInfo>(encodeSessionDump, decodeSessionInfo);
+  }
+
+  setLinkMtu(ifname: string, mtu: number): number {
+    if (!validIfname(ifname)) return this.invalid(`interface name "${ifname}"`);
+    if (!isU32(mtu)) return this.invalid('mtu');
+    return this.routeAck((seq, le) => encodeSetLinkMtu(ifname, mtu, seq, le));
+  }
+
+  setLinkUp(ifname: string, up: boolean): number {
+    if (!validIfname(ifname)) return this.invalid(`interface name "${ifname}"`);
+    return this.routeAck((seq, le) => encodeSetLinkUp(ifname, up, seq, le));
+  }
+
+  /** Link state by name, or -errno (-ENODEV when there is no such interface). */
+  getLink(ifname: string): LinkInfo | number {
+    if (!validIfname(ifname)) return this.invalid(`interface name "${ifname}"`);
+    const fd = this.socket(NETLINK_ROUTE);
+    if (fd < 0) return fd;
+    const seq = this.nextSeq();
+    const r = this.transact(fd, encodeGetLink(ifname, seq, this.littleEndian), seq, 'reply');
+    if (typeof r === 'number') return r;
+    const link = decodeLink(r[0]!, this.littleEndian);
+    return isDecodeError(link) ? this.malformed(link.error) : link;
+  }
+
+  close(): void {
+    if (this.genlFd >= 0) this.native.close(this.genlFd);
+    if (this.routeFd >= 0) this.native.close(this.routeFd);
+    this.genlFd = this.routeFd = -1;
+  }
+
+  // --- internals ---
+
+  private l2tpAck(build: (family: number, seq: number, le: boolean) => Uint8Array): number {
+    const family = this.resolveL2tpFamily();
+    if (family < 0) return family;
+    const seq = this.nextSeq();
+    const r = this.transact(this.genlFd, build(family, seq, this.littleEndian), seq, 'ack');
+    return typeof r === 'number' ? r : 0;
+  }
+
+  private l2tpDump<T>(
+    build: (family: number, seq: number, le: boolean) => Uint8Array,
+    decode: (m: NlMessage, le: boolean) => T | DecodeError,
+  ): T[] | number {
+    const family = this.resolveL2tpFamily();
+    if (family < 0) return family;
+    const seq = this.nextSeq();
+    const r = this.transact(this.genlFd, build(family, seq, this.littleEndian), seq, 'dump');
+    if (typeof r === 'number') return r;
+    const out: T[] = [];
+    for (const m of r) {
+      const item = decode(m, this.littleEndian);
+      if (isDecodeError(item)) return this.malformed(item.error);
+      out.push(item);
+    }
+    return out;
+  }
+
+  private routeAck(build: (seq: number, le: boolean) => Uint8Array): number {
+    const fd = this.socket(NETLINK_ROUTE);
+    if (fd < 0) return fd;
+    const seq = this.nextSeq();
+    const r = this.transact(fd, build(seq, this.littleEndian), seq, 'ack');
+    return typeof r === 'number' ? r : 0;
+  }
+
+  private socket(protocol: number): number {
+    const current = protocol === NETLINK_ROUTE ? this.routeFd : this.genlFd;
+    if (current >= 0) return current;
+    const fd = this.native.netlinkSocket(protocol);
+    if (fd < 0) return fd;
+    if (protocol === NETLINK_ROUTE) this.routeFd = fd;
+    else this.genlFd = fd;
+    return fd;
+  }
+
+  private nextSeq(): number {
+    this.seq = this.seq >= 0xffffffff ? 1 : this.seq + 1;
+    return this.seq;
+  }
+
+  private invalid(what: string): number {
+    this.lastProblem = `invalid ${what}`;
+    return -this.native.errno.EINVAL;
+  }
+
+  private malformed(reason: string): number {
+    this.lastProblem = `malformed kernel reply: ${reason}`;
+    return -this.native.errno.EINVAL;
+  }
+
+  /** Sends one request and reads its answer. Replies with another sequence number (answers
+   *  to requests that timed out earlier, late ACKs after a dump) are skipped.
+   *  'ack': [] after the ACK. 'reply': the first non-control message. 'dump': all messages up
+   *  to NLMSG_DONE (copied, the receive buffer is reused). */
+  private transact(fd: number, request: Uint8Array, seq: number, mode: Mode): NlMessage[] | number {
+    const { errno } = this.native;
+    const sent = this.native.netlinkSend(fd, request);
+    if (sent < 0) return sent;
+    const collected: NlMessage[] = [];
+    let unrelated = 0;
+    for (;;) {
+      const n = this.native.netlinkRecv(fd, this.buf);
+      if (n === -errno.EINTR) continue;
+      if (n < 0) return n;
+      if (n > this.buf.length) return this.malformed(`datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer`);
+      const msgs = decodeMessages(this.buf.subarray(0, n), this.littleEndian);
+      if (isDecodeError(msgs)) return this.malformed(msgs.error);
+      let related = false;
+      for (const m of msgs) {
+        if (m.seq !== seq) continue;
+        related = true;
+        if (m.type === NLMSG_ERROR) {
+          const e = decodeErrorMessage(m, this.littleEndian);
+          if (isDecodeError(e)) return this.malformed(e.error);
+          if (e < 0) return e;
+          if (mode === 'reply') return this.malformed('ACK without the expected reply');
+          return mode === 'dump' ? collected : [];
+        }
+        if (m.type === NLMSG_DONE) {
+          const e = decodeDoneMessage(m, this.littleEndian);
+          if (e < 0) return e;
+          if (mode === 'dump') return collected;
+          continue;
+        }
+        if (m.type === NLMSG_NOOP) continue;
+        if (m.type === NLMSG_OVERRUN) return -errno.ENOBUFS;
+        if (mode === 'reply') return [m];
+        if (mode === 'dump') collected.push({ ...m, payload: m.payload.slice() });
+      }
+      if (related) unrelated = 0;
+      else if (++unrelated > MAX_UNRELATED_DATAGRAMS) {
+        this.lastProblem = `no reply for request ${seq} among ${unrelated} datagrams`;
+        return -errno.EAGAIN;
+      }
+    }
+  }
+}
+
+function isInt(x: number, min: number, max: number): boolean {
+  return Number.isInteger(x) && x >= min && x <= max;
+}
+
+function isU32(x: number): boolean {
+  return isInt(x, 0, 0xffffffff);
+}
+
+/** 1..15 bytes (IFNAMSIZ incl. NUL), no NUL, '/' or whitespace (the kernel's dev_valid_name). */
+function validIfname(name: string): boolean {
+  if (typeof name !== 'string' || name === '.' || name === '..') return false;
+  const b = utf8Encode(name);
+  if (b.length === 0 || b.length >= IFNAMSIZ) return false;
+  for (const c of b) if (c === 0 || c === 0x2f || c === 0x3a || c === 0x20 || (c >= 9 && c <= 13)) return false;
+  return true;
+}
