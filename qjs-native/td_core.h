@@ -23,7 +23,9 @@ int td_netlink_socket(int protocol);
 ssize_t td_netlink_send(int fd, const void *buf, size_t len);
 ssize_t td_netlink_recv(int fd, void *buf, size_t len);
 
-/* argv[0] must be path; argv NULL-terminated. *out_fd = pipe read end or -1. */
+/* argv[0] must be path; argv NULL-terminated. *out_fd = non-blocking pipe read end or -1.
+ * The child runs in its own session (setsid), so kill(-pid) reaches its whole tree.
+ * An execv failure (e.g. missing path) is reported as -errno (-ENOENT) and the child is reaped. */
 pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *out_fd);
 ssize_t td_read(int fd, void *buf, size_t len);
 /* 1 = exited (status in *code: exit code or 128+signal), 0 = still running, <0 = -errno */
@@ -31,7 +33,8 @@ int td_wait_pid(pid_t pid, int *code);
 int td_kill(pid_t pid, int sig);
 
 int td_resolve_start(const char *host, const char *service);
-/* 0 on success with *addr/*port filled (network/host order), -errno otherwise. */
+/* 0 on success with *addr and *port filled (network/host order), -errno otherwise (fd closed and
+ * helper reaped), or -EAGAIN when the helper has not answered yet (fd stays open). */
 int td_resolve_finish(int fd, uint32_t *addr, uint16_t *port);
 
 void td_syslog(int priority, const char *ident, const char *message);

@@ -1,0 +1,19 @@
+# Native C core: the Node-API addon build/node/tdnative.node (td_core.c + td_napi.c), built with
+# plain gcc against Node's own headers (/usr/include/node); no node-gyp, no header download.
+# td_quickjs.c is compiled into the client binary by mk/quickjs.mk.
+NATIVE_CC ?= gcc
+NATIVE_CFLAGS ?= -std=gnu11 -O2 -g -Wall -Wextra -fPIC -fvisibility=hidden
+NODE_INCLUDE ?= /usr/include/node
+NATIVE_CORE_SRC := qjs-native/td_core.c qjs-native/td_core.h
+
+# Node headers ship with the nodejs package itself (NodeSource build) at /usr/include/node.
+APT_PACKAGES += gcc
+BUILD_TARGETS += build/node/tdnative.node
+
+.PHONY: native
+native: build/node/tdnative.node
+
+# Undefined napi_*/uv_* symbols resolve against the node binary at dlopen time.
+build/node/tdnative.node: qjs-native/td_napi.c $(NATIVE_CORE_SRC)
+	@mkdir -p $(@D)
+	$(NATIVE_CC) $(NATIVE_CFLAGS) -I$(NODE_INCLUDE) -shared -o $@ qjs-native/td_napi.c qjs-native/td_core.c

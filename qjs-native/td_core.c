@@ -1,0 +1,518 @@
+/* td_core: the only C logic of tunneldigger (see td_core.h). Plain POSIX/Linux, no glibc-only
+ * APIs, so the same file builds against glibc (Node addon, x86_64 client) and musl (OpenWrt). */
+#define _GNU_SOURCE
+#include "td_core.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <unistd.h>
+#include <pthread.h>
+
+#ifndef IP_PMTUDISC_PROBE
+#define IP_PMTUDISC_PROBE 3
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* struct sockaddr_nl from <linux/netlink.h> (stable uapi layout), spelled out so the build
+ * needs no kernel headers: the musl sysroot for OpenWrt has none. */
+struct td_sockaddr_nl {
+    sa_family_t nl_family;
+    unsigned short nl_pad;
+    uint32_t nl_pid;
+    uint32_t nl_groups;
+};
+
+#define NETLINK_BUF_BYTES (64 * 1024)
+#define NETLINK_RECV_TIMEOUT_S 2
+/* Upper bound for the close-every-fd fallback when close_range() is missing (pre-5.9
+ * kernels); RLIMIT_NOFILE can be huge in containers. */
+#define FD_SCAN_LIMIT 65536
+
+static int neg_errno(void) { return errno ? -errno : -EIO; }
+
+static void fill_sin(struct sockaddr_in *sin, uint32_t addr, uint16_t port)
+{
+    memset(sin, 0, sizeof *sin);
+    sin->sin_family = AF_INET;
+    sin->sin_addr.s_addr = addr;
+    sin->sin_port = htons(port);
+}
+
+/* ---- UDP ---- */
+
+int td_udp_socket(void)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return fd < 0 ? neg_errno() : fd;
+}
+
+static int set_int_opt(int fd, int level, int name, int value)
+{
+    return setsockopt(fd, level, name, &value, sizeof value) < 0 ? neg_errno() : 0;
+}
+
+int td_set_reuseport(int fd) { return set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1); }
+
+int td_bind_to_device(int fd, const char *dev)
+{
+    size_t len = strlen(dev) + 1;
+    return setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)len) < 0 ? neg_errno() : 0;
+}
+
+/* PROBE: set DF but ignore the cached path MTU, so PMTU discovery datagrams of any size
+ * leave the host and oversized sends fail locally with EMSGSIZE only above the device MTU. */
+int td_set_pmtu_probe(int fd) { return set_int_opt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE); }
+
+int td_bind4(int fd, uint32_t addr, uint16_t port)
+{
+    struct sockaddr_in sin;
+    fill_sin(&sin, addr, port);
+    return bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ? neg_errno() : 0;
+}
+
+int td_connect4(int fd, uint32_t addr, uint16_t port)
+{
+    struct sockaddr_in sin;
+    fill_sin(&sin, addr, port);
+    /* UDP connect never blocks, but a signal could still interrupt it. */
+    while (connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+        if (errno != EINTR)
+            return neg_errno();
+    }
+    return 0;
+}
+
+int td_local_port(int fd)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof sin;
+    if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+        return neg_errno();
+    if (sin.sin_family != AF_INET)
+        return -EAFNOSUPPORT;
+    return ntohs(sin.sin_port);
+}
+
+ssize_t td_send(int fd, const void *buf, size_t len)
+{
+    ssize_t n;
+    do n = send(fd, buf, len, MSG_NOSIGNAL); while (n < 0 && errno == EINTR);
+    return n < 0 ? neg_errno() : n;
+}
+
+ssize_t td_sendto4(int fd, const void *buf, size_t len, uint32_t addr, uint16_t port)
+{
+    struct sockaddr_in sin;
+    ssize_t n;
+    fill_sin(&sin, addr, port);
+    do n = sendto(fd, buf, len, MSG_NOSIGNAL, (struct sockaddr *)&sin, sizeof sin);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? neg_errno() : n;
+}
+
+ssize_t td_recvfrom4(int fd, void *buf, size_t len, uint32_t *addr, uint16_t *port)
+{
+    struct sockaddr_in sin;
+    socklen_t slen = sizeof sin;
+    ssize_t n;
+    memset(&sin, 0, sizeof sin);
+    do n = recvfrom(fd, buf, len, 0, (struct sockaddr *)&sin, &slen);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return neg_errno();
+    *addr = sin.sin_addr.s_addr;
+    *port = ntohs(sin.sin_port);
+    return n;
+}
+
+int td_close(int fd)
+{
+    /* On Linux the fd is released even when close() reports EINTR; retrying would be wrong. */
+    if (close(fd) < 0 && errno != EINTR)
+        return neg_errno();
+    return 0;
+}
+
+/* ---- netlink ---- */
+
+int td_netlink_socket(int protocol)
+{
+    struct td_sockaddr_nl snl;
+    struct timeval tv = { NETLINK_RECV_TIMEOUT_S, 0 };
+    int fd, err;
+
+    fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
+    if (fd < 0)
+        return neg_errno();
+    if ((err = set_int_opt(fd, SOL_SOCKET, SO_SNDBUF, NETLINK_BUF_BYTES)) < 0 ||
+        (err = set_int_opt(fd, SOL_SOCKET, SO_RCVBUF, NETLINK_BUF_BYTES)) < 0)
+        goto fail;
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+        err = neg_errno();
+        goto fail;
+    }
+    memset(&snl, 0, sizeof snl);
+    snl.nl_family = AF_NETLINK; /* nl_pid 0: the kernel assigns a unique port id */
+    if (bind(fd, (struct sockaddr *)&snl, sizeof snl) < 0) {
+        err = neg_errno();
+        goto fail;
+    }
+    return fd;
+fail:
+    close(fd);
+    return err;
+}
+
+ssize_t td_netlink_send(int fd, const void *buf, size_t len)
+{
+    struct td_sockaddr_nl snl;
+    ssize_t n;
+    memset(&snl, 0, sizeof snl);
+    snl.nl_family = AF_NETLINK;
+    do n = sendto(fd, buf, len, 0, (struct sockaddr *)&snl, sizeof snl);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? neg_errno() : n;
+}
+
+ssize_t td_netlink_recv(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    /* MSG_TRUNC makes recv report the real datagram length, so a too-small buffer is an
+     * error instead of a silently cut message. */
+    do n = recv(fd, buf, len, MSG_TRUNC);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : neg_errno();
+    if ((size_t)n > len)
+        return -EMSGSIZE;
+    return n;
+}
+
+/* ---- processes ---- */
+
+/* Moves fd to >= 3 so dup2() onto 0/1/2 in the child cannot clobber it. Keeps CLOEXEC. */
+static int lift_fd(int fd)
+{
+    int nfd;
+    if (fd > 2)
+        return fd;
+    nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    close(fd);
+    return nfd;
+}
+
+static int fd_scan_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur > FD_SCAN_LIMIT)
+        return FD_SCAN_LIMIT;
+    return (int)rl.rlim_cur;
+}
+
+/* Child side, async-signal-safe only. close_now: close every fd >= 3 except `keep`;
+ * otherwise mark every fd >= 3 close-on-exec (`keep` must already be close-on-exec). */
+static void child_drop_fds(int keep, int scan_limit, int close_now)
+{
+    int fd;
+#ifdef SYS_close_range
+    if (close_now) {
+        if (keep > 3)
+            syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U);
+        if (syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
+            return;
+    } else if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) {
+        return;
+    }
+#endif
+    for (fd = 3; fd < scan_limit; fd++) {
+        if (fd == keep)
+            continue;
+        if (close_now)
+            close(fd);
+        else
+            fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
+}
+
+/* Child side: default dispositions and an empty mask, so the parent's handlers (Node's,
+ * QuickJS's) never run in the child and hooks see SIGPIPE/SIGTERM as usual. */
+static void child_reset_signals(void)
+{
+    struct sigaction sa;
+    sigset_t none;
+    int sig;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    sigemptyset(&sa.sa_mask);
+    for (sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP)
+            sigaction(sig, &sa, NULL);
+    }
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static void write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* Forks with all signals blocked, so no parent handler can run in the child between fork and
+ * the child's reset. Returns the fork() result; errno preserved on failure. */
+static pid_t fork_blocked(void)
+{
+    sigset_t all, old;
+    pid_t pid;
+    int saved;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid = fork();
+    saved = errno;
+    if (pid != 0)
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return pid;
+}
+
+pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *out_fd)
+{
+    int devnull = -1, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+    int scan_limit = fd_scan_limit(), err = 0, child_errno = 0;
+    pid_t pid;
+    ssize_t n;
+
+    *out_fd = -1;
+    devnull = lift_fd(open("/dev/null", O_RDONLY | O_CLOEXEC));
+    if (devnull < 0)
+        return neg_errno();
+    if (capture_output) {
+        if (pipe2(out, O_CLOEXEC) < 0) {
+            err = neg_errno();
+            goto fail;
+        }
+        out[0] = lift_fd(out[0]);
+        out[1] = lift_fd(out[1]);
+        if (out[0] < 0 || out[1] < 0) {
+            err = neg_errno();
+            goto fail;
+        }
+    }
+    /* exec-failure pipe: CLOEXEC, so EOF means execv succeeded, 4 bytes mean it failed. */
+    if (pipe2(errp, O_CLOEXEC) < 0) {
+        err = neg_errno();
+        goto fail;
+    }
+    errp[0] = lift_fd(errp[0]);
+    errp[1] = lift_fd(errp[1]);
+    if (errp[0] < 0 || errp[1] < 0) {
+        err = neg_errno();
+        goto fail;
+    }
+
+    pid = fork_blocked();
+    if (pid < 0) {
+        err = neg_errno();
+        goto fail;
+    }
+    if (pid == 0) {
+        int e;
+        child_reset_signals();
+        setsid(); /* own process group: a hook timeout can kill(-pid) the whole tree */
+        if (dup2(devnull, 0) < 0)
+            goto child_fail;
+        if (capture_output && (dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0))
+            goto child_fail;
+        child_drop_fds(errp[1], scan_limit, 0);
+        execv(path, argv);
+    child_fail:
+        e = errno;
+        write_all(errp[1], &e, sizeof e);
+        _exit(127);
+    }
+
+    close(errp[1]);
+    errp[1] = -1;
+    do n = read(errp[0], &child_errno, sizeof child_errno);
+    while (n < 0 && errno == EINTR);
+    close(errp[0]);
+    errp[0] = -1;
+    if (n == (ssize_t)sizeof child_errno) {
+        /* The child exits right after reporting; reap it so no zombie is left. */
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+        err = child_errno ? -child_errno : -EIO;
+        goto fail;
+    }
+    close(devnull);
+    if (capture_output) {
+        close(out[1]);
+        fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+        *out_fd = out[0];
+    }
+    return pid;
+
+fail:
+    if (devnull >= 0) close(devnull);
+    if (out[0] >= 0) close(out[0]);
+    if (out[1] >= 0) close(out[1]);
+    if (errp[0] >= 0) close(errp[0]);
+    if (errp[1] >= 0) close(errp[1]);
+    return err;
+}
+
+ssize_t td_read(int fd, void *buf, size_t len)
+{
+    ssize_t n;
+    do n = read(fd, buf, len); while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EWOULDBLOCK ? -EAGAIN : neg_errno();
+    return n;
+}
+
+int td_wait_pid(pid_t pid, int *code)
+{
+    int status = 0;
+    pid_t r;
+    do r = waitpid(pid, &status, WNOHANG); while (r < 0 && errno == EINTR);
+    if (r < 0)
+        return neg_errno();
+    if (r == 0)
+        return 0;
+    if (WIFEXITED(status))
+        *code = WEXITSTATUS(status);
+    else if (WIFSIGNALED(status))
+        *code = 128 + WTERMSIG(status);
+    else
+        return 0; /* stopped/continued: only reported with WUNTRACED/WCONTINUED, not here */
+    return 1;
+}
+
+int td_kill(pid_t pid, int sig) { return kill(pid, sig) < 0 ? neg_errno() : 0; }
+
+/* ---- name resolution in a helper process ---- */
+
+/* What the helper writes, in one write() (well below PIPE_BUF, so it is atomic). */
+struct resolve_answer {
+    int32_t result; /* 0 or -errno */
+    int32_t pid;    /* the helper, so resolveFinish can reap it */
+    uint32_t addr;  /* network order */
+    uint16_t port;  /* host order */
+};
+
+static int eai_to_errno(int eai)
+{
+    switch (eai) {
+    case EAI_AGAIN: return EAGAIN;
+    case EAI_MEMORY: return ENOMEM;
+    case EAI_FAMILY: return EAFNOSUPPORT;
+    case EAI_SERVICE:
+    case EAI_SOCKTYPE:
+    case EAI_BADFLAGS: return EINVAL;
+    case EAI_SYSTEM: return errno ? errno : EIO;
+    default: return ENOENT; /* EAI_NONAME, EAI_NODATA, EAI_FAIL: the name does not resolve */
+    }
+}
+
+int td_resolve_start(const char *host, const char *service)
+{
+    int p[2];
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return neg_errno();
+    pid = fork_blocked();
+    if (pid < 0) {
+        int err = neg_errno();
+        close(p[0]);
+        close(p[1]);
+        return err;
+    }
+    if (pid == 0) {
+        /* Helper: a copy of the parent that must not keep its sockets alive while the
+         * resolver waits for DNS. It only calls getaddrinfo and _exit. */
+        struct resolve_answer ans;
+        struct addrinfo hints, *res = NULL;
+        int rc;
+        child_reset_signals();
+        child_drop_fds(p[1], fd_scan_limit(), 1);
+        memset(&ans, 0, sizeof ans);
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_INET;
+        hints.ai_socktype = SOCK_DGRAM;
+        ans.pid = (int32_t)getpid();
+        errno = 0;
+        rc = getaddrinfo(host, service, &hints, &res);
+        if (rc != 0) {
+            ans.result = -eai_to_errno(rc);
+        } else if (!res || res->ai_family != AF_INET || res->ai_addrlen < sizeof(struct sockaddr_in)) {
+            ans.result = -ENOENT;
+        } else {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)res->ai_addr;
+            ans.addr = sin->sin_addr.s_addr;
+            ans.port = ntohs(sin->sin_port);
+        }
+        /* res is not freed: the process exits now. */
+        write_all(p[1], &ans, sizeof ans);
+        _exit(0);
+    }
+    close(p[1]);
+    /* Non-blocking, so a premature resolveFinish returns -EAGAIN instead of stalling. */
+    fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    return p[0];
+}
+
+int td_resolve_finish(int fd, uint32_t *addr, uint16_t *port)
+{
+    struct resolve_answer ans;
+    ssize_t n;
+    do n = read(fd, &ans, sizeof ans); while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EWOULDBLOCK)
+        return -EAGAIN; /* not done yet: fd stays open */
+    close(fd);
+    if (n != (ssize_t)sizeof ans)
+        return n < 0 ? neg_errno() : -EIO; /* helper died without answering */
+    while (waitpid(ans.pid, NULL, 0) < 0 && errno == EINTR) {}
+    if (ans.result < 0)
+        return ans.result;
+    *addr = ans.addr;
+    *port = ans.port;
+    return 0;
+}
+
+/* ---- syslog ---- */
+
+void td_syslog(int priority, const char *ident, const char *message)
+{
+    /* openlog keeps the pointer, so the ident lives in static storage. */
+    static char current[64];
+    static int opened;
+    if (!opened || strncmp(current, ident, sizeof current - 1) != 0) {
+        strncpy(current, ident, sizeof current - 1);
+        current[sizeof current - 1] = '\0';
+        openlog(current, LOG_PID, LOG_DAEMON);
+        opened = 1;
+    }
+    syslog(priority, "%s", message);
+}

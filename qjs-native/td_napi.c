@@ -1,0 +1,644 @@
+/* Node-API binding of td_core (build/node/tdnative.node): exactly the Native interface of
+ * src/native.ts, plus watch(fd, cb)/unwatch(fd) on the Node event loop (libuv uv_poll_t).
+ * Built with plain gcc against /usr/include/node; no node-gyp. */
+#define NAPI_VERSION 8
+#define _GNU_SOURCE
+#include <node_api.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "td_core.h"
+
+/* ---- argument helpers: type errors throw, everything else returns -errno ---- */
+
+#define CHECK(call)                                                             \
+    do {                                                                        \
+        if ((call) != napi_ok) {                                                \
+            throw_last(env);                                                    \
+            return NULL;                                                        \
+        }                                                                       \
+    } while (0)
+
+static void throw_last(napi_env env)
+{
+    const napi_extended_error_info *info = NULL;
+    bool pending = false;
+    napi_is_exception_pending(env, &pending);
+    if (pending)
+        return;
+    napi_get_last_error_info(env, &info);
+    napi_throw_error(env, NULL, info && info->error_message ? info->error_message : "tdnative: N-API call failed");
+}
+
+static napi_value type_error(napi_env env, const char *msg)
+{
+    napi_throw_type_error(env, NULL, msg);
+    return NULL;
+}
+
+#define MAX_ARGS 4
+#define GET_ARGS(n)                                                             \
+    size_t argc = MAX_ARGS;                                                     \
+    napi_value argv[MAX_ARGS];                                                  \
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));               \
+    if (argc < (n))                                                             \
+        return type_error(env, "tdnative: missing arguments");
+
+static bool arg_int(napi_env env, napi_value v, int32_t *out)
+{
+    napi_valuetype t;
+    if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) {
+        napi_throw_type_error(env, NULL, "tdnative: expected a number");
+        return false;
+    }
+    napi_get_value_int32(env, v, out);
+    return true;
+}
+
+/* Returns a malloc'ed UTF-8 copy or NULL with a TypeError thrown. */
+static char *arg_string(napi_env env, napi_value v)
+{
+    size_t len = 0;
+    char *s;
+    if (napi_get_value_string_utf8(env, v, NULL, 0, &len) != napi_ok) {
+        napi_throw_type_error(env, NULL, "tdnative: expected a string");
+        return NULL;
+    }
+    s = malloc(len + 1);
+    if (!s) {
+        napi_throw_error(env, NULL, "tdnative: out of memory");
+        return NULL;
+    }
+    napi_get_value_string_utf8(env, v, s, len + 1, &len);
+    return s;
+}
+
+static bool arg_bytes(napi_env env, napi_value v, void **data, size_t *len)
+{
+    bool is_ta = false;
+    napi_typedarray_type type;
+    size_t length;
+    if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta ||
+        napi_get_typedarray_info(env, v, &type, &length, data, NULL, NULL) != napi_ok ||
+        (type != napi_uint8_array && type != napi_int8_array && type != napi_uint8_clamped_array)) {
+        napi_throw_type_error(env, NULL, "tdnative: expected a Uint8Array");
+        return false;
+    }
+    *len = length;
+    if (!*data)
+        *data = (void *)""; /* empty view may have no backing store; len is 0 anyway */
+    return true;
+}
+
+/* Parses a dotted quad; false means not an IPv4 address (the caller returns -EINVAL). */
+static bool parse_ip(const char *s, uint32_t *addr)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, s, &a) != 1)
+        return false;
+    *addr = a.s_addr;
+    return true;
+}
+
+static napi_value num(napi_env env, double v)
+{
+    napi_value r;
+    if (napi_create_double(env, v, &r) != napi_ok)
+        return NULL;
+    return r;
+}
+
+static napi_value make_endpoint(napi_env env, napi_value obj, uint32_t addr, uint16_t port)
+{
+    char ip[INET_ADDRSTRLEN];
+    napi_value s;
+    struct in_addr a = { .s_addr = addr };
+    inet_ntop(AF_INET, &a, ip, sizeof ip);
+    if (!obj)
+        CHECK(napi_create_object(env, &obj));
+    CHECK(napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &s));
+    CHECK(napi_set_named_property(env, obj, "ip", s));
+    CHECK(napi_set_named_property(env, obj, "port", num(env, port)));
+    return obj;
+}
+
+/* ---- fd readiness on the Node loop ---- */
+
+struct watcher {
+    uv_poll_t poll;
+    int fd;
+    bool closing;
+    napi_env env;
+    napi_ref cb;
+    napi_async_context actx;
+    struct watcher *next;
+};
+
+struct addon {
+    struct watcher *watchers;
+};
+
+static struct addon *get_addon(napi_env env)
+{
+    void *data = NULL;
+    napi_get_instance_data(env, &data);
+    return data;
+}
+
+static struct watcher *find_watcher(struct addon *a, int fd)
+{
+    struct watcher *w;
+    for (w = a ? a->watchers : NULL; w; w = w->next)
+        if (w->fd == fd && !w->closing)
+            return w;
+    return NULL;
+}
+
+static void unlink_watcher(struct addon *a, struct watcher *w)
+{
+    struct watcher **pp;
+    for (pp = &a->watchers; *pp; pp = &(*pp)->next) {
+        if (*pp == w) {
+            *pp = w->next;
+            return;
+        }
+    }
+}
+
+/* Runs on a later loop turn than unwatch(), so never inside this watcher's own callback. */
+static void on_watcher_closed(uv_handle_t *h)
+{
+    struct watcher *w = (struct watcher *)h;
+    struct addon *a = get_addon(w->env);
+    if (a)
+        unlink_watcher(a, w);
+    napi_delete_reference(w->env, w->cb);
+    napi_async_destroy(w->env, w->actx);
+    free(w);
+}
+
+static void stop_watcher(struct watcher *w)
+{
+    if (w->closing)
+        return;
+    w->closing = true;
+    uv_poll_stop(&w->poll);
+    uv_close((uv_handle_t *)&w->poll, on_watcher_closed);
+}
+
+static void on_readable(uv_poll_t *h, int status, int events)
+{
+    struct watcher *w = (struct watcher *)h;
+    napi_env env = w->env;
+    napi_handle_scope scope;
+    napi_value cb, global, result, exc;
+    bool pending = false;
+    (void)status; /* on a poll error the callback still runs: its read() reports the errno */
+    (void)events;
+    if (w->closing)
+        return;
+    if (napi_open_handle_scope(env, &scope) != napi_ok)
+        return;
+    if (napi_get_reference_value(env, w->cb, &cb) == napi_ok && cb &&
+        napi_get_global(env, &global) == napi_ok) {
+        /* make_callback: async context for hooks, and drains microtasks afterwards. */
+        if (napi_make_callback(env, w->actx, global, cb, 0, NULL, &result) != napi_ok) {
+            napi_is_exception_pending(env, &pending);
+            if (pending && napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+                napi_fatal_exception(env, exc); /* -> process 'uncaughtException' */
+        }
+    }
+    napi_close_handle_scope(env, scope);
+}
+
+static napi_value js_watch(napi_env env, napi_callback_info info)
+{
+    struct addon *a = get_addon(env);
+    struct watcher *w;
+    napi_valuetype t;
+    napi_value name;
+    uv_loop_t *loop;
+    int32_t fd;
+    int rc;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &fd))
+        return NULL;
+    CHECK(napi_typeof(env, argv[1], &t));
+    if (t != napi_function)
+        return type_error(env, "tdnative.watch: expected a callback function");
+    if ((w = find_watcher(a, fd)) != NULL) {
+        /* Already watched: just swap the callback. */
+        napi_delete_reference(env, w->cb);
+        CHECK(napi_create_reference(env, argv[1], 1, &w->cb));
+        return num(env, 0);
+    }
+    CHECK(napi_get_uv_event_loop(env, &loop));
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return num(env, -ENOMEM);
+    rc = uv_poll_init(loop, &w->poll, fd); /* libuv errors are -errno on Unix */
+    if (rc < 0) {
+        free(w);
+        return num(env, rc);
+    }
+    w->fd = fd;
+    w->env = env;
+    if (napi_create_reference(env, argv[1], 1, &w->cb) != napi_ok ||
+        napi_create_string_utf8(env, "tdnative.watch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+        napi_async_init(env, NULL, name, &w->actx) != napi_ok) {
+        /* The handle is initialised, so it must go through uv_close. */
+        w->closing = true;
+        w->next = a->watchers;
+        a->watchers = w;
+        uv_close((uv_handle_t *)&w->poll, on_watcher_closed);
+        throw_last(env);
+        return NULL;
+    }
+    w->next = a->watchers;
+    a->watchers = w;
+    rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
+    if (rc < 0) {
+        stop_watcher(w);
+        return num(env, rc);
+    }
+    return num(env, 0);
+}
+
+static napi_value js_unwatch(napi_env env, napi_callback_info info)
+{
+    struct watcher *w;
+    int32_t fd;
+    GET_ARGS(1);
+    if (!arg_int(env, argv[0], &fd))
+        return NULL;
+    w = find_watcher(get_addon(env), fd);
+    if (w)
+        stop_watcher(w);
+    return NULL;
+}
+
+/* Environment teardown (process exit, worker end): release the libuv handles. */
+static void on_env_cleanup(void *arg)
+{
+    struct addon *a = arg;
+    struct watcher *w;
+    for (w = a->watchers; w; w = w->next)
+        if (!w->closing) {
+            w->closing = true;
+            uv_poll_stop(&w->poll);
+        }
+}
+
+static void on_addon_finalize(napi_env env, void *data, void *hint)
+{
+    (void)env;
+    (void)hint;
+    /* Handles may still be referenced by the loop at this point; only the list head goes. */
+    free(data);
+}
+
+/* ---- UDP ---- */
+
+static napi_value js_udp_socket(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    return num(env, td_udp_socket());
+}
+
+#define FD_ONLY(jsname, cfunc)                                                  \
+    static napi_value jsname(napi_env env, napi_callback_info info)             \
+    {                                                                           \
+        int32_t fd;                                                             \
+        GET_ARGS(1);                                                            \
+        if (!arg_int(env, argv[0], &fd))                                        \
+            return NULL;                                                        \
+        return num(env, cfunc(fd));                                             \
+    }
+
+FD_ONLY(js_set_reuseport, td_set_reuseport)
+FD_ONLY(js_set_pmtu_probe, td_set_pmtu_probe)
+FD_ONLY(js_local_port, td_local_port)
+
+static napi_value js_bind_to_device(napi_env env, napi_callback_info info)
+{
+    int32_t fd;
+    char *dev;
+    int rc;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &fd) || !(dev = arg_string(env, argv[1])))
+        return NULL;
+    rc = td_bind_to_device(fd, dev);
+    free(dev);
+    return num(env, rc);
+}
+
+static napi_value bind_or_connect(napi_env env, napi_callback_info info, int (*fn)(int, uint32_t, uint16_t))
+{
+    int32_t fd, port;
+    uint32_t addr;
+    char *ip;
+    int rc;
+    GET_ARGS(3);
+    if (!arg_int(env, argv[0], &fd) || !(ip = arg_string(env, argv[1])))
+        return NULL;
+    if (!arg_int(env, argv[2], &port)) {
+        free(ip);
+        return NULL;
+    }
+    rc = (parse_ip(ip, &addr) && port >= 0 && port <= 65535) ? fn(fd, addr, (uint16_t)port) : -EINVAL;
+    free(ip);
+    return num(env, rc);
+}
+
+static napi_value js_bind(napi_env env, napi_callback_info info) { return bind_or_connect(env, info, td_bind4); }
+static napi_value js_connect(napi_env env, napi_callback_info info) { return bind_or_connect(env, info, td_connect4); }
+
+static napi_value js_send(napi_env env, napi_callback_info info)
+{
+    int32_t fd;
+    void *data;
+    size_t len;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
+        return NULL;
+    return num(env, (double)td_send(fd, data, len));
+}
+
+static napi_value js_send_to(napi_env env, napi_callback_info info)
+{
+    int32_t fd, port;
+    void *data;
+    size_t len;
+    uint32_t addr;
+    char *ip;
+    ssize_t rc;
+    GET_ARGS(4);
+    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len) || !arg_int(env, argv[3], &port) ||
+        !(ip = arg_string(env, argv[2])))
+        return NULL;
+    rc = (parse_ip(ip, &addr) && port >= 0 && port <= 65535) ? td_sendto4(fd, data, len, addr, (uint16_t)port) : -EINVAL;
+    free(ip);
+    return num(env, (double)rc);
+}
+
+static napi_value js_recv_from(napi_env env, napi_callback_info info)
+{
+    int32_t fd;
+    void *data;
+    size_t len;
+    uint32_t addr = 0;
+    uint16_t port = 0;
+    napi_valuetype t;
+    ssize_t n;
+    GET_ARGS(3);
+    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
+        return NULL;
+    CHECK(napi_typeof(env, argv[2], &t));
+    if (t != napi_object)
+        return type_error(env, "tdnative.recvFrom: expected an Endpoint object");
+    n = td_recvfrom4(fd, data, len, &addr, &port);
+    if (n >= 0 && !make_endpoint(env, argv[2], addr, port))
+        return NULL;
+    return num(env, (double)n);
+}
+
+/* close() also drops a watcher on the fd, so a reused fd number is never polled by mistake. */
+static napi_value js_close(napi_env env, napi_callback_info info)
+{
+    struct watcher *w;
+    int32_t fd;
+    GET_ARGS(1);
+    if (!arg_int(env, argv[0], &fd))
+        return NULL;
+    if ((w = find_watcher(get_addon(env), fd)) != NULL)
+        stop_watcher(w);
+    return num(env, td_close(fd));
+}
+
+/* ---- netlink ---- */
+
+FD_ONLY(js_netlink_socket, td_netlink_socket)
+
+static napi_value js_netlink_send(napi_env env, napi_callback_info info)
+{
+    int32_t fd;
+    void *data;
+    size_t len;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
+        return NULL;
+    return num(env, (double)td_netlink_send(fd, data, len));
+}
+
+static napi_value js_netlink_recv(napi_env env, napi_callback_info info)
+{
+    int32_t fd;
+    void *data;
+    size_t len;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
+        return NULL;
+    return num(env, (double)td_netlink_recv(fd, data, len));
+}
+
+/* ---- processes ---- */
+
+static napi_value js_spawn(napi_env env, napi_callback_info info)
+{
+    char *path = NULL, **cargv = NULL;
+    uint32_t nargs = 0, i, filled = 0;
+    bool is_array = false, capture = false;
+    napi_value result = NULL, item;
+    int out_fd = -1;
+    pid_t pid;
+    GET_ARGS(3);
+    CHECK(napi_is_array(env, argv[1], &is_array));
+    if (!is_array)
+        return type_error(env, "tdnative.spawn: args must be an array of strings");
+    CHECK(napi_get_array_length(env, argv[1], &nargs));
+    if (napi_get_value_bool(env, argv[2], &capture) != napi_ok)
+        return type_error(env, "tdnative.spawn: captureOutput must be a boolean");
+    if (!(path = arg_string(env, argv[0])))
+        return NULL;
+    cargv = calloc((size_t)nargs + 2, sizeof *cargv);
+    if (!cargv) {
+        free(path);
+        return num(env, -ENOMEM);
+    }
+    cargv[0] = path;
+    for (i = 0; i < nargs; i++, filled++) {
+        if (napi_get_element(env, argv[1], i, &item) != napi_ok || !(cargv[i + 1] = arg_string(env, item)))
+            goto out;
+    }
+    pid = td_spawn(path, cargv, capture, &out_fd);
+    if (pid < 0) {
+        result = num(env, pid);
+    } else if (napi_create_object(env, &result) != napi_ok ||
+               napi_set_named_property(env, result, "pid", num(env, pid)) != napi_ok ||
+               napi_set_named_property(env, result, "outFd", num(env, out_fd)) != napi_ok) {
+        throw_last(env);
+        result = NULL;
+    }
+out:
+    for (i = 0; i < filled; i++)
+        free(cargv[i + 1]);
+    free(cargv);
+    free(path);
+    return result;
+}
+
+static napi_value js_read(napi_env env, napi_callback_info info)
+{
+    int32_t fd;
+    void *data;
+    size_t len;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
+        return NULL;
+    return num(env, (double)td_read(fd, data, len));
+}
+
+static napi_value js_wait_pid(napi_env env, napi_callback_info info)
+{
+    int32_t pid;
+    int code = 0, rc;
+    napi_value r;
+    GET_ARGS(1);
+    if (!arg_int(env, argv[0], &pid))
+        return NULL;
+    rc = td_wait_pid(pid, &code);
+    if (rc == 0) {
+        CHECK(napi_get_null(env, &r));
+        return r;
+    }
+    return num(env, rc < 0 ? rc : code);
+}
+
+static napi_value js_kill(napi_env env, napi_callback_info info)
+{
+    int32_t pid, sig;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &pid) || !arg_int(env, argv[1], &sig))
+        return NULL;
+    return num(env, td_kill(pid, sig));
+}
+
+/* ---- resolver ---- */
+
+static napi_value js_resolve_start(napi_env env, napi_callback_info info)
+{
+    char *host, *service;
+    int rc;
+    GET_ARGS(2);
+    if (!(host = arg_string(env, argv[0])))
+        return NULL;
+    if (!(service = arg_string(env, argv[1]))) {
+        free(host);
+        return NULL;
+    }
+    rc = td_resolve_start(host, service);
+    free(host);
+    free(service);
+    return num(env, rc);
+}
+
+static napi_value js_resolve_finish(napi_env env, napi_callback_info info)
+{
+    int32_t fd;
+    uint32_t addr = 0;
+    uint16_t port = 0;
+    int rc;
+    GET_ARGS(1);
+    if (!arg_int(env, argv[0], &fd))
+        return NULL;
+    rc = td_resolve_finish(fd, &addr, &port);
+    if (rc < 0)
+        return num(env, rc);
+    return make_endpoint(env, NULL, addr, port);
+}
+
+/* ---- misc ---- */
+
+static napi_value js_syslog(napi_env env, napi_callback_info info)
+{
+    int32_t prio;
+    char *ident, *msg;
+    GET_ARGS(3);
+    if (!arg_int(env, argv[0], &prio) || !(ident = arg_string(env, argv[1])))
+        return NULL;
+    if (!(msg = arg_string(env, argv[2]))) {
+        free(ident);
+        return NULL;
+    }
+    td_syslog(prio, ident, msg);
+    free(ident);
+    free(msg);
+    return NULL;
+}
+
+static napi_value js_strerror(napi_env env, napi_callback_info info)
+{
+    int32_t e;
+    napi_value s;
+    GET_ARGS(1);
+    if (!arg_int(env, argv[0], &e))
+        return NULL;
+    /* Callers hold -errno results; accept either sign. */
+    CHECK(napi_create_string_utf8(env, strerror(e < 0 ? -e : e), NAPI_AUTO_LENGTH, &s));
+    return s;
+}
+
+static napi_value errno_object(napi_env env)
+{
+    static const struct { const char *name; int value; } table[] = {
+        { "EAGAIN", EAGAIN }, { "EINTR", EINTR }, { "EMSGSIZE", EMSGSIZE },
+        { "ECONNREFUSED", ECONNREFUSED }, { "EINVAL", EINVAL }, { "EEXIST", EEXIST },
+        { "ENOENT", ENOENT }, { "EAFNOSUPPORT", EAFNOSUPPORT }, { "ENODEV", ENODEV },
+        { "EPROTONOSUPPORT", EPROTONOSUPPORT }, { "ENOBUFS", ENOBUFS }, { "EPERM", EPERM },
+        { "EADDRINUSE", EADDRINUSE }, { "EHOSTUNREACH", EHOSTUNREACH }, { "ENETUNREACH", ENETUNREACH },
+    };
+    napi_value obj;
+    size_t i;
+    CHECK(napi_create_object(env, &obj));
+    for (i = 0; i < sizeof table / sizeof table[0]; i++)
+        CHECK(napi_set_named_property(env, obj, table[i].name, num(env, table[i].value)));
+    return obj;
+}
+
+#define FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
+
+static napi_value init(napi_env env, napi_value exports)
+{
+    napi_property_descriptor props[] = {
+        FN("udpSocket", js_udp_socket), FN("setReusePort", js_set_reuseport),
+        FN("bindToDevice", js_bind_to_device), FN("setPmtuProbe", js_set_pmtu_probe),
+        FN("bind", js_bind), FN("connect", js_connect), FN("localPort", js_local_port),
+        FN("send", js_send), FN("sendTo", js_send_to), FN("recvFrom", js_recv_from),
+        FN("close", js_close), FN("netlinkSocket", js_netlink_socket),
+        FN("netlinkSend", js_netlink_send), FN("netlinkRecv", js_netlink_recv),
+        FN("spawn", js_spawn), FN("read", js_read), FN("waitPid", js_wait_pid), FN("kill", js_kill),
+        FN("resolveStart", js_resolve_start), FN("resolveFinish", js_resolve_finish),
+        FN("syslog", js_syslog), FN("strerror", js_strerror),
+        FN("watch", js_watch), FN("unwatch", js_unwatch),
+        { "errno", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
+    };
+    struct addon *a;
+    napi_value err_obj = errno_object(env);
+    if (!err_obj)
+        return NULL;
+    props[sizeof props / sizeof props[0] - 1].value = err_obj;
+    a = calloc(1, sizeof *a);
+    if (!a) {
+        napi_throw_error(env, NULL, "tdnative: out of memory");
+        return NULL;
+    }
+    CHECK(napi_set_instance_data(env, a, on_addon_finalize, NULL));
+    CHECK(napi_add_env_cleanup_hook(env, on_env_cleanup, a));
+    CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+    return exports;
+}
+
+NAPI_MODULE(tdnative, init)

@@ -1,0 +1,426 @@
+/* QuickJS (Bellard 2025-04-26) binding of td_core: the C module "tdnative", exposing exactly the
+ * Native interface of src/native.ts as named exports (and the same object as `default`).
+ * fd readiness comes from the QuickJS `os` module (os.setReadHandler), not from here. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "quickjs.h"
+#include "td_core.h"
+
+#define countof(a) (sizeof(a) / sizeof((a)[0]))
+
+/* ---- argument helpers: wrong types throw TypeError, everything else returns -errno ---- */
+
+static int arg_int(JSContext *ctx, JSValueConst v, int32_t *out)
+{
+    if (!JS_IsNumber(v)) {
+        JS_ThrowTypeError(ctx, "tdnative: expected a number");
+        return -1;
+    }
+    return JS_ToInt32(ctx, out, v);
+}
+
+/* Returns a string to release with JS_FreeCString, or NULL with an exception pending. */
+static const char *arg_string(JSContext *ctx, JSValueConst v)
+{
+    if (!JS_IsString(v)) {
+        JS_ThrowTypeError(ctx, "tdnative: expected a string");
+        return NULL;
+    }
+    return JS_ToCString(ctx, v);
+}
+
+/* Byte view of a Uint8Array (or any 1-byte typed array). The pointer stays valid until JS
+ * runs again, which none of our calls do. */
+static int arg_bytes(JSContext *ctx, JSValueConst v, uint8_t **data, size_t *len)
+{
+    size_t off = 0, blen = 0, bpe = 0, size = 0;
+    JSValue ab = JS_GetTypedArrayBuffer(ctx, v, &off, &blen, &bpe);
+    uint8_t *p;
+    if (JS_IsException(ab))
+        return -1;
+    p = JS_GetArrayBuffer(ctx, &size, ab);
+    JS_FreeValue(ctx, ab);
+    if (bpe != 1) {
+        JS_ThrowTypeError(ctx, "tdnative: expected a Uint8Array");
+        return -1;
+    }
+    if (!p) {
+        if (blen == 0) { /* an empty buffer may have no storage at all */
+            static uint8_t empty;
+            *data = &empty;
+            *len = 0;
+            return 0;
+        }
+        return -1; /* JS_GetArrayBuffer threw */
+    }
+    if (off > size || blen > size - off) {
+        JS_ThrowRangeError(ctx, "tdnative: typed array out of bounds");
+        return -1;
+    }
+    *data = p + off;
+    *len = blen;
+    return 0;
+}
+
+static int parse_ip(const char *s, uint32_t *addr)
+{
+    struct in_addr a;
+    if (inet_pton(AF_INET, s, &a) != 1)
+        return 0;
+    *addr = a.s_addr;
+    return 1;
+}
+
+static JSValue num(JSContext *ctx, int64_t v) { return JS_NewInt64(ctx, v); }
+
+static int set_endpoint(JSContext *ctx, JSValueConst obj, uint32_t addr, uint16_t port)
+{
+    char ip[INET_ADDRSTRLEN];
+    struct in_addr a = { .s_addr = addr };
+    inet_ntop(AF_INET, &a, ip, sizeof ip);
+    if (JS_SetPropertyStr(ctx, obj, "ip", JS_NewString(ctx, ip)) < 0 ||
+        JS_SetPropertyStr(ctx, obj, "port", JS_NewInt32(ctx, port)) < 0)
+        return -1;
+    return 0;
+}
+
+/* ---- UDP ---- */
+
+static JSValue js_udp_socket(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val; (void)argc; (void)argv;
+    return num(ctx, td_udp_socket());
+}
+
+#define FD_ONLY(jsname, cfunc)                                                              \
+    static JSValue jsname(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) \
+    {                                                                                       \
+        int32_t fd;                                                                         \
+        (void)this_val; (void)argc;                                                         \
+        if (arg_int(ctx, argv[0], &fd))                                                     \
+            return JS_EXCEPTION;                                                            \
+        return num(ctx, cfunc(fd));                                                         \
+    }
+
+FD_ONLY(js_set_reuseport, td_set_reuseport)
+FD_ONLY(js_set_pmtu_probe, td_set_pmtu_probe)
+FD_ONLY(js_local_port, td_local_port)
+FD_ONLY(js_netlink_socket, td_netlink_socket)
+
+static JSValue js_bind_to_device(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t fd;
+    const char *dev;
+    int rc;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &fd) || !(dev = arg_string(ctx, argv[1])))
+        return JS_EXCEPTION;
+    rc = td_bind_to_device(fd, dev);
+    JS_FreeCString(ctx, dev);
+    return num(ctx, rc);
+}
+
+static JSValue bind_or_connect(JSContext *ctx, JSValueConst *argv, int (*fn)(int, uint32_t, uint16_t))
+{
+    int32_t fd, port;
+    uint32_t addr;
+    const char *ip;
+    int rc;
+    if (arg_int(ctx, argv[0], &fd) || arg_int(ctx, argv[2], &port) || !(ip = arg_string(ctx, argv[1])))
+        return JS_EXCEPTION;
+    rc = (parse_ip(ip, &addr) && port >= 0 && port <= 65535) ? fn(fd, addr, (uint16_t)port) : -EINVAL;
+    JS_FreeCString(ctx, ip);
+    return num(ctx, rc);
+}
+
+static JSValue js_bind(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val; (void)argc;
+    return bind_or_connect(ctx, argv, td_bind4);
+}
+
+static JSValue js_connect(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    (void)this_val; (void)argc;
+    return bind_or_connect(ctx, argv, td_connect4);
+}
+
+/* fd + bytes: send, netlinkSend, netlinkRecv, read */
+#define FD_BYTES(jsname, cfunc)                                                             \
+    static JSValue jsname(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) \
+    {                                                                                       \
+        int32_t fd;                                                                         \
+        uint8_t *data;                                                                      \
+        size_t len;                                                                         \
+        (void)this_val; (void)argc;                                                         \
+        if (arg_int(ctx, argv[0], &fd) || arg_bytes(ctx, argv[1], &data, &len))             \
+            return JS_EXCEPTION;                                                            \
+        return num(ctx, cfunc(fd, data, len));                                              \
+    }
+
+FD_BYTES(js_send, td_send)
+FD_BYTES(js_netlink_send, td_netlink_send)
+FD_BYTES(js_netlink_recv, td_netlink_recv)
+FD_BYTES(js_read, td_read)
+
+static JSValue js_send_to(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t fd, port;
+    uint8_t *data;
+    size_t len;
+    uint32_t addr;
+    const char *ip;
+    ssize_t rc;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &fd) || arg_int(ctx, argv[3], &port) || !(ip = arg_string(ctx, argv[2])))
+        return JS_EXCEPTION;
+    /* Bytes last: nothing that can run JS comes after taking the pointer. */
+    if (arg_bytes(ctx, argv[1], &data, &len)) {
+        JS_FreeCString(ctx, ip);
+        return JS_EXCEPTION;
+    }
+    rc = (parse_ip(ip, &addr) && port >= 0 && port <= 65535) ? td_sendto4(fd, data, len, addr, (uint16_t)port) : -EINVAL;
+    JS_FreeCString(ctx, ip);
+    return num(ctx, rc);
+}
+
+static JSValue js_recv_from(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t fd;
+    uint8_t *data;
+    size_t len;
+    uint32_t addr = 0;
+    uint16_t port = 0;
+    ssize_t n;
+    (void)this_val; (void)argc;
+    if (!JS_IsObject(argv[2]))
+        return JS_ThrowTypeError(ctx, "tdnative.recvFrom: expected an Endpoint object");
+    if (arg_int(ctx, argv[0], &fd) || arg_bytes(ctx, argv[1], &data, &len))
+        return JS_EXCEPTION;
+    n = td_recvfrom4(fd, data, len, &addr, &port);
+    if (n >= 0 && set_endpoint(ctx, argv[2], addr, port) < 0)
+        return JS_EXCEPTION;
+    return num(ctx, n);
+}
+
+FD_ONLY(js_close, td_close)
+
+/* ---- processes ---- */
+
+static JSValue js_spawn(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    const char *path = NULL;
+    const char **cargv = NULL;
+    uint32_t nargs = 0, i, filled = 0;
+    JSValue lenv, result = JS_EXCEPTION, obj;
+    int out_fd = -1;
+    pid_t pid;
+    (void)this_val; (void)argc;
+    if (!JS_IsArray(ctx, argv[1]))
+        return JS_ThrowTypeError(ctx, "tdnative.spawn: args must be an array of strings");
+    if (!JS_IsBool(argv[2]))
+        return JS_ThrowTypeError(ctx, "tdnative.spawn: captureOutput must be a boolean");
+    lenv = JS_GetPropertyStr(ctx, argv[1], "length");
+    if (JS_ToUint32(ctx, &nargs, lenv)) {
+        JS_FreeValue(ctx, lenv);
+        return JS_EXCEPTION;
+    }
+    JS_FreeValue(ctx, lenv);
+    if (!(path = arg_string(ctx, argv[0])))
+        return JS_EXCEPTION;
+    cargv = calloc((size_t)nargs + 2, sizeof *cargv);
+    if (!cargv) {
+        JS_FreeCString(ctx, path);
+        return num(ctx, -ENOMEM);
+    }
+    cargv[0] = path;
+    for (i = 0; i < nargs; i++, filled++) {
+        JSValue item = JS_GetPropertyUint32(ctx, argv[1], i);
+        cargv[i + 1] = JS_IsException(item) ? NULL : arg_string(ctx, item);
+        JS_FreeValue(ctx, item);
+        if (!cargv[i + 1])
+            goto out;
+    }
+    pid = td_spawn(path, (char *const *)cargv, JS_ToBool(ctx, argv[2]), &out_fd);
+    if (pid < 0) {
+        result = num(ctx, pid);
+        goto out;
+    }
+    obj = JS_NewObject(ctx);
+    if (JS_IsException(obj) ||
+        JS_SetPropertyStr(ctx, obj, "pid", JS_NewInt32(ctx, pid)) < 0 ||
+        JS_SetPropertyStr(ctx, obj, "outFd", JS_NewInt32(ctx, out_fd)) < 0) {
+        JS_FreeValue(ctx, obj);
+        goto out; /* the child runs on; the caller sees the exception (out of memory) */
+    }
+    result = obj;
+out:
+    for (i = 0; i < filled; i++)
+        JS_FreeCString(ctx, cargv[i + 1]);
+    free(cargv);
+    JS_FreeCString(ctx, path);
+    return result;
+}
+
+static JSValue js_wait_pid(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t pid;
+    int code = 0, rc;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &pid))
+        return JS_EXCEPTION;
+    rc = td_wait_pid(pid, &code);
+    if (rc == 0)
+        return JS_NULL;
+    return num(ctx, rc < 0 ? rc : code);
+}
+
+static JSValue js_kill(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t pid, sig;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &pid) || arg_int(ctx, argv[1], &sig))
+        return JS_EXCEPTION;
+    return num(ctx, td_kill(pid, sig));
+}
+
+/* ---- resolver ---- */
+
+static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    const char *host, *service;
+    int rc;
+    (void)this_val; (void)argc;
+    if (!(host = arg_string(ctx, argv[0])))
+        return JS_EXCEPTION;
+    if (!(service = arg_string(ctx, argv[1]))) {
+        JS_FreeCString(ctx, host);
+        return JS_EXCEPTION;
+    }
+    rc = td_resolve_start(host, service);
+    JS_FreeCString(ctx, host);
+    JS_FreeCString(ctx, service);
+    return num(ctx, rc);
+}
+
+static JSValue js_resolve_finish(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t fd;
+    uint32_t addr = 0;
+    uint16_t port = 0;
+    int rc;
+    JSValue obj;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &fd))
+        return JS_EXCEPTION;
+    rc = td_resolve_finish(fd, &addr, &port);
+    if (rc < 0)
+        return num(ctx, rc);
+    obj = JS_NewObject(ctx);
+    if (JS_IsException(obj) || set_endpoint(ctx, obj, addr, port) < 0) {
+        JS_FreeValue(ctx, obj);
+        return JS_EXCEPTION;
+    }
+    return obj;
+}
+
+/* ---- misc ---- */
+
+static JSValue js_syslog(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t prio;
+    const char *ident, *msg;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &prio) || !(ident = arg_string(ctx, argv[1])))
+        return JS_EXCEPTION;
+    if (!(msg = arg_string(ctx, argv[2]))) {
+        JS_FreeCString(ctx, ident);
+        return JS_EXCEPTION;
+    }
+    td_syslog(prio, ident, msg);
+    JS_FreeCString(ctx, ident);
+    JS_FreeCString(ctx, msg);
+    return JS_UNDEFINED;
+}
+
+static JSValue js_strerror(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t e;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &e))
+        return JS_EXCEPTION;
+    /* Callers hold -errno results; accept either sign. */
+    return JS_NewString(ctx, strerror(e < 0 ? -e : e));
+}
+
+static const JSCFunctionListEntry td_errno[] = {
+    JS_PROP_INT32_DEF("EAGAIN", EAGAIN, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EINTR", EINTR, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EMSGSIZE", EMSGSIZE, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("ECONNREFUSED", ECONNREFUSED, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EINVAL", EINVAL, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EEXIST", EEXIST, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("ENOENT", ENOENT, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EAFNOSUPPORT", EAFNOSUPPORT, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("ENODEV", ENODEV, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EPROTONOSUPPORT", EPROTONOSUPPORT, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("ENOBUFS", ENOBUFS, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EPERM", EPERM, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EADDRINUSE", EADDRINUSE, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("EHOSTUNREACH", EHOSTUNREACH, JS_PROP_ENUMERABLE),
+    JS_PROP_INT32_DEF("ENETUNREACH", ENETUNREACH, JS_PROP_ENUMERABLE),
+};
+
+static const JSCFunctionListEntry td_funcs[] = {
+    JS_CFUNC_DEF("udpSocket", 0, js_udp_socket),
+    JS_CFUNC_DEF("setReusePort", 1, js_set_reuseport),
+    JS_CFUNC_DEF("bindToDevice", 2, js_bind_to_device),
+    JS_CFUNC_DEF("setPmtuProbe", 1, js_set_pmtu_probe),
+    JS_CFUNC_DEF("bind", 3, js_bind),
+    JS_CFUNC_DEF("connect", 3, js_connect),
+    JS_CFUNC_DEF("localPort", 1, js_local_port),
+    JS_CFUNC_DEF("send", 2, js_send),
+    JS_CFUNC_DEF("sendTo", 4, js_send_to),
+    JS_CFUNC_DEF("recvFrom", 3, js_recv_from),
+    JS_CFUNC_DEF("close", 1, js_close),
+    JS_CFUNC_DEF("netlinkSocket", 1, js_netlink_socket),
+    JS_CFUNC_DEF("netlinkSend", 2, js_netlink_send),
+    JS_CFUNC_DEF("netlinkRecv", 2, js_netlink_recv),
+    JS_CFUNC_DEF("spawn", 3, js_spawn),
+    JS_CFUNC_DEF("read", 2, js_read),
+    JS_CFUNC_DEF("waitPid", 1, js_wait_pid),
+    JS_CFUNC_DEF("kill", 2, js_kill),
+    JS_CFUNC_DEF("resolveStart", 2, js_resolve_start),
+    JS_CFUNC_DEF("resolveFinish", 1, js_resolve_finish),
+    JS_CFUNC_DEF("syslog", 3, js_syslog),
+    JS_CFUNC_DEF("strerror", 1, js_strerror),
+    JS_OBJECT_DEF("errno", td_errno, countof(td_errno), JS_PROP_ENUMERABLE),
+};
+
+/* QuickJS pads missing arguments with undefined up to the declared length, so argv[i] below
+ * the length in td_funcs is always readable (and fails the type checks when absent). */
+static int td_module_init(JSContext *ctx, JSModuleDef *m)
+{
+    JSValue all;
+    if (JS_SetModuleExportList(ctx, m, td_funcs, countof(td_funcs)) < 0)
+        return -1;
+    all = JS_NewObject(ctx);
+    if (JS_IsException(all))
+        return -1;
+    JS_SetPropertyFunctionList(ctx, all, td_funcs, countof(td_funcs));
+    return JS_SetModuleExport(ctx, m, "default", all);
+}
+
+JSModuleDef *js_init_module_tdnative(JSContext *ctx, const char *name)
+{
+    JSModuleDef *m = JS_NewCModule(ctx, name, td_module_init);
+    if (!m)
+        return NULL;
+    if (JS_AddModuleExportList(ctx, m, td_funcs, countof(td_funcs)) < 0 ||
+        JS_AddModuleExport(ctx, m, "default") < 0)
+        return NULL;
+    return m;
+}
