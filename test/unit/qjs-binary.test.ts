@@ -1,0 +1,90 @@
+// Runs the QuickJS client executable build/x86_64/tunneldigger (make build/x86_64/tunneldigger)
+// and checks its runtime: tdnative UDP through the os event loop, timers, signals, fatal
+// callback errors, bytecode regexps, rejection of bad flags.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+// this file runs as build/js/test/unit/qjs-binary.test.js
+const BIN = fileURLToPath(new URL('../../../x86_64/tunneldigger', import.meta.url));
+
+function run(...args: string[]) {
+  const r = spawnSync(BIN, args, { encoding: 'utf8', timeout: 10_000 });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr, error: r.error };
+}
+
+test('the executable has been built', () => {
+  assert.ok(existsSync(BIN), `${BIN} missing: run make build/x86_64/tunneldigger`);
+});
+
+test('UDP datagram to itself through tdnative, sent from a timer, read by a read handler', () => {
+  const r = run('--selftest-udp');
+  assert.is(r.error, undefined);
+  assert.is(r.stderr, '');
+  assert.is(r.status, 0, 'the loop ends by itself once no fd or timer is left');
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines.length, 2, r.stdout);
+  const timer = /^selftest-udp: timer fired after (\d+) ms$/.exec(lines[0]!);
+  assert.ok(timer, lines[0]);
+  assert.ok(Number(timer![1]) >= 29, `30 ms timer fired early: ${lines[0]}`);
+  const rx = /^selftest-udp: received 13 bytes "tunneldigger!" from 127\.0\.0\.1:(\d+) own port (\d+)$/.exec(lines[1]!);
+  assert.ok(rx, lines[1]);
+  assert.is(rx![1], rx![2], 'source port is the socket own port');
+  assert.ok(Number(rx![1]) > 0);
+});
+
+test('regexp literals from the bytecode and runtime RegExp work', () => {
+  const r = run('--selftest-regexp');
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, 'selftest-regexp: 203,0,113,7 bind,eth0\n');
+});
+
+test('an exception in a timer callback is fatal (exit 70) with a message on stderr', () => {
+  const r = run('--selftest-throw');
+  assert.is(r.status, 70, r.stderr);
+  assert.match(r.stderr, /^error: internal error in timer callback, exiting: Error: boom from a timer/);
+  assert.not.match(r.stdout, /still running/);
+});
+
+test('SIGTERM runs the os.signal handler from the event loop', async () => {
+  const child = spawn(BIN, ['--selftest-signal'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  const done = new Promise<number | null>((resolve, reject) => {
+    const guard = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`no exit within 10 s, stdout: ${out}`));
+    }, 10_000);
+    child.on('exit', (code) => {
+      clearTimeout(guard);
+      resolve(code);
+    });
+  });
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    out += d;
+    if (out.includes('selftest-signal: ready\n')) child.kill('SIGTERM');
+  });
+  const code = await done;
+  assert.is(code, 3, out);
+  assert.is(out, 'selftest-signal: ready\nselftest-signal: got SIGTERM\n');
+});
+
+test('bad flags reach the client and are rejected with one line on stderr and status 1', () => {
+  for (const [args, mention] of [
+    [['-Z'], '-Z'],
+    [['-u', 'x', '-b', '203.0.113.1:8942', '-i', 'l2tp0', '-t', 'abc'], '-t'],
+    [['--no-such-flag'], 'invalid option'],
+  ] as const) {
+    const r = run(...args);
+    assert.is(r.signal, null);
+    assert.is(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+    assert.is(r.stdout, '');
+    const lines = r.stderr.trim().split('\n');
+    assert.is(lines.length, 1, r.stderr);
+    assert.ok(lines[0]!.startsWith('error: ') && lines[0]!.includes(mention), lines[0]);
+  }
+});
+
+test.run();
