@@ -1,0 +1,229 @@
+// Executes the client core's actions with Native (sockets, resolver, spawn), the netlink
+// executor and a Loop (fd readiness, timers, signals). Runtime-neutral: runs on QuickJS and Node.
+import type { Native } from '../native.js';
+import type { NetlinkKernel } from '../netlink/kernel.js';
+import { timers } from '../protocol/constants.js';
+import type { Loop } from '../runtime/loop.js';
+import type { Action } from './actions.js';
+import type { Client } from './client.js';
+import type { Logger } from './log.js';
+
+export type ClientKernel = Pick<
+  NetlinkKernel,
+  | 'resolveL2tpFamily' | 'createTunnel' | 'deleteTunnel' | 'createSession' | 'deleteSession'
+  | 'setSessionMtu' | 'setLinkMtu' | 'setLinkUp' | 'getLink'
+>;
+
+export interface DriverOptions {
+  bindIp: string;
+  bindDevice: string | null;
+}
+
+/** Core timers are checked this often (the original polled once a second). */
+export const TICK_MS = 500;
+/** Retry interval while the l2tp generic netlink family is missing. */
+export const KERNEL_RETRY_MS = 5_000;
+const SIGINT = 2;
+const SIGTERM = 15;
+const SIGKILL = 9;
+
+interface Hook {
+  what: string;
+  deadline: number;
+  killed: boolean;
+}
+
+export class ClientDriver {
+  /** Socket per broker (-1: none) and the generation of the last 'open' per broker. */
+  private readonly socks: number[];
+  private readonly gens: number[];
+  private readonly hooks = new Map<number, Hook>();
+  private readonly buf = new Uint8Array(2048);
+  private readonly from = { ip: '', port: 0 };
+  private queue: Action[] = [];
+  private running = false;
+
+  constructor(
+    private readonly core: Client,
+    private readonly native: Native,
+    private readonly loop: Loop,
+    private readonly kernel: ClientKernel,
+    private readonly opts: DriverOptions,
+    private readonly log: Logger,
+  ) {
+    this.socks = core.ctxs.map(() => -1);
+    this.gens = core.ctxs.map(() => 0);
+  }
+
+  private err(rc: number): string {
+    return this.native.strerror(-rc);
+  }
+
+  /** Waits for the l2tp netlink family, then starts the core and its timer. */
+  start(): void {
+    const stop = (): void => this.run(this.core.shutdown());
+    this.loop.onSignal(SIGTERM, stop);
+    this.loop.onSignal(SIGINT, stop);
+    let warned = false;
+    const attempt = (): void => {
+      const fam = this.kernel.resolveL2tpFamily();
+      if (fam < 0) {
+        if (!warned) {
+          this.log('error', `kernel L2TP netlink interface unavailable (${this.err(fam)}; are l2tp_core, l2tp_netlink and l2tp_eth loaded?), retrying every ${KERNEL_RETRY_MS / 1000} s`);
+        }
+        warned = true;
+        this.loop.setTimer(KERNEL_RETRY_MS, attempt);
+        return;
+      }
+      if (warned) this.log('info', 'kernel L2TP netlink interface available now, starting');
+      this.run(this.core.start(this.loop.now()));
+      const tick = (): void => {
+        this.run(this.core.tick(this.loop.now()));
+        this.reapHooks();
+        this.loop.setTimer(TICK_MS, tick);
+      };
+      this.loop.setTimer(TICK_MS, tick);
+    };
+    attempt();
+  }
+
+  /** Executes actions in order; completions reported to the core append to the same queue. */
+  run(actions: Action[]): void {
+    this.queue.push(...actions);
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length) this.exec(this.queue.shift()!);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private exec(x: Action): void {
+    const n = this.native;
+    const now = this.loop.now();
+    switch (x.a) {
+      case 'log':
+        return this.log(x.level, x.msg);
+      case 'open':
+        return this.open(x.b, x.gen, x.host, x.port);
+      case 'close':
+        return this.closeSocket(x.b);
+      case 'send': {
+        const fd = this.socks[x.b];
+        if (fd < 0) return;
+        const rc = n.send(fd, x.data);
+        if (rc >= 0 || x.quiet) return;
+        if (rc === -n.errno.EINVAL) this.run(this.core.sendFailed(x.b, this.err(rc), now));
+        else this.log('debug', `${this.core.ctxs[x.b].name}: send failed: ${this.err(rc)}`);
+        return;
+      }
+      case 'setup': {
+        const k = this.kernel;
+        let rc = k.createTunnel({ tunnelId: x.tunnelId, peerTunnelId: x.peerTunnelId, fd: this.socks[x.b] });
+        let error: string | null = null;
+        if (rc < 0) error = `creating kernel tunnel ${x.tunnelId} failed: ${this.err(rc)}`;
+        else if ((rc = k.createSession({ tunnelId: x.tunnelId, sessionId: x.sessionId, peerSessionId: x.peerSessionId, ifname: x.ifname })) < 0) {
+          error = `creating kernel session ${x.sessionId} (interface ${x.ifname}) failed: ${this.err(rc)}`;
+          k.deleteTunnel(x.tunnelId);
+        }
+        return this.run(this.core.setupDone(x.b, error, now));
+      }
+      case 'teardown': {
+        const k = this.kernel;
+        const link = k.getLink(x.ifname);
+        if (typeof link === 'object' && link.up) k.setLinkUp(x.ifname, false);
+        for (const sid of x.sessionIds) k.deleteSession(x.tunnelId, sid);
+        const rc = k.deleteTunnel(x.tunnelId);
+        const { ENOENT, ENODEV } = this.native.errno;
+        // ENODEV/ENOENT: nothing to remove (the usual case before a round)
+        if (rc === 0) this.log('info', `removed kernel tunnel ${x.tunnelId} (${x.ifname})`);
+        else if (rc !== -ENODEV && rc !== -ENOENT) this.log('warning', `could not remove kernel tunnel ${x.tunnelId}: ${this.err(rc)}`);
+        return;
+      }
+      case 'mtu': {
+        const k = this.kernel;
+        const link = k.getLink(x.ifname);
+        const old = typeof link === 'object' ? link.mtu : 0;
+        const rc = k.setLinkMtu(x.ifname, x.mtu);
+        // SESSION_MODIFY MTU is ignored by kernels >= 4.17; kept for older ones
+        if (rc === 0) k.setSessionMtu(x.tunnelId, x.sessionId, x.mtu);
+        return this.run(this.core.mtuDone(x.b, x.mtu, old, rc < 0 ? this.err(rc) : null, now));
+      }
+      case 'hook': {
+        const what = `hook ${x.path} ${x.args.join(' ')}`;
+        const r = n.spawn(x.path, x.args, false);
+        if (typeof r === 'number') this.log('error', `${what} could not be started: ${this.err(r)}`);
+        else this.hooks.set(r.pid, { what, deadline: now + timers.hookTimeout, killed: false });
+        return;
+      }
+      case 'exit':
+        for (let b = 0; b < this.socks.length; b++) this.closeSocket(b);
+        this.loop.exit(x.code);
+    }
+  }
+
+  private open(b: number, gen: number, host: string, port: string): void {
+    const n = this.native;
+    const fail = (what: string, rc: number): void => this.run(this.core.opened(b, gen, `${what}: ${this.err(rc)}`, this.loop.now()));
+    this.closeSocket(b);
+    this.gens[b] = gen;
+    const fd = n.udpSocket();
+    if (fd < 0) return fail('cannot create a UDP socket', fd);
+    this.socks[b] = fd;
+    let rc = this.opts.bindDevice ? n.bindToDevice(fd, this.opts.bindDevice) : 0;
+    if (rc < 0) return fail(`cannot bind to device ${this.opts.bindDevice}`, rc);
+    if ((rc = n.bind(fd, this.opts.bindIp, 0)) < 0) return fail(`cannot bind to ${this.opts.bindIp}`, rc);
+    if ((rc = n.setPmtuProbe(fd)) < 0) return fail('cannot enable PMTU probing', rc);
+    this.loop.onReadable(fd, () => this.receive(b, fd));
+    const rfd = n.resolveStart(host, port);
+    if (rfd < 0) return fail('cannot start name resolution', rfd);
+    this.loop.onReadable(rfd, () => {
+      const r = n.resolveFinish(rfd);
+      if (r === -n.errno.EAGAIN) return;
+      this.loop.onReadable(rfd, null);
+      // a newer 'open' replaced this socket: the answer is stale (the helper is reaped anyway)
+      if (this.gens[b] !== gen || this.socks[b] !== fd) return;
+      if (r === -n.errno.ENOENT) return this.run(this.core.opened(b, gen, `name ${host} does not resolve`, this.loop.now()));
+      if (typeof r === 'number') return fail(`cannot resolve ${host}:${port}`, r);
+      if ((rc = n.connect(fd, r.ip, r.port)) < 0) return fail(`cannot connect to ${r.ip}:${r.port}`, rc);
+      this.run(this.core.opened(b, gen, r, this.loop.now()));
+    });
+  }
+
+  private closeSocket(b: number): void {
+    const fd = this.socks[b];
+    if (fd < 0) return;
+    this.loop.onReadable(fd, null);
+    this.native.close(fd);
+    this.socks[b] = -1;
+  }
+
+  private receive(b: number, fd: number): void {
+    const n = this.native;
+    // bounded so one busy socket cannot starve the loop
+    for (let i = 0; i < 64 && this.socks[b] === fd; i++) {
+      const len = n.recvFrom(fd, this.buf, this.from);
+      if (len === -n.errno.EAGAIN) return;
+      // ICMP errors (ECONNREFUSED...) surface here once each; the handshake retries anyway
+      if (len < 0) continue;
+      this.run(this.core.feed(b, this.buf.subarray(0, len), this.loop.now()));
+    }
+  }
+
+  /** Hooks are not waited for, but reaped (no zombies) and killed after the hook timeout. */
+  private reapHooks(): void {
+    const now = this.loop.now();
+    for (const [pid, h] of this.hooks) {
+      const code = this.native.waitPid(pid);
+      if (code !== null) {
+        this.hooks.delete(pid);
+        if (code !== 0 && !h.killed) this.log('warning', `${h.what} exited with status ${code}`);
+      } else if (!h.killed && now >= h.deadline) {
+        h.killed = true;
+        this.native.kill(-pid, SIGKILL); // the hook runs in its own session: end its whole group
+        this.log('warning', `${h.what} still running after ${timers.hookTimeout / 1000} s, killed`);
+      }
+    }
+  }
+}

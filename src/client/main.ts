@@ -1,0 +1,23 @@
+// Client entry point, called by the QuickJS runtime (src/runtime/quickjs/main.ts).
+import type { Native } from '../native.js';
+import { NetlinkKernel } from '../netlink/kernel.js';
+import type { Loop } from '../runtime/loop.js';
+import { Client } from './client.js';
+import { ClientDriver } from './driver.js';
+import { createLogger } from './log.js';
+import { parseArgs } from './options.js';
+
+/** args: the command line after the program name. Exits 1 on -h and on bad arguments. */
+export function clientMain(args: string[], native: Native, loop: Loop): void {
+  const parsed = parseArgs(args);
+  if ('exit' in parsed) {
+    loop.log(parsed.error ? 'error' : 'info', parsed.text);
+    loop.exit(parsed.exit);
+  }
+  const o = parsed.options;
+  const log = createLogger(native, loop, o.foreground);
+  const brokers = o.brokers.map((b) => `${b.host}:${b.port}`).join(', ');
+  log('info', `starting: tunnel ${o.tunnelId} on ${o.ifname}, uuid ${o.uuid}, brokers ${brokers} (selection: ${o.selection})`);
+  const driver = new ClientDriver(new Client(o), native, loop, new NetlinkKernel(native), o, log);
+  driver.start();
+}

@@ -1,0 +1,147 @@
+// Command line of the client, compatible with the original tunneldigger (spec §6.3): getopt
+// semantics (`-u foo`, `-ufoo`, grouped flags `-fa`, `--` ends the options). Unlike the
+// original, bad values are refused with one line naming the option instead of being read as 0.
+
+export type Selection = 'first' | 'usage' | 'random';
+
+export interface Broker {
+  host: string;
+  /** Port number or service name, handed to getaddrinfo as is. */
+  port: string;
+}
+
+export interface Options {
+  uuid: string;
+  bindIp: string;
+  brokers: Broker[];
+  ifname: string;
+  bindDevice: string | null;
+  hook: string | null;
+  tunnelId: number;
+  limitKbps: number;
+  selection: Selection;
+  foreground: boolean;
+}
+
+/** Either options to run with, or text to print and the exit code. */
+export type ParseResult = { options: Options } | { exit: number; text: string; error: boolean };
+
+export const MAX_BROKERS = 10;
+
+export const HELP = `Usage: tunneldigger [options]
+  -h            show this help and exit
+  -f            also log to stderr (does not daemonize)
+  -u uuid       client identifier (required)
+  -l ip         local IPv4 address to bind to (default 0.0.0.0)
+  -b host:port  broker address and port (required, up to ${MAX_BROKERS}, repeatable)
+  -i iface      tunnel interface name (required)
+  -I iface      bind the tunnel socket to this interface
+  -s script     hook script: run as <script> session.up|session.down <iface>
+                and <script> session.mtu-changed <iface> <old> <new>
+  -t id         local tunnel id (default 1)
+  -L kbps       ask the broker to limit broker-to-client bandwidth (kbit/s)
+  -a            select the broker with the lowest usage
+  -g            select the first broker that answers (default)
+  -r            select a random broker among those that answer`;
+
+const WITH_ARG = 'ulbiIstL';
+const FLAGS = 'hfagr';
+
+/** strtoul(s, NULL, 0) forms, but the whole string must be a number: 0x1f, 017, 42. */
+function parseUlong(s: string): number | null {
+  const m = /^(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(s);
+  if (!m) return null;
+  const n = m[1] !== undefined ? parseInt(m[1], 16) : m[2] !== undefined ? parseInt(m[2], 8) : parseInt(m[3], 10);
+  return n <= 0xffffffff ? n : null;
+}
+
+function isIpv4(s: string): boolean {
+  const p = s.split('.');
+  return p.length === 4 && p.every((x) => /^[0-9]{1,3}$/.test(x) && +x < 256);
+}
+
+/** What the kernel accepts as a link name: 1..15 bytes, no '/', ':' or whitespace. */
+function isIfname(s: string): boolean {
+  return s.length > 0 && s.length < 16 && s !== '.' && s !== '..' && !/[\s/:\0]/.test(s);
+}
+
+/** args: the arguments after the program name. */
+export function parseArgs(args: string[]): ParseResult {
+  const o: Options = {
+    uuid: '', bindIp: '0.0.0.0', brokers: [], ifname: '', bindDevice: null, hook: null,
+    tunnelId: 1, limitKbps: 0, selection: 'first', foreground: false,
+  };
+  const fail = (text: string): ParseResult => ({ exit: 1, text, error: true });
+  let i = 0;
+  for (; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === '--') {
+      i++;
+      break;
+    }
+    // GNU getopt permutes: non-options are skipped over and reported below
+    if (arg.length < 2 || arg[0] !== '-') return fail(`unexpected argument '${arg}' (options start with -; see -h)`);
+    for (let k = 1; k < arg.length; k++) {
+      const c = arg[k];
+      if (FLAGS.includes(c)) {
+        if (c === 'h') return { exit: 1, text: HELP, error: false };
+        if (c === 'f') o.foreground = true;
+        else o.selection = c === 'a' ? 'usage' : c === 'r' ? 'random' : 'first';
+        continue;
+      }
+      if (!WITH_ARG.includes(c)) return fail(`invalid option -${c} (see -h)`);
+      let v: string;
+      if (k + 1 < arg.length) v = arg.slice(k + 1);
+      else if (i + 1 < args.length) v = args[++i];
+      else return fail(`option -${c} requires an argument (see -h)`);
+      const bad = (what: string): ParseResult => fail(`invalid value '${v}' for -${c}: ${what}`);
+      switch (c) {
+        case 'u':
+          if (!v) return bad('expected a non-empty client identifier');
+          o.uuid = v;
+          break;
+        case 'l':
+          if (!isIpv4(v)) return bad('expected an IPv4 address such as 198.51.100.7');
+          o.bindIp = v;
+          break;
+        case 'b': {
+          const colon = v.indexOf(':');
+          const host = v.slice(0, colon);
+          const port = v.slice(colon + 1);
+          if (colon < 1 || !port) return bad('expected host:port');
+          if (/^[0-9]+$/.test(port) && (+port < 1 || +port > 65535)) return bad('port must be 1..65535');
+          if (o.brokers.length >= MAX_BROKERS) return bad(`at most ${MAX_BROKERS} brokers are supported`);
+          o.brokers.push({ host, port });
+          break;
+        }
+        case 'i':
+        case 'I':
+          if (!isIfname(v)) return bad('expected an interface name of 1..15 characters');
+          if (c === 'i') o.ifname = v;
+          else o.bindDevice = v;
+          break;
+        case 's':
+          if (!v) return bad('expected a script path');
+          o.hook = v;
+          break;
+        case 't': {
+          const n = parseUlong(v);
+          if (n === null || n === 0) return bad('expected a tunnel id 1..4294967295 (decimal, 0x hex or 0 octal)');
+          o.tunnelId = n;
+          break;
+        }
+        case 'L': {
+          const n = /^[0-9]+$/.test(v) ? +v : NaN;
+          if (!(n <= 0xffffffff)) return bad('expected a bandwidth in kbit/s, 0..4294967295');
+          o.limitKbps = n;
+          break;
+        }
+      }
+      break; // the rest of this word was the argument
+    }
+  }
+  if (i < args.length) return fail(`unexpected argument '${args[i]}' (see -h)`);
+  const missing = [!o.uuid && '-u uuid', !o.brokers.length && '-b host:port', !o.ifname && '-i iface'].filter(Boolean);
+  if (missing.length) return fail(`missing required option ${missing.join(', ')}\n${HELP}`);
+  return { options: o };
+}

@@ -1,0 +1,285 @@
+// Client driver against a fake Native, Loop and kernel: sockets, resolver, kernel calls, hooks
+// and signals as the core asks for them.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Client } from '../../src/client/client.js';
+import { ClientDriver, type ClientKernel, KERNEL_RETRY_MS } from '../../src/client/driver.js';
+import type { Options } from '../../src/client/options.js';
+import type { Endpoint, Native, Resolved } from '../../src/native.js';
+import type { Loop, LogLevel } from '../../src/runtime/loop.js';
+
+const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
+const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+const E = { EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97, ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101 };
+const TEXT: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 22: 'Invalid argument', 93: 'Protocol not supported' };
+
+class Fake {
+  now = 0;
+  calls: string[] = [];
+  logs: string[] = [];
+  sent: { fd: number; hex: string }[] = [];
+  inbox = new Map<number, Uint8Array[]>();
+  readers = new Map<number, () => void>();
+  timers: { at: number; cb: () => void; id: number }[] = [];
+  signals = new Map<number, () => void>();
+  resolveAnswers = new Map<number, Resolved | number>();
+  children = new Map<number, number | null>();
+  exited: number | null = null;
+  nextFd = 10;
+  nextPid = 500;
+  family = -E.EPROTONOSUPPORT;
+  sessionRc = 0;
+  linkUp = true;
+  linkMtu = 1446;
+
+  native: Native = {
+    udpSocket: () => this.nextFd++,
+    setReusePort: () => 0,
+    bindToDevice: (fd, dev) => (this.calls.push(`bindToDevice ${fd} ${dev}`), 0),
+    setPmtuProbe: (fd) => (this.calls.push(`pmtuProbe ${fd}`), 0),
+    bind: (fd, ip, port) => (this.calls.push(`bind ${fd} ${ip}:${port}`), 0),
+    connect: (fd, ip, port) => (this.calls.push(`connect ${fd} ${ip}:${port}`), 0),
+    localPort: () => 40000,
+    send: (fd, data) => (this.sent.push({ fd, hex: toHex(data) }), data.length),
+    sendTo: () => -E.EINVAL,
+    recvFrom: (fd: number, buf: Uint8Array, from: Endpoint) => {
+      const d = this.inbox.get(fd)?.shift();
+      if (!d) return -E.EAGAIN;
+      buf.set(d);
+      from.ip = '203.0.113.1';
+      from.port = 8942;
+      return d.length;
+    },
+    close: (fd) => (this.calls.push(`close ${fd}`), 0),
+    netlinkSocket: () => -E.EPERM,
+    netlinkSend: () => -E.EPERM,
+    netlinkRecv: () => -E.EPERM,
+    spawn: (path, args, capture) => {
+      if (path === '/missing') return -E.ENOENT;
+      const pid = this.nextPid++;
+      this.children.set(pid, null);
+      this.calls.push(`spawn ${pid} ${path} ${args.join(' ')} capture=${capture}`);
+      return { pid, outFd: -1 };
+    },
+    read: () => 0,
+    waitPid: (pid) => this.children.get(pid) ?? null,
+    kill: (pid, sig) => (this.calls.push(`kill ${pid} ${sig}`), 0),
+    resolveStart: (host, service) => {
+      const fd = this.nextFd++;
+      this.calls.push(`resolve ${host} ${service} → ${fd}`);
+      return fd;
+    },
+    resolveFinish: (fd) => this.resolveAnswers.get(fd) ?? -E.EAGAIN,
+    syslog: (prio, ident, msg) => this.logs.push(`syslog ${prio} ${ident} ${msg}`),
+    strerror: (e) => TEXT[e] ?? `errno ${e}`,
+    errno: E,
+  };
+
+  loop: Loop = {
+    onReadable: (fd, cb) => (cb ? this.readers.set(fd, cb) : this.readers.delete(fd), undefined),
+    setTimer: (ms, cb) => {
+      const t = { at: this.now + ms, cb, id: this.timers.length };
+      this.timers.push(t);
+      return t;
+    },
+    cancelTimer: (h) => (this.timers = this.timers.filter((t) => t !== h), undefined),
+    now: () => this.now,
+    onSignal: (sig, cb) => (this.signals.set(sig, cb), undefined),
+    log: (level: LogLevel, msg: string) => this.logs.push(`stderr ${level}: ${msg}`),
+    exit: (code: number): never => {
+      this.exited = code;
+      throw new Error('exit');
+    },
+  };
+
+  kernel: ClientKernel = {
+    resolveL2tpFamily: () => (this.calls.push('family'), this.family),
+    createTunnel: (t) => (this.calls.push(`createTunnel ${t.tunnelId} ${t.peerTunnelId} fd=${t.fd}`), 0),
+    deleteTunnel: (id) => (this.calls.push(`deleteTunnel ${id}`), -E.ENOENT),
+    createSession: (s) => (this.calls.push(`createSession ${s.tunnelId}/${s.sessionId} peer ${s.peerSessionId} ${s.ifname}`), this.sessionRc),
+    deleteSession: (t, s) => (this.calls.push(`deleteSession ${t}/${s}`), -E.ENOENT),
+    setSessionMtu: (t, s, mtu) => (this.calls.push(`setSessionMtu ${t}/${s} ${mtu}`), 0),
+    setLinkMtu: (name, mtu) => (this.calls.push(`setLinkMtu ${name} ${mtu}`), 0),
+    setLinkUp: (name, up) => (this.calls.push(`setLinkUp ${name} ${up}`), 0),
+    getLink: (name) => ({ ifindex: 7, ifname: name, flags: this.linkUp ? 1 : 0, up: this.linkUp, mtu: this.linkMtu }),
+  };
+
+  /** Advances the clock, firing due timers in order. */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.now = due.at;
+      due.cb();
+    }
+    this.now = end;
+  }
+  readable(fd: number): void {
+    const cb = this.readers.get(fd);
+    if (!cb) throw new Error(`fd ${fd} not watched`);
+    cb();
+  }
+  deliver(fd: number, row: string): void {
+    this.inbox.set(fd, [...(this.inbox.get(fd) ?? []), hex(row)]);
+    this.readable(fd);
+  }
+  take(): string[] {
+    const c = this.calls;
+    this.calls = [];
+    return c;
+  }
+}
+
+function options(o: Partial<Options> = {}): Options {
+  return {
+    uuid: 'foobar', bindIp: '0.0.0.0', brokers: [{ host: 'broker.example', port: '8942' }], ifname: 'l2tp0',
+    bindDevice: 'eth1', hook: '/etc/td-hook', tunnelId: 1, limitKbps: 0, selection: 'first', foreground: true, ...o,
+  };
+}
+
+function setup(o: Partial<Options> = {}): { f: Fake; d: ClientDriver } {
+  const f = new Fake();
+  f.family = 0x1c;
+  const opts = options(o);
+  const d = new ClientDriver(new Client(opts, () => 0.5), f.native, f.loop, f.kernel, opts,
+    (level, msg) => f.logs.push(`${level}: ${msg}`));
+  return { f, d };
+}
+
+/** Runs the driver up to an established tunnel; returns the socket fd. */
+function bringUp(f: Fake, d: ClientDriver): number {
+  d.start();
+  f.resolveAnswers.set(11, { ip: '203.0.113.1', port: 8942 });
+  f.readable(11);
+  f.deliver(10, '80 73 a7 01 0a 02 00 ff 00 00 00 00');
+  f.deliver(10, '80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b');
+  f.deliver(10, '80 73 a7 01 04 08 00 00 00 64 00 00 00 01');
+  return 10;
+}
+
+test('missing l2tp netlink family: one log line, retry every 5 s, then start', () => {
+  const f = new Fake();
+  const opts = options();
+  const d = new ClientDriver(new Client(opts), f.native, f.loop, f.kernel, opts, (l, m) => f.logs.push(`${l}: ${m}`));
+  d.start();
+  f.advance(KERNEL_RETRY_MS * 3);
+  assert.is(f.calls.filter((c) => c === 'family').length, 4);
+  assert.equal(f.logs, ['error: kernel L2TP netlink interface unavailable (Protocol not supported; are l2tp_core, l2tp_netlink and l2tp_eth loaded?), retrying every 5 s']);
+  assert.not.ok(f.calls.some((c) => c.startsWith('resolve')));
+  f.family = 0x1c;
+  f.advance(KERNEL_RETRY_MS);
+  assert.ok(f.logs.includes('info: kernel L2TP netlink interface available now, starting'));
+  assert.ok(f.calls.some((c) => c.startsWith('resolve broker.example 8942')));
+});
+
+test('socket setup, resolution, handshake and kernel setup go through Native and the kernel', () => {
+  const { f, d } = setup();
+  d.start();
+  assert.equal(f.take(), [
+    'family', 'setLinkUp l2tp0 false', 'deleteSession 1/1', 'deleteTunnel 1',
+    'bindToDevice 10 eth1', 'bind 10 0.0.0.0:0', 'pmtuProbe 10', 'resolve broker.example 8942 → 11',
+  ]);
+  f.readable(11); // not answered yet: -EAGAIN, keep waiting
+  assert.equal(f.sent, []);
+  f.resolveAnswers.set(11, { ip: '203.0.113.1', port: 8942 });
+  f.readable(11);
+  assert.equal(f.take(), ['connect 10 203.0.113.1:8942']);
+  assert.not.ok(f.readers.has(11));
+  assert.equal(f.sent.map((s) => s.hex), ['80 73 a7 01 0a 0c 55 55 55 55 55 55 55 55 00 00 00 01']);
+  f.deliver(10, '80 73 a7 01 0a 02 00 ff 00 00 00 00');
+  f.deliver(10, '80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b');
+  f.deliver(10, '80 73 a7 01 04 08 00 00 00 64 00 00 00 01');
+  assert.equal(f.take(), [
+    'createTunnel 1 100 fd=10', 'createSession 1/1 peer 100 l2tp0', 'spawn 500 /etc/td-hook session.up l2tp0 capture=false',
+  ]);
+  assert.ok(f.logs.some((l) => l === 'info: broker broker.example:8942: tunnel 1 up on l2tp0 (session 1, broker session 100)'));
+});
+
+test('session creation failure deletes the tunnel and logs the errno text', () => {
+  const { f, d } = setup({ tunnelId: 7 });
+  f.sessionRc = -E.EEXIST;
+  bringUp(f, d);
+  const calls = f.take();
+  const i = calls.indexOf('createSession 7/7 peer 100 l2tp0');
+  assert.ok(i > 0);
+  assert.is(calls[i + 1], 'deleteTunnel 7');
+  assert.ok(f.logs.includes('error: broker broker.example:8942: creating kernel session 7 (interface l2tp0) failed: File exists'));
+  assert.ok(f.logs.some((l) => l.includes('new attempt (#1) in 1.0 s')));
+  assert.ok(calls.includes('close 10'));
+});
+
+test('MTU change: link MTU + SESSION_MODIFY with the negotiated session id, mtu-changed hook with old/new', () => {
+  const { f, d } = setup({ tunnelId: 7 });
+  bringUp(f, d);
+  f.take();
+  f.deliver(10, '80 73 a7 01 09 02 05 78 00 00 00 00'); // broker NTFY 1400
+  assert.equal(f.take(), [
+    'setLinkMtu l2tp0 1400', 'setSessionMtu 7/7 1400', 'spawn 501 /etc/td-hook session.mtu-changed l2tp0 1446 1400 capture=false',
+  ]);
+});
+
+test('hooks are reaped (exit status logged) and killed after 30 s; a missing script is logged', () => {
+  const { f, d } = setup({ hook: '/etc/td-hook' });
+  bringUp(f, d);
+  f.children.set(500, 3);
+  f.advance(600);
+  assert.ok(f.logs.includes('warning: hook /etc/td-hook session.up l2tp0 exited with status 3'));
+  f.deliver(10, '80 73 a7 01 09 02 05 78 00 00 00 00');
+  f.take();
+  for (let t = 0; t < 31_000; t += 1000) {
+    f.deliver(10, '80 73 a7 01 05 02 00 00 00 00 00 00');
+    f.advance(1000);
+  }
+  assert.ok(f.take().includes('kill -501 9'));
+  f.children.set(501, 137);
+  f.advance(600);
+  assert.is(f.logs.filter((l) => l.includes('exited with status 137')).length, 0, 'killed hook: no second report');
+  const m = setup({ hook: '/missing' });
+  bringUp(m.f, m.d);
+  assert.ok(m.f.logs.includes('error: hook /missing session.up l2tp0 could not be started: No such file or directory'));
+});
+
+test('SIGTERM while up: ERROR 0x11, session.down hook, link down, session+tunnel deleted, exit 0', () => {
+  const { f, d } = setup({ tunnelId: 7 });
+  bringUp(f, d);
+  f.take();
+  f.sent = [];
+  assert.throws(() => f.signals.get(15)!(), /exit/);
+  assert.equal(f.sent.map((s) => s.hex), ['80 73 a7 01 03 01 11 00 00 00 00 00']);
+  assert.equal(f.take(), [
+    'spawn 501 /etc/td-hook session.down l2tp0 capture=false', 'setLinkUp l2tp0 false', 'deleteSession 7/7', 'deleteTunnel 7', 'close 10',
+  ]);
+  assert.is(f.exited, 0);
+});
+
+test('teardown: unexpected kernel errors are logged, "no such tunnel" is not', () => {
+  const { f, d } = setup();
+  f.kernel.deleteTunnel = () => -E.EPERM;
+  d.start();
+  assert.ok(f.logs.includes('warning: could not remove kernel tunnel 1: errno 1'));
+  const q = setup();
+  q.f.kernel.deleteTunnel = () => -E.ENODEV;
+  q.d.start();
+  assert.not.ok(q.f.logs.some((l) => l.includes('remove')));
+});
+
+test('resolution failure is retried with a new socket; EINVAL on send while up ends the tunnel', () => {
+  const { f, d } = setup();
+  d.start();
+  f.resolveAnswers.set(11, -E.ENOENT);
+  f.readable(11);
+  assert.ok(f.logs.some((l) => l.includes('name broker.example does not resolve; retrying every 3 s')));
+  f.take();
+  f.advance(3000);
+  assert.ok(f.take().includes('close 10'));
+  const u = setup();
+  bringUp(u.f, u.d);
+  u.f.native.send = () => -E.EINVAL;
+  u.f.advance(5000); // keepalive send fails
+  assert.ok(u.f.logs.some((l) => l.includes('sending failed (Invalid argument), closing tunnel 1')));
+  assert.ok(u.f.calls.includes('deleteTunnel 1'));
+});
+
+test.run();

@@ -1,0 +1,104 @@
+// Client command line (spec §6.3): getopt forms, defaults, and one-line errors for bad values.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { HELP, parseArgs, type Options, type ParseResult } from '../../src/client/options.js';
+
+const ok = (args: string[]): Options => {
+  const r = parseArgs(args);
+  if (!('options' in r)) throw new Error(`expected options, got: ${r.text}`);
+  return r.options;
+};
+const bad = (args: string[]): Extract<ParseResult, { exit: number }> => {
+  const r = parseArgs(args);
+  if ('options' in r) throw new Error(`expected an error for ${args.join(' ')}`);
+  return r;
+};
+const base = ['-u', 'foobar', '-i', 'l2tp0', '-b', '203.0.113.1:8942'];
+
+test('defaults and the OpenWrt init command line', () => {
+  const o = ok(['-f', '-u', 'abcd', '-i', 'l2tp0', '-t', '2', '-b', 'x.example:8942', '-b', '203.0.113.1:53', '-L', '1024', '-s', '/bin/hook', '-I', 'br-wan', '-a']);
+  assert.equal(o, {
+    uuid: 'abcd', bindIp: '0.0.0.0', brokers: [{ host: 'x.example', port: '8942' }, { host: '203.0.113.1', port: '53' }],
+    ifname: 'l2tp0', bindDevice: 'br-wan', hook: '/bin/hook', tunnelId: 2, limitKbps: 1024, selection: 'usage', foreground: true,
+  });
+  const d = ok(base);
+  assert.is(d.tunnelId, 1);
+  assert.is(d.limitKbps, 0);
+  assert.is(d.selection, 'first');
+  assert.is(d.foreground, false);
+  assert.is(d.hook, null);
+});
+
+test('getopt forms: attached values, grouped flags, --, last selection flag wins', () => {
+  const o = ok(['-ufoo', '-il2tp9', '-b203.0.113.1:8942', '-fr', '-t0x1f', '-l', '198.51.100.7']);
+  assert.is(o.uuid, 'foo');
+  assert.is(o.ifname, 'l2tp9');
+  assert.is(o.foreground, true);
+  assert.is(o.selection, 'random');
+  assert.is(o.tunnelId, 31);
+  assert.is(o.bindIp, '198.51.100.7');
+  // a grouped flag followed by an option taking the rest of the word
+  const g = ok([...base, '-fat7']);
+  assert.is(g.selection, 'usage');
+  assert.is(g.tunnelId, 7);
+  assert.is(ok([...base, '-a', '-g']).selection, 'first');
+  assert.is(ok([...base, '--']).uuid, 'foobar');
+  assert.match(bad([...base, '--', '-a']).text, "unexpected argument '-a'");
+  // strtoul base 0: octal and decimal
+  assert.is(ok([...base, '-t', '010']).tunnelId, 8);
+  assert.is(ok([...base, '-t', '4294967295']).tunnelId, 4294967295);
+  // the broker port may be a service name; the host is split at the first ':'
+  assert.equal(ok(['-u', 'x', '-i', 'l', '-b', 'broker.example:domain']).brokers, [{ host: 'broker.example', port: 'domain' }]);
+});
+
+test('-h prints help and exits 1; missing required options print usage and exit 1', () => {
+  const h = bad(['-h']);
+  assert.is(h.exit, 1);
+  assert.is(h.error, false);
+  assert.is(h.text, HELP);
+  assert.ok(HELP.includes('-b host:port'));
+  const m = bad(['-u', 'x']);
+  assert.is(m.exit, 1);
+  assert.is(m.error, true);
+  assert.ok(m.text.startsWith('missing required option -b host:port, -i iface\n'));
+  assert.ok(m.text.includes('Usage:'));
+  assert.ok(bad([]).text.startsWith('missing required option -u uuid, -b host:port, -i iface'));
+});
+
+test('bad values: one line naming the option and the value', () => {
+  const cases: [string[], string][] = [
+    [['-t', 'abc'], "invalid value 'abc' for -t"],
+    [['-t', '0'], "invalid value '0' for -t"],
+    [['-t', '12x'], "invalid value '12x' for -t"],
+    [['-t', '0x100000000'], "invalid value '0x100000000' for -t"],
+    [['-L', '-5'], "invalid value '-5' for -L"],
+    [['-L', '1k'], "invalid value '1k' for -L"],
+    [['-b', 'host'], "invalid value 'host' for -b: expected host:port"],
+    [['-b', 'host:'], "invalid value 'host:' for -b"],
+    [['-b', ':8942'], "invalid value ':8942' for -b"],
+    [['-b', 'host:70000'], "invalid value 'host:70000' for -b: port must be 1..65535"],
+    [['-l', '1.2.3'], "invalid value '1.2.3' for -l"],
+    [['-l', '256.1.1.1'], "invalid value '256.1.1.1' for -l"],
+    [['-i', 'averyveryverylongname'], "invalid value 'averyveryverylongname' for -i"],
+    [['-p', '1'], 'invalid option -p'],
+    [['-x'], 'invalid option -x'],
+    [['-s'], 'option -s requires an argument'],
+    [['stray'], "unexpected argument 'stray'"],
+  ];
+  for (const [args, expected] of cases) {
+    const r = bad([...base, ...args]);
+    assert.is(r.exit, 1, args.join(' '));
+    assert.is(r.error, true);
+    assert.ok(r.text.startsWith(expected), `${args.join(' ')} → ${r.text}`);
+    assert.not.ok(r.text.includes('\n'), `one line: ${r.text}`);
+  }
+});
+
+test('at most 10 brokers: the 11th is refused', () => {
+  const ten = Array.from({ length: 10 }, (_, i) => ['-b', `b${i}.example:8942`]).flat();
+  assert.is(ok(['-u', 'x', '-i', 'l2tp0', ...ten]).brokers.length, 10);
+  const r = bad(['-u', 'x', '-i', 'l2tp0', ...ten, '-b', 'b10.example:8942']);
+  assert.is(r.text, "invalid value 'b10.example:8942' for -b: at most 10 brokers are supported");
+});
+
+test.run();

@@ -1,0 +1,541 @@
+// Client core (context state machine + main loop) driven with the byte rows of spec §3.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Action } from '../../src/client/actions.js';
+import { Client, STABLE_UP_MS } from '../../src/client/client.js';
+import type { Options } from '../../src/client/options.js';
+import { backoffDelay, chooseBroker } from '../../src/client/selection.js';
+import { timers } from '../../src/protocol/constants.js';
+
+const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
+const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+const R = {
+  usageReq: '80 73 a7 01 0a 0c 55 55 55 55 55 55 55 55 00 00 00 01',
+  usage255: '80 73 a7 01 0a 02 00 ff 00 00 00 00',
+  cookieReq: '80 73 a7 01 01 08 58 58 58 58 58 58 58 58',
+  cookie: '80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b',
+  prepare: '80 73 a7 01 02 17 00 03 79 24 fb c7 02 4b 06 66 6f 6f 62 61 72 00 00 00 01 00 00 00 01',
+  tunnel: '80 73 a7 01 04 08 00 00 00 64 00 00 00 01',
+  tunnelLegacy: '80 73 a7 01 04 04 00 00 00 64 00 00',
+  refused: '80 73 a7 01 03 00 00 00 00 00 00 00',
+  limit: '80 73 a7 01 80 08 00 00 01 04 00 00 04 00',
+  relAck0: '80 73 a7 01 08 02 00 00 00 00 00 00',
+  keepalive0: '80 73 a7 01 05 04 00 00 00 00 00 00',
+  brokerKeepalive: '80 73 a7 01 05 02 00 00 00 00 00 00',
+  ack1472: '80 73 a7 01 07 02 05 c0 00 00 00 00',
+  ntfy1446: '80 73 a7 01 09 02 05 a6 00 00 00 00',
+  ntfy1400: '80 73 a7 01 09 02 05 78 00 00 00 00',
+  errShutdown: '80 73 a7 01 03 01 11 00 00 00 00 00',
+  errBrokerTimeout: '80 73 a7 01 03 01 03 00 00 00 00 00',
+  errReplyOther: '80 73 a7 01 03 01 10 00 00 00 00 00',
+};
+const probe = (ipSize: number): Uint8Array => {
+  const p = new Uint8Array(ipSize - 28);
+  p.set(hex('80 73 a7 01 06 00'));
+  return p;
+};
+const ackFor = (udpLen: number): Uint8Array => Uint8Array.of(0x80, 0x73, 0xa7, 1, 7, 2, udpLen >> 8, udpLen & 0xff, 0, 0, 0, 0);
+const ntfy = (mtu: number): Uint8Array => Uint8Array.of(0x80, 0x73, 0xa7, 1, 9, 2, mtu >> 8, mtu & 0xff, 0, 0, 0, 0);
+
+function options(o: Partial<Options> = {}): Options {
+  return {
+    uuid: 'foobar', bindIp: '0.0.0.0', brokers: [{ host: '203.0.113.1', port: '8942' }], ifname: 'l2tp0',
+    bindDevice: null, hook: '/etc/td-hook', tunnelId: 1, limitKbps: 1024, selection: 'first', foreground: false, ...o,
+  };
+}
+
+/** Client + clock + record of actions. */
+class H {
+  c: Client;
+  now = 0;
+  all: Action[] = [];
+  constructor(o: Partial<Options> = {}, random: () => number = () => 0.5) {
+    this.c = new Client(options(o), random);
+  }
+  rec(a: Action[]): Action[] {
+    this.all.push(...a);
+    return a;
+  }
+  start(): Action[] {
+    return this.rec(this.c.start(this.now));
+  }
+  at(t: number): Action[] {
+    this.now = t;
+    return this.rec(this.c.tick(t));
+  }
+  /** Ticks every 250 ms up to t, returning all actions. */
+  until(t: number): Action[] {
+    const out: Action[] = [];
+    while (this.now + 250 <= t) out.push(...this.at(this.now + 250));
+    return out;
+  }
+  feed(b: number, row: string | Uint8Array): Action[] {
+    return this.rec(this.c.feed(b, typeof row === 'string' ? hex(row) : row, this.now));
+  }
+  opened(b: number, ok = true): Action[] {
+    const gen = this.c.ctxs[b].gen;
+    return this.rec(this.c.opened(b, gen, ok ? { ip: `203.0.113.${b + 1}`, port: 8942 } : 'cannot resolve x: Name does not resolve', this.now));
+  }
+  /** Start → selected broker b up (features per the TUNNEL row). */
+  up(tunnelRow = R.tunnel, b = 0): Action[] {
+    if (this.c.phase === 'idle') this.start();
+    for (let i = 0; i < this.c.ctxs.length; i++) this.opened(i);
+    this.feed(b, R.usage255);
+    this.feed(b, R.cookie);
+    const setup = this.feed(b, tunnelRow);
+    assert.is(setup.filter((x) => x.a === 'setup').length, 1);
+    return this.rec(this.c.setupDone(b, null, this.now));
+  }
+}
+
+const sends = (a: Action[], b?: number): string[] =>
+  a.flatMap((x) => (x.a === 'send' && (b === undefined || x.b === b) ? [toHex(x.data)] : []));
+const of = <K extends Action['a']>(a: Action[], k: K): Extract<Action, { a: K }>[] =>
+  a.filter((x): x is Extract<Action, { a: K }> => x.a === k);
+const logs = (a: Action[]): string[] => of(a, 'log').map((x) => `${x.level}: ${x.msg}`);
+
+test('handshake sends spec rows 1, 3, 5 and sets up the kernel with unique session ids', () => {
+  const h = new H();
+  const start = h.start();
+  assert.equal(of(start, 'teardown'), [{ a: 'teardown', tunnelId: 1, sessionIds: [1], ifname: 'l2tp0' }]);
+  assert.equal(of(start, 'open'), [{ a: 'open', b: 0, gen: 1, host: '203.0.113.1', port: '8942' }]);
+  assert.equal(sends(h.opened(0)), [R.usageReq]);
+  // 'first' selection: the broker is chosen as soon as it answers
+  const sel = h.feed(0, R.usage255);
+  assert.is(h.c.phase, 'selected');
+  assert.equal(sends(sel), [R.cookieReq]);
+  assert.ok(logs(sel).some((l) => l.includes('broker 203.0.113.1:8942: selected (usage 255/65535')));
+  assert.equal(sends(h.feed(0, R.cookie)), [R.prepare]);
+  const setup = h.feed(0, R.tunnel);
+  assert.equal(of(setup, 'setup'), [{ a: 'setup', b: 0, tunnelId: 1, peerTunnelId: 100, sessionId: 1, peerSessionId: 100, ifname: 'l2tp0' }]);
+  const up = h.rec(h.c.setupDone(0, null, h.now));
+  assert.equal(of(up, 'hook'), [{ a: 'hook', path: '/etc/td-hook', args: ['session.up', 'l2tp0'] }]);
+  assert.equal(sends(up), [R.limit]);
+  assert.is(h.c.ctxs[0].state, 'up');
+  h.at(1);
+  assert.is(h.c.phase, 'up');
+});
+
+test('session ids: -t 5 with features → 5/100; without features word → 1/1', () => {
+  const a = new H({ tunnelId: 5 });
+  a.start();
+  a.opened(0);
+  a.feed(0, R.usage255);
+  a.feed(0, R.cookie);
+  const s = of(a.feed(0, R.tunnel), 'setup')[0];
+  assert.equal([s.tunnelId, s.peerTunnelId, s.sessionId, s.peerSessionId], [5, 100, 5, 100]);
+  const b = new H({ tunnelId: 5 });
+  b.start();
+  b.opened(0);
+  b.feed(0, R.usage255);
+  b.feed(0, R.cookie);
+  const l = of(b.feed(0, R.tunnelLegacy), 'setup')[0];
+  assert.equal([l.tunnelId, l.peerTunnelId, l.sessionId, l.peerSessionId], [5, 100, 1, 1]);
+  // initial cleanup tries both session id forms of a leftover tunnel
+  assert.equal(of(b.all, 'teardown')[0].sessionIds, [5, 1]);
+  // close uses the negotiated session id (upstream always used 1)
+  b.rec(b.c.setupDone(0, null, b.now));
+  const down = b.rec(b.c.shutdown());
+  assert.equal(of(down, 'teardown'), [{ a: 'teardown', tunnelId: 5, sessionIds: [1], ifname: 'l2tp0' }]);
+  a.rec(a.c.setupDone(0, null, a.now));
+  assert.equal(of(a.rec(a.c.shutdown()), 'teardown')[0].sessionIds, [5]);
+});
+
+test('handshake retransmits every 3 s: USAGE+COOKIE, then COOKIE, then PREPARE', () => {
+  const h = new H({ brokers: [{ host: 'a', port: '1' }, { host: 'b', port: '2' }], selection: 'usage' });
+  h.start();
+  h.opened(0);
+  h.opened(1);
+  assert.equal(sends(h.until(2750)), []);
+  assert.equal(sends(h.until(3000)), [R.usageReq, R.cookieReq, R.usageReq, R.cookieReq]);
+  h.feed(1, R.usage255);
+  assert.equal(sends(h.until(6000)), [R.usageReq, R.cookieReq]); // only broker 0 still asked
+  h.feed(0, hex('80 73 a7 01 0a 02 ff ff 00 00 00 00')); // 0xffff: full
+  assert.is(h.c.selected?.index, 1, 'usage mode picks the lower usage');
+  assert.equal(of(h.all, 'close').map((x) => x.b), [0]);
+  assert.equal(sends(h.until(9000)), [R.cookieReq]);
+  h.feed(1, R.cookie);
+  assert.equal(sends(h.until(11750)), []);
+  assert.equal(sends(h.until(12000)), [R.prepare]);
+});
+
+test('establish timeout: no TUNNEL within 15 s → broker given up, backoff, new round', () => {
+  const h = new H();
+  h.start();
+  h.opened(0);
+  h.feed(0, R.usage255);
+  h.feed(0, R.cookie);
+  const a = h.until(15000);
+  assert.is(sends(a).filter((s) => s === R.prepare).length, 5); // at 3, 6, 9, 12, 15 s
+  assert.is(h.c.phase, 'pause');
+  assert.is(h.c.failedAt[0], 15000);
+  assert.ok(logs(a).some((l) => l.includes('no tunnel within 15 s')));
+  // backoff with random 0.5 → exactly 1 s for the first failure
+  h.until(15750);
+  assert.is(h.c.phase, 'pause');
+  const r = h.until(16000);
+  assert.is(h.c.phase, 'round');
+  assert.is(of(r, 'open').length, 1);
+});
+
+test('ERROR while waiting for TUNNEL (row 6\'\') → failure; ERROR while up (row 19) → reply row 20 and teardown', () => {
+  const h = new H();
+  h.start();
+  h.opened(0);
+  h.feed(0, R.usage255);
+  h.feed(0, R.cookie);
+  const refused = h.feed(0, R.refused);
+  assert.is(h.c.phase, 'pause');
+  assert.ok(logs(refused).some((l) => l.includes('refused the tunnel: refused (no reason)')));
+  assert.equal(sends(refused), []);
+
+  const u = new H();
+  u.up();
+  const closed = u.feed(0, R.errBrokerTimeout);
+  assert.equal(sends(closed), [R.errReplyOther]);
+  assert.equal(of(closed, 'hook')[0].args, ['session.down', 'l2tp0']);
+  assert.equal(of(closed, 'teardown'), [{ a: 'teardown', tunnelId: 1, sessionIds: [1], ifname: 'l2tp0' }]);
+  assert.ok(logs(closed).some((l) => l.includes('broker timeout (0x03)')));
+  assert.is(u.c.phase, 'pause');
+});
+
+test('keepalive every 5 s (row 9), liveness: >60 s without control packets → ERROR 0x12', () => {
+  const h = new H({ limitKbps: 0 });
+  h.up();
+  const t0 = h.now;
+  const first = h.until(t0 + 5000);
+  assert.equal(sends(first), [R.keepalive0]);
+  assert.equal(sends(h.until(t0 + 10000)), ['80 73 a7 01 05 04 00 00 00 01 00 00']);
+  h.feed(0, R.brokerKeepalive); // at 10 s: alive
+  h.until(t0 + 70000);
+  assert.is(h.c.ctxs[0].state, 'up');
+  const closing = h.until(t0 + 70250);
+  assert.ok(sends(closing).includes('80 73 a7 01 03 01 12 00 00 00 00 00'));
+  assert.is(of(closing, 'teardown').length, 1);
+  assert.is(h.c.phase, 'pause');
+});
+
+test('answers broker PMTU probes with PMTUD_ACK of the received length (rows 11/12)', () => {
+  const h = new H();
+  h.up();
+  assert.equal(sends(h.feed(0, probe(1500))), [R.ack1472]);
+  // not answered before the tunnel is up
+  const n = new H();
+  n.start();
+  n.opened(0);
+  assert.equal(sends(n.feed(0, probe(1500))), []);
+});
+
+test('PMTU round: 6 probes at +0..+4 s, evaluation at +5 s, MTU 1446, NTFY row 16; intervals double', () => {
+  const h = new H({ limitKbps: 0 });
+  h.up();
+  const t0 = h.now;
+  const sizes = (a: Action[]): number[] => of(a, 'send').filter((x) => x.data[4] === 6).map((x) => x.data.length + 28);
+  assert.equal(sizes(h.until(t0 + 14750)), []);
+  const round = h.until(t0 + 15000);
+  assert.equal(sizes(round), [1334, 1400, 1450, 1476, 1492, 1500]);
+  assert.ok(of(round, 'send').filter((x) => x.data[4] === 6).every((x) => x.quiet === true));
+  // the broker acknowledges up to 1476 (row 15 values 0x051a, 0x055c, 0x058e, 0x05a8)
+  for (const len of [0x051a, 0x055c, 0x058e, 0x05a8]) h.feed(0, ackFor(len));
+  assert.is(sizes(h.until(t0 + 19750)).length, 24, 'resent at +1..+4 s');
+  const ev = h.until(t0 + 20000);
+  assert.equal(of(ev, 'mtu'), [{ a: 'mtu', b: 0, tunnelId: 1, sessionId: 1, ifname: 'l2tp0', mtu: 1476 - 54 }]);
+  assert.equal(sends(ev).filter((s) => s.startsWith('80 73 a7 01 09')), [toHex(ntfy(1422))]);
+  const done = h.rec(h.c.mtuDone(0, 1422, 1446, null, h.now));
+  assert.equal(of(done, 'hook'), [{ a: 'hook', path: '/etc/td-hook', args: ['session.mtu-changed', 'l2tp0', '1446', '1422'] }]);
+  // next rounds: +15 s after the first (t0+30 s), then +30 s (t0+60 s), +60 s (t0+120 s)
+  const roundStarts: number[] = [];
+  while (h.now < t0 + 250_000) {
+    const a = h.at(h.now + 250);
+    if (sizes(a).length && h.c.ctxs[0].state === 'up') roundStarts.push(h.now);
+    h.feed(0, R.brokerKeepalive);
+    for (const x of of(a, 'mtu')) h.rec(h.c.mtuDone(0, x.mtu, 0, null, h.now));
+  }
+  const firsts = roundStarts.filter((t, i) => i === 0 || t - roundStarts[i - 1] > 1000).map((t) => t - t0);
+  assert.equal(firsts, [30000, 60000, 120000, 240000]);
+});
+
+test('PMTU: all probes acked → 1446 and NTFY row 16; broker NTFY lowers it; 1280 clamp; no hook when unchanged', () => {
+  const h = new H({ limitKbps: 0 });
+  h.up();
+  const t0 = h.now;
+  h.until(t0 + 15000);
+  for (const len of [0x051a, 0x055c, 0x058e, 0x05a8, 0x05b8, 0x05c0]) h.feed(0, ackFor(len));
+  const ev = h.until(t0 + 20000);
+  assert.is(of(ev, 'mtu')[0].mtu, 1446);
+  assert.ok(sends(ev).includes(R.ntfy1446));
+  // old MTU 1446 (kernel default) → unchanged, no hook
+  assert.equal(of(h.rec(h.c.mtuDone(0, 1446, 1446, null, h.now)), 'hook'), []);
+  // broker in fixed mode says 1400 (row 16')
+  const low = h.feed(0, R.ntfy1400);
+  assert.is(of(low, 'mtu')[0].mtu, 1400);
+  assert.equal(of(h.rec(h.c.mtuDone(0, 1400, 1446, null, h.now)), 'hook')[0].args, ['session.mtu-changed', 'l2tp0', '1446', '1400']);
+  // same NTFY again: nothing to do
+  assert.equal(of(h.feed(0, R.ntfy1400), 'mtu'), []);
+  // absurdly small peer value: clamped to 1280
+  assert.is(of(h.feed(0, ntfy(576)), 'mtu')[0].mtu, 1280);
+  // a failed MTU change is logged and retried at the next change, no hook
+  const f = h.rec(h.c.mtuDone(0, 1280, 1400, 'Operation not permitted', h.now));
+  assert.equal(of(f, 'hook'), []);
+  assert.ok(logs(f)[0].includes('could not set MTU 1280 on l2tp0: Operation not permitted'));
+  // a wrong-length NTFY is a malformed datagram
+  const before = h.c.ctxs[0].dropped;
+  h.feed(0, hex('80 73 a7 01 09 01 05 00 00 00 00 00'));
+  assert.is(h.c.ctxs[0].dropped, before + 1);
+});
+
+test('PMTU: peer NTFY only (no own measurement) sets the MTU; own small path is clamped at 1280', () => {
+  const h = new H({ limitKbps: 0 });
+  h.up();
+  assert.is(of(h.feed(0, R.ntfy1446), 'mtu')[0].mtu, 1446);
+  const k = new H({ limitKbps: 0 });
+  k.up();
+  const t0 = k.now;
+  k.until(t0 + 15000);
+  k.feed(0, ackFor(1306)); // only the 1334-byte probe got through: 1334 − 54 = 1280
+  assert.is(of(k.until(t0 + 20000), 'mtu')[0].mtu, 1280);
+});
+
+test('reliable LIMIT (row 7): retransmitted every 2 s, REL_ACK (row 8) stops it; 10 attempts then given up', () => {
+  const h = new H();
+  h.up();
+  const t0 = h.now;
+  const lim = (a: Action[]): number => sends(a).filter((s) => s === R.limit).length;
+  assert.is(lim(h.until(t0 + 1750)), 0);
+  assert.is(lim(h.until(t0 + 2000)), 1);
+  h.feed(0, R.relAck0);
+  assert.is(lim(h.until(t0 + 30000)), 0);
+
+  const g = new H();
+  g.up();
+  const t1 = g.now;
+  let count = 1; // the first transmission happened in up()
+  const logsSeen: string[] = [];
+  while (g.now < t1 + 40000) {
+    const a = g.at(g.now + 250);
+    count += lim(a);
+    logsSeen.push(...logs(a));
+    g.feed(0, R.brokerKeepalive);
+  }
+  assert.is(count, timers.reliableAttempts);
+  assert.ok(logsSeen.some((l) => l.includes('did not acknowledge message 0 after 10 attempts')));
+});
+
+test('selection: -g picks the first answering broker even if later in -b order', () => {
+  const h = new H({ brokers: [{ host: 'a', port: '1' }, { host: 'b', port: '2' }, { host: 'c', port: '3' }] });
+  h.start();
+  [0, 1, 2].forEach((b) => h.opened(b));
+  h.feed(2, R.usage255);
+  assert.is(h.c.selected?.index, 2);
+  assert.equal(of(h.all, 'close').map((x) => x.b).sort(), [0, 1]);
+});
+
+test('selection: -a waits for all (or the 10 s window), lowest usage, ties → earlier -b', () => {
+  const h = new H({ brokers: [{ host: 'a', port: '1' }, { host: 'b', port: '2' }, { host: 'c', port: '3' }], selection: 'usage' });
+  h.start();
+  [0, 1, 2].forEach((b) => h.opened(b));
+  h.feed(2, hex('80 73 a7 01 0a 02 00 10 00 00 00 00'));
+  h.feed(1, hex('80 73 a7 01 0a 02 00 10 00 00 00 00'));
+  assert.is(h.c.phase, 'round');
+  h.until(9750);
+  assert.is(h.c.phase, 'round');
+  h.until(10000);
+  assert.is(h.c.selected?.index, 1);
+  // a broker that only answered COOKIE has usage 0xffff
+  const k = new H({ brokers: [{ host: 'a', port: '1' }, { host: 'b', port: '2' }], selection: 'usage' });
+  k.start();
+  k.opened(0);
+  k.opened(1);
+  k.feed(0, R.cookie);
+  k.feed(1, hex('80 73 a7 01 0a 02 ff fe 00 00 00 00'));
+  assert.is(k.c.selected?.index, 1);
+});
+
+test('selection: -r uniform among ready; zero ready brokers does not crash in any mode', () => {
+  const ready = [{ index: 0, usage: 5 }, { index: 3, usage: 1 }, { index: 7, usage: 9 }];
+  assert.is(chooseBroker(ready, 'random', () => 0).index, 0);
+  assert.is(chooseBroker(ready, 'random', () => 0.5).index, 3);
+  assert.is(chooseBroker(ready, 'random', () => 0.99999).index, 7);
+  assert.is(chooseBroker(ready, 'random', () => 1).index, 7);
+  assert.is(chooseBroker(ready, 'usage', () => 0).index, 3);
+  assert.is(chooseBroker(ready, 'first', () => 0).index, 0);
+  for (const selection of ['random', 'usage', 'first'] as const) {
+    const h = new H({ brokers: [{ host: 'a', port: '1' }, { host: 'b', port: '2' }], selection });
+    h.start();
+    h.opened(0, false);
+    const a = h.until(10000);
+    assert.is(h.c.phase, 'pause', selection);
+    assert.ok(logs(a).some((l) => l.includes('no broker answered within 10 s; new attempt (#1) in 1.0 s')));
+    // resolution failures are retried (and logged once)
+    assert.is(logs(h.all).filter((l) => l.includes('Name does not resolve')).length, 1);
+    h.until(12000);
+    assert.is(h.c.phase, 'round', 'retried after the backoff');
+  }
+  const r = new H({ brokers: [{ host: 'a', port: '1' }, { host: 'b', port: '2' }], selection: 'random' }, () => 0.7);
+  r.start();
+  r.opened(0);
+  r.opened(1);
+  r.feed(0, R.usage255);
+  r.feed(1, R.usage255);
+  assert.is(r.c.selected?.index, 1);
+});
+
+test('backoff: 1 s doubling to 60 s, jitter within ±25 %, reset after a stable tunnel', () => {
+  const expected = [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000];
+  expected.forEach((v, i) => {
+    assert.is(backoffDelay(i + 1, () => 0.5), v);
+    assert.is(backoffDelay(i + 1, () => 0), v * 0.75);
+    assert.is(backoffDelay(i + 1, () => 0.999999), Math.round(v * 1.25 - 0.0000005 * v));
+  });
+  for (let i = 0; i < 200; i++) {
+    const d = backoffDelay(4, Math.random);
+    assert.ok(d >= 6000 && d <= 10000, `${d}`);
+  }
+  assert.is(backoffDelay(1000, () => 0.5), 60000, 'huge counts are capped');
+  // consecutive refusals grow the pause; a tunnel that stays up resets it
+  const h = new H();
+  const pauses: number[] = [];
+  for (let i = 0; i < 4; i++) {
+    if (h.c.phase === 'idle') h.start();
+    h.opened(0);
+    h.feed(0, R.usage255);
+    h.feed(0, R.cookie);
+    h.feed(0, R.refused);
+    const t = h.now;
+    while (h.c.phase === 'pause') h.at(h.now + 250);
+    pauses.push(h.now - t);
+  }
+  assert.equal(pauses, [1000, 2000, 4000, 8000]);
+  assert.is(h.c.failures, 4);
+  h.up();
+  const upAt = h.now;
+  while (h.now < upAt + STABLE_UP_MS + 1000) {
+    h.at(h.now + 250);
+    h.feed(0, R.brokerKeepalive);
+  }
+  assert.is(h.c.phase, 'up');
+  h.feed(0, R.errBrokerTimeout);
+  assert.is(h.c.failures, 1, 'counter reset after a stable tunnel');
+});
+
+test('failed brokers are avoided for an hour while others answer, used when alone', () => {
+  const brokers = [{ host: 'a', port: '1' }, { host: 'b', port: '2' }];
+  const h = new H({ brokers });
+  h.start();
+  h.opened(0);
+  h.opened(1);
+  h.feed(0, R.usage255);
+  assert.is(h.c.selected?.index, 0);
+  h.feed(0, R.cookie);
+  h.feed(0, R.refused);
+  assert.is(h.c.failedAt[0], h.now);
+  while (h.c.phase === 'pause') h.at(h.now + 250);
+  h.opened(0);
+  h.opened(1);
+  // broker 0 answers first but failed recently: wait for the other one
+  h.feed(0, R.usage255);
+  assert.is(h.c.phase, 'round');
+  h.feed(1, R.usage255);
+  assert.is(h.c.selected?.index, 1);
+  // broker 1 fails too; next round only broker 0 answers → used after the window
+  h.feed(1, R.cookie);
+  h.feed(1, R.refused);
+  while ((h.c.phase as string) === 'pause') h.at(h.now + 250);
+  const roundStart = h.now;
+  h.opened(0);
+  h.opened(1, false);
+  h.feed(0, R.usage255);
+  assert.is(h.c.phase, 'round');
+  const a = h.until(roundStart + 10000);
+  assert.is(h.c.selected?.index, 0);
+  assert.ok(logs(a).some((l) => l.includes('although it failed recently')));
+  // after an hour (full-width timestamps, far beyond 255 s) the mark expires
+  const big = new H({ brokers });
+  big.now = 5_000_000;
+  big.start();
+  big.opened(0);
+  big.opened(1);
+  big.feed(0, R.usage255);
+  big.feed(0, R.cookie);
+  big.feed(0, R.refused);
+  assert.is(big.c.failedAt[0], 5_000_000);
+  while (big.c.phase === 'pause') big.at(big.now + 250);
+  assert.is(big.c.failedAt[0], 5_000_000, 'still avoided in the next round');
+  big.c.failedAt[1] = -1;
+  big.now = 5_000_000 + timers.brokenBrokerHold;
+  big.c.ctxs.forEach((x) => x.stop([]));
+  (big.c as unknown as { phase: string }).phase = 'pause';
+  big.at(big.now);
+  assert.is(big.c.failedAt[0], -1, 'expired after an hour');
+});
+
+test('SIGTERM: selected broker gets ERROR 0x11 (row 17), down hook, kernel cleanup, exit; idle → just exit', () => {
+  const h = new H();
+  h.up();
+  const a = h.rec(h.c.shutdown());
+  assert.equal(sends(a), [R.errShutdown]);
+  assert.equal(of(a, 'hook')[0].args, ['session.down', 'l2tp0']);
+  assert.is(of(a, 'teardown').length, 1);
+  assert.equal(a[a.length - 1], { a: 'exit', code: 0 });
+  // during the handshake: ERROR but no hook and no kernel cleanup (nothing was set up)
+  const s = new H();
+  s.start();
+  s.opened(0);
+  s.feed(0, R.usage255);
+  const b = s.rec(s.c.shutdown());
+  assert.equal(sends(b), [R.errShutdown]);
+  assert.equal(of(b, 'hook'), []);
+  assert.equal(of(b, 'teardown'), []);
+  // during a round: nothing sent
+  const r = new H({ selection: 'usage', brokers: [{ host: 'a', port: '1' }, { host: 'b', port: '2' }] });
+  r.start();
+  assert.equal(r.c.shutdown().map((x) => x.a), ['log', 'exit']);
+});
+
+test('kernel setup failure and fatal send errors end the attempt without a crash', () => {
+  const h = new H();
+  h.start();
+  h.opened(0);
+  h.feed(0, R.usage255);
+  h.feed(0, R.cookie);
+  h.feed(0, R.tunnel);
+  const f = h.rec(h.c.setupDone(0, 'creating kernel session 1 (interface l2tp0) failed: File exists', h.now));
+  assert.ok(logs(f).some((l) => l.startsWith('error: broker 203.0.113.1:8942: creating kernel session')));
+  assert.equal(of(f, 'hook'), []);
+  assert.is(h.c.phase, 'pause');
+  const u = new H();
+  u.up();
+  const e = u.rec(u.c.sendFailed(0, 'Invalid argument', u.now));
+  assert.is(of(e, 'teardown').length, 1);
+  assert.is(u.c.phase, 'pause');
+  // stale open completions (older generation) are ignored
+  const s = new H();
+  s.start();
+  assert.equal(s.c.opened(0, 0, { ip: '203.0.113.1', port: 1 }, 0), []);
+});
+
+test('fuzz: random datagrams in every state never throw and malformed ones are counted', () => {
+  let seed = 12345;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const types = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0x0a, 0x80, 0xff];
+  const h = new H({ limitKbps: 1 }, rnd);
+  let total = 0;
+  for (let round = 0; round < 6; round++) {
+    if (round === 2 || round === 4) {
+      while (h.c.phase === 'pause') h.at(h.now + 250);
+      if (h.c.phase !== 'up') h.up();
+    }
+    for (let i = 0; i < 3000; i++) {
+      const len = Math.floor(rnd() * 40);
+      const d = new Uint8Array(len);
+      for (let k = 0; k < len; k++) d[k] = Math.floor(rnd() * 256);
+      if (rnd() < 0.7 && len >= 6) d.set([0x80, 0x73, 0xa7, 1, types[Math.floor(rnd() * types.length)]]);
+      h.feed(0, d);
+      if (i % 100 === 0) h.at(h.now + 250);
+    }
+    total += 3000;
+  }
+  assert.ok(h.c.ctxs[0].dropped > 1000, `dropped ${h.c.ctxs[0].dropped} of ${total}`);
+});
+
+test.run();
