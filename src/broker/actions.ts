@@ -1,0 +1,49 @@
+// What the sans-IO broker core asks its driver to do. The driver (executor.ts) executes the
+// actions in order and feeds results back (setupResult, socketError).
+import type { Endpoint } from '../native.js';
+import type { LogLevel } from '../runtime/loop.js';
+
+/** A listening socket (by port) or a tunnel's connected socket (by tunnel id). */
+export type SocketRef = { kind: 'listener'; port: number } | { kind: 'tunnel'; tunnelId: number };
+
+/** A child process run without a shell, in a per-key FIFO (the next starts when this exits). */
+export interface Job {
+  /** Queue key: jobs with the same key run strictly one after another. */
+  queue: string;
+  path: string;
+  args: string[];
+  /** Human label for logs, e.g. "hook session.up for tunnel 100". */
+  label: string;
+  /** Arguments as they may appear in the log (IPs hidden when log_ip_addresses=false). */
+  logArgs: string[];
+  /** A non-zero exit is expected and only logged at debug level (tc qdisc del). */
+  ignoreFailure?: boolean;
+}
+
+export interface TunnelSetup {
+  tunnelId: number;
+  peerTunnelId: number;
+  sessionId: number;
+  peerSessionId: number;
+  ifname: string;
+  /** Listener port the PREPARE came in on: the tunnel socket binds the same address:port. */
+  port: number;
+  client: Endpoint;
+}
+
+export type Action =
+  | { type: 'send'; socket: SocketRef; data: Uint8Array; to: Endpoint }
+  /** Open + bind + connect the tunnel socket, TUNNEL_CREATE, SESSION_CREATE; report with setupResult. */
+  | { type: 'setup'; setup: TunnelSetup }
+  /** Link MTU (rtnetlink) then SESSION_MODIFY. */
+  | { type: 'setMtu'; tunnelId: number; sessionId: number; ifname: string; mtu: number }
+  /** SESSION_DELETE, TUNNEL_DELETE, close the tunnel socket. */
+  | { type: 'teardown'; tunnelId: number; sessionId: number }
+  | { type: 'run'; job: Job }
+  | { type: 'log'; level: LogLevel; message: string };
+
+export type SetupStage = 'socket' | 'tunnel' | 'session';
+
+export type SetupResult =
+  | { ok: true }
+  | { ok: false; stage: SetupStage; errno: number; error: string };

@@ -1,0 +1,147 @@
+// Broker configuration in the original l2tp_broker.cfg format (spec §6.1). Every key is
+// mandatory except the two per-IP rate limits, as in the original; unknown keys are ignored.
+// Errors are one line naming section.key and the offending value.
+import type { LogLevel } from '../runtime/loop.js';
+import { isIniError, parseIni, type IniSections } from './ini.js';
+
+export interface HookPaths {
+  sessionUp: string;
+  sessionPreDown: string;
+  sessionDown: string;
+  sessionMtuChanged: string;
+  connectionRateLimit: string;
+}
+
+export interface BrokerConfig {
+  address: string;
+  ports: number[];
+  interface: string;
+  maxTunnels: number;
+  tunnelIdBase: number;
+  /** Seconds between successful tunnel creations (0 = off). */
+  connectionRateLimit: number;
+  perIpCount: number;
+  /** Seconds (0 = off). */
+  perIpTime: number;
+  /** 0 = automatic PMTU discovery; otherwise the fixed tunnel MTU. */
+  pmtu: number;
+  verbosity: LogLevel;
+  logIpAddresses: boolean;
+  /** '' = no hook. */
+  hooks: HookPaths;
+}
+
+export class ConfigError extends Error {}
+
+/** Largest tunnel id whose interface name l2tp<tid>-<tid> still fits IFNAMSIZ-1 = 15 chars. */
+export const MAX_TUNNEL_ID = 99_999;
+
+const PYTHON_LEVELS: Record<string, LogLevel> = {
+  critical: 'error', fatal: 'error', error: 'error', warning: 'warning', warn: 'warning',
+  info: 'info', debug: 'debug', notset: 'debug',
+};
+
+export function parseConfig(text: string): BrokerConfig {
+  const ini = parseIni(text);
+  if (isIniError(ini)) throw new ConfigError(`config line ${ini.line}: ${ini.message}`);
+  const r = new Reader(ini);
+  const address = r.get('broker', 'address', (v) => (isIpv4(v) ? v : fail('not an IPv4 address')));
+  const ports = r.get('broker', 'port', parsePorts);
+  const iface = r.get('broker', 'interface', (v) =>
+    v !== '' && v.length <= 15 && !/[\s/:]/.test(v) ? v : fail('not an interface name (1-15 chars)'));
+  const maxTunnels = r.get('broker', 'max_tunnels', (v) => intIn(v, 1, MAX_TUNNEL_ID));
+  const tunnelIdBase = r.get('broker', 'tunnel_id_base', (v) => intIn(v, 1, MAX_TUNNEL_ID));
+  if (tunnelIdBase + maxTunnels - 1 > MAX_TUNNEL_ID) {
+    throw new ConfigError(
+      `config broker.tunnel_id_base = "${tunnelIdBase}" with broker.max_tunnels = "${maxTunnels}": ` +
+        `tunnel ids above ${MAX_TUNNEL_ID} do not fit the interface name l2tp<id>-<id>`);
+  }
+  const connectionRateLimit = r.get('broker', 'connection_rate_limit', nonNegativeFloat);
+  const perIpCount = r.optional('broker', 'connection_rate_limit_per_ip_count', 0, (v) => intIn(v, 0, 1_000_000));
+  const perIpTime = r.optional('broker', 'connection_rate_limit_per_ip_time', 0, nonNegativeFloat);
+  const pmtu = r.get('broker', 'pmtu', (v) => intIn(v, 0, 65535));
+  const verbosity = r.get('log', 'verbosity', (v) => PYTHON_LEVELS[v.toLowerCase()] ?? fail('not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)'));
+  const logIpAddresses = r.get('log', 'log_ip_addresses', parseBoolean);
+  const hook = (key: string): string => r.get('hooks', key, (v) => (v === '' || v.startsWith('/') ? v : fail('hook path must be absolute (or empty for none)')));
+  return {
+    address, ports, interface: iface, maxTunnels, tunnelIdBase, connectionRateLimit, perIpCount, perIpTime, pmtu,
+    verbosity, logIpAddresses,
+    hooks: {
+      sessionUp: hook('session.up'),
+      sessionPreDown: hook('session.pre-down'),
+      sessionDown: hook('session.down'),
+      sessionMtuChanged: hook('session.mtu-changed'),
+      connectionRateLimit: hook('broker.connection-rate-limit'),
+    },
+  };
+}
+
+class ValueError extends Error {}
+
+function fail(why: string): never {
+  throw new ValueError(why);
+}
+
+class Reader {
+  constructor(private readonly ini: IniSections) {}
+
+  get<T>(section: string, key: string, conv: (v: string) => T): T {
+    const value = this.ini.get(section)?.get(key);
+    if (value === undefined) throw new ConfigError(`config ${section}.${key} is missing (required key)`);
+    return this.convert(section, key, value, conv);
+  }
+
+  optional<T>(section: string, key: string, fallback: T, conv: (v: string) => T): T {
+    const value = this.ini.get(section)?.get(key);
+    return value === undefined ? fallback : this.convert(section, key, value, conv);
+  }
+
+  private convert<T>(section: string, key: string, value: string, conv: (v: string) => T): T {
+    try {
+      return conv(value);
+    } catch (e) {
+      if (e instanceof ValueError) throw new ConfigError(`config ${section}.${key} = "${value}": ${e.message}`);
+      throw e;
+    }
+  }
+}
+
+function isIpv4(v: string): boolean {
+  const parts = v.split('.');
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+/** Python int(): optional sign, digits with single underscores between them. */
+function parseInt10(v: string): number {
+  const t = v.trim();
+  if (!/^[+-]?\d+(_\d+)*$/.test(t)) fail('not an integer');
+  return Number(t.replace(/_/g, ''));
+}
+
+function intIn(v: string, min: number, max: number): number {
+  const n = parseInt10(v);
+  if (n < min || n > max) fail(`must be between ${min} and ${max}`);
+  return n;
+}
+
+function nonNegativeFloat(v: string): number {
+  const t = v.trim();
+  if (!/^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(t)) fail('not a non-negative number');
+  const n = Number(t);
+  if (!Number.isFinite(n)) fail('not a finite number');
+  return n;
+}
+
+function parsePorts(v: string): number[] {
+  const ports = v.split(',').map((p) => intIn(p, 1, 65535));
+  if (new Set(ports).size !== ports.length) fail('a port is listed twice');
+  return ports;
+}
+
+/** ConfigParser.getboolean(). */
+function parseBoolean(v: string): boolean {
+  const t = v.toLowerCase();
+  if (['1', 'yes', 'true', 'on'].includes(t)) return true;
+  if (['0', 'no', 'false', 'off'].includes(t)) return false;
+  return fail('not a boolean (true/false, yes/no, on/off, 1/0)');
+}

@@ -1,0 +1,43 @@
+// Tunnel id pool [base, base+count). Freed ids go to the back of the queue, so an id is reused
+// as late as possible (a late hook or kernel object of the previous owner has time to go).
+
+export class IdPool {
+  private readonly free: number[] = [];
+  private head = 0;
+  private readonly inUse = new Set<number>();
+
+  constructor(readonly base: number, readonly count: number) {
+    for (let i = 0; i < count; i++) this.free.push(base + i);
+  }
+
+  /** Next free id, or null when exhausted. */
+  take(): number | null {
+    if (this.head >= this.free.length) return null;
+    const id = this.free[this.head++];
+    // compact now and then so the array does not grow without bound
+    if (this.head > 1024 && this.head * 2 > this.free.length) {
+      this.free.splice(0, this.head);
+      this.head = 0;
+    }
+    this.inUse.add(id);
+    return id;
+  }
+
+  release(id: number): void {
+    if (!this.inUse.delete(id)) return;
+    this.free.push(id);
+  }
+
+  /** Drops an id for the rest of the process life (the kernel says someone else owns it). */
+  retire(id: number): void {
+    this.inUse.delete(id);
+  }
+
+  contains(id: number): boolean {
+    return id >= this.base && id < this.base + this.count;
+  }
+
+  get available(): number {
+    return this.free.length - this.head;
+  }
+}

@@ -1,0 +1,322 @@
+// BrokerTunnel: the sans-IO state machine of one established tunnel (spec §4.2 "Per-tunnel
+// behaviour"): liveness and keepalives, broker-side PMTU probing, answers to client probes,
+// MTU bookkeeping, reliable-message acks and the bandwidth LIMIT, and the close sequence.
+// Handshake messages (COOKIE/USAGE/PREPARE) on the tunnel socket are handled by broker.ts.
+import type { Endpoint } from '../native.js';
+import {
+  BrokerErrorCode, FEATURE_UNIQUE_SESSION_ID, IPV4_UDP_OVERHEAD, MessageType, MTU_MIN, PMTU_DEFAULT, TUNNEL_OVERHEAD,
+  brokerProbeRepeat, brokerProbeSizes, describeErrorReason, timers,
+} from '../protocol/constants.js';
+import {
+  decodeError, isReliable, decodeLimit, decodeReliableSeq, decodeU16, encodeBrokerKeepalive, encodeError, encodePmtuAck,
+  encodePmtuNotify, encodePmtuProbe, encodeRelAck, encodeTunnel, type Frame,
+} from '../protocol/messages.js';
+import type { Action, SocketRef } from './actions.js';
+import type { BrokerConfig } from './config.js';
+import type { Counters } from './counters.js';
+import { mtuChangedHookJob, sessionHookJob, tunnelQueue, type SessionHook, type SessionInfoForHooks } from './hooks.js';
+import { bandwidthLimitCommands } from './traffic-control.js';
+
+/** What every tunnel shares with the broker core. */
+export interface TunnelContext {
+  cfg: BrokerConfig;
+  counters: Counters;
+  /** Uniform [0, 1). */
+  random: () => number;
+  errno: { EMSGSIZE: number };
+  /** Absolute path of tc(8). */
+  tcPath: string;
+  /** "ip:port" or a redacted form when log_ip_addresses=false. */
+  showEndpoint: (ep: Endpoint) => string;
+}
+
+export type TunnelState = 'setup' | 'up' | 'closed';
+
+const SOCKET_ERROR_LIMIT = 10;
+const PROBE_SEQUENCE_LENGTH = brokerProbeSizes.length * brokerProbeRepeat;
+
+export class BrokerTunnel {
+  state: TunnelState = 'setup';
+  readonly sessionId: number;
+  readonly peerSessionId: number;
+  readonly ifname: string;
+  readonly features: number;
+  readonly socket: SocketRef;
+  createdAt: number;
+  lastAlive: number;
+  mtu = 0;
+  /** Our PMTU measurement as a tunnel MTU (1446 until a probe says otherwise). */
+  private measured: number;
+  private remoteMtu: number | null = null;
+  private keepaliveSeq = 0;
+  private nextKeepaliveAt = Infinity;
+  private socketErrors = 0;
+  // broker-side PMTU probing (automatic mode)
+  private nextProbeAt = Infinity;
+  private probeIndex = 0;
+  private lastProbeSize = 0;
+  private bestAcked = 0;
+
+  constructor(
+    private readonly ctx: TunnelContext,
+    readonly tunnelId: number,
+    readonly peerTunnelId: number,
+    readonly endpoint: Endpoint,
+    readonly port: number,
+    readonly uuid: string,
+    /** Negotiated features (client offer & FEATURES_MASK). */
+    features: number,
+    now: number,
+  ) {
+    this.features = features;
+    const unique = (features & FEATURE_UNIQUE_SESSION_ID) !== 0;
+    this.sessionId = unique ? tunnelId : 1;
+    this.peerSessionId = unique ? peerTunnelId : 1;
+    this.ifname = `l2tp${tunnelId}-${this.sessionId}`;
+    this.socket = { kind: 'tunnel', tunnelId };
+    this.measured = ctx.cfg.pmtu > 0 ? ctx.cfg.pmtu : PMTU_DEFAULT;
+    this.createdAt = now;
+    this.lastAlive = now;
+  }
+
+  get name(): string {
+    return `tunnel ${this.tunnelId} (uuid ${this.uuid}, ${this.ctx.showEndpoint(this.endpoint)})`;
+  }
+
+  get fixedPmtu(): boolean {
+    return this.ctx.cfg.pmtu > 0;
+  }
+
+  /** The kernel tunnel and session exist: set the MTU, answer TUNNEL, start timers, session.up. */
+  activate(now: number): Action[] {
+    const out: Action[] = [];
+    this.state = 'up';
+    this.createdAt = now;
+    this.lastAlive = now;
+    this.mtu = this.computeMtu();
+    out.push({ type: 'setMtu', tunnelId: this.tunnelId, sessionId: this.sessionId, ifname: this.ifname, mtu: this.mtu });
+    out.push(this.send(encodeTunnel(this.tunnelId, this.features)));
+    // spread keepalives of tunnels created together: first one after 1-5 s, then every 5 s
+    this.nextKeepaliveAt = now + 1000 + Math.floor(this.ctx.random() * 4000);
+    if (this.fixedPmtu) {
+      out.push(this.send(encodePmtuNotify(this.ctx.cfg.pmtu)));
+    } else {
+      // 0-4 s; unlike the original (timerfd with 0 = disarmed), a zero delay still probes
+      this.nextProbeAt = now + Math.floor(this.ctx.random() * 4001);
+    }
+    this.hook(out, 'session.up', this.ctx.cfg.hooks.sessionUp);
+    out.push(log('info', `${this.name} up: interface ${this.ifname}, session ${this.sessionId}/${this.peerSessionId}, mtu ${this.mtu}`));
+    return out;
+  }
+
+  /** TUNNEL again (with the features word: the original's retransmit omitted it, spec §2.4.4). */
+  tunnelReply(): Uint8Array {
+    return encodeTunnel(this.tunnelId, this.features);
+  }
+
+  /** A non-handshake message from the tunnel's own endpoint. */
+  handle(frame: Frame, now: number): Action[] {
+    const out: Action[] = [];
+    if (this.state !== 'up') return out;
+    this.lastAlive = now;
+    if (this.socketErrors > 0) this.socketErrors--;
+    const type = frame.type;
+    if (type === MessageType.ERROR) {
+      const { reason } = decodeError(frame.payload);
+      return this.close(BrokerErrorCode.OTHER_REQUEST, `client closed it: ${describeErrorReason(reason)}`);
+    }
+    if (type === MessageType.KEEPALIVE) return out;
+    if (type === MessageType.PMTUD) {
+      // a client probe: ACK its UDP payload length, or tell a fixed MTU
+      out.push(this.send(this.fixedPmtu ? encodePmtuNotify(this.ctx.cfg.pmtu) : encodePmtuAck(frame.datagramLength)));
+      return out;
+    }
+    if (type === MessageType.PMTUD_ACK) {
+      if (!this.fixedPmtu) this.onProbeAck(frame, out);
+      return out;
+    }
+    if (type === MessageType.PMTU_NTFY) {
+      if (!this.fixedPmtu) this.onRemoteNotify(frame, out);
+      return out;
+    }
+    if (isReliable(type)) {
+      this.onReliable(frame, out);
+      return out;
+    }
+    this.ctx.counters.add('tunnel-unhandled-type');
+    out.push(log('debug', `${this.name}: ignoring message type 0x${type.toString(16)}`));
+    return out;
+  }
+
+  private onProbeAck(frame: Frame, out: Action[]): void {
+    const value = decodeU16(frame.payload);
+    if (value === null) return this.dropShort(out, 'PMTUD_ACK');
+    const size = value + IPV4_UDP_OVERHEAD;
+    if (size > brokerProbeSizes[0]) {
+      // never probed that large: a confused or lying peer
+      this.ctx.counters.add('drop-pmtud-ack-too-large');
+      return;
+    }
+    if (size <= this.bestAcked) return;
+    this.bestAcked = size;
+    this.measured = size - TUNNEL_OVERHEAD;
+    this.updateMtu(out);
+    out.push(this.send(encodePmtuNotify(this.measured)));
+  }
+
+  private onRemoteNotify(frame: Frame, out: Action[]): void {
+    const value = decodeU16(frame.payload);
+    if (value === null) return this.dropShort(out, 'PMTU_NTFY');
+    if (value === 0 || value === this.remoteMtu) return;
+    this.remoteMtu = value;
+    this.updateMtu(out);
+  }
+
+  private onReliable(frame: Frame, out: Action[]): void {
+    const seq = decodeReliableSeq(frame.payload);
+    if (seq === null) return this.dropShort(out, 'reliable message');
+    out.push(this.send(encodeRelAck(seq)));
+    if (frame.type !== MessageType.LIMIT) return;
+    const limit = decodeLimit(frame.payload);
+    if (limit === null) return this.dropShort(out, 'LIMIT');
+    if (limit.bandwidthKbps === null) {
+      out.push(log('debug', `${this.name}: ignoring LIMIT type ${limit.limitType} (acknowledged)`));
+      return;
+    }
+    if (limit.bandwidthKbps === 0) {
+      out.push(log('warning', `${this.name}: ignoring a 0 kbit/s downstream limit`));
+      return;
+    }
+    this.ctx.counters.add('limits-applied');
+    out.push(log('info', `${this.name}: limiting downstream bandwidth to ${limit.bandwidthKbps} kbit/s`));
+    for (const c of bandwidthLimitCommands(this.ifname, limit.bandwidthKbps)) {
+      out.push({
+        type: 'run',
+        job: {
+          queue: tunnelQueue(this.tunnelId), path: this.ctx.tcPath, args: c.args, logArgs: c.args,
+          label: `tc for tunnel ${this.tunnelId}`, ignoreFailure: c.ignoreFailure,
+        },
+      });
+    }
+  }
+
+  private dropShort(out: Action[], what: string): void {
+    this.ctx.counters.add('drop-short-payload');
+    out.push(log('debug', `${this.name}: dropped a ${what} with a short payload`));
+  }
+
+  tick(now: number): Action[] {
+    const out: Action[] = [];
+    if (this.state !== 'up') return out;
+    if (now >= this.nextKeepaliveAt) {
+      if (now - this.lastAlive > timers.brokerTimeout) {
+        this.ctx.counters.add('tunnels-timed-out');
+        return this.close(BrokerErrorCode.TIMEOUT, `no message for ${Math.round((now - this.lastAlive) / 1000)} s`);
+      }
+      out.push(this.send(encodeBrokerKeepalive(this.keepaliveSeq)));
+      this.keepaliveSeq = (this.keepaliveSeq + 1) & 0xffff;
+      this.nextKeepaliveAt = now + timers.brokerKeepalive;
+    }
+    if (now >= this.nextProbeAt) this.probeStep(now, out);
+    return out;
+  }
+
+  /** One probe per second: 1500×4, 1492×4, ... until a size at or below the best ACK was sent;
+   *  then (or after a full unanswered run) sleep 500-699 s and start over. */
+  private probeStep(now: number, out: Action[]): void {
+    const done = this.lastProbeSize > 0 && this.lastProbeSize <= this.bestAcked;
+    if (done || this.probeIndex >= PROBE_SEQUENCE_LENGTH) {
+      if (!done) out.push(log('debug', `${this.name}: no PMTU probe was acknowledged`));
+      this.probeIndex = 0;
+      this.lastProbeSize = 0;
+      this.bestAcked = 0;
+      this.nextProbeAt = now + timers.brokerReprobeMin + Math.floor(this.ctx.random() * timers.brokerReprobeJitter);
+      return;
+    }
+    const size = brokerProbeSizes[Math.floor(this.probeIndex / brokerProbeRepeat)];
+    this.probeIndex++;
+    this.lastProbeSize = size;
+    out.push(this.send(encodePmtuProbe(size)));
+    this.nextProbeAt = now + timers.brokerProbeInterval;
+  }
+
+  nextDeadline(): number {
+    return this.state === 'up' ? Math.min(this.nextKeepaliveAt, this.nextProbeAt) : Infinity;
+  }
+
+  /** A send or receive error on the tunnel socket. */
+  socketError(errno: number, error: string): Action[] {
+    if (this.state !== 'up') return [];
+    if (errno === this.ctx.errno.EMSGSIZE) {
+      this.ctx.counters.add('pmtu-probe-emsgsize');
+      return [];
+    }
+    this.ctx.counters.add('tunnel-socket-errors');
+    this.socketErrors++;
+    const out: Action[] = [log('debug', `${this.name}: socket error ${error} (${this.socketErrors}/${SOCKET_ERROR_LIMIT})`)];
+    if (this.socketErrors >= SOCKET_ERROR_LIMIT) {
+      out.push(...this.close(BrokerErrorCode.FAILURE, `${SOCKET_ERROR_LIMIT} socket errors, last: ${error}`));
+    }
+    return out;
+  }
+
+  /** pre-down hook, ERROR(reason) to the client, kernel teardown, down hook. */
+  close(reason: BrokerErrorCode, why: string): Action[] {
+    if (this.state === 'closed') return [];
+    const wasUp = this.state === 'up';
+    this.state = 'closed';
+    this.nextKeepaliveAt = Infinity;
+    this.nextProbeAt = Infinity;
+    const out: Action[] = [log('info', `${this.name} closed: ${why}`)];
+    this.ctx.counters.add('tunnels-closed');
+    if (wasUp) this.hook(out, 'session.pre-down', this.ctx.cfg.hooks.sessionPreDown);
+    out.push(this.send(encodeError(reason)));
+    out.push({ type: 'teardown', tunnelId: this.tunnelId, sessionId: this.sessionId });
+    if (wasUp) this.hook(out, 'session.down', this.ctx.cfg.hooks.sessionDown);
+    return out;
+  }
+
+  private computeMtu(): number {
+    return Math.max(MTU_MIN, Math.min(this.measured, this.remoteMtu ?? PMTU_DEFAULT));
+  }
+
+  private updateMtu(out: Action[]): void {
+    const mtu = this.computeMtu();
+    if (mtu === this.mtu) return;
+    const old = this.mtu;
+    this.mtu = mtu;
+    out.push(log('info', `${this.name}: MTU ${old} -> ${mtu}`));
+    out.push({ type: 'setMtu', tunnelId: this.tunnelId, sessionId: this.sessionId, ifname: this.ifname, mtu });
+    const path = this.ctx.cfg.hooks.sessionMtuChanged;
+    if (path) out.push({ type: 'run', job: mtuChangedHookJob(path, this.hookInfo(), old, mtu) });
+  }
+
+  private hookInfo(): SessionInfoForHooks {
+    return {
+      tunnelId: this.tunnelId, sessionId: this.sessionId, ifname: this.ifname, mtu: this.mtu,
+      clientIp: this.endpoint.ip, clientPort: this.endpoint.port, port: this.port, uuid: this.uuid,
+    };
+  }
+
+  private hook(out: Action[], name: SessionHook, path: string): void {
+    if (path) out.push({ type: 'run', job: sessionHookJob(name, path, this.hookInfo(), this.ctx.cfg.logIpAddresses) });
+  }
+
+  private send(data: Uint8Array): Action {
+    return { type: 'send', socket: this.socket, data, to: this.endpoint };
+  }
+
+  /** For the status table. */
+  describe(now: number): { pmtuProbe: string; remoteMtu: number | null; idleMs: number; ageMs: number } {
+    return {
+      pmtuProbe: this.fixedPmtu ? 'fixed' : this.probeIndex > 0 ? `probing ${this.lastProbeSize}` : 'idle',
+      remoteMtu: this.remoteMtu,
+      idleMs: now - this.lastAlive,
+      ageMs: now - this.createdAt,
+    };
+  }
+}
+
+export function log(level: 'error' | 'warning' | 'info' | 'debug', message: string): Action {
+  return { type: 'log', level, message };
+}

@@ -1,0 +1,118 @@
+// tunneldigger-broker entry point (Node): reads the config, wires BrokerCore + BrokerDriver to the
+// native addon, the netlink executor and the Node loop, and handles signals.
+import { createHmac, randomBytes } from 'node:crypto';
+import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
+import { BrokerCore } from '../../broker/broker.js';
+import { ConfigError, parseConfig, type BrokerConfig } from '../../broker/config.js';
+import { BrokerDriver } from '../../broker/executor.js';
+import { JobRunner } from '../../broker/job-runner.js';
+import { timers } from '../../protocol/constants.js';
+import { NodeLoop } from './loop.js';
+
+export const USAGE = `Usage: tunneldigger-broker <config-file>
+
+L2TPv3 tunnel broker, wire-compatible with Tunneldigger clients. The config file uses the
+original l2tp_broker.cfg format (sections [broker], [log], [hooks]).
+Signals: SIGTERM/SIGINT close all tunnels (clients get ERROR 0x02, hooks run) and exit;
+SIGUSR1 logs the counters and a table of the tunnels.`;
+
+const TC_CANDIDATES = ['/usr/sbin/tc', '/sbin/tc', '/usr/bin/tc', '/bin/tc'];
+/** Period of the debug-level counters line. */
+const COUNTERS_LOG_MS = 300_000;
+
+export async function main(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (argv.length !== 1 || argv[0].startsWith('-')) {
+    process.stderr.write(`${USAGE}\n`);
+    return 2;
+  }
+  const path = argv[0];
+  let cfg: BrokerConfig;
+  try {
+    cfg = parseConfig(readFileSync(path, 'utf8'));
+  } catch (e) {
+    const why = e instanceof ConfigError ? e.message : `cannot read config file ${path}: ${(e as Error).message}`;
+    process.stderr.write(`tunneldigger-broker: ${why}; exiting\n`);
+    return 1;
+  }
+  // loaded only now, so --help and config errors work without the addon
+  const { native } = await import('./native.js');
+  const { NetlinkKernel } = await import('../../netlink/kernel.js');
+  const loop = new NodeLoop(native, cfg.verbosity);
+
+  if (process.getuid?.() !== 0) loop.log('warning', 'not running as root: netlink and SO_BINDTODEVICE will probably fail');
+  const tcPath = TC_CANDIDATES.find((p) => isExecutable(p)) ?? 'tc';
+  if (tcPath === 'tc') loop.log('warning', `tc not found in ${TC_CANDIDATES.join(', ')}: bandwidth limits will fail (install iproute2)`);
+  for (const [key, hook] of Object.entries(cfg.hooks)) {
+    if (hook && !isExecutable(hook)) loop.log('warning', `hook ${key} = ${hook} is not an executable file; running it will fail`);
+  }
+
+  const kernel = new NetlinkKernel(native);
+  const family = kernel.resolveL2tpFamily();
+  if (family < 0) {
+    loop.log('error', `the kernel has no "l2tp" generic netlink family (${native.strerror(-family)}); ` +
+      'load the modules l2tp_core, l2tp_netlink and l2tp_eth (modprobe l2tp_eth l2tp_netlink); exiting');
+    return 1;
+  }
+
+  const core = new BrokerCore(cfg, {
+    key: randomBytes(32),
+    mac: (key, message) => createHmac('sha1', key).update(message).digest(),
+    startMs: loop.now(),
+    random: Math.random,
+    errno: native.errno,
+    tcPath,
+  });
+  const jobs = new JobRunner(native, loop, { timeoutMs: timers.hookTimeout }, core.counters);
+  const driver = new BrokerDriver(core, cfg, native, loop, kernel, jobs);
+  driver.cleanupStaleKernelState();
+  if (driver.openListeners() === 0) {
+    loop.log('error', `no port of broker.port (${cfg.ports.join(',')}) could be opened on ${cfg.address}; exiting`);
+    return 1;
+  }
+  loop.log('info', `broker started: tunnel ids ${cfg.tunnelIdBase}-${cfg.tunnelIdBase + cfg.maxTunnels - 1}, ` +
+    `${cfg.pmtu ? `fixed tunnel MTU ${cfg.pmtu}` : 'automatic PMTU discovery'}`);
+
+  const countersTimer = setInterval(() => loop.log('debug', core.counters.line()), COUNTERS_LOG_MS);
+  countersTimer.unref();
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (name: string): void => {
+      if (stopping) {
+        loop.log('info', `${name} received, already shutting down`);
+        return;
+      }
+      stopping = true;
+      loop.log('info', `${name} received: closing ${core.tunnelCount} tunnels`);
+      clearInterval(countersTimer);
+      // each hook job is killed after hookTimeout; a tunnel has two (pre-down, down)
+      driver.shutdown(2 * timers.hookTimeout + 5_000, (clean) => {
+        kernel.close();
+        loop.log('info', `shutdown ${clean ? 'complete' : 'finished with hooks abandoned'}; ${core.counters.line()}`);
+        resolve(0);
+      });
+    };
+    loop.onSignal(osConstants.signals.SIGTERM, () => stop('SIGTERM'));
+    loop.onSignal(osConstants.signals.SIGINT, () => stop('SIGINT'));
+    loop.onSignal(osConstants.signals.SIGUSR1, () => {
+      const now = loop.now();
+      loop.log('info', core.counters.line());
+      for (const line of core.statusTable(now)) loop.log('info', `status: ${line}`);
+      if (loop.enabled('debug')) loop.log('debug', `status json: ${JSON.stringify(core.status(now))}`);
+    });
+  });
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, fsConstants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}

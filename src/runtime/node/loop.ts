@@ -1,0 +1,63 @@
+// Loop (src/runtime/loop.ts) on the Node event loop: fd readiness through the addon's uv_poll
+// watchers, setTimeout timers, performance.now() as the monotonic clock, process signals, and
+// log lines on stderr filtered by level.
+import { constants } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import type { Loop, LogLevel } from '../loop.js';
+
+export interface FdWatcher {
+  watch(fd: number, cb: () => void): number;
+  unwatch(fd: number): void;
+}
+
+const RANK: Record<LogLevel, number> = { error: 0, warning: 1, info: 2, debug: 3 };
+const LABEL: Record<LogLevel, string> = { error: 'ERROR', warning: 'WARNING', info: 'INFO', debug: 'DEBUG' };
+
+export class NodeLoop implements Loop {
+  constructor(
+    private readonly watcher: FdWatcher,
+    public level: LogLevel = 'info',
+    private readonly write: (line: string) => void = (line) => process.stderr.write(line),
+  ) {}
+
+  onReadable(fd: number, cb: (() => void) | null): void {
+    if (cb === null) {
+      this.watcher.unwatch(fd);
+      return;
+    }
+    const r = this.watcher.watch(fd, cb);
+    if (r < 0) this.log('error', `cannot watch file descriptor ${fd} (error ${-r}); it will not be read`);
+  }
+
+  setTimer(ms: number, cb: () => void): unknown {
+    return setTimeout(cb, Math.max(0, ms));
+  }
+
+  cancelTimer(handle: unknown): void {
+    clearTimeout(handle as ReturnType<typeof setTimeout>);
+  }
+
+  now(): number {
+    return performance.now();
+  }
+
+  onSignal(signal: number, cb: () => void): void {
+    const name = (Object.keys(constants.signals) as (keyof typeof constants.signals)[])
+      .find((n) => constants.signals[n] === signal);
+    if (!name) throw new RangeError(`unknown signal number ${signal}`);
+    process.on(name, () => cb());
+  }
+
+  enabled(level: LogLevel): boolean {
+    return RANK[level] <= RANK[this.level];
+  }
+
+  log(level: LogLevel, message: string): void {
+    if (!this.enabled(level)) return;
+    this.write(`${new Date().toISOString()} ${LABEL[level]} ${message}\n`);
+  }
+
+  exit(code: number): never {
+    process.exit(code);
+  }
+}

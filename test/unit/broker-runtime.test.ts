@@ -1,0 +1,390 @@
+// Broker runtime pieces with fake Native/Loop/kernel: the hook/tc job runner (ordering, output,
+// timeout kill) and the action executor (socket options, kernel calls, cleanup, shutdown).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createHmac } from 'node:crypto';
+import type { Endpoint, Native } from '../../src/native.js';
+import type { Loop, LogLevel } from '../../src/runtime/loop.js';
+import type { Job } from '../../src/broker/actions.js';
+import { BrokerCore } from '../../src/broker/broker.js';
+import type { BrokerConfig } from '../../src/broker/config.js';
+import { BrokerDriver, type BrokerKernel } from '../../src/broker/executor.js';
+import { JobRunner } from '../../src/broker/job-runner.js';
+import * as m from '../../src/protocol/messages.js';
+
+const ERRNO = {
+  EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97,
+  ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101,
+};
+const STRERROR: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 98: 'Address already in use', 111: 'Connection refused' };
+
+class FakeLoop implements Loop {
+  t = 1_000_000;
+  timers: { at: number; cb: () => void; id: number }[] = [];
+  readable = new Map<number, () => void>();
+  logs: string[] = [];
+  private nextId = 1;
+  onReadable(fd: number, cb: (() => void) | null): void {
+    if (cb) this.readable.set(fd, cb);
+    else this.readable.delete(fd);
+  }
+  setTimer(ms: number, cb: () => void): unknown {
+    const id = this.nextId++;
+    this.timers.push({ at: this.t + ms, cb, id });
+    return id;
+  }
+  cancelTimer(handle: unknown): void {
+    this.timers = this.timers.filter((x) => x.id !== handle);
+  }
+  now(): number {
+    return this.t;
+  }
+  onSignal(): void {}
+  log(level: LogLevel, message: string): void {
+    this.logs.push(`${level}: ${message}`);
+  }
+  exit(code: number): never {
+    throw new Error(`exit ${code}`);
+  }
+  /** Runs due timers in time order up to t+ms. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((x) => x !== due);
+      this.t = Math.max(this.t, due.at);
+      due.cb();
+    }
+    this.t = end;
+  }
+}
+
+interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number }
+
+/** Native with scripted children and recorded socket calls. */
+class FakeNative implements Native {
+  calls: string[] = [];
+  children = new Map<number, Child>();
+  /** How each spawned path behaves: exit after ms with code and output; ms = Infinity hangs. */
+  behaviour = new Map<string, { ms: number; code: number; output?: string }>();
+  failBind = new Set<number>();
+  inbox = new Map<number, { data: Uint8Array; from: Endpoint }[]>();
+  sent: { fd: number; hex: string; to?: string }[] = [];
+  private nextFd = 10;
+  private nextPid = 500;
+  constructor(private readonly loop: FakeLoop) {}
+  errno = ERRNO;
+  udpSocket(): number { const fd = this.nextFd++; this.calls.push(`socket=${fd}`); return fd; }
+  setReusePort(fd: number): number { this.calls.push(`reuseport ${fd}`); return 0; }
+  bindToDevice(fd: number, dev: string): number { this.calls.push(`bindtodevice ${fd} ${dev}`); return 0; }
+  setPmtuProbe(fd: number): number { this.calls.push(`pmtuprobe ${fd}`); return 0; }
+  bind(fd: number, ip: string, port: number): number {
+    this.calls.push(`bind ${fd} ${ip}:${port}`);
+    return this.failBind.has(port) ? -ERRNO.EADDRINUSE : 0;
+  }
+  connect(fd: number, ip: string, port: number): number { this.calls.push(`connect ${fd} ${ip}:${port}`); return 0; }
+  localPort(): number { return 0; }
+  send(fd: number, data: Uint8Array): number { this.sent.push({ fd, hex: hexOf(data) }); return data.length; }
+  sendTo(fd: number, data: Uint8Array, ip: string, port: number): number {
+    this.sent.push({ fd, hex: hexOf(data), to: `${ip}:${port}` });
+    return data.length;
+  }
+  recvFrom(fd: number, buf: Uint8Array, from: Endpoint): number {
+    const next = this.inbox.get(fd)?.shift();
+    if (!next) return -ERRNO.EAGAIN;
+    buf.set(next.data);
+    from.ip = next.from.ip;
+    from.port = next.from.port;
+    return next.data.length;
+  }
+  close(fd: number): number { this.calls.push(`close ${fd}`); return 0; }
+  netlinkSocket(): number { return -1; }
+  netlinkSend(): number { return -1; }
+  netlinkRecv(): number { return -1; }
+  spawn(path: string, args: string[]): { pid: number; outFd: number } | number {
+    const b = this.behaviour.get(path);
+    if (!b) return -ERRNO.ENOENT;
+    const pid = this.nextPid++;
+    const outFd = this.nextFd++;
+    this.children.set(pid, {
+      path, args, exitAt: this.loop.t + b.ms, code: b.code, output: m.utf8Encode(b.output ?? ''), outFd, startedAt: this.loop.t,
+    });
+    this.calls.push(`spawn ${[path, ...args].join(' ')}`);
+    return { pid, outFd };
+  }
+  read(fd: number, buf: Uint8Array): number {
+    const c = [...this.children.values()].find((x) => x.outFd === fd);
+    if (!c) return -ERRNO.EINVAL;
+    if (c.output.length) {
+      const n = Math.min(buf.length, c.output.length);
+      buf.set(c.output.subarray(0, n));
+      c.output = c.output.subarray(n);
+      return n;
+    }
+    return this.loop.t >= c.exitAt || c.killedWith ? 0 : -ERRNO.EAGAIN;
+  }
+  waitPid(pid: number): number | null {
+    const c = this.children.get(pid)!;
+    if (c.killedWith) return 128 + c.killedWith;
+    return this.loop.t >= c.exitAt ? c.code : null;
+  }
+  kill(pid: number, signal: number): number {
+    const c = this.children.get(Math.abs(pid));
+    if (!c) return -3;
+    this.calls.push(`kill ${pid} ${signal}`);
+    c.killedWith = signal;
+    return 0;
+  }
+  resolveStart(): number { return -1; }
+  resolveFinish(): number { return -1; }
+  syslog(): void {}
+  strerror(errno: number): string { return STRERROR[errno] ?? `error ${errno}`; }
+}
+
+const hexOf = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+const job = (queue: string, path: string, ...args: string[]): Job => ({ queue, path, args, logArgs: args, label: `job ${path}` });
+
+test('jobs of one queue run one after another; other queues run in parallel', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/up', { ms: 3000, code: 0 });
+  native.behaviour.set('/mtu', { ms: 1000, code: 0 });
+  native.behaviour.set('/rl', { ms: 100, code: 0 });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000 });
+  const start = loop.t;
+  runner.submit(job('tunnel:100', '/up', 'a'));
+  runner.submit(job('tunnel:100', '/mtu', 'b'));
+  runner.submit(job('ip:x', '/rl', 'c'));
+  const spawns = (): string[] => native.calls.filter((c) => c.startsWith('spawn'));
+  assert.equal(spawns(), ['spawn /up a', 'spawn /rl c']);
+  loop.advance(2900);
+  assert.equal(spawns(), ['spawn /up a', 'spawn /rl c']);
+  loop.advance(200);
+  assert.equal(spawns(), ['spawn /up a', 'spawn /rl c', 'spawn /mtu b']);
+  const mtuStart = [...native.children.values()].find((c) => c.path === '/mtu')!.startedAt;
+  assert.ok(mtuStart - start >= 3000, 'started after /up exited');
+  let idle = false;
+  runner.whenIdle(() => { idle = true; });
+  assert.not.ok(idle);
+  loop.advance(1000);
+  assert.ok(idle);
+  assert.is(runner.pending, 0);
+});
+
+test('output and exit code are logged when a job exits; ignoreFailure logs at debug', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/hook', { ms: 10, code: 3, output: 'hello\nworld\n' });
+  native.behaviour.set('/tc', { ms: 10, code: 2, output: 'RTNETLINK answers: No such file or directory\n' });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000 });
+  runner.submit(job('q', '/hook', 'x', 'y'));
+  runner.submit({ ...job('q', '/tc', 'qdisc', 'del'), ignoreFailure: true });
+  loop.advance(1000);
+  const warn = loop.logs.filter((l) => l.startsWith('warning'));
+  assert.is(warn.length, 1);
+  assert.match(warn[0], /^warning: job \/hook: \/hook x y exited with code 3 after 0\.\d s; output: hello \| world$/);
+  assert.ok(loop.logs.some((l) => l.startsWith('debug: job /tc: /tc qdisc del exited with code 2')));
+});
+
+test('a job still running after the timeout is killed with its process group; the queue goes on', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/hang', { ms: Infinity, code: 0 });
+  native.behaviour.set('/next', { ms: 10, code: 0 });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000 });
+  runner.submit(job('q', '/hang'));
+  runner.submit(job('q', '/next'));
+  loop.advance(29_000);
+  assert.not.ok(native.calls.some((c) => c.startsWith('kill')));
+  loop.advance(1_500);
+  assert.ok(native.calls.includes('kill -500 9'), native.calls.join(','));
+  assert.ok(loop.logs.some((l) => l.startsWith('warning: job /hang: still running after 30 s, killing it')));
+  assert.ok(loop.logs.some((l) => /job \/hang: \/hang was killed \(exit 137\)/.test(l)));
+  assert.ok(native.calls.includes('spawn /next'));
+});
+
+test('a job that cannot start is logged and skipped', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/ok', { ms: 10, code: 0 });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000 });
+  runner.submit(job('q', '/missing', 'a'));
+  runner.submit(job('q', '/ok'));
+  assert.ok(loop.logs.includes('error: job /missing: cannot run /missing: No such file or directory'));
+  assert.ok(native.calls.includes('spawn /ok'));
+});
+
+test('queues are bounded', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/slow', { ms: 1000, code: 0 });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000, maxQueue: 3 });
+  for (let i = 0; i < 10; i++) runner.submit(job('ip:1', '/slow', String(i)));
+  assert.is(runner.pending, 3);
+  loop.advance(10_000);
+  assert.is(native.calls.filter((c) => c.startsWith('spawn')).length, 3);
+});
+
+// ---------------------------------------------------------------------------------------------
+// BrokerDriver
+
+class FakeKernel implements BrokerKernel {
+  lastProblem = '';
+  calls: string[] = [];
+  failSession = 0;
+  sessions: { tunnelId: number; sessionId: number }[] = [];
+  tunnels: { tunnelId: number }[] = [];
+  resolveL2tpFamily(): number { return 30; }
+  createTunnel(t: { tunnelId: number; peerTunnelId: number; fd: number }): number {
+    this.calls.push(`createTunnel ${t.tunnelId} peer ${t.peerTunnelId} fd ${t.fd}`);
+    return 0;
+  }
+  deleteTunnel(id: number): number { this.calls.push(`deleteTunnel ${id}`); return 0; }
+  createSession(s: { tunnelId: number; sessionId: number; peerSessionId: number; ifname: string }): number {
+    this.calls.push(`createSession ${s.tunnelId}/${s.sessionId} peer ${s.peerSessionId} ${s.ifname}`);
+    return this.failSession;
+  }
+  deleteSession(t: number, s: number): number { this.calls.push(`deleteSession ${t}/${s}`); return 0; }
+  setSessionMtu(t: number, s: number, mtu: number): number { this.calls.push(`setSessionMtu ${t}/${s} ${mtu}`); return 0; }
+  setLinkMtu(ifname: string, mtu: number): number { this.calls.push(`setLinkMtu ${ifname} ${mtu}`); return 0; }
+  listTunnels(): { tunnelId: number }[] { return this.tunnels; }
+  listSessions(): { tunnelId: number; sessionId: number }[] { return this.sessions; }
+}
+
+const CFG: BrokerConfig = {
+  address: '203.0.113.1', ports: [8942, 53], interface: 'eth0', maxTunnels: 16, tunnelIdBase: 100,
+  connectionRateLimit: 0, perIpCount: 0, perIpTime: 0, pmtu: 0, verbosity: 'debug', logIpAddresses: true,
+  hooks: { sessionUp: '/up', sessionPreDown: '/predown', sessionDown: '/down', sessionMtuChanged: '', connectionRateLimit: '' },
+};
+const CLIENT: Endpoint = { ip: '198.51.100.7', port: 40000 };
+
+function rig(cfg: BrokerConfig = CFG) {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  for (const p of ['/up', '/predown', '/down']) native.behaviour.set(p, { ms: 200, code: 0 });
+  const kernel = new FakeKernel();
+  const core = new BrokerCore(cfg, {
+    key: new Uint8Array(32), mac: (k, msg) => createHmac('sha1', k).update(msg).digest(), startMs: loop.t,
+    random: () => 0.5, errno: ERRNO, tcPath: '/usr/sbin/tc',
+  });
+  const jobs = new JobRunner(native, loop, { timeoutMs: 30_000 });
+  const driver = new BrokerDriver(core, cfg, native, loop, kernel, jobs);
+  /** Delivers a datagram to fd and runs its readiness callback. */
+  const deliver = (fd: number, data: Uint8Array, from: Endpoint = CLIENT): void => {
+    const q = native.inbox.get(fd) ?? [];
+    q.push({ data, from });
+    native.inbox.set(fd, q);
+    loop.readable.get(fd)!();
+  };
+  return { loop, native, kernel, core, jobs, driver, deliver };
+}
+
+/** COOKIE + PREPARE on listener fd 10 (port 8942). */
+function handshake(r: ReturnType<typeof rig>): void {
+  r.deliver(10, m.encodeCookieRequest());
+  const reply = r.native.sent.at(-1)!;
+  const cookie = Uint8Array.from(reply.hex.split(' ').slice(6, 14).map((x) => parseInt(x, 16)));
+  r.deliver(10, m.encodePrepare(cookie, m.utf8Encode('foobar'), 1, 1));
+}
+
+test('listeners: SO_REUSEPORT, SO_BINDTODEVICE, bind per port; an unbindable port is skipped', () => {
+  const r = rig();
+  r.native.failBind.add(53);
+  assert.is(r.driver.openListeners(), 1);
+  assert.equal(r.native.calls, [
+    'socket=10', 'reuseport 10', 'bindtodevice 10 eth0', 'bind 10 203.0.113.1:8942',
+    'socket=11', 'reuseport 11', 'bindtodevice 11 eth0', 'bind 11 203.0.113.1:53', 'close 11',
+  ]);
+  assert.ok(r.loop.logs.some((l) => l === 'warning: cannot listen on 203.0.113.1:53 (bind: Address already in use); skipping this port'));
+});
+
+test('a PREPARE creates socket, kernel tunnel and session, sets the MTU, answers TUNNEL, runs session.up', () => {
+  const r = rig({ ...CFG, ports: [8942] });
+  r.driver.openListeners();
+  r.native.calls = [];
+  handshake(r);
+  assert.equal(r.native.calls.slice(0, 6), [
+    'socket=11', 'reuseport 11', 'bindtodevice 11 eth0', 'bind 11 203.0.113.1:8942', 'connect 11 198.51.100.7:40000', 'pmtuprobe 11',
+  ]);
+  assert.equal(r.kernel.calls, [
+    'createTunnel 100 peer 1 fd 11', 'createSession 100/100 peer 1 l2tp100-100', 'setLinkMtu l2tp100-100 1446', 'setSessionMtu 100/100 1446',
+  ]);
+  assert.equal(r.native.sent.at(-1), { fd: 11, hex: '80 73 a7 01 04 08 00 00 00 64 00 00 00 01' });
+  assert.ok(r.native.calls.includes('spawn /up 100 100 l2tp100-100 1446 198.51.100.7 40000 8942 foobar 8942'));
+  assert.ok(r.loop.readable.has(11), 'tunnel socket watched');
+  // keepalives come from the timer
+  r.loop.advance(3_500);
+  assert.ok(r.native.sent.some((s) => s.fd === 11 && s.hex === '80 73 a7 01 05 02 00 00 00 00 00 00'));
+  // client closes: session and tunnel deleted, socket closed, ERROR 01 sent before
+  r.kernel.calls = [];
+  r.deliver(11, m.encodeError(0x11));
+  assert.equal(r.kernel.calls, ['deleteSession 100/100', 'deleteTunnel 100']);
+  assert.ok(r.native.calls.includes('close 11'));
+  assert.not.ok(r.loop.readable.has(11));
+  assert.equal(r.native.sent.at(-1), { fd: 11, hex: '80 73 a7 01 03 01 01 00 00 00 00 00' });
+  r.loop.advance(1000);
+  const spawns = r.native.calls.filter((c) => c.startsWith('spawn')).map((c) => c.split(' ')[1]);
+  assert.equal(spawns, ['/up', '/predown', '/down']);
+});
+
+test('a failed session create deletes the tunnel, closes the socket and refuses via the listener', () => {
+  const r = rig({ ...CFG, ports: [8942] });
+  r.driver.openListeners();
+  r.kernel.failSession = -ERRNO.EEXIST;
+  handshake(r);
+  assert.equal(r.kernel.calls, ['createTunnel 100 peer 1 fd 11', 'createSession 100/100 peer 1 l2tp100-100', 'deleteTunnel 100']);
+  assert.ok(r.native.calls.includes('close 11'));
+  assert.equal(r.native.sent.at(-1), { fd: 10, hex: '80 73 a7 01 03 00 00 00 00 00 00 00', to: '198.51.100.7:40000' });
+  assert.ok(r.loop.logs.some((l) => l.startsWith('error: tunnel 100') && l.includes('kernel session create failed: File exists')));
+  assert.is(r.core.tunnelCount, 0);
+});
+
+test('shutdown: listeners closed, ERROR 02, kernel teardown, waits for pre-down/down hooks', () => {
+  const r = rig({ ...CFG, ports: [8942] });
+  r.driver.openListeners();
+  handshake(r);
+  r.loop.advance(1000);
+  let result: boolean | null = null;
+  r.driver.shutdown(65_000, (clean) => { result = clean; });
+  assert.ok(r.native.calls.includes('close 10'), 'listener closed');
+  assert.equal(r.native.sent.at(-1), { fd: 11, hex: '80 73 a7 01 03 01 02 00 00 00 00 00' });
+  assert.ok(r.kernel.calls.includes('deleteSession 100/100'));
+  assert.is(result, null, 'hooks still running');
+  r.loop.advance(1000);
+  assert.is(result, true);
+  assert.equal(r.native.calls.filter((c) => c.startsWith('spawn')).map((c) => c.split(' ')[1]), ['/up', '/predown', '/down']);
+});
+
+test('shutdown gives up on hung hooks after the grace time', () => {
+  const r = rig({ ...CFG, ports: [8942] });
+  r.driver.openListeners();
+  handshake(r);
+  r.loop.advance(1000);
+  r.native.behaviour.set('/predown', { ms: Infinity, code: 0 });
+  let result: boolean | null = null;
+  r.driver.shutdown(10_000, (clean) => { result = clean; });
+  r.loop.advance(9_000);
+  assert.is(result, null);
+  r.loop.advance(2_000);
+  assert.is(result, false);
+  assert.ok(r.native.calls.some((c) => c.startsWith('kill')));
+});
+
+test('startup removes stale kernel sessions and tunnels in our id range only', () => {
+  const r = rig();
+  r.kernel.sessions = [{ tunnelId: 100, sessionId: 100 }, { tunnelId: 5, sessionId: 1 }, { tunnelId: 115, sessionId: 1 }, { tunnelId: 116, sessionId: 1 }];
+  r.kernel.tunnels = [{ tunnelId: 100 }, { tunnelId: 5 }, { tunnelId: 99 }, { tunnelId: 115 }];
+  r.driver.cleanupStaleKernelState();
+  assert.equal(r.kernel.calls, ['deleteSession 100/100', 'deleteSession 115/1', 'deleteTunnel 100', 'deleteTunnel 115']);
+});
+
+test('bad datagrams on a socket are counted, not fatal', () => {
+  const r = rig({ ...CFG, ports: [8942] });
+  r.driver.openListeners();
+  for (let i = 0; i < 100; i++) r.deliver(10, Uint8Array.from({ length: i % 20 }, (_, k) => (k * 37 + i) & 0xff));
+  assert.is(r.core.counters.get('datagrams'), 100);
+  assert.ok(r.core.counters.get('drop-short') + r.core.counters.get('drop-magic') === 100);
+});
+
+test.run();
