@@ -11,7 +11,8 @@ import { parseArgs } from './options.js';
 export function clientMain(args: string[], native: Native, loop: Loop): void {
   const parsed = parseArgs(args);
   if ('exit' in parsed) {
-    loop.log(parsed.error ? 'error' : 'info', parsed.text);
+    if (parsed.error) loop.log('error', parsed.text);
+    else loop.print(parsed.text.endsWith('\n') ? parsed.text : `${parsed.text}\n`);
     loop.exit(parsed.exit);
   }
   const o = parsed.options;

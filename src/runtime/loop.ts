@@ -15,6 +15,8 @@ export interface Loop {
    *  for these on x86 and MIPS: HUP 1, INT 2, TERM 15). */
   onSignal(signal: number, cb: () => void): void;
   log(level: LogLevel, message: string): void;
+  /** Writes text to stderr as is (help and usage texts). */
+  print(text: string): void;
   /** Ends the process with the given code. */
   exit(code: number): never;
 }

@@ -36,6 +36,9 @@ class FakeLoop implements Loop {
   cancelTimer(handle: unknown): void {
     this.timers = this.timers.filter((x) => x.id !== handle);
   }
+  print(text: string): void {
+    this.logs.push(text);
+  }
   now(): number {
     return this.t;
   }

@@ -86,6 +86,7 @@ class Fake {
     now: () => this.now,
     onSignal: (sig, cb) => (this.signals.set(sig, cb), undefined),
     log: (level: LogLevel, msg: string) => this.logs.push(`stderr ${level}: ${msg}`),
+    print: (text: string) => this.logs.push(`print ${text}`),
     exit: (code: number): never => {
       this.exited = code;
       throw new Error('exit');

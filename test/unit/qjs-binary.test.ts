@@ -87,4 +87,13 @@ test('bad flags reach the client and are rejected with one line on stderr and st
   }
 });
 
+test('-h prints the plain help text (every option of the original client) and exits 1', () => {
+  const r = run('-h');
+  assert.is(r.status, 1);
+  assert.ok(r.stderr.startsWith('Usage: tunneldigger'), r.stderr);
+  for (const flag of ['-h', '-f', '-u', '-l', '-b', '-i', '-I', '-s', '-t', '-L', '-a', '-g', '-r']) {
+    assert.ok(new RegExp(`^  ${flag} `, 'm').test(r.stderr), `help lacks ${flag}`);
+  }
+});
+
 test.run();

@@ -57,6 +57,10 @@ export class NodeLoop implements Loop {
     this.write(`${new Date().toISOString()} ${LABEL[level]} ${message}\n`);
   }
 
+  print(text: string): void {
+    this.write(text);
+  }
+
   exit(code: number): never {
     process.exit(code);
   }

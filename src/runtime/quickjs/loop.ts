@@ -39,6 +39,9 @@ export function createLoop(): Loop {
       os.signal(signal, guard(`signal ${signal}`, cb));
     },
     log,
+    print(text) {
+      writeString(2, text);
+    },
     exit(code) {
       return exit(code);
     },
