@@ -5,6 +5,11 @@
 //
 // Decoding never throws and never reads out of range: malformed input yields a DecodeError.
 
+import { utf8Decode, utf8Encode } from '../utf8.js';
+
+// Interface names are ASCII in practice, but never mangle what we are given.
+export { utf8Decode, utf8Encode };
+
 export const NLMSG_HDRLEN = 16;
 export const NLA_HDRLEN = 4;
 
@@ -42,61 +47,6 @@ export function decodeError(reason: string): DecodeError {
 
 export function isDecodeError(x: unknown): x is DecodeError {
   return typeof x === 'object' && x !== null && typeof (x as DecodeError).error === 'string';
-}
-
-// --- UTF-8 (interface names are ASCII in practice, but never mangle what we are given) ---
-
-export function utf8Encode(s: string): Uint8Array {
-  const out: number[] = [];
-  for (let i = 0; i < s.length; i++) {
-    let c = s.charCodeAt(i);
-    if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
-      const d = s.charCodeAt(i + 1);
-      if (d >= 0xdc00 && d <= 0xdfff) {
-        c = 0x10000 + ((c - 0xd800) << 10) + (d - 0xdc00);
-        i++;
-      }
-    }
-    if (c < 0x80) out.push(c);
-    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
-    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
-  }
-  return Uint8Array.from(out);
-}
-
-/** Lenient UTF-8 decoder: invalid sequences become U+FFFD, never an exception. */
-export function utf8Decode(b: Uint8Array): string {
-  let s = '';
-  let i = 0;
-  while (i < b.length) {
-    const c = b[i]!;
-    let cp = 0xfffd;
-    let n = 1;
-    if (c < 0x80) cp = c;
-    else if (c >= 0xc2 && c < 0xe0) n = 2;
-    else if (c >= 0xe0 && c < 0xf0) n = 3;
-    else if (c >= 0xf0 && c < 0xf5) n = 4;
-    if (n > 1) {
-      if (i + n > b.length) {
-        n = 1;
-      } else {
-        cp = c & (0xff >> (n + 1));
-        for (let k = 1; k < n; k++) {
-          const cc = b[i + k]!;
-          if ((cc & 0xc0) !== 0x80) {
-            cp = 0xfffd;
-            n = 1;
-            break;
-          }
-          cp = (cp << 6) | (cc & 63);
-        }
-      }
-    }
-    s += String.fromCodePoint(cp > 0x10ffff ? 0xfffd : cp);
-    i += n;
-  }
-  return s;
 }
 
 function concat(parts: Uint8Array[]): Uint8Array {
