@@ -1,6 +1,5 @@
 // UTF-8 without TextEncoder/TextDecoder (QuickJS has neither): protocol UUIDs, netlink strings.
 
-
 export function utf8Encode(text: string): Uint8Array {
   const out: number[] = [];
   for (const ch of text) {
