@@ -1,0 +1,44 @@
+# Benchmarks (bench/README.md): `make bench` builds and runs them and prints the figures.
+# Not part of `make test`: figures depend on the machine's load, nothing here passes or fails
+# on timing.
+#
+# The QuickJS codec run needs a `qjs` interpreter, which the client build does not make (the
+# client has no eval). It is built here from the same Debian source tree ($(QJS_SRC), fetched by
+# mk/quickjs.mk) with the client engine's optimisation (-Os, LTO), so QuickJS figures are those of
+# the engine the client ships with. This fragment is included before mk/quickjs.mk (sorted
+# names): QJS_* variables appear only in recipes and secondarily expanded prerequisites ($$).
+.SECONDEXPANSION:
+
+BENCH_QJS     := $(CACHE)/quickjs/bench-qjs/qjs
+BENCH_QJS_OPT ?= -Os -flto
+BENCH_BUNDLE  := build/bench/codec-qjs.js
+BENCH_TS      := $(wildcard bench/*.ts) $(wildcard src/protocol/*.ts) $(wildcard src/netlink/*.ts)
+
+.PHONY: bench bench-qjs bench-node
+bench: bench-node bench-qjs
+	@echo "== codec: Node vs QuickJS =="
+	$(NODE) build/js/bench/codec.js --compare-qjs $(BENCH_QJS) $(BENCH_BUNDLE)
+	@echo "== broker core: handshakes and memory (Node) =="
+	$(NODE) --expose-gc build/js/bench/broker.js
+	@if [ -x bench/sizes.sh ]; then echo "== sizes =="; bench/sizes.sh; \
+	  else echo "(bench/sizes.sh not present: no size figures)"; fi
+
+# the Node side is compiled by the project's tsc (bench/**/*.ts is in tsconfig.json)
+bench-node: npm ts
+
+bench-qjs: $(BENCH_QJS) $(BENCH_BUNDLE)
+
+# qjs.c embeds the REPL as bytecode (qjsc_repl); compile it with the host qjsc of mk/quickjs.mk.
+$(BENCH_QJS): $$(QJS_STAMP) $$(QJS_HOST_QJSC)
+	@mkdir -p $(@D)
+	@echo "bench: building the qjs interpreter ($(BENCH_QJS_OPT)) into $(@D)"
+	$(QJS_HOST_QJSC) -s -c -m -o $(@D)/repl.c $(QJS_SRC)/repl.js
+	cd $(QJS_SRC) && gcc $(BENCH_QJS_OPT) $(QJS_DEFS) -w -o $@.tmp qjs.c $(@D)/repl.c \
+	  $(QJS_LIB_SRCS) -lm -ldl -lpthread
+	$@.tmp -e 'console.log(6 * 7)' | grep -qx 42 || \
+	  { echo "bench: $@.tmp does not evaluate JS; not installed" >&2; exit 1; }
+	mv $@.tmp $@
+
+$(BENCH_BUNDLE): bench/rollup.config.js bench/tsconfig.qjs.json $(BENCH_TS) node_modules/.package-lock.json
+	@mkdir -p $(@D)
+	npx rollup -c bench/rollup.config.js --silent
