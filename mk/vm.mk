@@ -8,3 +8,9 @@ vm-prep: deps
 
 vm-test: vm-prep
 	test/vm/run-scenarios.sh
+
+# `make demo`: one VM boot showing a broker and a client building a real L2TPv3 tunnel
+# (test/vm/demo.sh: logs, interfaces, negotiated MTU, ping; last line SUCCESS/FAILED).
+.PHONY: demo
+demo: build vm-prep
+	test/vm/demo.sh
