@@ -8,7 +8,7 @@ const minify = process.env.TD_MINIFY !== '0';
 export default {
   input: 'src/runtime/quickjs/main.ts',
   // C modules registered by qjs-native/qjs_main.c
-  external: ['quickjs:os', 'tdnative', 'tdproc'],
+  external: ['tdnative', 'tdproc'],
   plugins: [
     typescript({
       // its own tsconfig: only main.ts and its imports, no Node types, no emit of the project
@@ -26,8 +26,6 @@ export default {
   output: {
     file: 'build/qjs/client.js',
     format: 'es',
-    // typed as 'quickjs:os' so it cannot merge with Node's 'os' typings (quickjs.d.ts)
-    paths: { 'quickjs:os': 'os' },
   },
   onwarn(warning, warn) {
     // any warning (unresolved import, circular dependency...) fails the build

@@ -1,9 +1,11 @@
 # QuickJS client executable for the host: build/x86_64/tunneldigger.
 #
 # Pipeline: src/runtime/quickjs/main.ts --rollup--> build/qjs/client.js --qjsc--> bytecode C
-# array --gcc (LTO, gc-sections)--> QuickJS + quickjs-libc (os module) + qjs-native/td_*.c +
-# qjs-native/qjs_main.c. The QuickJS source is Debian trixie's `quickjs` source package,
-# fetched with a private apt state (host apt config untouched) and cached under $(CACHE)/quickjs.
+# array --gcc (LTO, gc-sections)--> QuickJS engine + qjs-native/td_*.c + qjs-native/qjs_main.c
+# (quickjs-libc only goes into qjsc: the client's event loop is qjs-native/td_qjs_loop.c).
+# check-bundle.mjs fails the build if the bundle uses a global the client context lacks.
+# The QuickJS source is Debian trixie's `quickjs` source package, fetched with a private apt
+# state (host apt config untouched) and cached under $(CACHE)/quickjs.
 
 QJS_VERSION   := 2025.04.26
 QJS_CACHE     := $(CACHE)/quickjs
@@ -22,6 +24,10 @@ QJS_APT_OPTS = -o Dir::State=$(QJS_APT)/state -o Dir::State::status=$(QJS_APT)/s
 
 # Engine sources (no qjs.c/repl.js: the client has no REPL and no eval).
 QJS_LIB_SRCS := quickjs.c libregexp.c libunicode.c cutils.c quickjs-libc.c dtoa.c
+# what the client links: the engine without quickjs-libc (std/os modules, js_std_loop)
+QJS_CLIENT_SRCS := $(filter-out quickjs-libc.c,$(QJS_LIB_SRCS))
+# the client's C files besides the engine (mk/mips-client.mk uses the same list)
+QJS_OWN_SRCS := qjs_main.c td_core.c td_quickjs.c td_qjs_loop.c
 # CONFIG_ATOMICS and USE_WORKER are unconditional #defines upstream; the unpack step below makes
 # them switchable (-DQJS_NO_ATOMICS, -DQJS_NO_WORKER): mips32 musl has no __atomic_*_8 and the
 # client needs no threads.
@@ -66,14 +72,15 @@ $(QJS_HOST_QJSC): $(QJS_STAMP)
 QJS_TS_SRCS := $(shell find src -name "*.ts" -not -path "src/runtime/node/*" -not -path "src/broker/*" 2>/dev/null)
 
 build/qjs/client.js: rollup.config.js $(QJS_TS_SRCS) src/runtime/quickjs/tsconfig.json \
+    src/runtime/quickjs/check-bundle.mjs \
     node_modules/.package-lock.json
 	@mkdir -p $(@D)
 	npx rollup -c rollup.config.js --silent
+	@node src/runtime/quickjs/check-bundle.mjs $@ || { rm -f $@; exit 1; }
 
 # -s strips debug info (line numbers, source); -M marks the C modules as external.
 build/qjs/client_bytecode.c: build/qjs/client.js $(QJS_HOST_QJSC)
-	$(QJS_HOST_QJSC) -c -s -N qjsc_client -M os,os -M tdnative,tdnative -M tdproc,tdproc \
-	  -m -o $@ $<
+	$(QJS_HOST_QJSC) -c -s -N qjsc_client -M tdnative,tdnative -M tdproc,tdproc -m -o $@ $<
 
 # ---- executable --------------------------------------------------------------------------------
 QJS_X86_DIR    := build/x86_64/obj
@@ -81,8 +88,8 @@ QJS_X86_OPT    := -Os -ffunction-sections -fdata-sections -flto
 QJS_X86_CFLAGS := $(QJS_X86_OPT) $(QJS_MIN_DEFS)
 QJS_X86_OWN_CFLAGS := $(QJS_X86_OPT) -Wall -I$(QJS_SRC) -Iqjs-native
 QJS_X86_LDFLAGS := -flto=2 -Wl,--gc-sections -s
-QJS_X86_LIB_OBJS := $(patsubst %.c,$(QJS_X86_DIR)/qjs/%.o,$(QJS_LIB_SRCS))
-QJS_X86_OWN_OBJS := $(QJS_X86_DIR)/qjs_main.o $(QJS_X86_DIR)/td_core.o $(QJS_X86_DIR)/td_quickjs.o
+QJS_X86_LIB_OBJS := $(patsubst %.c,$(QJS_X86_DIR)/qjs/%.o,$(QJS_CLIENT_SRCS))
+QJS_X86_OWN_OBJS := $(patsubst %.c,$(QJS_X86_DIR)/%.o,$(QJS_OWN_SRCS))
 
 $(QJS_X86_DIR)/qjs/%.o: $(QJS_STAMP)
 	@mkdir -p $(@D)
@@ -93,6 +100,5 @@ $(QJS_X86_DIR)/%.o: qjs-native/%.c $(wildcard qjs-native/*.h) $(QJS_STAMP)
 	gcc $(QJS_X86_OWN_CFLAGS) -c -o $@ $<
 
 build/x86_64/tunneldigger: $(QJS_X86_LIB_OBJS) $(QJS_X86_OWN_OBJS) build/qjs/client_bytecode.c
-	gcc $(QJS_X86_OWN_CFLAGS) $(QJS_X86_LDFLAGS) -o $@.tmp $^ -lm
-	mv $@.tmp $@
+	t=$@.$$$$.tmp; gcc $(QJS_X86_OWN_CFLAGS) $(QJS_X86_LDFLAGS) -o $$t $^ -lm && mv $$t $@
 	@echo "quickjs: $@ $$(stat -c %s $@) bytes (stripped), bytecode $$(grep -o 'qjsc_client_size = [0-9]*' build/qjs/client_bytecode.c | grep -o '[0-9]*$$') bytes"

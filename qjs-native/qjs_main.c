@@ -6,10 +6,13 @@
  * (about 170 KB on MIPS). For the same reason there is no `std` module (evalScript, FILE
  * objects) and no module loader: the only importable modules are the C modules below.
  *
- * Modules: `os` (quickjs-libc: timers, fd handlers, signals, monotonic clock),
- * `tdnative` (td_quickjs.c: sockets, netlink, spawn, resolver, syslog) and `tdproc`
- * (here: argv, exit, writing to stdout/stderr). Portable C99 + POSIX: also built for
- * big-endian MIPS soft-float musl. */
+ * quickjs-libc is not linked at all: its `os` module and js_std_loop are replaced by the small
+ * event loop of td_qjs_loop.c (about 20 KB less on MIPS, see bench/size.md).
+ *
+ * Modules: `tdnative` (td_quickjs.c: sockets, netlink, spawn, resolver, syslog) and `tdproc`
+ * (here: argv, exit, writing to stdout/stderr; td_qjs_loop.c: fd handlers, one-shot timers,
+ * signals, monotonic clock). Portable C99 + POSIX: also built for big-endian MIPS soft-float
+ * musl. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,12 +20,19 @@
 #include <unistd.h>
 
 #include "quickjs.h"
-#include "quickjs-libc.h"
 
 extern const uint8_t qjsc_client[];
 extern const uint32_t qjsc_client_size;
 
 JSModuleDef *js_init_module_tdnative(JSContext *ctx, const char *module_name);
+
+/* td_qjs_loop.c */
+extern const JSCFunctionListEntry td_loop_funcs[];
+extern const int td_loop_funcs_count;
+void td_loop_init(JSRuntime *rt);
+void td_loop_eval_module(JSContext *ctx, const uint8_t *buf, size_t len);
+void td_loop_run(JSContext *ctx);
+void td_loop_free(JSContext *ctx);
 
 #define countof(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -52,8 +62,6 @@ static JSValue tdproc_write_string(JSContext *ctx, JSValueConst this_val, int ar
     s = JS_ToCStringLen(ctx, &len, argv[1]);
     if (!s)
         return JS_EXCEPTION;
-    if (fd == 1)
-        fflush(stdout); /* keep order with console.log output */
     while (done < len) {
         ssize_t n = write(fd, s + done, len - done);
         if (n < 0) {
@@ -84,7 +92,8 @@ static int tdproc_init(JSContext *ctx, JSModuleDef *m)
     /* argv without the program name, like process.argv.slice(2) in Node */
     for (i = 1; i < td_argc; i++)
         JS_SetPropertyUint32(ctx, args, (uint32_t)(i - 1), JS_NewString(ctx, td_argv[i]));
-    if (JS_SetModuleExport(ctx, m, "argv", args) < 0)
+    if (JS_SetModuleExport(ctx, m, "argv", args) < 0 ||
+        JS_SetModuleExportList(ctx, m, td_loop_funcs, td_loop_funcs_count) < 0)
         return -1;
     return JS_SetModuleExportList(ctx, m, tdproc_funcs, countof(tdproc_funcs));
 }
@@ -95,6 +104,7 @@ static JSModuleDef *js_init_module_tdproc(JSContext *ctx, const char *module_nam
     if (!m)
         return NULL;
     if (JS_AddModuleExport(ctx, m, "argv") < 0 ||
+        JS_AddModuleExportList(ctx, m, td_loop_funcs, td_loop_funcs_count) < 0 ||
         JS_AddModuleExportList(ctx, m, tdproc_funcs, countof(tdproc_funcs)) < 0)
         return NULL;
     return m;
@@ -113,39 +123,36 @@ int main(int argc, char **argv)
         fprintf(stderr, "tunneldigger: cannot allocate the JavaScript runtime, exiting\n");
         return 1;
     }
-    js_std_init_handlers(rt);
     /* an unhandled promise rejection is a bug: print it and exit(1) */
-    JS_SetHostPromiseRejectionTracker(rt, js_std_promise_rejection_tracker, NULL);
+    td_loop_init(rt);
 
     ctx = JS_NewContextRaw(rt);
     if (!ctx) {
         fprintf(stderr, "tunneldigger: cannot allocate the JavaScript context, exiting\n");
         return 1;
     }
+    /* Only what the bundle uses (src/runtime/quickjs/check-bundle.mjs fails the build when it
+     * references any other global, or holds a regexp literal). Not added, and so dropped by the
+     * linker: Date, JSON, Proxy, WeakRef, and RegExp with libregexp's compiler and matcher and
+     * libunicode's property tables (about 30 KB on MIPS, bench/size.md). Promise stays: module
+     * evaluation uses it internally. */
     JS_AddIntrinsicBaseObjects(ctx);
-    JS_AddIntrinsicDate(ctx);
-    JS_AddIntrinsicRegExp(ctx);
-    JS_AddIntrinsicJSON(ctx);
     JS_AddIntrinsicMapSet(ctx);
     JS_AddIntrinsicTypedArrays(ctx);
     JS_AddIntrinsicPromise(ctx);
 
-    /* console.log, print, scriptArgs (cheap; no parser needed) */
-    js_std_add_helpers(ctx, argc - 1, argv + 1);
-
-    if (!js_init_module_os(ctx, "os") || !js_init_module_tdnative(ctx, "tdnative") ||
+    if (!js_init_module_tdnative(ctx, "tdnative") ||
         !js_init_module_tdproc(ctx, "tdproc")) {
         fprintf(stderr, "tunneldigger: cannot register the native modules, exiting\n");
         return 1;
     }
 
-    /* evaluates the module (exit(1) with a stack trace if it throws), then runs timers,
-     * fd handlers and signal handlers until none is left */
-    js_std_eval_binary(ctx, qjsc_client, qjsc_client_size, 0);
-    js_std_loop(ctx);
+    /* evaluates the module (one line and exit(1) if it throws), then runs timers, fd
+     * handlers and signal handlers until no fd is watched and no timer is pending */
+    td_loop_eval_module(ctx, qjsc_client, qjsc_client_size);
+    td_loop_run(ctx);
 
-    fflush(stdout);
-    js_std_free_handlers(rt);
+    td_loop_free(ctx);
     JS_FreeContext(ctx);
     JS_FreeRuntime(rt);
     return 0;

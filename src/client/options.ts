@@ -47,22 +47,39 @@ export const HELP = `Usage: tunneldigger [options]
 const WITH_ARG = 'ulbiIstL';
 const FLAGS = 'hfagr';
 
+// Character scans instead of regexps: the router build has no RegExp (qjs-native/qjs_main.c).
+const DEC = '0123456789';
+
+/** s is non-empty and made only of characters in `set`. */
+function only(s: string, set: string): boolean {
+  for (let i = 0; i < s.length; i++) if (!set.includes(s[i])) return false;
+  return s.length > 0;
+}
+
 /** strtoul(s, NULL, 0) forms, but the whole string must be a number: 0x1f, 017, 42. */
 function parseUlong(s: string): number | null {
-  const m = /^(?:0[xX]([0-9a-fA-F]+)|(0[0-7]*)|([1-9][0-9]*))$/.exec(s);
-  if (!m) return null;
-  const n = m[1] !== undefined ? parseInt(m[1], 16) : m[2] !== undefined ? parseInt(m[2], 8) : parseInt(m[3], 10);
+  let n = NaN;
+  if (s[0] === '0' && (s[1] === 'x' || s[1] === 'X')) {
+    if (only(s.slice(2), DEC + 'abcdefABCDEF')) n = parseInt(s.slice(2), 16);
+  } else if (s[0] === '0') {
+    if (only(s, '01234567')) n = parseInt(s, 8);
+  } else if (only(s, DEC)) n = parseInt(s, 10);
   return n <= 0xffffffff ? n : null;
 }
 
 function isIpv4(s: string): boolean {
   const p = s.split('.');
-  return p.length === 4 && p.every((x) => /^[0-9]{1,3}$/.test(x) && +x < 256);
+  return p.length === 4 && p.every((x) => x.length <= 3 && only(x, DEC) && +x < 256);
 }
+
+// what /[\s/:\0]/ matched: '/', ':', NUL and the ECMAScript white space and line terminators
+const NOT_IN_IFNAME = '/:\0 \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
 
 /** What the kernel accepts as a link name: 1..15 bytes, no '/', ':' or whitespace. */
 function isIfname(s: string): boolean {
-  return s.length > 0 && s.length < 16 && s !== '.' && s !== '..' && !/[\s/:\0]/.test(s);
+  if (s.length === 0 || s.length >= 16 || s === '.' || s === '..') return false;
+  for (let i = 0; i < s.length; i++) if (NOT_IN_IFNAME.includes(s[i])) return false;
+  return true;
 }
 
 /** args: the arguments after the program name. */
@@ -109,7 +126,7 @@ export function parseArgs(args: string[]): ParseResult {
           const host = v.slice(0, colon);
           const port = v.slice(colon + 1);
           if (colon < 1 || !port) return bad('expected host:port');
-          if (/^[0-9]+$/.test(port) && (+port < 1 || +port > 65535)) return bad('port must be 1..65535');
+          if (only(port, DEC) && (+port < 1 || +port > 65535)) return bad('port must be 1..65535');
           if (o.brokers.length >= MAX_BROKERS) return bad(`at most ${MAX_BROKERS} brokers are supported`);
           o.brokers.push({ host, port });
           break;
@@ -131,7 +148,7 @@ export function parseArgs(args: string[]): ParseResult {
           break;
         }
         case 'L': {
-          const n = /^[0-9]+$/.test(v) ? +v : NaN;
+          const n = only(v, DEC) ? +v : NaN;
           if (!(n <= 0xffffffff)) return bad('expected a bandwidth in kbit/s, 0..4294967295');
           o.limitKbps = n;
           break;

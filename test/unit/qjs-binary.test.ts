@@ -1,6 +1,7 @@
 // Runs the QuickJS client executable build/x86_64/tunneldigger (make build/x86_64/tunneldigger)
-// and checks its runtime: tdnative UDP through the os event loop, timers, signals, fatal
-// callback errors, bytecode regexps, rejection of bad flags.
+// and checks its runtime: tdnative UDP through the event loop (qjs-native/td_qjs_loop.c), timers,
+// signals, fatal callback errors and promise rejections, the engine built-ins the client uses,
+// rejection of bad flags.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
@@ -35,10 +36,28 @@ test('UDP datagram to itself through tdnative, sent from a timer, read by a read
   assert.ok(Number(rx![1]) > 0);
 });
 
-test('regexp literals from the bytecode and runtime RegExp work', () => {
-  const r = run('--selftest-regexp');
+test('the built-ins the client uses work, promise jobs run, RegExp/Date/JSON/Proxy are left out', () => {
+  const r = run('--selftest-builtins');
   assert.is(r.status, 0, r.stderr);
-  assert.is(r.stdout, 'selftest-regexp: 203,0,113,7 bind,eth0\n');
+  assert.is(r.stderr, '');
+  assert.is(r.stdout,
+    'selftest-builtins: Map 1:2, DataView 7f000001 2,127, toFixed 1234.6, parseInt 31, padStart 007, absent RegExp,Date,JSON,Proxy\n' +
+    'selftest-builtins: promise job ran (42)\n');
+});
+
+test('event loop: deadline order, no fd starvation by 0 ms timers, closed watched fd dropped', () => {
+  const r = run('--selftest-loop');
+  assert.is(r.error, undefined, 'the loop ends by itself (a closed watched fd must not keep it spinning)');
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, 'selftest-loop: fd,t20,t40, 0 ms timer ran a few times\n');
+  assert.match(r.stderr, /^warning: fd \d+ was closed while watched, no longer watching it\n$/);
+});
+
+test('an unhandled promise rejection is fatal (exit 1) with one line on stderr', () => {
+  const r = run('--selftest-reject');
+  assert.is(r.status, 1, r.stderr);
+  assert.is(r.stderr, 'error: unhandled promise rejection, exiting: Error: nobody handles this\n');
+  assert.is(r.stdout, '');
 });
 
 test('an exception in a timer callback is fatal (exit 70) with a message on stderr', () => {
@@ -48,7 +67,7 @@ test('an exception in a timer callback is fatal (exit 70) with a message on stde
   assert.not.match(r.stdout, /still running/);
 });
 
-test('SIGTERM runs the os.signal handler from the event loop', async () => {
+test('SIGTERM runs the signal handler from the event loop', async () => {
   const child = spawn(BIN, ['--selftest-signal'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   const done = new Promise<number | null>((resolve, reject) => {

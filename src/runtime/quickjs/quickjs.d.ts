@@ -1,10 +1,18 @@
 // Types of the C modules the QuickJS client bundle imports. They exist only inside
 // build/x86_64/tunneldigger (qjs-native/qjs_main.c registers them), never under Node.
 
-// quickjs-libc's `os` module. Imported as 'quickjs:os' so it cannot merge with Node's 'os'
-// typings; rollup.config.js rewrites the specifier to 'os'.
-declare module 'quickjs:os' {
-  /** Calls cb whenever fd is readable (select() in the event loop); null removes it. */
+// qjs-native/td_quickjs.c; src/runtime/quickjs/native.ts gives it the `Native` type.
+declare module 'tdnative';
+
+// qjs-native/qjs_main.c: process-level helpers, and the event loop of qjs-native/td_qjs_loop.c.
+declare module 'tdproc' {
+  /** Command-line arguments without the program name. */
+  export const argv: string[];
+  /** Flushes stdio and ends the process. */
+  export function exit(code: number): never;
+  /** Writes s as UTF-8 to fd; bytes written or -errno. */
+  export function writeString(fd: number, s: string): number;
+  /** Calls cb whenever fd is readable (or has an error/hangup); null removes it. */
   export function setReadHandler(fd: number, cb: (() => void) | null): void;
   /** One-shot timer; returns its id. */
   export function setTimeout(cb: () => void, ms: number): number;
@@ -13,17 +21,4 @@ declare module 'quickjs:os' {
   export function now(): number;
   /** Runs cb from the event loop after signal sig; null = default action, undefined = ignore. */
   export function signal(sig: number, cb: (() => void) | null | undefined): void;
-}
-
-// qjs-native/td_quickjs.c; src/runtime/quickjs/native.ts gives it the `Native` type.
-declare module 'tdnative';
-
-// qjs-native/qjs_main.c: process-level helpers.
-declare module 'tdproc' {
-  /** Command-line arguments without the program name. */
-  export const argv: string[];
-  /** Flushes stdio and ends the process. */
-  export function exit(code: number): never;
-  /** Writes s as UTF-8 to fd; bytes written or -errno. */
-  export function writeString(fd: number, s: string): number;
 }

@@ -1,5 +1,5 @@
 // Hidden self-tests of the QuickJS runtime (test/unit/qjs-binary.test.ts runs them): they
-// exercise tdnative + the os event loop without any client logic.
+// exercise tdnative + the event loop (qjs-native/td_qjs_loop.c) without any client logic.
 import { writeString } from 'tdproc';
 import type { Native } from '../../native.js';
 import type { Loop } from '../loop.js';
@@ -72,11 +72,59 @@ function throwing(loop: Loop): void {
   loop.setTimer(200, () => say('selftest-throw: still running (wrong)'));
 }
 
-/** A regexp literal (precompiled into the bytecode by qjsc) and one compiled at run time. */
-function regexp(): void {
-  const lit = /^(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec('203.0.113.7');
-  const dyn = new RegExp('^--([a-z-]+)=(.*)$').exec('--bind=eth0');
-  say(`selftest-regexp: ${lit ? lit.slice(1).join(',') : 'no match'} ${dyn ? dyn.slice(1).join(',') : 'no match'}`);
+/** Event loop rules (qjs-native/td_qjs_loop.c): timers fire by deadline, not creation order; a
+ *  0 ms timer that keeps re-arming itself cannot starve a readable fd; an fd closed while
+ *  watched is reported once on stderr and dropped (no busy loop), and the loop still ends by
+ *  itself once nothing is left. */
+function loopRules(native: Native, loop: Loop): void {
+  const events: string[] = [];
+  loop.setTimer(40, () => events.push('t40'));
+  loop.setTimer(20, () => events.push('t20'));
+  const fd = native.udpSocket();
+  const gone = native.udpSocket();
+  if (fd < 0 || gone < 0 || native.bind(fd, '127.0.0.1', 0) < 0) fail(loop, 'udp socket setup');
+  let got = false;
+  let spins = 0;
+  const spin = (): void => {
+    spins++;
+    if (!got) loop.setTimer(0, spin);
+  };
+  loop.setTimer(0, spin);
+  loop.onReadable(fd, () => {
+    native.recvFrom(fd, new Uint8Array(64), { ip: '', port: 0 });
+    got = true;
+    events.push('fd');
+    loop.onReadable(fd, null);
+    native.close(fd);
+  });
+  loop.onReadable(gone, () => fail(loop, 'handler of a closed fd called'));
+  native.close(gone);
+  if (native.sendTo(fd, ascii('x'), '127.0.0.1', native.localPort(fd)) < 0) fail(loop, 'sendTo');
+  loop.setTimer(60, () => say(`selftest-loop: ${events.join(',')}, 0 ms timer ran ${spins < 50 ? 'a few times' : `${spins} times`}`));
+}
+
+/** The engine features the client relies on, computed on the target (big-endian byte order,
+ *  soft-float number formatting), a promise job run by the event loop, and the intrinsics the
+ *  binary leaves out on purpose (qjs-native/qjs_main.c). */
+function builtins(): void {
+  const m = new Map<string, number>([['a', 1], ['b', 2]]);
+  m.delete('a');
+  const dv = new DataView(new ArrayBuffer(6));
+  dv.setUint16(0, 0x0102);
+  dv.setUint32(2, 0x7f000001);
+  const b = new Uint8Array(dv.buffer).subarray(1, 3);
+  const g = globalThis as unknown as Record<string, unknown>;
+  const absent = ['RegExp', 'Date', 'JSON', 'Proxy'].filter((n) => g[n] === undefined);
+  say(`selftest-builtins: Map ${m.size}:${m.get('b')}, DataView ${dv.getUint32(2).toString(16)} ${b[0]},${b[1]}, ` +
+    `toFixed ${(1234.5678).toFixed(1)}, parseInt ${parseInt('1f', 16)}, padStart ${'7'.padStart(3, '0')}, ` +
+    `absent ${absent.join(',')}`);
+  void Promise.resolve(42).then((v) => say(`selftest-builtins: promise job ran (${v})`));
+}
+
+/** An unhandled promise rejection ends the process (exit 1) with one line on stderr. */
+function rejection(loop: Loop): void {
+  void Promise.reject(new Error('nobody handles this'));
+  loop.setTimer(200, () => say('selftest-reject: still running (wrong)'));
 }
 
 /** Runs the self-test named by args[0]; false when args[0] is not a self-test flag. */
@@ -91,8 +139,14 @@ export function runSelfTest(args: string[], native: Native, loop: Loop): boolean
     case '--selftest-throw':
       throwing(loop);
       return true;
-    case '--selftest-regexp':
-      regexp();
+    case '--selftest-loop':
+      loopRules(native, loop);
+      return true;
+    case '--selftest-builtins':
+      builtins();
+      return true;
+    case '--selftest-reject':
+      rejection(loop);
       return true;
     default:
       return false;
