@@ -1,5 +1,5 @@
 # OpenWrt package (issue 3): `make ipk` -> dist/tunneldigger_<version>-1_mips_24kc.ipk.
-# The binary rule (build/mips_24kc/tunneldigger) lives in mk/mips.mk; only the dependency is
+# The binary rule (build/mips_24kc/tunneldigger) lives in mk/mips-client.mk; only the dependency is
 # declared here. openwrt/Makefile is the SDK/feed variant of the same package.
 IPK_VERSION := $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' package.json | head -n1)
 IPK_FILE    := dist/tunneldigger_$(IPK_VERSION)-1_mips_24kc.ipk
