@@ -31,6 +31,12 @@ export interface BrokerDeps {
 }
 
 const PRUNE_INTERVAL_MS = 60_000;
+/** A refused client abandons that socket (the next attempt uses a new one), but PREPARE
+ *  retransmits it sent before the ERROR may still wait in the listener's queue: for this long
+ *  (a client attempt lasts at most 15 s) they are refused too, or they would create a tunnel
+ *  nobody uses until its 120 s timeout (seen with 20 clients and a rate limit in the VM). */
+const REFUSED_HOLD_MS = 15_000;
+const REFUSED_MAX = 65_536;
 
 export class BrokerCore {
   readonly counters = new Counters();
@@ -46,6 +52,8 @@ export class BrokerCore {
   private nextPruneAt: number;
   /** Tunnels for which the "message on the listener" warning was already logged. */
   private readonly misdeliveryWarned = new Set<number>();
+  /** Endpoint → when its PREPARE was last refused by admission (rate limits, no free id). */
+  private readonly refusedAt = new Map<string, number>();
 
   constructor(readonly cfg: BrokerConfig, private readonly deps: BrokerDeps) {
     this.pool = new IdPool(cfg.tunnelIdBase, cfg.maxTunnels);
@@ -82,6 +90,13 @@ export class BrokerCore {
       return [];
     }
     if (tunnel.endpoint.ip !== from.ip || tunnel.endpoint.port !== from.port) {
+      // Between bind() and connect() a new tunnel socket is an unconnected member of the port's
+      // SO_REUSEPORT group and can catch another client's handshake (seen with 20 clients in the
+      // VM): serve it as the listener would instead of costing that client a 3 s retransmit.
+      if (isHandshake(frame.type)) {
+        this.counters.add('handshake-on-tunnel-socket');
+        return this.onListener({ kind: 'listener', port: tunnel.port }, frame, from, now);
+      }
       this.counters.add('drop-wrong-source');
       return [log('warning', `${tunnel.name}: ignoring a message from ${this.showEndpoint(from)} (not the tunnel's endpoint)`)];
     }
@@ -94,15 +109,22 @@ export class BrokerCore {
   private onListener(socket: SocketRef & { kind: 'listener' }, frame: Frame, from: Endpoint, now: number): Action[] {
     const out: Action[] = [];
     const tunnel = this.byEndpoint.get(endpointKey(from));
+    // A handshake retransmit (PREPARE, COOKIE, USAGE) may have been queued on the listener before
+    // the tunnel socket existed: normal. Other messages are sent only after TUNNEL, which went
+    // out through the connected tunnel socket; on a working kernel that socket gets them all.
+    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, tunnel?.state === 'up' ? tunnel : undefined);
+    if (frame.type === MessageType.ERROR && tunnel?.state === 'up') {
+      // Also queued before the tunnel existed: a client that gave up waiting (15 s) sends ERROR
+      // after its PREPAREs, so a slow broker creates the tunnel first. Either way: close it.
+      this.counters.add('listener-tunnel-error');
+      const closed = tunnel.handle(frame, now);
+      this.reap(tunnel);
+      return closed;
+    }
     if (tunnel && tunnel.state === 'up' && !this.misdeliveryWarned.has(tunnel.tunnelId)) {
-      // With a working kernel the connected tunnel socket gets all of this client's traffic.
       this.misdeliveryWarned.add(tunnel.tunnelId);
       out.push(log('warning', `${tunnel.name}: its messages arrive on the listening socket of port ${socket.port}; ` +
         'this kernel does not prefer connected SO_REUSEPORT sockets (upstream issue #126), the tunnel will not work'));
-    }
-    if (isHandshake(frame.type)) {
-      out.push(...this.handshake(socket, frame, from, now, tunnel?.state === 'up' ? tunnel : undefined));
-      return out;
     }
     this.counters.add(tunnel ? 'listener-tunnel-message' : 'listener-ignored-type');
     return out;
@@ -146,14 +168,26 @@ export class BrokerCore {
 
   private createTunnel(port: number, from: Endpoint, prepare: Prepare, uuid: string, now: number): Action[] {
     const who = `uuid ${uuid} (${this.showEndpoint(from)})`;
+    const key = endpointKey(from);
     const refuse = (counter: string, level: 'info' | 'warning', why: string, extra: Action[] = []): Action[] => {
       this.counters.add(counter);
+      this.refusedAt.delete(key); // re-insert: the Map stays ordered by time for pruning
+      if (this.refusedAt.size >= REFUSED_MAX) this.refusedAt.delete(this.refusedAt.keys().next().value!);
+      this.refusedAt.set(key, now);
       return [
         log(level, `refused a tunnel for ${who}: ${why}`),
         ...extra,
         { type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from },
       ];
     };
+    const refusedAt = this.refusedAt.get(key);
+    if (refusedAt !== undefined && now - refusedAt < REFUSED_HOLD_MS) {
+      this.counters.add('refused-stale-prepare');
+      return [
+        log('debug', `refused a tunnel for ${who}: this endpoint was refused ${now - refusedAt} ms ago`),
+        { type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from },
+      ];
+    }
     if (!this.limiter.globalAllows(now)) {
       return refuse('refused-rate-limit', 'info', `connection_rate_limit (${this.cfg.connectionRateLimit} s) not yet passed`);
     }
@@ -233,6 +267,10 @@ export class BrokerCore {
     }
     if (now >= this.nextPruneAt) {
       this.limiter.prune(now);
+      for (const [key, at] of this.refusedAt) {
+        if (now - at < REFUSED_HOLD_MS) break;
+        this.refusedAt.delete(key);
+      }
       this.nextPruneAt = now + PRUNE_INTERVAL_MS;
     }
     return out;

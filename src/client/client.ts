@@ -81,6 +81,12 @@ export class Client {
     return this.check(now, out);
   }
 
+  /** "counters: <broker> state=up drop-malformed=3, ..." (SIGUSR1; same prefix as the broker's). */
+  countersLine(): string {
+    const parts = this.ctxs.map((c) => `${c.host}:${c.port} state=${c.state} drop-malformed=${c.dropped}`);
+    return `counters: phase=${this.phase} failures=${this.failures} ${parts.join(', ')}`;
+  }
+
   /** SIGTERM/SIGINT: close the selected broker's tunnel (ERROR 0x11, down hook, kernel cleanup). */
   shutdown(): Action[] {
     const out: Action[] = [];

@@ -36,6 +36,8 @@ interface Reliable {
   sent: number;
 }
 
+/** Largest probe (IP bytes) we send; ACKs above it are dropped. */
+const MAX_PROBE = Math.max(...clientProbeSizes);
 /** Features we offer in USAGE and PREPARE. */
 const FEATURES = FEATURE_UNIQUE_SESSION_ID;
 
@@ -211,7 +213,8 @@ export class BrokerContext {
         if (s === 'up') this.send(out, m.encodePmtuAck(f.datagramLength));
         return;
       case MessageType.PMTUD_ACK:
-        if (u16 < 0) break;
+        // larger than any probe we send: confused or spoofed, would set an MTU the path cannot carry
+        if (u16 < 0 || u16 + IPV4_UDP_OVERHEAD > MAX_PROBE) break;
         if (s === 'up' && u16 + IPV4_UDP_OVERHEAD > this.probed) this.probed = u16 + IPV4_UDP_OVERHEAD;
         return;
       case MessageType.PMTU_NTFY:

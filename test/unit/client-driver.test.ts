@@ -255,6 +255,21 @@ test('SIGTERM while up: ERROR 0x11, session.down hook, link down, session+tunnel
   assert.is(f.exited, 0);
 });
 
+test('SIGUSR1 (10 on x86, 16 with the MIPS errno table) logs the counters, malformed datagrams included', () => {
+  const { f, d } = setup();
+  bringUp(f, d);
+  f.deliver(10, '80 73 a7 01 09 05 05'); // length byte beyond the datagram
+  f.deliver(10, '00 01 02');
+  f.logs = [];
+  f.signals.get(10)!();
+  assert.equal(f.logs.filter((l) => l.startsWith('info: counters')),
+    ['info: counters: phase=up failures=0 broker.example:8942 state=up drop-malformed=2']);
+  const m = new Fake();
+  m.native.errno = { ...E, EMSGSIZE: 97 };
+  new ClientDriver(new Client(options()), m.native, m.loop, m.kernel, options(), () => undefined).start();
+  assert.ok(m.signals.has(16) && !m.signals.has(10));
+});
+
 test('teardown: unexpected kernel errors are logged, "no such tunnel" is not', () => {
   const { f, d } = setup();
   f.kernel.deleteTunnel = () => -E.EPERM;

@@ -296,6 +296,19 @@ test('PMTU: peer NTFY only (no own measurement) sets the MTU; own small path is 
   assert.is(of(k.until(t0 + 20000), 'mtu')[0].mtu, 1280);
 });
 
+test('PMTU: an ACK larger than the largest probe (1500) is dropped and never sets the MTU', () => {
+  const h = new H({ limitKbps: 0 });
+  h.up();
+  const t0 = h.now;
+  h.until(t0 + 15000);
+  const before = h.c.ctxs[0].dropped;
+  h.feed(0, ackFor(63434)); // claims a 63462-byte probe got through (seen from a fuzzer in the VM)
+  h.feed(0, ackFor(1473)); // one byte above the 1500-byte probe
+  assert.is(h.c.ctxs[0].dropped, before + 2);
+  h.feed(0, ackFor(0x05a8)); // a real one: 1476
+  assert.is(of(h.until(t0 + 20000), 'mtu')[0].mtu, 1476 - 54);
+});
+
 test('reliable LIMIT (row 7): retransmitted every 2 s, REL_ACK (row 8) stops it; 10 attempts then given up', () => {
   const h = new H();
   h.up();
