@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "td_core.h"
@@ -608,6 +609,15 @@ static napi_value errno_object(napi_env env)
     return obj;
 }
 
+/* Signal numbers that differ between platforms (SIGUSR1 is 16 on MIPS, 10 on x86 and ARM). */
+static napi_value signals_object(napi_env env)
+{
+    napi_value obj;
+    CHECK(napi_create_object(env, &obj));
+    CHECK(napi_set_named_property(env, obj, "SIGUSR1", num(env, SIGUSR1)));
+    return obj;
+}
+
 #define FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
 
 static napi_value init(napi_env env, napi_value exports)
@@ -624,12 +634,14 @@ static napi_value init(napi_env env, napi_value exports)
         FN("syslog", js_syslog), FN("strerror", js_strerror),
         FN("watch", js_watch), FN("unwatch", js_unwatch),
         { "errno", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
+        { "signals", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
     };
     struct addon *a;
-    napi_value err_obj = errno_object(env);
-    if (!err_obj)
+    napi_value err_obj = errno_object(env), sig_obj = signals_object(env);
+    if (!err_obj || !sig_obj)
         return NULL;
-    props[sizeof props / sizeof props[0] - 1].value = err_obj;
+    props[sizeof props / sizeof props[0] - 2].value = err_obj;
+    props[sizeof props / sizeof props[0] - 1].value = sig_obj;
     a = calloc(1, sizeof *a);
     if (!a) {
         napi_throw_error(env, NULL, "tdnative: out of memory");

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include "quickjs.h"
@@ -374,6 +375,11 @@ static const JSCFunctionListEntry td_errno[] = {
     JS_PROP_INT32_DEF("ENETUNREACH", ENETUNREACH, JS_PROP_ENUMERABLE),
 };
 
+/* Signal numbers that differ between platforms (SIGUSR1 is 16 on MIPS, 10 on x86 and ARM). */
+static const JSCFunctionListEntry td_signals[] = {
+    JS_PROP_INT32_DEF("SIGUSR1", SIGUSR1, JS_PROP_ENUMERABLE),
+};
+
 static const JSCFunctionListEntry td_funcs[] = {
     JS_CFUNC_DEF("udpSocket", 0, js_udp_socket),
     JS_CFUNC_DEF("setReusePort", 1, js_set_reuseport),
@@ -398,6 +404,7 @@ static const JSCFunctionListEntry td_funcs[] = {
     JS_CFUNC_DEF("syslog", 3, js_syslog),
     JS_CFUNC_DEF("strerror", 1, js_strerror),
     JS_OBJECT_DEF("errno", td_errno, countof(td_errno), JS_PROP_ENUMERABLE),
+    JS_OBJECT_DEF("signals", td_signals, countof(td_signals), JS_PROP_ENUMERABLE),
 };
 
 /* QuickJS pads missing arguments with undefined up to the declared length, so argv[i] below

@@ -66,6 +66,8 @@ export interface Native {
   syslog(priority: number, ident: string, message: string): void;
   /** strerror(errno) of the C library the binary runs on. */
   strerror(errno: number): string;
+  /** Signal numbers that differ between platforms (MIPS differs from x86). */
+  signals: { SIGUSR1: number };
   /** Errno numbers of the platform (MIPS differs from x86). */
   errno: {
     EAGAIN: number; EINTR: number; EMSGSIZE: number; ECONNREFUSED: number; EINVAL: number;

@@ -26,9 +26,6 @@ export const KERNEL_RETRY_MS = 5_000;
 const SIGINT = 2;
 const SIGTERM = 15;
 const SIGKILL = 9;
-/** SIGUSR1 is 16 on MIPS, 10 on x86/ARM; Native tells the platforms apart only by their errno
- *  tables (EMSGSIZE is 97 on MIPS only). */
-const sigusr1 = (n: Native): number => (n.errno.EMSGSIZE === 97 ? 16 : 10);
 
 interface Hook {
   what: string;
@@ -68,7 +65,7 @@ export class ClientDriver {
     this.loop.onSignal(SIGTERM, stop);
     this.loop.onSignal(SIGINT, stop);
     // as the broker: SIGUSR1 logs the counters
-    this.loop.onSignal(sigusr1(this.native), () => this.log('info', this.core.countersLine()));
+    this.loop.onSignal(this.native.signals.SIGUSR1, () => this.log('info', this.core.countersLine()));
     let warned = false;
     const attempt = (): void => {
       const fam = this.kernel.resolveL2tpFamily();

@@ -78,6 +78,7 @@ class FakeNative implements Native {
   private nextPid = 500;
   constructor(private readonly loop: FakeLoop) {}
   errno = ERRNO;
+  signals = { SIGUSR1: 10 };
   udpSocket(): number { const fd = this.nextFd++; this.calls.push(`socket=${fd}`); return fd; }
   setReusePort(fd: number): number { this.calls.push(`reuseport ${fd}`); return 0; }
   bindToDevice(fd: number, dev: string): number { this.calls.push(`bindtodevice ${fd} ${dev}`); return 0; }

@@ -1,5 +1,6 @@
 // The C core through the Node-API addon (build/node/tdnative.node), against the host kernel.
 import { readdirSync, readFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { native as n } from '../../src/runtime/node/native.js';
@@ -73,6 +74,10 @@ test('errno table holds the x86 values and strerror accepts either sign', () => 
   assert.is(E.ECONNREFUSED, 111);
   assert.is(n.strerror(E.ENOENT), 'No such file or directory');
   assert.is(n.strerror(-E.ENOENT), 'No such file or directory');
+});
+
+test('signal numbers come from the platform', () => {
+  assert.is(n.signals.SIGUSR1, osConstants.signals.SIGUSR1);
 });
 
 test('bad input: invalid IPv4 is -EINVAL, wrong types throw TypeError', () => {
