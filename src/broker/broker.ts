@@ -14,6 +14,7 @@ import {
 import type { Action, SetupResult, SocketRef } from './actions.js';
 import type { BrokerConfig } from './config.js';
 import { Counters } from './counters.js';
+import { EndpointMemory } from './endpoint-memory.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -36,7 +37,11 @@ const PRUNE_INTERVAL_MS = 60_000;
  *  (a client attempt lasts at most 15 s) they are refused too, or they would create a tunnel
  *  nobody uses until its 120 s timeout (seen with 20 clients and a rate limit in the VM). */
 const REFUSED_HOLD_MS = 15_000;
-const REFUSED_MAX = 65_536;
+/** A client that still keeps alive a tunnel this broker does not know (the broker restarted, or
+ *  closed it while the client could not hear the ERROR) is told with ERROR FAILURE, at most once
+ *  per this interval per endpoint: the client then reconnects at once instead of waiting for its
+ *  60 s liveness timeout. ERROR is no larger than the keepalive, so nothing is amplified. */
+const UNKNOWN_TUNNEL_REPLY_MS = 5_000;
 
 export class BrokerCore {
   readonly counters = new Counters();
@@ -53,7 +58,9 @@ export class BrokerCore {
   /** Tunnels for which the "message on the listener" warning was already logged. */
   private readonly misdeliveryWarned = new Set<number>();
   /** Endpoint → when its PREPARE was last refused by admission (rate limits, no free id). */
-  private readonly refusedAt = new Map<string, number>();
+  private readonly refused = new EndpointMemory(REFUSED_HOLD_MS);
+  /** Endpoint → when it was last told that its tunnel is unknown here. */
+  private readonly toldUnknown = new EndpointMemory(UNKNOWN_TUNNEL_REPLY_MS);
 
   constructor(readonly cfg: BrokerConfig, private readonly deps: BrokerDeps) {
     this.pool = new IdPool(cfg.tunnelIdBase, cfg.maxTunnels);
@@ -126,8 +133,25 @@ export class BrokerCore {
       out.push(log('warning', `${tunnel.name}: its messages arrive on the listening socket of port ${socket.port}; ` +
         'this kernel does not prefer connected SO_REUSEPORT sockets (upstream issue #126), the tunnel will not work'));
     }
+    if (!tunnel && frame.type === MessageType.KEEPALIVE) return this.unknownTunnel(socket, from, now);
     this.counters.add(tunnel ? 'listener-tunnel-message' : 'listener-ignored-type');
     return out;
+  }
+
+  /** A keepalive on a listener from an endpoint without a tunnel here: see UNKNOWN_TUNNEL_REPLY_MS. */
+  private unknownTunnel(socket: SocketRef, from: Endpoint, now: number): Action[] {
+    const key = endpointKey(from);
+    if (this.toldUnknown.since(key, now) !== undefined) {
+      this.counters.add('listener-unknown-keepalive');
+      return [];
+    }
+    this.toldUnknown.mark(key, now);
+    this.counters.add('told-unknown-tunnel');
+    return [
+      log('info', `keepalive from ${this.showEndpoint(from)}, which has no tunnel here (broker restarted?): ` +
+        'told it to reconnect'),
+      { type: 'send', socket, data: encodeError(BrokerErrorCode.FAILURE), to: from },
+    ];
   }
 
   /** COOKIE, USAGE and PREPARE, on a listener or on the client's tunnel socket. */
@@ -171,20 +195,18 @@ export class BrokerCore {
     const key = endpointKey(from);
     const refuse = (counter: string, level: 'info' | 'warning', why: string, extra: Action[] = []): Action[] => {
       this.counters.add(counter);
-      this.refusedAt.delete(key); // re-insert: the Map stays ordered by time for pruning
-      if (this.refusedAt.size >= REFUSED_MAX) this.refusedAt.delete(this.refusedAt.keys().next().value!);
-      this.refusedAt.set(key, now);
+      this.refused.mark(key, now);
       return [
         log(level, `refused a tunnel for ${who}: ${why}`),
         ...extra,
         { type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from },
       ];
     };
-    const refusedAt = this.refusedAt.get(key);
-    if (refusedAt !== undefined && now - refusedAt < REFUSED_HOLD_MS) {
+    const refusedAgo = this.refused.since(key, now);
+    if (refusedAgo !== undefined) {
       this.counters.add('refused-stale-prepare');
       return [
-        log('debug', `refused a tunnel for ${who}: this endpoint was refused ${now - refusedAt} ms ago`),
+        log('debug', `refused a tunnel for ${who}: this endpoint was refused ${refusedAgo} ms ago`),
         { type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from },
       ];
     }
@@ -267,10 +289,8 @@ export class BrokerCore {
     }
     if (now >= this.nextPruneAt) {
       this.limiter.prune(now);
-      for (const [key, at] of this.refusedAt) {
-        if (now - at < REFUSED_HOLD_MS) break;
-        this.refusedAt.delete(key);
-      }
+      this.refused.prune(now);
+      this.toldUnknown.prune(now);
       this.nextPruneAt = now + PRUNE_INTERVAL_MS;
     }
     return out;

@@ -234,6 +234,22 @@ test('an ERROR on the listener from a tunnel endpoint (client gave up before a s
   assert.equal(types(b.datagram(LISTENER, m.encodeError(0x13), C2, T0 + 20_000)), []);
 });
 
+test('a keepalive on the listener from an endpoint without a tunnel (broker restarted) gets ERROR 04, paced', () => {
+  const b = broker();
+  const ka = m.encodeClientKeepalive(7);
+  assert.equal(sends(b.datagram(LISTENER, ka, C2, T0)), ['80 73 a7 01 03 01 04 00 00 00 00 00']);
+  // at most once per endpoint per 5 s: nothing is amplified, a flood is not answered
+  assert.equal(sends(b.datagram(LISTENER, ka, C2, T0 + 4_999)), []);
+  assert.equal(sends(b.datagram(LISTENER, ka, C2, T0 + 5_000)), ['80 73 a7 01 03 01 04 00 00 00 00 00']);
+  assert.is(b.counters.get('told-unknown-tunnel'), 2);
+  assert.is(b.counters.get('listener-unknown-keepalive'), 1);
+  // other message types from unknown endpoints stay ignored; so is a keepalive of a live tunnel
+  assert.equal(sends(b.datagram(LISTENER, m.encodePmtuNotify(1400), C2, T0 + 6_000)), []);
+  connect(b, C1, T0);
+  assert.equal(sends(b.datagram(LISTENER, ka, C1, T0 + 10_000)), []);
+  assert.is(b.tunnelCount, 1);
+});
+
 test('tunnel ids: pool exhaustion refuses; freed ids are reused last', () => {
   const b = broker({ maxTunnels: 2, tunnelIdBase: 7 });
   const ids = (out: Action[]): number[] => out.flatMap((a) => (a.type === 'setup' ? [a.setup.tunnelId] : []));
