@@ -4,8 +4,8 @@
 #  b) broker SIGTERM: the client gets ERROR 0x02, the broker removes every tunnel and exits 0
 #     after its hooks; the client reconnects by itself once the broker is back;
 #  c) broker SIGKILL + restart: the dying sockets take the kernel tunnels with them; the new
-#     broker starts clean, the client notices the silence (60 s liveness) and reconnects once,
-#     without a reconnect storm.
+#     broker starts clean, tells the client (its keepalives now hit the listener) with ERROR 04,
+#     and the client reconnects once, without a reconnect storm.
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../td-lib.sh"
 . "$(dirname "$0")/fleet-lib.sh"
@@ -74,8 +74,9 @@ vm_check c-kernel-tunnels-died-with-sockets wait_for 5 no_broker_state
 vm_check c-client-kernel-tunnel-kept sh -c "ip -n client l2tp show tunnel | grep -q '^Tunnel 1,'"
 fleet_do c-broker-restart td_start_broker broker "$W/broker.cfg" "$W/broker3.log"
 vm_check c-restarted-broker-clean no_broker_state
-# the new broker ignores the orphaned tunnel's traffic; the client's liveness timer (60 s) ends it
-vm_check c-client-notices-silence wait_for 80 grep -q 'no control packet for 60 s' "$W/client-b.log"
+# the new broker answers the orphaned tunnel's keepalives with ERROR 04 (instead of ignoring them
+# as the original does, which leaves the client waiting for its 60 s liveness timeout)
+vm_check c-client-told-by-new-broker wait_for 30 grep -q 'closed tunnel 1: broker failure (0x04)' "$W/client-b.log"
 echo "c) client noticed after $(elapsed "$tkill") s"
 vm_check c-client-session-down-hook sh -c "[ \$(grep -c '^session.down l2tp0$' '$W/client-hooks.log') -ge 3 ]"
 c_back() { grep -q ' up: interface l2tp' "$W/broker3.log" && client_has_addr; }
