@@ -319,6 +319,19 @@ static napi_value js_udp_socket(napi_env env, napi_callback_info info)
         return num(env, cfunc(fd));                                             \
     }
 
+/* (fd, bytes) -> ssize_t calls: send, read and the netlink pair. */
+#define FD_BYTES(jsname, cfunc)                                                 \
+    static napi_value jsname(napi_env env, napi_callback_info info)             \
+    {                                                                           \
+        int32_t fd;                                                             \
+        void *data;                                                             \
+        size_t len;                                                             \
+        GET_ARGS(2);                                                            \
+        if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len)) \
+            return NULL;                                                        \
+        return num(env, (double)cfunc(fd, data, len));                          \
+    }
+
 FD_ONLY(js_set_reuseport, td_set_reuseport)
 FD_ONLY(js_set_pmtu_probe, td_set_pmtu_probe)
 FD_ONLY(js_local_port, td_local_port)
@@ -357,16 +370,7 @@ static napi_value bind_or_connect(napi_env env, napi_callback_info info, int (*f
 static napi_value js_bind(napi_env env, napi_callback_info info) { return bind_or_connect(env, info, td_bind4); }
 static napi_value js_connect(napi_env env, napi_callback_info info) { return bind_or_connect(env, info, td_connect4); }
 
-static napi_value js_send(napi_env env, napi_callback_info info)
-{
-    int32_t fd;
-    void *data;
-    size_t len;
-    GET_ARGS(2);
-    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
-        return NULL;
-    return num(env, (double)td_send(fd, data, len));
-}
+FD_BYTES(js_send, td_send)
 
 static napi_value js_send_to(napi_env env, napi_callback_info info)
 {
@@ -423,27 +427,9 @@ static napi_value js_close(napi_env env, napi_callback_info info)
 
 FD_ONLY(js_netlink_socket, td_netlink_socket)
 
-static napi_value js_netlink_send(napi_env env, napi_callback_info info)
-{
-    int32_t fd;
-    void *data;
-    size_t len;
-    GET_ARGS(2);
-    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
-        return NULL;
-    return num(env, (double)td_netlink_send(fd, data, len));
-}
+FD_BYTES(js_netlink_send, td_netlink_send)
 
-static napi_value js_netlink_recv(napi_env env, napi_callback_info info)
-{
-    int32_t fd;
-    void *data;
-    size_t len;
-    GET_ARGS(2);
-    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
-        return NULL;
-    return num(env, (double)td_netlink_recv(fd, data, len));
-}
+FD_BYTES(js_netlink_recv, td_netlink_recv)
 
 /* ---- processes ---- */
 
@@ -491,16 +477,7 @@ out:
     return result;
 }
 
-static napi_value js_read(napi_env env, napi_callback_info info)
-{
-    int32_t fd;
-    void *data;
-    size_t len;
-    GET_ARGS(2);
-    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len))
-        return NULL;
-    return num(env, (double)td_read(fd, data, len));
-}
+FD_BYTES(js_read, td_read)
 
 static napi_value js_wait_pid(napi_env env, napi_callback_info info)
 {
