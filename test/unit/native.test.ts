@@ -216,7 +216,11 @@ test('spawn: the executed program starts with an empty signal mask and default d
   if (typeof s === 'number') throw new Error(`spawn: ${s}`);
   const { out, code } = await collect(s.pid, s.outFd);
   assert.is(code, 0);
-  assert.equal(out.trim().split('\n'), ['SigBlk:\t0000000000000000', 'SigIgn:\t0000000000000000']);
+  const [blk, ign] = out.trim().split('\n').map((l) => BigInt(`0x${l.split('\t')[1]}`));
+  assert.is(blk, 0n, out);
+  // signals 32 and 33 are glibc's internal ones: sigaction() refuses them, so an "ignored"
+  // inherited from whoever started the test run stays (seen under CI); it affects no hook
+  assert.is(ign! & ~0x180000000n, 0n, out);
 });
 
 test('spawn of a nonexistent path returns -ENOENT (the exec failure is reported, child reaped)', () => {
