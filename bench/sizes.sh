@@ -46,3 +46,8 @@ client=$(vmhwm 7 qemu-mips-static -cpu 24Kc -L "$OUT/sysroot" "$BIN" -f -u bench
 echo "qemu baseline (static sleep):            ${base} kB"
 echo "client bundle loaded, idle (selftest):   ${idle} kB"
 echo "client running (kernel-retry loop, 7 s): ${client} kB"
+# The device figure: written by test/vm-mips/run-scenarios.sh (client in the MIPS VM, tunnel up).
+if [ -f build/vm-mips/mips-client-rss.txt ]; then
+  echo "== in the MIPS VM (real kernel, tunnel up; no emulator in the figure)"
+  cat build/vm-mips/mips-client-rss.txt
+fi

@@ -18,7 +18,7 @@ flock 9   # parallel runs wait for one build instead of racing on the same files
 # busybox modprobe ignores; without it libcrc32c fails with ENOENT.
 MODULES="
   crc32c_generic crc32c_intel
-  virtio_pci 9pnet_virtio 9p overlay virtio_rng
+  virtio_pci 9pnet_virtio 9p overlay virtio_rng virtio_net
   veth l2tp_eth l2tp_netlink l2tp_core udp_tunnel ip6_udp_tunnel
   bridge dummy tun macvlan
   nf_conntrack nf_nat nf_tables nft_chain_nat nft_masq nft_nat nft_ct nft_reject_inet nft_compat

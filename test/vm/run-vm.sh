@@ -7,7 +7,9 @@
 # Console log: build/vm/<name>.log; clean script output: build/vm/out/<name>/transcript.txt.
 # Env: VM_NAME (default: script basename), VM_TIMEOUT (s, default 600), VM_MEM (MiB, 1024),
 #      VM_SMP (2), VM_QUIET=1 (don't echo the console), CACHE. All VM_* and TD_* variables are
-#      exported to the script inside the VM.
+#      exported to the script inside the VM. VM_QEMU_EXTRA: extra qemu arguments (split on
+#      blanks), e.g. a link to another VM: `-netdev socket,id=n0,listen=127.0.0.1:PORT
+#      -device virtio-net-pci,netdev=n0` (the guest names it eth0).
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -52,6 +54,7 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 mitigations=off" \
   -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
   -virtfs "local,path=$OUT,mount_tag=vmout,security_model=none" \
+  ${VM_QEMU_EXTRA:-} \
   </dev/null > >(sink) 2>&1 &
 tpid=$!
 # Peak RSS of qemu (VmHWM), sampled while it runs.
