@@ -332,6 +332,28 @@ test('a PREPARE creates socket, kernel tunnel and session, sets the MTU, answers
   assert.equal(spawns, ['/up', '/predown', '/down']);
 });
 
+test('timer wake-ups sit on a 250 ms grid, and a datagram does not rescan the tunnels when a tick is near', () => {
+  const r = rig({ ...CFG, ports: [8942] });
+  r.driver.openListeners();
+  handshake(r);
+  let scans = 0;
+  const scan = r.core.nextDeadline.bind(r.core);
+  r.core.nextDeadline = () => (scans++, scan());
+  const wakeups: number[] = [];
+  const tick = r.core.tick.bind(r.core);
+  r.core.tick = (now) => (wakeups.push(now), tick(now));
+  r.loop.advance(10_000);
+  assert.ok(wakeups.length >= 2, `woke ${wakeups.length} times`);
+  for (const t of wakeups) assert.is((t - 1) % 250, 0, `wake-up at ${t} is off the grid`);
+  assert.ok(r.native.sent.filter((x) => x.fd === 11 && x.hex.startsWith('80 73 a7 01 05 02')).length >= 2, 'keepalives still sent');
+  // a keepalive from the client right before a tick: handled without a scan of all tunnels
+  const next = Math.min(...r.loop.timers.map((x) => x.at));
+  r.loop.advance(next - r.loop.t - 100);
+  scans = 0;
+  r.deliver(11, m.encodeClientKeepalive(1));
+  assert.is(scans, 0);
+});
+
 test('a failed session create deletes the tunnel, closes the socket and refuses via the listener', () => {
   const r = rig({ ...CFG, ports: [8942] });
   r.driver.openListeners();
