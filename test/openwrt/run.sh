@@ -305,7 +305,7 @@ if env "${IPK_ENV[@]}" BIN="$WORK/dummy-bin" OUT_DIR="$WORK/dist1" openwrt/ipk-b
   ipk=$(ls "$WORK"/dist1/*.ipk 2>/dev/null)
   version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' package.json | head -n1)
   errs=
-  [ "$ipk" = "$WORK/dist1/tunneldigger_${version}-1_mips_24kc.ipk" ] || errs="$errs; file name: $ipk"
+  [ "$ipk" = "$WORK/dist1/tunneldigger_${version}-r1_mips_24kc.ipk" ] || errs="$errs; file name: $ipk"
   file -b "$ipk" | grep -q '^gzip compressed data' || errs="$errs; outer file is not gzip: $(file -b "$ipk")"
   u=$WORK/unpack; mkdir -p "$u/ctrl" "$u/data"
   members=$(tar -tzf "$ipk" | tr '\n' ' ')
@@ -317,7 +317,7 @@ if env "${IPK_ENV[@]}" BIN="$WORK/dummy-bin" OUT_DIR="$WORK/dist1" openwrt/ipk-b
   c=$u/ctrl/control
   field() { sed -n "s/^$1: //p" "$c"; }
   [ "$(field Package)" = tunneldigger ] || errs="$errs; Package: $(field Package)"
-  [ "$(field Version)" = "1:${version}-1" ] || errs="$errs; Version: $(field Version)"
+  [ "$(field Version)" = "${version}-r1" ] || errs="$errs; Version: $(field Version)"
   [ "$(field Depends)" = "libc, kmod-l2tp, kmod-l2tp-eth" ] || errs="$errs; Depends: $(field Depends)"
   [ "$(field Architecture)" = mips_24kc ] || errs="$errs; Architecture: $(field Architecture)"
   [ "$(field Section)" = net ] || errs="$errs; Section: $(field Section)"
