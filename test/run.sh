@@ -104,6 +104,7 @@ run_script_suite() {
 }
 if [ "$only" = all ]; then
   run_script_suite openwrt test/openwrt/run.sh
+  run_script_suite openwrt-feed test/openwrt/feed.sh
   run_script_suite mips-user test/mips/run-user.sh
   run_script_suite vm-x86_64 test/vm/run-scenarios.sh
   run_script_suite vm-mips test/vm-mips/run-scenarios.sh

@@ -47,6 +47,20 @@ test('opkg: epoch, then upstream, then the revision after the last dash', () => 
   assert.is(sign(opkgCompare('1:0.5.0-1', '2021-03-08-4f72b305-2')), 1);
 });
 
+// opkg's verrevcmp is dpkg's algorithm: check the model against the real dpkg of the build host.
+test('opkg model agrees with dpkg --compare-versions on every pair', () => {
+  const versions = ['0.5.0-1', '0.5.0-r1', '1:0.5.0-1', '2021-03-08-4f72b305-2', '2021.03.08~4f72b305-r2', '2026.12.0-1',
+    '2026.12.0-r1', '2026.12.1-r1', '2027.1.0-r1', '1.0~rc1', '1.0', '1.0a', '1.0+', '1.0-r10', '1.0-r9', '1.01', '1.1'];
+  const dpkg = (a: string, op: string, b: string): boolean => spawnSync('dpkg', ['--compare-versions', a, op, b]).status === 0;
+  assert.ok(spawnSync('dpkg', ['--version']).status === 0, 'dpkg is installed (Debian build host)');
+  for (const a of versions) {
+    for (const b of versions) {
+      const want = dpkg(a, 'lt', b) ? -1 : dpkg(a, 'eq', b) ? 0 : 1;
+      assert.is(sign(opkgCompare(a, b)), want, `${a} vs ${b}`);
+    }
+  }
+});
+
 test('apk: grammar digit{.digit}{letter}{_suffix{n}}{~hash}{-rN}', () => {
   for (const v of ['1', '1.0', '1.0a', '1.0_rc1', '1.0_p2_git3', '2021.03.08~4f72b305-r2', '1.2.3-r0', '1.0a_alpha'])
     assert.ok(apkValid(v), v);
