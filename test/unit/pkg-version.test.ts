@@ -53,12 +53,13 @@ test('opkg model agrees with dpkg --compare-versions on every pair', () => {
     '2026.12.0-r1', '2026.12.1-r1', '2027.1.0-r1', '1.0~rc1', '1.0', '1.0a', '1.0+', '1.0-r10', '1.0-r9', '1.01', '1.1'];
   const dpkg = (a: string, op: string, b: string): boolean => spawnSync('dpkg', ['--compare-versions', a, op, b]).status === 0;
   assert.ok(spawnSync('dpkg', ['--version']).status === 0, 'dpkg is installed (Debian build host)');
-  for (const a of versions) {
-    for (const b of versions) {
+  versions.forEach((a, i) => {
+    for (const b of versions.slice(i + 1)) {
       const want = dpkg(a, 'lt', b) ? -1 : dpkg(a, 'eq', b) ? 0 : 1;
       assert.is(sign(opkgCompare(a, b)), want, `${a} vs ${b}`);
+      assert.is(sign(opkgCompare(b, a)), -want, `${b} vs ${a}`);
     }
-  }
+  });
 });
 
 test('apk: grammar digit{.digit}{letter}{_suffix{n}}{~hash}{-rN}', () => {
@@ -91,6 +92,38 @@ test('apk: ordering rules', () => {
   lt('0.5.0-r1', '2021.03.08~4f72b305-r2');
   assert.is(apkCompare('1.0-r1', '1.0-r1'), 0);
   assert.is(apkCompare('1.01', '1.01'), 0);
+});
+
+// A sample of the published expectations in apk-tools' test/version.data (all valid versions).
+test('apk: agrees with rows of apk-tools test/version.data', () => {
+  const rows = `0.1.0_alpha2 > 0.1.0_alpha
+1.1 > 1.1_alpha1
+1.2.1 > 1.2
+1.06-r6 < 006
+2.3.0b-r1 < 2.3.0b-r2
+20050718-r2 > 3.9.8-r5
+3.9.8-r5 > 2.01.01_alpha10
+1.0 > 0.99.3.20040818
+1.2.07.8 < 1.2.12.04
+1.2.12.04 < 1.2.12.05
+0.20070118 < 0.20070207_rc1
+4.5_p1-r1 > 4.5_p1
+7.0.17 < 7.0.174
+1.3_pre1-r1 < 1.3.2
+1.0_p10-r0 > 1.0_p9-r0
+0.1.0_alpha_pre2 < 0.1.0_alpha
+1.0.0_pre20191002222144-r0 < 1.0.0_pre20210530193627-r0
+2.1.9.200602141850 > 1.6
+6b-r7 > 1.12-r7
+0.9.28.1 < 087-r1
+1.3-r0 < 1.3.1-r0
+2.12r-r4 < 2.12r-r5
+2.16.1-r3 = 2.16.1-r3`;
+  for (const row of rows.split('\n')) {
+    const [a, op, b] = row.split(' ');
+    assert.ok(apkValid(a) && apkValid(b), row);
+    assert.is(sign(apkCompare(a, b)), op === '<' ? -1 : op === '=' ? 0 : 1, row);
+  }
 });
 
 // ---- our version --------------------------------------------------------------------------
