@@ -11,7 +11,7 @@
 # Needs make build first (the tarball is made from its outputs).
 set -u
 cd "$(dirname "$0")/../.."
-TOP=$PWD
+TOP=$(pwd -P)
 CACHE=${CACHE:-$HOME/.cache/tunneldigger}
 WORK=$(mktemp -d /tmp/td-feed-test.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
