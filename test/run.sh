@@ -64,6 +64,8 @@ echo "== unit tests"
 for f in build/js/test/unit/*.test.js; do
   [ -e "$f" ] && run_uvu_file "$f"
 done
+# C-level tests of qjs-native/td_core.c (mk/native.mk)
+[ -x build/test/td_core_test ] && run_vmtest_suite native-c build/test/td_core_test
 
 if [ "$only" = all ]; then
   [ -x test/openwrt/run.sh ] && run_vmtest_suite openwrt test/openwrt/run.sh

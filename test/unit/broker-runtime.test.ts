@@ -12,10 +12,10 @@ import { BrokerDriver, type BrokerKernel } from '../../src/broker/executor.js';
 import { JobRunner } from '../../src/broker/job-runner.js';
 import * as m from '../../src/protocol/messages.js';
 
-const ERRNO = {
-  EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97,
-  ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101,
-};
+import { native as hostNative } from '../../src/runtime/node/native.js';
+
+/** The host's errno values: the one table (qjs-native/td_core.c), not a copy. */
+const ERRNO = hostNative.errno;
 const STRERROR: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 98: 'Address already in use', 111: 'Connection refused' };
 
 class FakeLoop implements Loop {
@@ -63,7 +63,7 @@ class FakeLoop implements Loop {
   }
 }
 
-interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number }
+interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number; pidFd?: number }
 
 /** Native with scripted children and recorded socket calls. */
 class FakeNative implements Native {
@@ -102,7 +102,11 @@ class FakeNative implements Native {
     from.port = next.from.port;
     return next.data.length;
   }
-  close(fd: number): number { this.calls.push(`close ${fd}`); return 0; }
+  close(fd: number): number {
+    if (this.pidFds.delete(fd)) return 0; // pidfds are not part of the recorded socket calls
+    this.calls.push(`close ${fd}`);
+    return 0;
+  }
   netlinkSocket(): number { return -1; }
   netlinkSend(): number { return -1; }
   netlinkRecv(): number { return -1; }
@@ -138,8 +142,29 @@ class FakeNative implements Native {
     if (!c) return -3;
     this.calls.push(`kill ${pid} ${signal}`);
     c.killedWith = signal;
+    this.exitNotice(c, 0);
     return 0;
   }
+  /** Spawned children whose pidfd is open (watched or not). */
+  pidFds = new Set<number>();
+  /** pidfd_open: the fd becomes readable (its Loop callback runs) when the child exits;
+   *  pidWatchResult < 0 plays a kernel without pidfd_open. */
+  pidWatchResult = 0;
+  pidWatch(pid: number): number {
+    if (this.pidWatchResult < 0) return this.pidWatchResult;
+    const c = this.children.get(pid)!;
+    c.pidFd = this.nextFd++;
+    this.pidFds.add(c.pidFd);
+    this.exitNotice(c, c.exitAt - this.loop.t);
+    return c.pidFd;
+  }
+  private exitNotice(c: Child, ms: number): void {
+    const fd = c.pidFd;
+    if (fd === undefined || !Number.isFinite(ms)) return;
+    this.loop.setTimer(ms, () => { if (this.pidFds.has(fd)) this.loop.readable.get(fd)?.(); });
+  }
+  setRecvBuffer(): number { return -ERRNO.EPERM; }
+  raiseFdLimit(): { soft: number; hard: number } { return { soft: 1024, hard: 1024 }; }
   resolveStart(): number { return -1; }
   resolveFinish(): number { return -1; }
   syslog(): void {}

@@ -7,10 +7,12 @@ import { ClientDriver, type ClientKernel, KERNEL_RETRY_MS } from '../../src/clie
 import type { Options } from '../../src/client/options.js';
 import type { Endpoint, Native, Resolved } from '../../src/native.js';
 import type { Loop, LogLevel } from '../../src/runtime/loop.js';
+import { native as hostNative } from '../../src/runtime/node/native.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
-const E = { EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97, ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101 };
+/** The host's errno values: the one table (qjs-native/td_core.c), not a copy. */
+const E = hostNative.errno;
 const TEXT: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 22: 'Invalid argument', 93: 'Protocol not supported' };
 
 class Fake {
@@ -64,6 +66,10 @@ class Fake {
     read: () => 0,
     waitPid: (pid) => this.children.get(pid) ?? null,
     kill: (pid, sig) => (this.calls.push(`kill ${pid} ${sig}`), 0),
+    // a hook's pidfd is 1000 + pid; the test makes it readable with f.readable(1000 + pid)
+    pidWatch: (pid) => 1000 + pid,
+    setRecvBuffer: () => -E.EPERM,
+    raiseFdLimit: () => ({ soft: 1024, hard: 1024 }),
     resolveStart: (host, service) => {
       const fd = this.nextFd++;
       this.calls.push(`resolve ${host} ${service} → ${fd}`);
