@@ -232,8 +232,10 @@ test('hooks are reaped (exit status logged) and killed after 30 s; a missing scr
   const { f, d } = setup({ hook: '/etc/td-hook' });
   bringUp(f, d);
   f.children.set(500, 3);
-  f.advance(600);
+  f.readable(1500); // its pidfd: the exit is noticed at once, not on a tick
   assert.ok(f.logs.includes('warning: hook /etc/td-hook session.up l2tp0 exited with status 3'));
+  assert.not.ok(f.readers.has(1500), 'pidfd unwatched after the reap');
+  assert.ok(f.calls.includes('close 1500'), 'pidfd closed');
   f.deliver(10, '80 73 a7 01 09 02 05 78 00 00 00 00');
   f.take();
   for (let t = 0; t < 31_000; t += 1000) {
@@ -242,7 +244,7 @@ test('hooks are reaped (exit status logged) and killed after 30 s; a missing scr
   }
   assert.ok(f.take().includes('kill -501 9'));
   f.children.set(501, 137);
-  f.advance(600);
+  f.readable(1501);
   assert.is(f.logs.filter((l) => l.includes('exited with status 137')).length, 0, 'killed hook: no second report');
   const m = setup({ hook: '/missing' });
   bringUp(m.f, m.d);
