@@ -462,8 +462,13 @@ static int td_module_init(JSContext *ctx, JSModuleDef *m)
         return -1;
     }
     JS_SetPropertyFunctionList(ctx, all, td_funcs, countof(td_funcs));
-    if (JS_SetPropertyStr(ctx, all, "errno", JS_DupValue(ctx, err)) < 0 ||
-        JS_SetModuleExport(ctx, m, "errno", err) < 0) {
+    /* both calls free the value they are given when they fail */
+    if (JS_SetPropertyStr(ctx, all, "errno", JS_DupValue(ctx, err)) < 0) {
+        JS_FreeValue(ctx, err);
+        JS_FreeValue(ctx, all);
+        return -1;
+    }
+    if (JS_SetModuleExport(ctx, m, "errno", err) < 0) {
         JS_FreeValue(ctx, all);
         return -1;
     }
