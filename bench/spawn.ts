@@ -2,7 +2,8 @@
 // former fork()+execv() path (spawnFork, in build/bench/tdnative-fork.node only), in the same
 // run, from a Node process holding ~50 MB (what the broker holds at a few thousand tunnels).
 // The figure is how long the caller is blocked per spawn (until the child has exec'd): the time
-// the broker's event loop stands still for each hook or tc run.
+// the broker's event loop stands still for each hook or tc run; and the caller's CPU time per
+// spawn (fork copies page tables, so it grows with the process; less load-sensitive than wall).
 //   make build/bench/tdnative-fork.node && node build/js/bench/spawn.js [--spawns N] [--heap-mb M]
 import { createRequire } from 'node:module';
 import { readFileSync } from 'node:fs';
@@ -46,13 +47,19 @@ const rssMb = (): number => {
 };
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 
+/** CPU µs (user+system, all threads of this process) spent inside the spawn calls, per path. */
+const cpu = new Map<SpawnFn, number>();
+
 /** Blocked time per spawn in µs for count spawns of /bin/true; each child is reaped untimed. */
 function run(spawn: SpawnFn, count: number): number[] {
   const out: number[] = [];
   for (let i = 0; i < count; i++) {
+    const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     const r = spawn.call(n, '/bin/true', [], false);
     const t1 = process.hrtime.bigint();
+    const c1 = process.cpuUsage(c0);
+    cpu.set(spawn, (cpu.get(spawn) ?? 0) + c1.user + c1.system);
     if (typeof r === 'number') throw new Error(`spawn failed: ${n.strerror(-r)}`);
     out.push(Number(t1 - t0) / 1000);
     let code = n.waitPid(r.pid);
@@ -74,6 +81,7 @@ const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
 // warm-up, then alternate the two in rounds so machine load hits both alike
 run(n.spawn, 5);
 run(spawnFork, 5);
+cpu.clear();
 const posix: number[] = [];
 const fork: number[] = [];
 const rounds = 10;
@@ -84,7 +92,9 @@ for (let r = 0; r < rounds; r++) {
 
 const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 console.log(`spawn of /bin/true from a Node process of ${rssMb().toFixed(0)} MB RSS (${heapMb} MB ballast, ${objects.length} objects, sink ${ballast[7]}), ${posix.length} spawns each, load ${load}`);
-console.log('path                     median µs    mean µs');
-console.log(`posix_spawn (td_spawn)  ${median(posix).toFixed(0).padStart(9)} ${mean(posix).toFixed(0).padStart(10)}`);
-console.log(`fork+execv (former)     ${median(fork).toFixed(0).padStart(9)} ${mean(fork).toFixed(0).padStart(10)}`);
-console.log(`ratio fork/posix_spawn: median ${(median(fork) / median(posix)).toFixed(1)}x, mean ${(mean(fork) / mean(posix)).toFixed(1)}x`);
+const cpuPer = (f: SpawnFn, k: number): number => (cpu.get(f) ?? 0) / k;
+console.log('path                     blocked median µs   blocked mean µs   CPU µs/spawn');
+console.log(`posix_spawn (td_spawn)  ${median(posix).toFixed(0).padStart(18)} ${mean(posix).toFixed(0).padStart(17)} ${cpuPer(n.spawn, posix.length).toFixed(0).padStart(14)}`);
+console.log(`fork+execv (former)     ${median(fork).toFixed(0).padStart(18)} ${mean(fork).toFixed(0).padStart(17)} ${cpuPer(spawnFork, fork.length).toFixed(0).padStart(14)}`);
+console.log(`ratio fork/posix_spawn: blocked median ${(median(fork) / median(posix)).toFixed(1)}x, mean ${(mean(fork) / mean(posix)).toFixed(1)}x; ` +
+  `CPU ${(cpuPer(spawnFork, fork.length) / cpuPer(n.spawn, posix.length)).toFixed(1)}x`);
