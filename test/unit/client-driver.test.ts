@@ -251,6 +251,20 @@ test('hooks are reaped (exit status logged) and killed after 30 s; a missing scr
   assert.ok(m.f.logs.includes('error: hook /missing session.up l2tp0 could not be started: No such file or directory'));
 });
 
+test('a running hook costs one timer (its 30 s kill) and a watched pidfd; none once it exited', () => {
+  const { f, d } = setup({ hook: '/etc/td-hook' });
+  bringUp(f, d);
+  const hookTimers = (): number => f.timers.filter((t) => t.at === f.now + 30_000).length;
+  assert.ok(f.calls.some((c) => c.startsWith('spawn 500 ')));
+  assert.is(hookTimers(), 1, 'the kill timer of session.up');
+  assert.ok(f.readers.has(1500), 'its pidfd is watched');
+  f.children.set(500, 0);
+  f.readable(1500);
+  assert.is(hookTimers(), 0, 'kill timer cancelled at the exit');
+  assert.not.ok(f.readers.has(1500));
+  assert.not.ok(f.logs.some((l) => l.includes('exited with status')), 'exit 0 is not logged');
+});
+
 test('SIGTERM while up: ERROR 0x11, session.down hook, link down, session+tunnel deleted, exit 0', () => {
   const { f, d } = setup({ tunnelId: 7 });
   bringUp(f, d);
