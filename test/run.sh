@@ -93,6 +93,8 @@ for src in "${sources[@]}"; do
     failed=$((failed + 1)); failures+=("unit:$(basename "$src" .test.ts)")
   fi
 done
+# C-level tests of qjs-native/td_core.c (mk/native.mk)
+[ -x build/test/td_core_test ] && run_vmtest_suite native-c build/test/td_core_test
 
 # run_script_suite NAME SCRIPT: a suite script that is missing or not executable is a failure.
 run_script_suite() {
@@ -106,6 +108,7 @@ if [ "$only" = all ]; then
   run_script_suite openwrt test/openwrt/run.sh
   run_script_suite openwrt-feed test/openwrt/feed.sh
   run_script_suite mips-user test/mips/run-user.sh
+  run_script_suite native-c-mips test/native/run-mips.sh
   run_script_suite vm-x86_64 test/vm/run-scenarios.sh
   run_script_suite vm-mips test/vm-mips/run-scenarios.sh
 fi

@@ -67,7 +67,7 @@ export async function main(argv: string[]): Promise<number> {
     errno: native.errno,
     tcPath,
   });
-  const jobs = new JobRunner(native, loop, { timeoutMs: timers.hookTimeout }, core.counters);
+  const jobs = new JobRunner(native, loop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
   const driver = new BrokerDriver(core, cfg, native, loop, kernel, jobs);
   driver.cleanupStaleKernelState();
   if (driver.openListeners() === 0) {
