@@ -93,9 +93,6 @@ for src in "${sources[@]}"; do
     failed=$((failed + 1)); failures+=("unit:$(basename "$src" .test.ts)")
   fi
 done
-# C-level tests of qjs-native/td_core.c (mk/native.mk)
-[ -x build/test/td_core_test ] && run_vmtest_suite native-c build/test/td_core_test
-
 # run_script_suite NAME SCRIPT: a suite script that is missing or not executable is a failure.
 run_script_suite() {
   if [ -x "$2" ]; then run_vmtest_suite "$1" "$2"
@@ -104,6 +101,9 @@ run_script_suite() {
     failed=$((failed + 1)); failures+=("$1")
   fi
 }
+
+# C-level tests of qjs-native/td_core.c (mk/native.mk)
+run_script_suite native-c build/test/td_core_test
 if [ "$only" = all ]; then
   run_script_suite openwrt test/openwrt/run.sh
   run_script_suite openwrt-feed test/openwrt/feed.sh
