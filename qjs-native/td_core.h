@@ -38,4 +38,6 @@ int td_resolve_start(const char *host, const char *service);
 int td_resolve_finish(int fd, uint32_t *addr, uint16_t *port);
 
 void td_syslog(int priority, const char *ident, const char *message);
+/* sd_notify(3) protocol: 0 without NOTIFY_SOCKET, 1 when sent, -errno. */
+int td_sd_notify(const char *state);
 #endif

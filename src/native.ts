@@ -74,4 +74,7 @@ export interface Native {
     EEXIST: number; ENOENT: number; EAFNOSUPPORT: number; ENODEV: number; EPROTONOSUPPORT: number;
     ENOBUFS: number; EPERM: number; EADDRINUSE: number; EHOSTUNREACH: number; ENETUNREACH: number;
   };
+  /** sd_notify(3) to $NOTIFY_SOCKET ("READY=1", "STATUS=...", "STOPPING=1"): 0 when not under
+   *  systemd, 1 when sent, or -errno. Node addon only (the client does not run under systemd). */
+  sdNotify?(state: string): number;
 }

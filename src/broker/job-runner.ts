@@ -104,6 +104,7 @@ export class JobRunner {
       if (typeof spawned === 'number') {
         this.counters?.add('jobs-failed');
         this.loop.log('error', `${job.label}: cannot run ${job.path}: ${this.native.strerror(-spawned)}`);
+        this.onFinish?.(job, null, false, 0);
         q.shift();
         continue;
       }
@@ -173,6 +174,7 @@ export class JobRunner {
     this.queues.get(key)?.shift();
     const { job } = r;
     const seconds = ((this.loop.now() - r.startedAt) / 1000).toFixed(1);
+    this.onFinish?.(job, code, r.killed, this.loop.now() - r.startedAt);
     const text = outputText(r.output);
     const how = r.killed ? `was killed (exit ${code})` : `exited with code ${code}`;
     const msg = `${job.label}: ${[job.path, ...job.logArgs].join(' ')} ${how} after ${seconds} s` +
@@ -195,6 +197,10 @@ export class JobRunner {
     this.idleWaiters = [];
     for (const cb of waiters) cb();
   }
+
+  /** Observer of every finished job (metrics): exit code (null = could not start), killed by
+   *  the timeout, run time in ms. */
+  onFinish: ((job: Job, code: number | null, killed: boolean, ms: number) => void) | null = null;
 }
 
 /** Output as one log line: UTF-8, trimmed, line breaks shown as " | ". */
