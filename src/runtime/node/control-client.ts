@@ -9,7 +9,11 @@ import { COMMANDS, controlSocketPath, type ControlReply } from '../../broker/con
 export const DEFAULT_CONFIG = '/etc/tunneldigger/broker.cfg';
 const TIMEOUT_MS = 10_000;
 
-export async function ctl(argv: string[], out = process.stdout, err = process.stderr): Promise<number> {
+export interface TextSink {
+  write(text: string): unknown;
+}
+
+export async function ctl(argv: string[], out: TextSink = process.stdout, err: TextSink = process.stderr): Promise<number> {
   let socket: string | null = null;
   let config: string | null = null;
   const rest: string[] = [];

@@ -100,10 +100,10 @@ export class ControlServer {
       if (done) return;
       buf += chunk;
       const nl = buf.indexOf('\n');
-      if (nl >= 0) answer(buf.slice(0, nl));
-      else if (buf.length > MAX_REQUEST) answer(null);
+      if (nl > MAX_REQUEST || (nl < 0 && buf.length > MAX_REQUEST)) answer(null);
+      else if (nl >= 0) answer(buf.slice(0, nl));
     });
-    sock.on('end', () => answer(buf));
+    sock.on('end', () => answer(buf.length > MAX_REQUEST ? null : buf));
     sock.on('error', () => sock.destroy());
   }
 }
