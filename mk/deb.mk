@@ -60,11 +60,12 @@ $(DEB): broker $(wildcard packaging/deb/* packaging/systemd/* packaging/modules-
 	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/build/deb/root
 	strip --strip-unneeded --remove-section=.comment --remove-section=.note build/deb/root/usr/lib/tunneldigger-broker/node/tdnative.node
 	find build/deb/root/usr/lib/tunneldigger-broker/node_modules -type f -exec chmod 0644 {} +
-	find build/deb/root/usr/lib/tunneldigger-broker/node_modules \( -name '*.md' -a -not -name 'LICENSE*' -o -name '*.map' -o -name '*.d.ts' \) -delete
+	find build/deb/root/usr/lib/tunneldigger-broker/node_modules \( -name '*.md' -a -not -name 'LICENSE*' -o -name '*.map' -o -name '*.d.ts' -o -name .npmignore \) -delete
+	find build/deb/root/usr/lib/tunneldigger-broker/node_modules -depth -type d \( -name test -o -name tests -o -name example -o -name examples \) -exec rm -rf {} +
 	find build/deb/root/usr/lib/tunneldigger-broker/node_modules -depth -type d -empty -delete
 	install -m 0644 packaging/deb/copyright build/deb/root/usr/share/doc/tunneldigger-broker/copyright
-	gzip -9n < packaging/deb/changelog > build/deb/root/usr/share/doc/tunneldigger-broker/changelog.Debian.gz
-	chmod 0644 build/deb/root/usr/share/doc/tunneldigger-broker/changelog.Debian.gz
+	gzip -9n < packaging/deb/changelog > build/deb/root/usr/share/doc/tunneldigger-broker/changelog.gz
+	chmod 0644 build/deb/root/usr/share/doc/tunneldigger-broker/changelog.gz
 	install -m 0644 packaging/deb/conffiles build/deb/root/DEBIAN/conffiles
 	install -m 0755 packaging/deb/postinst packaging/deb/prerm packaging/deb/postrm build/deb/root/DEBIAN/
 	sed -e 's/@VERSION@/$(TD_VERSION)/' -e 's/@ARCH@/$(DEB_ARCH)/' \

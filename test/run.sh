@@ -67,6 +67,7 @@ done
 
 if [ "$only" = all ]; then
   [ -x test/openwrt/run.sh ] && run_vmtest_suite openwrt test/openwrt/run.sh
+  [ -x test/deb/run.sh ] && run_vmtest_suite deb test/deb/run.sh
   [ -x test/mips/run-user.sh ] && run_vmtest_suite mips-user test/mips/run-user.sh
   [ -x test/vm/run-scenarios.sh ] && run_vmtest_suite vm-x86_64 test/vm/run-scenarios.sh
   [ -x test/vm-mips/run-scenarios.sh ] && run_vmtest_suite vm-mips test/vm-mips/run-scenarios.sh
