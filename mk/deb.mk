@@ -10,7 +10,7 @@
 #   /usr/lib/tunneldigger-broker/node_modules/     runtime dependencies (prom-client and its own)
 #   /etc/tunneldigger/broker.cfg                   examples/l2tp_broker.cfg (conffile)
 #   /lib/systemd/system/tunneldigger-broker{,@}.service, /usr/lib/modules-load.d/tunneldigger-broker.conf
-APT_PACKAGES += fakeroot lintian systemd
+APT_PACKAGES += fakeroot lintian systemd gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -23,11 +23,14 @@ MODLOADDIR ?= $(PREFIX)/lib/modules-load.d
 TD_VERSION := $(shell $(NODE) -p "require('./package.json').version" 2>/dev/null)
 DEB_ARCH ?= $(shell dpkg --print-architecture)
 DEB := dist/tunneldigger-broker_$(TD_VERSION)_$(DEB_ARCH).deb
+# the addon that goes into the tree: the host build, or a cross build (make deb-arm64)
+ADDON ?= build/node/tdnative.node
+DEB_STRIP ?= strip
 # broker code only: the client (src/client, src/runtime/quickjs) runs on QuickJS, not from here
 BROKER_JS_EXCLUDE := src/client src/runtime/quickjs
 
-.PHONY: install deb deb-check
-install: broker
+.PHONY: install deb deb-check deb-arm64
+install: broker $(ADDON)
 	@test -n "$(TD_VERSION)" || { echo "cannot read the version from package.json" >&2; exit 1; }
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/js $(DESTDIR)$(LIBDIR)/node $(DESTDIR)$(LIBDIR)/node_modules \
 	  $(DESTDIR)$(SYSCONFDIR)/tunneldigger $(DESTDIR)$(UNITDIR) $(DESTDIR)$(MODLOADDIR) $(DESTDIR)$(DOCDIR)
@@ -38,7 +41,7 @@ install: broker
 	  -exec install -D -m 0644 {} $(abspath $(DESTDIR)$(LIBDIR))/js/{} \;
 	printf '{"name":"tunneldigger-broker","version":"%s","private":true,"type":"module"}\n' '$(TD_VERSION)' \
 	  > $(DESTDIR)$(LIBDIR)/package.json
-	install -m 0644 build/node/tdnative.node $(DESTDIR)$(LIBDIR)/node/tdnative.node
+	install -m 0644 $(ADDON) $(DESTDIR)$(LIBDIR)/node/tdnative.node
 	for m in $$(npm ls --omit=dev --all --parseable 2>/dev/null | grep '/node_modules/' | sed 's|.*/node_modules/|node_modules/|'); do \
 	  install -d $(DESTDIR)$(LIBDIR)/$$m && cp -R $$m/. $(DESTDIR)$(LIBDIR)/$$m/ || exit 1; \
 	done
@@ -53,12 +56,12 @@ install: broker
 	install -m 0644 docs/operations.md docs/metrics.md $(DESTDIR)$(DOCDIR)/
 
 deb: $(DEB)
-$(DEB): broker $(wildcard packaging/deb/* packaging/systemd/* packaging/modules-load.d/*) docs/operations.md docs/metrics.md examples/l2tp_broker.cfg
+$(DEB): broker $(ADDON) $(wildcard packaging/deb/* packaging/systemd/* packaging/modules-load.d/*) docs/operations.md docs/metrics.md examples/l2tp_broker.cfg
 	@grep -q '^tunneldigger-broker ($(TD_VERSION))' packaging/deb/changelog || \
 	  { echo "packaging/deb/changelog has no entry for version $(TD_VERSION) (package.json)" >&2; exit 1; }
 	rm -rf build/deb && mkdir -p build/deb/root/DEBIAN dist
-	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/build/deb/root
-	strip --strip-unneeded --remove-section=.comment --remove-section=.note build/deb/root/usr/lib/tunneldigger-broker/node/tdnative.node
+	$(MAKE) --no-print-directory install PREFIX=/usr DESTDIR=$(CURDIR)/build/deb/root ADDON=$(ADDON)
+	$(DEB_STRIP) --strip-unneeded --remove-section=.comment --remove-section=.note build/deb/root/usr/lib/tunneldigger-broker/node/tdnative.node
 	find build/deb/root/usr/lib/tunneldigger-broker/node_modules -type f -exec chmod 0644 {} +
 	find build/deb/root/usr/lib/tunneldigger-broker/node_modules \( -name '*.md' -a -not -name 'LICENSE*' -o -name '*.map' -o -name '*.d.ts' -o -name .npmignore \) -delete
 	find build/deb/root/usr/lib/tunneldigger-broker/node_modules -depth -type d \( -name test -o -name tests -o -name example -o -name examples \) -exec rm -rf {} +
@@ -75,3 +78,13 @@ $(DEB): broker $(wildcard packaging/deb/* packaging/systemd/* packaging/modules-
 
 deb-check: $(DEB)
 	bash test/deb/run.sh
+
+# arm64: the same JavaScript with the addon cross-compiled by Debian's gcc-aarch64-linux-gnu
+# (Node-API headers are architecture-independent; the undefined napi_* symbols resolve against
+# the arm64 node binary at load time). Built and lintian-checked here, not run (no arm64 node).
+build/node-arm64/tdnative.node: qjs-native/td_napi.c $(NATIVE_CORE_SRC)
+	@mkdir -p $(@D)
+	aarch64-linux-gnu-gcc $(NATIVE_CFLAGS) -I$(NODE_INCLUDE) -shared -o $@ qjs-native/td_napi.c qjs-native/td_core.c
+
+deb-arm64: build/node-arm64/tdnative.node
+	$(MAKE) --no-print-directory deb DEB_ARCH=arm64 ADDON=build/node-arm64/tdnative.node DEB_STRIP=aarch64-linux-gnu-strip

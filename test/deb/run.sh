@@ -11,7 +11,7 @@ fail() { echo "VMTEST FAIL deb/$1: $2"; }
 check() { local name=$1; shift; local out; if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 5 | tr '\n' ' ')"; fi; }
 
 mkdir -p build/test-logs
-scripts/ensure-apt.sh lintian fakeroot systemd || { fail apt "cannot install lintian/fakeroot/systemd"; exit 1; }
+scripts/ensure-apt.sh lintian fakeroot systemd gcc-aarch64-linux-gnu libc6-dev-arm64-cross || { fail apt "cannot install lintian/fakeroot/systemd"; exit 1; }
 make --no-print-directory deb > build/test-logs/deb-build.log 2>&1 || { fail build "make deb failed: $(tail -n 5 build/test-logs/deb-build.log | tr '\n' ' ')"; exit 1; }
 version=$(node -p "require('./package.json').version")
 deb=dist/tunneldigger-broker_${version}_$(dpkg --print-architecture).deb
@@ -86,3 +86,15 @@ make_install() {
   [ "$(cd / && "$work/prefix/bin/tunneldigger-broker" --version)" = "tunneldigger-broker $version" ]
 }
 check make-install-prefix make_install
+
+# arm64: the addon cross-compiled; built and checked, not run (no arm64 node here)
+arm64() {
+  make --no-print-directory deb-arm64 > "$work/arm64.log" 2>&1 || { tail -n 5 "$work/arm64.log"; return 1; }
+  local a=dist/tunneldigger-broker_${version}_arm64.deb
+  dpkg-deb -f "$a" Architecture | grep -qx arm64 || return 1
+  dpkg-deb -x "$a" "$work/arm64"
+  file "$work/arm64/usr/lib/tunneldigger-broker/node/tdnative.node" | grep -q 'ARM aarch64' || { echo "addon is not aarch64"; return 1; }
+  lintian --allow-root "$a" > "$work/lintian-arm64.txt" 2>&1
+  ! grep '^E: ' "$work/lintian-arm64.txt"
+}
+check deb-arm64-builds-lintian-clean arm64

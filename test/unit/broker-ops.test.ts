@@ -280,4 +280,38 @@ test('version: both programs report package.json\'s version', () => {
   assert.equal(parseArgs(['--version']), { exit: 0, text: `tunneldigger ${VERSION}`, error: false });
 });
 
+test('sdNotify (addon): silent without NOTIFY_SOCKET, a datagram to a path or abstract socket, -errno otherwise', async () => {
+  const { native } = await import('../../src/runtime/node/native.js');
+  const { spawn } = await import('node:child_process');
+  const old = process.env.NOTIFY_SOCKET;
+  try {
+    delete process.env.NOTIFY_SOCKET;
+    assert.is(native.sdNotify!('READY=1'), 0);
+    process.env.NOTIFY_SOCKET = 'relative/path';
+    assert.is(native.sdNotify!('READY=1'), -22, 'EINVAL');
+    const dir = tmp();
+    process.env.NOTIFY_SOCKET = join(dir, 'none.sock');
+    assert.is(native.sdNotify!('READY=1'), -2, 'ENOENT');
+    // a real receiver (Node has no AF_UNIX datagram sockets): python3 prints what arrives
+    for (const addr of [join(dir, 'n.sock'), `@td-notify-test-${process.pid}`]) {
+      const py = spawn('/usr/bin/python3', ['-c', [
+        'import socket, sys', 'a = sys.argv[1]', "a = '\\0' + a[1:] if a[0] == '@' else a",
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)', 's.bind(a)', "print('bound', flush=True)",
+        "print(s.recv(4096).decode(), flush=True)",
+      ].join('\n'), addr]);
+      let out = '';
+      py.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      for (let i = 0; i < 100 && !out.includes('bound'); i++) await new Promise((r) => setTimeout(r, 50));
+      process.env.NOTIFY_SOCKET = addr;
+      assert.is(native.sdNotify!('STATUS=3 tunnels\nREADY=1'), 1, addr);
+      await new Promise<void>((r) => py.on('exit', () => r()));
+      assert.match(out, /bound\nSTATUS=3 tunnels\nREADY=1/, addr);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  } finally {
+    if (old === undefined) delete process.env.NOTIFY_SOCKET;
+    else process.env.NOTIFY_SOCKET = old;
+  }
+});
+
 test.run();
