@@ -10,7 +10,7 @@
 #   /usr/lib/tunneldigger-broker/node_modules/     runtime dependencies (prom-client and its own)
 #   /etc/tunneldigger/broker.cfg                   examples/l2tp_broker.cfg (conffile)
 #   /lib/systemd/system/tunneldigger-broker{,@}.service, /usr/lib/modules-load.d/tunneldigger-broker.conf
-APT_PACKAGES += fakeroot lintian systemd gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+APT_PACKAGES += fakeroot lintian systemd file gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 
 PREFIX ?= /usr/local
 DESTDIR ?=

@@ -11,7 +11,7 @@ fail() { echo "VMTEST FAIL deb/$1: $2"; }
 check() { local name=$1; shift; local out; if out=$("$@" 2>&1); then pass "$name"; else fail "$name" "$(echo "$out" | tail -n 5 | tr '\n' ' ')"; fi; }
 
 mkdir -p build/test-logs
-scripts/ensure-apt.sh lintian fakeroot systemd gcc-aarch64-linux-gnu libc6-dev-arm64-cross || { fail apt "cannot install lintian/fakeroot/systemd"; exit 1; }
+scripts/ensure-apt.sh lintian fakeroot systemd gcc-aarch64-linux-gnu libc6-dev-arm64-cross file || { fail apt "cannot install lintian/fakeroot/systemd"; exit 1; }
 make --no-print-directory deb > build/test-logs/deb-build.log 2>&1 || { fail build "make deb failed: $(tail -n 5 build/test-logs/deb-build.log | tr '\n' ' ')"; exit 1; }
 version=$(node -p "require('./package.json').version")
 deb=dist/tunneldigger-broker_${version}_$(dpkg --print-architecture).deb
