@@ -19,8 +19,10 @@ original l2tp_broker.cfg format (sections [broker], [log], [hooks]; optional [co
 Signals: SIGTERM/SIGINT close all tunnels (clients get ERROR 0x02, hooks run) and exit;
 SIGHUP re-reads the config file; SIGUSR1 logs the counters and a table of the tunnels.
 
-ctl commands (socket: [control] socket, default /run/tunneldigger-broker.sock; -c reads it
-from a config file):
+ctl talks to a running broker over its control socket: [control] socket, by default
+/run/tunneldigger-broker/<config file name without .cfg>.sock; -c names the config (default
+/etc/tunneldigger/broker.cfg), -s the socket. Exit codes: 0 done, 1 refused by the broker,
+2 bad usage, 3 no broker on the socket. Commands:
   status                 summary: tunnels, limits, drain state, counters
   tunnels [--json]       one row per tunnel
   drain                  stop admitting new tunnels (usage 0xFFFF, PREPARE refused); tunnels stay
