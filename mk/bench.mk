@@ -22,6 +22,7 @@ bench: bench-node bench-qjs build/bench/tdnative-fork.node
 	$(NODE) build/js/bench/codec.js --compare-qjs $(BENCH_QJS) $(BENCH_BUNDLE)
 	@echo "== broker core: handshakes and memory (Node) =="
 	$(NODE) --expose-gc build/js/bench/broker.js
+	$(NODE) --expose-gc build/js/bench/metrics.js
 	@if [ -x bench/sizes.sh ]; then echo "== sizes =="; bench/sizes.sh; \
 	  else echo "(bench/sizes.sh not present: no size figures)"; fi
 

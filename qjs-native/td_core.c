@@ -721,3 +721,40 @@ void td_syslog(int priority, const char *ident, const char *message)
     }
     syslog(priority, "%s", message);
 }
+
+/* ---- systemd notification (sd_notify protocol without libsystemd) ---- */
+
+#include <stdlib.h>
+#include <stddef.h>
+#include <sys/un.h>
+
+/* Sends `state` ("READY=1", "STATUS=...", "STOPPING=1") as one datagram to $NOTIFY_SOCKET (a path,
+ * or an abstract name starting with '@'). Returns 0 when NOTIFY_SOCKET is unset (not under
+ * systemd), 1 when sent, or -errno. */
+int td_sd_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sun;
+    size_t len, slen;
+    socklen_t alen;
+    int fd, r;
+    if (!path || !path[0])
+        return 0;
+    len = strlen(path);
+    if (len >= sizeof sun.sun_path || (path[0] != '/' && path[0] != '@'))
+        return -EINVAL;
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, path, len);
+    if (path[0] == '@')
+        sun.sun_path[0] = '\0';
+    alen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len + (path[0] == '@' ? 0 : 1));
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    slen = strlen(state);
+    r = (int)sendto(fd, state, slen, MSG_NOSIGNAL, (struct sockaddr *)&sun, alen);
+    r = r < 0 ? -errno : 1;
+    close(fd);
+    return r;
+}

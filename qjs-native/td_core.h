@@ -69,4 +69,6 @@ extern const struct td_errno_entry td_errno_table[];
 extern const size_t td_errno_count;
 
 void td_syslog(int priority, const char *ident, const char *message);
+/* sd_notify(3) protocol: 0 without NOTIFY_SOCKET, 1 when sent, -errno. */
+int td_sd_notify(const char *state);
 #endif

@@ -631,6 +631,8 @@ static napi_value signals_object(napi_env env)
 
 #define FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
 
+static napi_value js_sd_notify(napi_env env, napi_callback_info info);
+
 static napi_value init(napi_env env, napi_value exports)
 {
     napi_property_descriptor props[] = {
@@ -649,6 +651,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("resolveStart", js_resolve_start), FN("resolveFinish", js_resolve_finish),
         FN("syslog", js_syslog), FN("strerror", js_strerror),
         FN("watch", js_watch), FN("unwatch", js_unwatch),
+        FN("sdNotify", js_sd_notify),
         { "errno", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
         { "signals", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
     };
@@ -670,3 +673,16 @@ static napi_value init(napi_env env, napi_value exports)
 }
 
 NAPI_MODULE(tdnative, init)
+
+/* sdNotify(state): td_sd_notify. */
+static napi_value js_sd_notify(napi_env env, napi_callback_info info)
+{
+    char *state;
+    int r;
+    GET_ARGS(1);
+    if (!(state = arg_string(env, argv[0])))
+        return NULL;
+    r = td_sd_notify(state);
+    free(state);
+    return num(env, r);
+}

@@ -93,4 +93,7 @@ export interface Native {
   signals: { SIGUSR1: number };
   /** Errno numbers of the platform (MIPS differs from x86), names as in ERRNO_NAMES. */
   errno: ErrnoTable;
+  /** sd_notify(3) to $NOTIFY_SOCKET ("READY=1", "STATUS=...", "STOPPING=1"): 0 when not under
+   *  systemd, 1 when sent, or -errno. Node addon only (the client does not run under systemd). */
+  sdNotify?(state: string): number;
 }

@@ -107,6 +107,7 @@ run_script_suite native-c build/test/td_core_test
 if [ "$only" = all ]; then
   run_script_suite openwrt test/openwrt/run.sh
   run_script_suite openwrt-feed test/openwrt/feed.sh
+  run_script_suite deb test/deb/run.sh
   run_script_suite mips-user test/mips/run-user.sh
   run_script_suite native-c-mips test/native/run-mips.sh
   run_script_suite vm-x86_64 test/vm/run-scenarios.sh

@@ -32,6 +32,8 @@ export interface BrokerDeps {
 }
 
 const PRUNE_INTERVAL_MS = 60_000;
+/** Counter name prefix of handshake messages by type (metrics.ts turns it into a label). */
+export const HANDSHAKE_PREFIX = 'handshake:';
 /** A refused client abandons that socket (the next attempt uses a new one), but PREPARE
  *  retransmits it sent before the ERROR may still wait in the listener's queue: for this long
  *  (a client attempt lasts at most 15 s) they are refused too, or they would create a tunnel
@@ -48,7 +50,7 @@ export class BrokerCore {
   private readonly tunnels = new Map<number, BrokerTunnel>();
   private readonly byEndpoint = new Map<string, BrokerTunnel>();
   private readonly pool: IdPool;
-  private readonly limiter: RateLimiter;
+  private limiter: RateLimiter;
   private readonly cookies: CookieJar;
   private readonly ctx: TunnelContext;
   /** Set after the first SESSION_CREATE EEXIST (kernel without duplicate session ids, §2.7). */
@@ -157,6 +159,7 @@ export class BrokerCore {
   /** COOKIE, USAGE and PREPARE, on a listener or on the client's tunnel socket. */
   private handshake(socket: SocketRef, frame: Frame, from: Endpoint, now: number, tunnel?: BrokerTunnel): Action[] {
     const reply = (data: Uint8Array): Action => ({ type: 'send', socket, data, to: from });
+    this.counters.add(`${HANDSHAKE_PREFIX}${frame.type === MessageType.COOKIE ? 'cookie' : frame.type === MessageType.USAGE ? 'usage' : 'prepare'}`);
     if (frame.type === MessageType.COOKIE || frame.type === MessageType.USAGE) {
       const req = decodeFillerRequest(frame.payload);
       if (!req) return this.dropShort(frame, from);
@@ -210,6 +213,7 @@ export class BrokerCore {
         { type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from },
       ];
     }
+    if (this.draining) return refuse('refused-draining', 'info', 'the broker is draining (ctl drain)');
     if (!this.limiter.globalAllows(now)) {
       return refuse('refused-rate-limit', 'info', `connection_rate_limit (${this.cfg.connectionRateLimit} s) not yet passed`);
     }
@@ -315,8 +319,9 @@ export class BrokerCore {
   }
 
   usage(clientFeatures: number): number {
+    if (this.draining) return 0xffff;
     if (this.requireUniqueSessionId && (clientFeatures & FEATURE_UNIQUE_SESSION_ID) === 0) return 0xffff;
-    return Math.floor((this.tunnels.size / this.cfg.maxTunnels) * 0xffff);
+    return Math.min(0xffff, Math.floor((this.tunnels.size / this.cfg.maxTunnels) * 0xffff));
   }
 
   /** Human status table (SIGUSR1). */
@@ -365,6 +370,79 @@ export class BrokerCore {
     if (this.byEndpoint.get(key) === tunnel) this.byEndpoint.delete(key);
     this.misdeliveryWarned.delete(tunnel.tunnelId);
   }
+
+  // --- operations: control socket (control.ts), reload, metrics (metrics.ts) ---
+
+  /** Set by `ctl drain`: usage answers 0xFFFF and PREPAREs are refused; tunnels stay. */
+  draining = false;
+
+  /** A tunnel by id ("105") or uuid. */
+  findTunnel(ref: string): BrokerTunnel | undefined {
+    if (/^\d+$/.test(ref)) {
+      const t = this.tunnels.get(Number(ref));
+      if (t) return t;
+    }
+    for (const t of this.tunnels.values()) if (t.uuid === ref) return t;
+    return undefined;
+  }
+
+  /** `ctl close`: ERROR 0x01 ("other side asked to close") to the client, hooks, teardown. */
+  closeTunnel(tunnel: BrokerTunnel, _now: number): Action[] {
+    const out = tunnel.close(BrokerErrorCode.OTHER_REQUEST, 'closed by the operator (ctl close)', 'operator');
+    this.reap(tunnel);
+    return out;
+  }
+
+  tunnelList(): BrokerTunnel[] {
+    return [...this.tunnels.values()];
+  }
+
+  get idsFree(): number {
+    return this.pool.available;
+  }
+
+  get uniqueSessionIdsRequired(): boolean {
+    return this.requireUniqueSessionId;
+  }
+
+  /** Reload: applies the keys that can change live to the running config (shared with the
+   *  tunnels and the driver) and names those that need a restart (they keep their old value). */
+  reconfigure(next: BrokerConfig): { changed: string[]; needRestart: string[] } {
+    const cur = this.cfg;
+    const changed: string[] = [];
+    const needRestart: string[] = [];
+    const restartKeys: [string, unknown, unknown][] = [
+      ['broker.address', cur.address, next.address], ['broker.port', cur.ports.join(','), next.ports.join(',')],
+      ['broker.interface', cur.interface, next.interface], ['broker.tunnel_id_base', cur.tunnelIdBase, next.tunnelIdBase],
+      ['control.socket', cur.controlSocket ?? '', next.controlSocket ?? ''],
+    ];
+    for (const [key, a, b] of restartKeys) if (a !== b) needRestart.push(key);
+    const limitsChanged = cur.connectionRateLimit !== next.connectionRateLimit || cur.perIpCount !== next.perIpCount ||
+      cur.perIpTime !== next.perIpTime;
+    if (limitsChanged) {
+      this.limiter = new RateLimiter(next.connectionRateLimit * 1000, next.perIpCount, next.perIpTime * 1000);
+      changed.push('rate limits');
+    }
+    if (cur.maxTunnels !== next.maxTunnels) {
+      this.pool.resize(next.maxTunnels);
+      changed.push(`broker.max_tunnels ${cur.maxTunnels} -> ${next.maxTunnels}`);
+    }
+    if (cur.pmtu !== next.pmtu) changed.push(`broker.pmtu ${cur.pmtu} -> ${next.pmtu} (new tunnels)`);
+    if (cur.verbosity !== next.verbosity) changed.push(`log.verbosity ${cur.verbosity} -> ${next.verbosity}`);
+    if (cur.logIpAddresses !== next.logIpAddresses) changed.push(`log.log_ip_addresses ${next.logIpAddresses}`);
+    for (const k of Object.keys(next.hooks) as (keyof BrokerConfig['hooks'])[]) {
+      if (cur.hooks[k] !== next.hooks[k]) changed.push(`hook ${k}`);
+    }
+    const listen = (l: BrokerConfig['metricsListen']): string => (l ? `${l.host}:${l.port}` : 'off');
+    if (listen(cur.metricsListen) !== listen(next.metricsListen)) changed.push(`metrics.listen ${listen(next.metricsListen)}`);
+    Object.assign(cur, {
+      maxTunnels: next.maxTunnels, connectionRateLimit: next.connectionRateLimit, perIpCount: next.perIpCount,
+      perIpTime: next.perIpTime, pmtu: next.pmtu, verbosity: next.verbosity, logIpAddresses: next.logIpAddresses,
+      hooks: { ...next.hooks }, metricsListen: next.metricsListen,
+    });
+    return { changed, needRestart };
+  }
+
 }
 
 function isHandshake(type: number): boolean {

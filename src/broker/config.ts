@@ -2,6 +2,7 @@
 // mandatory except the two per-IP rate limits, as in the original; unknown keys are ignored.
 // Errors are one line naming section.key and the offending value.
 import type { LogLevel } from '../runtime/loop.js';
+import { utf8Encode } from '../utf8.js';
 import { isIniError, parseIni, type IniSections } from './ini.js';
 import { DEFAULT_MAX_RUNNING } from './job-runner.js';
 
@@ -33,6 +34,15 @@ export interface BrokerConfig {
   /** [hooks] max_concurrent: hook and tc processes running at once over all tunnels
    *  (optional key; JobRunner's DEFAULT_MAX_RUNNING when absent). */
   maxConcurrentJobs?: number;
+  /** [control] socket: Unix socket of `tunneldigger-broker ctl`; '' = the default (control.ts). */
+  controlSocket?: string;
+  /** [metrics] listen: where /metrics is served; null (section or key absent) = off. */
+  metricsListen?: ListenAddress | null;
+}
+
+export interface ListenAddress {
+  host: string;
+  port: number;
 }
 
 export class ConfigError extends Error {}
@@ -79,6 +89,7 @@ export function parseConfig(text: string): BrokerConfig {
       connectionRateLimit: hook('broker.connection-rate-limit'),
     },
     maxConcurrentJobs,
+    ...parseOpsSections(r),
   };
 }
 
@@ -150,4 +161,42 @@ function parseBoolean(v: string): boolean {
   if (['1', 'yes', 'true', 'on'].includes(t)) return true;
   if (['0', 'no', 'false', 'off'].includes(t)) return false;
   return fail('not a boolean (true/false, yes/no, on/off, 1/0)');
+}
+
+/** [control] and [metrics]: new, optional sections (the original broker ignores them). */
+function parseOpsSections(r: Reader): Pick<BrokerConfig, 'controlSocket' | 'metricsListen'> {
+  const controlSocket = r.optional('control', 'socket', '', (v) =>
+    v === '' || (v.startsWith('/') && utf8Encode(v).length <= 107) ? v : fail('must be an absolute path of at most 107 bytes'));
+  const metricsListen = r.optional<ListenAddress | null>('metrics', 'listen', null, (v) => (v === '' ? null : parseListen(v)));
+  return { controlSocket, metricsListen };
+}
+
+/** "127.0.0.1:9106", "[::1]:9106" or "[2001:db8::1]:9106". */
+export function parseListen(v: string): ListenAddress {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|(\d{1,3}(?:\.\d{1,3}){3})):(\d{1,5})$/.exec(v.trim());
+  if (!m) return fail('expected address:port, e.g. 127.0.0.1:9106 or [::1]:9106');
+  const host = m[1] ?? m[2];
+  if (m[2] !== undefined && !isIpv4(host)) fail('not an IPv4 address');
+  if (m[1] !== undefined && (!host.includes(':') || !isIPv6(host))) fail('not an IPv6 address');
+  const port = Number(m[3]);
+  if (port < 1 || port > 65535) fail('port must be between 1 and 65535');
+  return { host, port };
+}
+
+/** RFC 4291 text form: eight hex groups, one "::" for a run of zeros, optional dotted-quad tail. */
+function isIPv6(v: string): boolean {
+  let groups = 8;
+  let text = v;
+  const lastColon = text.lastIndexOf(':');
+  if (text.slice(lastColon + 1).includes('.')) {
+    if (!isIpv4(text.slice(lastColon + 1))) return false;
+    text = `${text.slice(0, lastColon + 1)}0`;
+    groups = 7;
+  }
+  const halves = text.split('::');
+  if (halves.length > 2) return false;
+  const parts = halves.map((h) => (h === '' ? [] : h.split(':')));
+  if (!parts.every((p) => p.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g)))) return false;
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  return halves.length === 2 ? n < groups : n === groups;
 }

@@ -6,7 +6,7 @@ export class IdPool {
   private head = 0;
   private readonly inUse = new Set<number>();
 
-  constructor(readonly base: number, readonly count: number) {
+  constructor(readonly base: number, public count: number) {
     for (let i = 0; i < count; i++) this.free.push(base + i);
   }
 
@@ -25,6 +25,7 @@ export class IdPool {
 
   release(id: number): void {
     if (!this.inUse.delete(id)) return;
+    if (!this.contains(id)) return; // above a max_tunnels lowered by a reload
     this.free.push(id);
   }
 
@@ -39,5 +40,17 @@ export class IdPool {
 
   get available(): number {
     return this.free.length - this.head;
+  }
+
+  /** max_tunnels changed by a reload: ids in use stay in use (and are dropped when released if
+   *  now out of range); new ids are handed out after the free ones. */
+  resize(count: number): void {
+    const old = this.count;
+    this.count = count;
+    const free = this.free.slice(this.head).filter((id) => this.contains(id));
+    for (let id = this.base + old; id < this.base + count; id++) if (!this.inUse.has(id)) free.push(id);
+    this.free.length = 0;
+    this.free.push(...free);
+    this.head = 0;
   }
 }

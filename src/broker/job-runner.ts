@@ -137,6 +137,7 @@ export class JobRunner {
       if (pid < 0) {
         this.counters?.add('jobs-failed');
         this.loop.log('error', `${job.label}: cannot run ${job.path}: ${this.native.strerror(-pid)}`);
+        this.onFinish?.(job, null, false, 0);
         q.shift();
         continue;
       }
@@ -155,6 +156,7 @@ export class JobRunner {
     if (q && q.length > 0) this.ready.push(key); // back of the line: other keys go first
     else this.queues.delete(key);
     const { code } = exit;
+    this.onFinish?.(job, code, exit.killed, this.loop.now() - startedAt);
     const seconds = ((this.loop.now() - startedAt) / 1000).toFixed(1);
     const text = outputText(exit.output);
     const how = exit.killed ? `was killed (exit ${code})` : `exited with code ${code}`;
@@ -178,6 +180,10 @@ export class JobRunner {
     this.idleWaiters = [];
     for (const cb of waiters) cb();
   }
+
+  /** Observer of every finished job (metrics): exit code (null = could not start), killed by
+   *  the timeout, run time in ms. */
+  onFinish: ((job: Job, code: number | null, killed: boolean, ms: number) => void) | null = null;
 }
 
 /** FIFO of keys with O(1) push/shift (an Array.shift is O(n) with 10,000 tunnels). */

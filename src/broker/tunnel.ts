@@ -45,6 +45,10 @@ export class BrokerTunnel {
   createdAt: number;
   lastAlive: number;
   mtu = 0;
+  /** Downstream bandwidth limit asked for with LIMIT (kbit/s, 0 = none). */
+  limitKbps = 0;
+  /** broker.pmtu when the tunnel was made: a reload changes it for new tunnels only. */
+  private readonly pmtu: number;
   /** Our PMTU measurement as a tunnel MTU (1446 until a probe says otherwise). */
   private measured: number;
   private remoteMtu: number | null = null;
@@ -74,6 +78,7 @@ export class BrokerTunnel {
     this.peerSessionId = unique ? peerTunnelId : 1;
     this.ifname = `l2tp${tunnelId}-${this.sessionId}`;
     this.socket = { kind: 'tunnel', tunnelId };
+    this.pmtu = ctx.cfg.pmtu;
     this.measured = ctx.cfg.pmtu > 0 ? ctx.cfg.pmtu : PMTU_DEFAULT;
     this.createdAt = now;
     this.lastAlive = now;
@@ -84,7 +89,7 @@ export class BrokerTunnel {
   }
 
   get fixedPmtu(): boolean {
-    return this.ctx.cfg.pmtu > 0;
+    return this.pmtu > 0;
   }
 
   /** The kernel tunnel and session exist: set the MTU, answer TUNNEL, start timers, session.up. */
@@ -99,7 +104,7 @@ export class BrokerTunnel {
     // spread keepalives of tunnels created together: first one after 1-5 s, then every 5 s
     this.nextKeepaliveAt = now + 1000 + Math.floor(this.ctx.random() * 4000);
     if (this.fixedPmtu) {
-      out.push(this.send(encodePmtuNotify(this.ctx.cfg.pmtu)));
+      out.push(this.send(encodePmtuNotify(this.pmtu)));
     } else {
       // 0-4 s; unlike the original (timerfd with 0 = disarmed), a zero delay still probes
       this.nextProbeAt = now + Math.floor(this.ctx.random() * 4001);
@@ -123,12 +128,12 @@ export class BrokerTunnel {
     const type = frame.type;
     if (type === MessageType.ERROR) {
       const { reason } = decodeError(frame.payload);
-      return this.close(BrokerErrorCode.OTHER_REQUEST, `client closed it: ${describeErrorReason(reason)}`);
+      return this.close(BrokerErrorCode.OTHER_REQUEST, `client closed it: ${describeErrorReason(reason)}`, clientCloseLabel(reason));
     }
     if (type === MessageType.KEEPALIVE) return out;
     if (type === MessageType.PMTUD) {
       // a client probe: ACK its UDP payload length, or tell a fixed MTU
-      out.push(this.send(this.fixedPmtu ? encodePmtuNotify(this.ctx.cfg.pmtu) : encodePmtuAck(frame.datagramLength)));
+      out.push(this.send(this.fixedPmtu ? encodePmtuNotify(this.pmtu) : encodePmtuAck(frame.datagramLength)));
       return out;
     }
     if (type === MessageType.PMTUD_ACK) {
@@ -188,6 +193,7 @@ export class BrokerTunnel {
       return;
     }
     this.ctx.counters.add('limits-applied');
+    this.limitKbps = limit.bandwidthKbps;
     out.push(log('info', `${this.name}: limiting downstream bandwidth to ${limit.bandwidthKbps} kbit/s`));
     for (const c of bandwidthLimitCommands(this.ifname, limit.bandwidthKbps)) {
       out.push({
@@ -261,8 +267,9 @@ export class BrokerTunnel {
   }
 
   /** pre-down hook, ERROR(reason) to the client, kernel teardown, down hook. */
-  close(reason: BrokerErrorCode, why: string): Action[] {
+  close(reason: BrokerErrorCode, why: string, label = closeLabel(reason)): Action[] {
     if (this.state === 'closed') return [];
+    this.ctx.counters.add(`${CLOSED_BY_PREFIX}${label}`);
     const wasUp = this.state === 'up';
     this.state = 'closed';
     this.nextKeepaliveAt = Infinity;
@@ -319,4 +326,23 @@ export class BrokerTunnel {
 
 export function log(level: 'error' | 'warning' | 'info' | 'debug', message: string): Action {
   return { type: 'log', level, message };
+}
+
+/** Counter name prefix of tunnel closures by reason (metrics.ts turns it into a label). */
+export const CLOSED_BY_PREFIX = 'tunnels-closed-by:';
+
+/** Why the broker closed a tunnel, as a bounded label: timeout, shutdown, failure, ... */
+function closeLabel(reason: BrokerErrorCode): string {
+  switch (reason) {
+    case BrokerErrorCode.SHUTDOWN: return 'shutdown';
+    case BrokerErrorCode.TIMEOUT: return 'timeout';
+    case BrokerErrorCode.FAILURE: return 'failure';
+    default: return 'other';
+  }
+}
+
+/** A client's ERROR reason byte as a label: client-shutdown, client-timeout, ... */
+function clientCloseLabel(reason: number | undefined): string {
+  const names: Record<number, string> = { 0x10: 'client-other-request', 0x11: 'client-shutdown', 0x12: 'client-timeout', 0x13: 'client-failure' };
+  return (reason !== undefined && names[reason]) || 'client-unknown';
 }

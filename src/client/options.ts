@@ -2,6 +2,8 @@
 // semantics (`-u foo`, `-ufoo`, grouped flags `-fa`, `--` ends the options). Unlike the
 // original, bad values are refused with one line naming the option instead of being read as 0.
 
+import { VERSION } from '../version.js';
+
 export type Selection = 'first' | 'usage' | 'random';
 
 export interface Broker {
@@ -30,6 +32,7 @@ export const MAX_BROKERS = 10;
 
 export const HELP = `Usage: tunneldigger [options]
   -h            show this help and exit
+  --version     print the version and exit
   -f            also log to stderr (does not daemonize)
   -u uuid       client identifier (required)
   -l ip         local IPv4 address to bind to (default 0.0.0.0)
@@ -96,6 +99,7 @@ export function parseArgs(args: string[]): ParseResult {
       i++;
       break;
     }
+    if (arg === '--version') return { exit: 0, text: `tunneldigger ${VERSION}`, error: false };
     // GNU getopt permutes: non-options are skipped over and reported below
     if (arg.length < 2 || arg[0] !== '-') return fail(`unexpected argument '${arg}' (options start with -; see -h)`);
     for (let k = 1; k < arg.length; k++) {

@@ -1,9 +1,13 @@
 # Runs inside the VM (via run-scenarios.sh): each scenario in its own session with a timeout,
 # then kills whatever it left running and deletes its namespaces, so scenarios don't leak
-# into each other. Env: VM_SCENARIO_TIMEOUT (s, default 240).
-T=${VM_SCENARIO_TIMEOUT:-240}
+# into each other. Env: VM_SCENARIO_TIMEOUT (s, default 240). A scenario may ask for more with a
+# line "# vm-scenario-timeout: <s>" (the larger of the two applies).
+T0=${VM_SCENARIO_TIMEOUT:-240}
 for s in "$@"; do
   name=$(basename "$s" .sh)
+  T=$T0
+  want=$(sed -n 's/^# vm-scenario-timeout: *\([0-9][0-9]*\)$/\1/p' "$s" | head -n 1)
+  [ -n "$want" ] && [ "$want" -gt "$T" ] && T=$want
   echo "VMTEST-SCENARIO-BEGIN $name uptime=$(cut -d' ' -f1 /proc/uptime)"
   rm -f /run/vm-scenario.sid
   setsid -w sh -c 'echo $$ > /run/vm-scenario.sid; exec timeout -k 5 "$0" /bin/sh "$1"' "$T" "$s"

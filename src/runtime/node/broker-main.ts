@@ -8,14 +8,11 @@ import { ConfigError, parseConfig, type BrokerConfig } from '../../broker/config
 import { BrokerDriver } from '../../broker/executor.js';
 import { JobRunner } from '../../broker/job-runner.js';
 import { timers } from '../../protocol/constants.js';
+import { BrokerOps } from './broker-ops.js';
+import { CLI_USAGE } from './broker-cli.js';
 import { NodeLoop } from './loop.js';
 
-export const USAGE = `Usage: tunneldigger-broker <config-file>
-
-L2TPv3 tunnel broker, wire-compatible with Tunneldigger clients. The config file uses the
-original l2tp_broker.cfg format (sections [broker], [log], [hooks]).
-Signals: SIGTERM/SIGINT close all tunnels (clients get ERROR 0x02, hooks run) and exit;
-SIGUSR1 logs the counters and a table of the tunnels.`;
+export const USAGE = CLI_USAGE;
 
 const TC_CANDIDATES = ['/usr/sbin/tc', '/sbin/tc', '/usr/bin/tc', '/bin/tc'];
 /** Period of the debug-level counters line. */
@@ -68,10 +65,18 @@ export async function main(argv: string[]): Promise<number> {
     tcPath,
   });
   const jobs = new JobRunner(native, loop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
-  const driver = new BrokerDriver(core, cfg, native, loop, kernel, jobs);
+  const ops = new BrokerOps(core, cfg, path, native, loop, jobs);
+  const driver = new BrokerDriver(core, cfg, native, loop, ops.wrapKernel(kernel), jobs);
   driver.cleanupStaleKernelState();
   if (driver.openListeners() === 0) {
     loop.log('error', `no port of broker.port (${cfg.ports.join(',')}) could be opened on ${cfg.address}; exiting`);
+    return 1;
+  }
+  try {
+    await ops.start(driver);
+  } catch (e) {
+    loop.log('error', `${e instanceof Error ? e.message : String(e)}; exiting`);
+    ops.stopped();
     return 1;
   }
   loop.log('info', `broker started: tunnel ids ${cfg.tunnelIdBase}-${cfg.tunnelIdBase + cfg.maxTunnels - 1}, ` +
@@ -90,9 +95,11 @@ export async function main(argv: string[]): Promise<number> {
       stopping = true;
       loop.log('info', `${name} received: closing ${core.tunnelCount} tunnels`);
       clearInterval(countersTimer);
+      ops.stopping();
       // each hook job is killed after hookTimeout; a tunnel has two (pre-down, down)
       driver.shutdown(2 * timers.hookTimeout + 5_000, (clean) => {
         kernel.close();
+        ops.stopped();
         loop.log('info', `shutdown ${clean ? 'complete' : 'finished with hooks abandoned'}; ${core.counters.line()}`);
         resolve(0);
       });
@@ -103,7 +110,6 @@ export async function main(argv: string[]): Promise<number> {
       const now = loop.now();
       loop.log('info', core.counters.line());
       for (const line of core.statusTable(now)) loop.log('info', `status: ${line}`);
-      if (loop.enabled('debug')) loop.log('debug', `status json: ${JSON.stringify(core.status(now))}`);
     });
   });
 }

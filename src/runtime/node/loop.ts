@@ -54,7 +54,7 @@ export class NodeLoop implements Loop {
 
   log(level: LogLevel, message: string): void {
     if (!this.enabled(level)) return;
-    this.write(`${new Date().toISOString()} ${LABEL[level]} ${message}\n`);
+    this.write(`${new Date().toISOString()} ${LABEL[level]} ${clipLogMessage(message)}\n`);
   }
 
   print(text: string): void {
@@ -64,4 +64,19 @@ export class NodeLoop implements Loop {
   exit(code: number): never {
     process.exit(code);
   }
+}
+
+/** A log line stays below 1 KiB (journald and syslog split or drop longer ones): 32 bytes of
+ *  timestamp and level plus at most MAX_LOG_MESSAGE bytes of message. */
+export const MAX_LOG_MESSAGE = 960;
+
+export function clipLogMessage(message: string): string {
+  if (message.length * 3 <= MAX_LOG_MESSAGE) return message;
+  const bytes = Buffer.from(message, 'utf8');
+  if (bytes.length <= MAX_LOG_MESSAGE) return message;
+  const note = ` ... (${bytes.length - MAX_LOG_MESSAGE + 40} more bytes cut)`;
+  // cut on a character boundary: drop UTF-8 continuation bytes at the cut
+  let end = MAX_LOG_MESSAGE - 40;
+  while (end > 0 && (bytes[end] & 0xc0) === 0x80) end--;
+  return bytes.subarray(0, end).toString('utf8') + note;
 }
