@@ -29,6 +29,8 @@ function tree(): string {
   write(join(dir, 'build/js/test/unit/skips.test.js'), uvuSuite(1, 1, 2));
   // left over from a suite that was deleted: would count 5 failures if it ran
   write(join(dir, 'build/js/test/unit/stale.test.js'), uvuSuite(5, 0, 0, 1));
+  // the C-level test binary runs with the unit suites
+  write(join(dir, 'build/test/td_core_test'), '#!/bin/sh\necho "VMTEST PASS native-c"\n', 0o755);
   return dir;
 }
 
@@ -46,14 +48,14 @@ test('unit: skips are counted as skips, a missing compiled suite fails, stale su
   const dir = tree();
   try {
     const r = run(dir, ['unit']);
-    assert.is(r.last, '4 passed, 1 failed, 2 skipped', r.out);
+    assert.is(r.last, '5 passed, 1 failed, 2 skipped', r.out);
     assert.is(r.status, 1);
     assert.match(r.out, /unit skips +1 passed, 0 failed, 2 skipped/);
     assert.match(r.out, /unit missing: build\/js\/test\/unit\/missing\.test\.js is missing .*counted as 1 failure/);
     assert.not.match(r.out, /stale/);
     rmSync(join(dir, 'test/unit/missing.test.ts'));
     const ok = run(dir, ['unit']);
-    assert.is(ok.last, '4 passed, 0 failed, 2 skipped', ok.out);
+    assert.is(ok.last, '5 passed, 0 failed, 2 skipped', ok.out);
     assert.is(ok.status, 0);
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -65,7 +67,7 @@ test('unit: under CI=true every skip is also a failure', () => {
   try {
     rmSync(join(dir, 'test/unit/missing.test.ts'));
     const r = run(dir, ['unit'], 'true');
-    assert.is(r.last, '4 passed, 2 failed, 2 skipped', r.out);
+    assert.is(r.last, '5 passed, 2 failed, 2 skipped', r.out);
     assert.is(r.status, 1);
     assert.match(r.out, /unit:skips: 2 skipped under CI=true, counted as 2 failed/);
     assert.match(r.out, /failing: unit:skips:skipped/);
@@ -80,17 +82,18 @@ test('all: VMTEST SKIP lines are skips; a missing suite script is a failure', ()
     rmSync(join(dir, 'test/unit/missing.test.ts'));
     write(join(dir, 'test/openwrt/run.sh'), '#!/bin/sh\necho "VMTEST PASS a"\necho "VMTEST PASS b"\necho "VMTEST SKIP c: no tool"\n', 0o755);
     write(join(dir, 'test/openwrt/feed.sh'), '#!/bin/sh\necho "VMTEST PASS feed"\n', 0o755);
+    write(join(dir, 'test/native/run-mips.sh'), '#!/bin/sh\necho "VMTEST PASS native-c-mips"\n', 0o755);
     write(join(dir, 'test/deb/run.sh'), '#!/bin/sh\necho "VMTEST PASS deb"\n', 0o755);
     write(join(dir, 'test/mips/run-user.sh'), '#!/bin/sh\necho "VMTEST SKIP mips-user: no qemu"\nexit 0\n', 0o755);
     write(join(dir, 'test/vm/run-scenarios.sh'), '#!/bin/sh\necho "VMTEST PASS vm"\necho "VMTEST FAIL vm2: broken"\nexit 1\n', 0o755);
     // test/vm-mips/run-scenarios.sh is missing
     const r = run(dir, []);
-    assert.is(r.last, '9 passed, 2 failed, 4 skipped', r.out);
+    assert.is(r.last, '11 passed, 2 failed, 4 skipped', r.out);
     assert.match(r.out, /== vm-mips: test\/vm-mips\/run-scenarios\.sh is missing or not executable, counted as 1 failure/);
     assert.match(r.out, /^VMTEST SKIP mips-user: no qemu$/m);
     assert.is(r.status, 1);
     const ci = run(dir, [], 'true');
-    assert.is(ci.last, '9 passed, 6 failed, 4 skipped', ci.out);
+    assert.is(ci.last, '11 passed, 6 failed, 4 skipped', ci.out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
