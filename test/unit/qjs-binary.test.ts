@@ -115,4 +115,43 @@ test('-h prints the plain help text (every option of the original client) and ex
   }
 });
 
+test('the client ignores SIGPIPE (as the original) and survives SIGHUP; SIGTERM still ends it with 0', async () => {
+  // the host kernel has no L2TP: the client waits for it, logging one line, which is all we need
+  const child = spawn(BIN, ['-f', '-u', 'sig-test', '-b', '192.0.2.1:8942', '-i', 'l2tp9'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })));
+  const waitFor = async (what: string, ms = 8000): Promise<void> => {
+    for (const end = Date.now() + ms; !err.includes(what); await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > end || child.exitCode !== null || child.signalCode !== null) {
+        child.kill('SIGKILL');
+        throw new Error(`no '${what}' (exit ${child.exitCode}/${child.signalCode}), stderr: ${err}`);
+      }
+    }
+  };
+  try {
+    await waitFor('retrying every 5 s');
+    child.kill('SIGPIPE');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(child.signalCode, null, `killed by SIGPIPE; stderr: ${err}`);
+    assert.is(child.exitCode, null);
+    child.kill('SIGHUP');
+    await waitFor('SIGHUP: not connected yet, nothing to reconnect');
+    assert.is(child.signalCode, null, 'killed by SIGHUP');
+    child.kill('SIGTERM');
+    const r = await exited;
+    assert.equal(r, { code: 0, signal: null }, err);
+    assert.ok(err.includes('info: terminating'), err);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('-h lists -m, the opt-in for session.mtu-changed', () => {
+  const r = run('-h');
+  assert.match(r.stderr, /^  -m +also run <script> session\.mtu-changed/m);
+});
+
 test.run();
