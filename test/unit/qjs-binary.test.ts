@@ -53,6 +53,12 @@ test('event loop: deadline order, no fd starvation by 0 ms timers, closed watche
   assert.match(r.stderr, /^warning: fd \d+ was closed while watched, no longer watching it\n$/);
 });
 
+test('timers never fire before now() reaches their deadline (no early, wasted wake-ups)', () => {
+  const r = run('--selftest-timers');
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, 'selftest-timers: 40 fired, 0 early\n');
+});
+
 test('an unhandled promise rejection is fatal (exit 1) with one line on stderr', () => {
   const r = run('--selftest-reject');
   assert.is(r.status, 1, r.stderr);
