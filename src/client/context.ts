@@ -301,7 +301,7 @@ export class BrokerContext {
     }
     const { probe, result } = this.probing.tick(now);
     if (result) this.roundDone(result, out);
-    if (probe) for (const size of clientProbeSizes) this.send(out, m.encodePmtuProbe(size), true);
+    for (const size of probe) this.send(out, m.encodePmtuProbe(size), true);
     for (const r of this.pending.slice()) {
       if (now < r.at) continue;
       if (r.sent >= timers.reliableAttempts) {

@@ -1,6 +1,8 @@
 // Client path MTU rounds (spec §4.1 "PMTU reprobe"), sans-IO: the first round 15 s after
-// setup, then at intervals doubling to 600 s; each round sends the six probes, resends them
-// every second and is evaluated after 5 s on the largest probe the broker acknowledged.
+// setup, then at intervals doubling to 600 s; each round sends the six probes, resends every
+// second those larger than the largest acknowledged so far (the original resent all six: when
+// everything got through, 24 useless probes and as many ACKs to wake up for), and is evaluated
+// after 5 s on the largest probe the broker acknowledged.
 //
 // Loss rule (issue 6): the original took every round's best ACK as the path MTU, so lost probes
 // lowered it (1500-byte paths settling on 1476, or on the 1280 floor after a silent round). Here:
@@ -65,8 +67,9 @@ export class PmtuRounds {
     return d;
   }
 
-  /** probe: send the six probes now; result: the evaluation of a round that just ended. */
-  tick(now: number): { probe: boolean; result: RoundResult | null } {
+  /** probe: the probe sizes to send now (largest last); result: the evaluation of a round that
+   *  just ended. */
+  tick(now: number): { probe: readonly number[]; result: RoundResult | null } {
     let result: RoundResult | null = null;
     if (this.collectAt && now >= this.collectAt) {
       this.collectAt = this.resendAt = 0;
@@ -85,10 +88,11 @@ export class PmtuRounds {
         this.interval = Math.min(this.interval * 2, timers.pmtuReprobeMax);
       }
     }
-    let probe = false;
+    let probe: readonly number[] = [];
     if (this.resendAt && now >= this.resendAt) {
-      this.resendAt = now + timers.pmtuProbeResend;
-      probe = true;
+      probe = this.probed ? clientProbeSizes.filter((size) => size > this.probed) : clientProbeSizes;
+      // nothing left to learn this round: no more resends, the evaluation stays at +5 s
+      this.resendAt = probe.length ? now + timers.pmtuProbeResend : 0;
     }
     return { probe, result };
   }

@@ -6,8 +6,8 @@ import { PmtuRounds, type RoundResult } from '../../src/client/pmtu.js';
 import { clientProbeSizes, timers } from '../../src/protocol/constants.js';
 import { tunnelMtu } from '../../src/protocol/mtu.js';
 
-/** Drives PmtuRounds from its own deadlines. round(acked) answers the probes of one round with
- *  the sizes in `acked` (each as many times as it was sent) and returns its evaluation. */
+/** Drives PmtuRounds from its own deadlines. round(acked) answers every probe of one round whose
+ *  size is in `acked` (each time it is sent) and returns the round's evaluation. */
 class Sim {
   p = new PmtuRounds();
   now = 1000;
@@ -22,12 +22,12 @@ class Sim {
       this.now = d;
       const { probe, result } = this.p.tick(d);
       if (result) return result; // probes sent in the same tick belong to the next round
-      if (probe) for (const s of acked) this.p.ack(s);
+      for (const s of probe) if (acked.includes(s)) this.p.ack(s);
     }
   }
 }
 
-const ALL = clientProbeSizes;
+const ALL: readonly number[] = clientProbeSizes;
 const upTo = (max: number): number[] => clientProbeSizes.filter((s) => s <= max);
 
 test('formula: min of own and peer, clamp 1280, either side alone, null when neither is known', () => {
@@ -112,16 +112,40 @@ test('raising is immediate on one ACK of a larger probe', () => {
   assert.equal(s.round([1334, 1450]), { kind: 'raised', pmtu: 1450, old: 1400 });
 });
 
+test('resends: only probes larger than the largest ACK so far; none once the largest got through', () => {
+  const p = new PmtuRounds();
+  p.start(0);
+  const sent: string[] = [];
+  let now = 0;
+  for (;;) {
+    now = p.deadline();
+    const { probe, result } = p.tick(now);
+    if (probe.length) sent.push(`${now / 1000}: ${probe.join(' ')}`);
+    if (now === 15_000) p.ack(1450); // the first transmission: up to 1450 acked
+    if (now === 16_000) p.ack(1500); // the first resend: 1500 too
+    if (result) break;
+  }
+  assert.equal(sent, ['15: 1334 1400 1450 1476 1492 1500', '16: 1476 1492 1500']);
+  assert.is(now, 20_000, 'evaluated at +5 s as before');
+  assert.is(p.pmtu, 1500);
+});
+
 test('random loss of 30 % per probe and per ACK on a 1500 path: never below 1476, never 1280', () => {
   let seed = 4242;
   const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
-  const s = new Sim();
+  const p = new PmtuRounds();
+  p.start(0);
   const seen = new Set<number>();
-  for (let i = 0; i < 300; i++) {
-    // each size is sent 5 times per round; an ACK needs probe and reply to survive (0.7 * 0.7)
-    const acked = ALL.filter(() => Array.from({ length: 5 }).some(() => rnd() < 0.49));
-    s.round(acked);
-    if (s.p.pmtu) seen.add(s.p.pmtu);
+  let rounds = 0;
+  while (rounds < 300) {
+    const now = p.deadline();
+    const { probe, result } = p.tick(now);
+    // an ACK needs the probe and the reply to survive (0.7 * 0.7)
+    for (const size of probe) if (rnd() < 0.49) p.ack(size);
+    if (result) {
+      rounds++;
+      if (p.pmtu) seen.add(p.pmtu);
+    }
   }
   assert.ok(!seen.has(1280) && Math.min(...seen) >= 1476, `path MTUs taken: ${[...seen]}`);
 });
@@ -137,11 +161,12 @@ test('schedule: first round 15 s after start, then doubling to 600 s; a confirma
     now = p.deadline();
     const { probe, result } = p.tick(now);
     if (result) inRound = false;
-    if (probe && !inRound) {
+    if (probe.length && !inRound) {
       starts.push(now);
       inRound = true;
     }
-    if (probe) for (const sz of lossy > 0 ? upTo(1476) : ALL) p.ack(sz);
+    const through: readonly number[] = lossy > 0 ? upTo(1476) : ALL;
+    for (const sz of probe) if (through.includes(sz)) p.ack(sz);
     if (result && lossy > 0) lossy--;
   }
   const gaps = starts.slice(1).map((t, i) => t - starts[i]);
