@@ -14,6 +14,7 @@
  * signals, monotonic clock). Portable C99 + POSIX: also built for big-endian MIPS soft-float
  * musl. */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,10 @@ int main(int argc, char **argv)
 
     td_argc = argc;
     td_argv = argv;
+    /* as the original client: a write to a closed pipe (stderr to a dead logger with -f) must
+     * not kill the process; sockets use MSG_NOSIGNAL anyway. Hooks get SIG_DFL back
+     * (td_core.c resets every signal in the child). */
+    signal(SIGPIPE, SIG_IGN);
 
     rt = JS_NewRuntime();
     if (!rt) {

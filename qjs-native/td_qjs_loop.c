@@ -5,7 +5,10 @@
  * src/runtime/quickjs/loop.ts: setReadHandler, setTimeout/clearTimeout (one-shot), signal, now.
  * One loop round: fire the timers that are due, poll() the watched fds and the signal self-pipe
  * until the next deadline, run the handlers of the signals that arrived, then those of the ready
- * fds. Timers are ms-granular (CLOCK_MONOTONIC) and fire earliest deadline first. After
+ * fds. Timers take whole ms, are kept in µs of CLOCK_MONOTONIC (the clock of now()) and fire
+ * earliest deadline first, never before now() has reached setTime + ms: a client that arms a
+ * timer for its next deadline is not woken a fraction of a ms early, only to find nothing due
+ * and re-arm (a whole-ms clock did that for about half of all timers). After
  * every callback the promise job queue is drained. The loop ends when no fd is watched and no
  * timer is pending (signal handlers alone do not keep it alive, as in quickjs-libc).
  *
@@ -33,7 +36,7 @@ typedef struct {
 
 typedef struct {
     int32_t id;
-    int64_t deadline; /* monotonic ms */
+    int64_t deadline; /* monotonic µs */
     JSValue func;
 } Timer;
 
@@ -48,11 +51,11 @@ static int32_t last_timer_id;
 static JSValue sig_funcs[MAX_SIG]; /* JS_UNDEFINED when none (set by td_loop_init) */
 static int sig_pipe[2] = { -1, -1 };
 
-static int64_t mono_ms(void)
+static int64_t mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* Prints "error: <what>, exiting: <exception as string>" and exits with `code`. */
@@ -171,7 +174,9 @@ static JSValue js_set_timeout(JSContext *ctx, JSValueConst this_val, int argc, J
     if (++last_timer_id <= 0)
         last_timer_id = 1; /* after 2^31 timers (decades of ticks) */
     t->id = last_timer_id;
-    t->deadline = mono_ms() + (ms > 0 ? ms : 0);
+    if (ms > ((int64_t)1 << 40))
+        ms = (int64_t)1 << 40; /* 34 years; keeps the µs deadline far from overflow */
+    t->deadline = mono_us() + (ms > 0 ? ms : 0) * 1000;
     t->func = JS_DupValue(ctx, argv[0]);
     return JS_NewInt32(ctx, t->id);
 }
@@ -282,7 +287,7 @@ static void deliver_signals(JSContext *ctx)
 static int fire_timers(JSContext *ctx)
 {
     int32_t round_max = last_timer_id;
-    int64_t now = mono_ms(), next;
+    int64_t now = mono_us(), next;
     int i, due;
 
     for (;;) {
@@ -301,14 +306,18 @@ static int fire_timers(JSContext *ctx)
     }
     if (n_timers == 0)
         return -1;
-    now = mono_ms();
+    now = mono_us();
     next = timers[0].deadline - now;
     for (i = 1; i < n_timers; i++) {
         if (timers[i].deadline - now < next)
             next = timers[i].deadline - now;
     }
-    /* due already (set during this round, or the round took long): poll() without waiting */
-    return next < 0 ? 0 : next > 3600000 ? 3600000 : (int)next;
+    /* due already (set during this round, or the round took long): poll() without waiting;
+     * else round up, so poll() does not return before the deadline */
+    if (next <= 0)
+        return 0;
+    next = (next + 999) / 1000;
+    return next > 3600000 ? 3600000 : (int)next;
 }
 
 void td_loop_run(JSContext *ctx)

@@ -11,6 +11,7 @@ import {
   decodeError, isReliable, decodeLimit, decodeReliableSeq, decodeU16, encodeBrokerKeepalive, encodeError, encodePmtuAck,
   encodePmtuNotify, encodePmtuProbe, encodeRelAck, encodeTunnel, type Frame,
 } from '../protocol/messages.js';
+import { tunnelMtu } from '../protocol/mtu.js';
 import type { Action, SocketRef } from './actions.js';
 import type { BrokerConfig } from './config.js';
 import type { Counters } from './counters.js';
@@ -284,7 +285,7 @@ export class BrokerTunnel {
   }
 
   private computeMtu(): number {
-    return Math.max(MTU_MIN, Math.min(this.measured, this.remoteMtu ?? PMTU_DEFAULT));
+    return tunnelMtu(this.measured, this.remoteMtu ?? PMTU_DEFAULT);
   }
 
   private updateMtu(out: Action[]): void {

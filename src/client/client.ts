@@ -25,6 +25,8 @@ export class Client {
   private at = 0;
   private upSince = 0;
   private started = false;
+  /** The last failed attempt was a round in which no broker answered. */
+  private silent = false;
 
   constructor(
     private readonly opts: Options,
@@ -32,7 +34,7 @@ export class Client {
   ) {
     const cfg = {
       uuid: utf8Encode(opts.uuid), tunnelId: opts.tunnelId, ifname: opts.ifname,
-      limitKbps: opts.limitKbps, hook: opts.hook,
+      limitKbps: opts.limitKbps, hook: opts.hook, mtuHook: opts.mtuHook,
     };
     this.ctxs = opts.brokers.map((b, i) => new BrokerContext(i, b.host, b.port, cfg));
     this.failedAt = this.ctxs.map(() => -1);
@@ -78,6 +80,42 @@ export class Client {
   mtuDone(b: number, mtu: number, oldMtu: number, error: string | null, now: number): Action[] {
     const out: Action[] = [];
     this.ctxs[b]?.mtuDone(mtu, oldMtu, error, out);
+    return this.check(now, out);
+  }
+
+  /** Earliest time at which tick() has something to do (Infinity: nothing until a datagram or a
+   *  completion). After tick(now) it is always later than now; ticking earlier does nothing. */
+  nextDeadline(): number {
+    let d = Infinity;
+    switch (this.phase) {
+      case 'pause':
+        return this.at;
+      case 'round':
+      case 'selected':
+        d = this.at;
+        break;
+      case 'up':
+        if (this.failures) d = this.upSince + STABLE_UP_MS;
+        break;
+      default:
+        return Infinity;
+    }
+    for (const c of this.ctxs) d = Math.min(d, c.nextDeadline());
+    return d;
+  }
+
+  /** SIGHUP: close the tunnel as on SIGTERM (ERROR 0x11, down hook, kernel cleanup), then start
+   *  a new selection round at once. Not a failure: no backoff, no broker avoided. */
+  reconnect(now: number): Action[] {
+    const out: Action[] = [];
+    if (this.phase === 'idle' || this.phase === 'done') {
+      out.push({ a: 'log', level: 'info', msg: 'SIGHUP: not connected yet, nothing to reconnect' });
+      return out;
+    }
+    const c = this.selected;
+    out.push({ a: 'log', level: 'info', msg: `SIGHUP: reconnecting${c ? `, closing the tunnel with ${c.name}` : ''}; new selection round` });
+    if (c) c.close(ClientErrorCode.SHUTDOWN, out);
+    this.round(now, out); // re-init closes every socket and opens new ones (new source ports)
     return this.check(now, out);
   }
 
@@ -132,8 +170,16 @@ export class Client {
         if (!decide) break;
         if (!ready.length) {
           this.retryLater(now, out, `no broker answered within ${timers.selectionWindow / 1000} s`);
+          this.silent = true;
           break;
         }
+        // a broker answers again after rounds of silence: it is back, start the backoff afresh
+        // (refusals and timeouts after an answer keep counting: they protect a struggling broker)
+        if (this.silent && this.failures) {
+          out.push({ a: 'log', level: 'info', msg: `a broker answers again after ${this.failures} failed attempt${this.failures > 1 ? 's' : ''}: backoff reset` });
+          this.failures = 0;
+        }
+        this.silent = false;
         // brokers that failed recently are only used when nobody else answers
         const pick = chooseBroker(preferred.length ? preferred : ready, this.opts.selection, this.random);
         this.selected = pick;

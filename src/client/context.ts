@@ -2,12 +2,14 @@
 // kernel setup → up (keepalive, liveness, PMTU rounds, reliable LIMIT). Sans-IO: datagrams,
 // completions and `now` (monotonic ms) come in, actions go out through `out`.
 import {
-  ClientErrorCode, FEATURE_UNIQUE_SESSION_ID, IPV4_UDP_OVERHEAD, MTU_MIN, MessageType, TUNNEL_OVERHEAD,
+  ClientErrorCode, FEATURE_UNIQUE_SESSION_ID, IPV4_UDP_OVERHEAD, MessageType, TUNNEL_OVERHEAD,
   clientProbeSizes, describeErrorReason, timers,
 } from '../protocol/constants.js';
 import * as m from '../protocol/messages.js';
+import { tunnelMtu } from '../protocol/mtu.js';
 import type { LogLevel } from '../runtime/loop.js';
 import type { Action, OpenResult } from './actions.js';
+import { MAX_PROBE, PmtuRounds, type RoundResult } from './pmtu.js';
 
 export type State =
   | 'idle' // not taking part (other broker selected, or between rounds)
@@ -27,6 +29,8 @@ export interface TunnelConfig {
   ifname: string;
   limitKbps: number;
   hook: string | null;
+  /** -m: also run `hook session.mtu-changed iface old new` (the original never does). */
+  mtuHook?: boolean;
 }
 
 interface Reliable {
@@ -36,8 +40,6 @@ interface Reliable {
   sent: number;
 }
 
-/** Largest probe (IP bytes) we send; ACKs above it are dropped. */
-const MAX_PROBE = Math.max(...clientProbeSizes);
 /** Features we offer in USAGE and PREPARE. */
 const FEATURES = FEATURE_UNIQUE_SESSION_ID;
 
@@ -61,13 +63,8 @@ export class BrokerContext {
   private kaAt = 0;
   private relSeq = 0;
   private pending: Reliable[] = [];
-  private pmtu = 0;
+  private readonly probing = new PmtuRounds();
   private peerPmtu = 0;
-  private probed = 0;
-  private interval = 0;
-  private roundAt = 0;
-  private resendAt = 0;
-  private collectAt = 0;
   private kernelUp = false;
   private hookUp = false;
   private lastProblem = '';
@@ -96,7 +93,8 @@ export class BrokerContext {
     this.next = now + timers.resolveTimeout;
     this.usage = 0xffff;
     this.cookie = null;
-    this.kaSeq = this.relSeq = this.pmtu = this.peerPmtu = this.probed = this.mtu = 0;
+    this.kaSeq = this.relSeq = this.peerPmtu = this.mtu = 0;
+    this.probing.stop();
     this.pending = [];
     this.kernelUp = this.hookUp = false;
     out.push({ a: 'open', b: this.index, gen: this.gen, host: this.host, port: this.port });
@@ -215,7 +213,7 @@ export class BrokerContext {
       case MessageType.PMTUD_ACK:
         // larger than any probe we send: confused or spoofed, would set an MTU the path cannot carry
         if (u16 < 0 || u16 + IPV4_UDP_OVERHEAD > MAX_PROBE) break;
-        if (s === 'up' && u16 + IPV4_UDP_OVERHEAD > this.probed) this.probed = u16 + IPV4_UDP_OVERHEAD;
+        if (s === 'up') this.probing.ack(u16 + IPV4_UDP_OVERHEAD);
         return;
       case MessageType.PMTU_NTFY:
         if (u16 < 0) break;
@@ -254,9 +252,7 @@ export class BrokerContext {
     this.state = 'up';
     this.alive = now;
     this.kaAt = now + timers.clientKeepalive;
-    this.interval = timers.pmtuReprobeFirst;
-    this.roundAt = now + this.interval;
-    this.resendAt = this.collectAt = 0;
+    this.probing.start(now);
     this.log(out, 'info', `tunnel ${tunnelId} up on ${ifname} (session ${this.sessionId}, broker session ${this.peerSessionId})`);
     if (hook) {
       this.hookUp = true;
@@ -273,8 +269,28 @@ export class BrokerContext {
     this.send(out, r.data);
   }
 
+  /** Earliest time at which tick() has something to do (Infinity: only a datagram, a
+   *  completion or a state change can make work). The driver arms one timer for it. */
+  nextDeadline(): number {
+    switch (this.state) {
+      case 'resolving':
+      case 'retry':
+      case 'usage':
+      case 'cookie':
+      case 'tunnel':
+        return this.next;
+      case 'up': {
+        let d = Math.min(this.alive + timers.clientLiveness, this.kaAt, this.probing.deadline());
+        for (const r of this.pending) if (r.at < d) d = r.at;
+        return d;
+      }
+      default:
+        return Infinity;
+    }
+  }
+
   private tickUp(now: number, out: Action[]): void {
-    if (now - this.alive > timers.clientLiveness) {
+    if (now - this.alive >= timers.clientLiveness) {
       this.log(out, 'warning', `no control packet for ${timers.clientLiveness / 1000} s, closing tunnel ${this.cfg.tunnelId}`);
       return this.close(ClientErrorCode.TIMEOUT, out);
     }
@@ -283,26 +299,9 @@ export class BrokerContext {
       this.send(out, m.encodeClientKeepalive(this.kaSeq));
       this.kaSeq = (this.kaSeq + 1) >>> 0;
     }
-    if (this.collectAt && now >= this.collectAt) {
-      this.collectAt = this.resendAt = 0;
-      if (this.probed > 0 && this.probed !== this.pmtu) {
-        this.log(out, 'info', `path MTU ${this.probed}`);
-        this.pmtu = this.probed;
-        this.applyMtu(out);
-      }
-      if (this.pmtu > 0) this.send(out, m.encodePmtuNotify(this.pmtu - TUNNEL_OVERHEAD));
-    }
-    if (now >= this.roundAt) {
-      this.probed = 0;
-      this.collectAt = now + timers.pmtuCollect;
-      this.resendAt = now;
-      this.roundAt = now + this.interval;
-      this.interval = Math.min(this.interval * 2, timers.pmtuReprobeMax);
-    }
-    if (this.resendAt && now >= this.resendAt) {
-      this.resendAt = now + timers.pmtuProbeResend;
-      for (const size of clientProbeSizes) this.send(out, m.encodePmtuProbe(size), true);
-    }
+    const { probe, result } = this.probing.tick(now);
+    if (result) this.roundDone(result, out);
+    for (const size of probe) this.send(out, m.encodePmtuProbe(size), true);
     for (const r of this.pending.slice()) {
       if (now < r.at) continue;
       if (r.sent >= timers.reliableAttempts) {
@@ -316,13 +315,24 @@ export class BrokerContext {
     }
   }
 
-  /** Tunnel MTU = max(1280, min(own path MTU − 54, broker's notification)). */
+  /** End of a PMTU round: apply a changed path MTU, then tell the broker what we measured. */
+  private roundDone(r: RoundResult, out: Action[]): void {
+    if (r.kind === 'raised' || r.kind === 'lowered') {
+      this.log(out, 'info', `path MTU ${r.pmtu}${r.old ? ` (was ${r.old})` : ''}`);
+      this.applyMtu(out);
+    } else if (r.kind === 'unconfirmed') {
+      this.log(out, 'debug', `PMTU probes above ${r.probed} bytes unanswered; ${r.pmtu ? `keeping path MTU ${r.pmtu}` : 'no path MTU yet'} until another round confirms it`);
+    } else if (r.kind === 'no-answer') {
+      this.log(out, 'debug', `no PMTU probe answered in this round; ${r.pmtu ? `keeping path MTU ${r.pmtu}` : 'no path MTU yet'}`);
+    }
+    if (r.pmtu > 0) this.send(out, m.encodePmtuNotify(r.pmtu - TUNNEL_OVERHEAD));
+  }
+
+  /** Tunnel MTU from our path MTU and the broker's notification (src/protocol/mtu.ts). */
   private applyMtu(out: Action[]): void {
-    if (!this.pmtu && !this.peerPmtu) return;
-    let mtu = this.pmtu ? this.pmtu - TUNNEL_OVERHEAD : 0xffff;
-    if (this.peerPmtu > 0 && this.peerPmtu < mtu) mtu = this.peerPmtu;
-    mtu = Math.max(MTU_MIN, mtu);
-    if (mtu === this.mtu) return;
+    const pmtu = this.probing.pmtu;
+    const mtu = tunnelMtu(pmtu ? pmtu - TUNNEL_OVERHEAD : null, this.peerPmtu || null);
+    if (mtu === null || mtu === this.mtu) return;
     out.push({ a: 'mtu', b: this.index, tunnelId: this.cfg.tunnelId, sessionId: this.sessionId, ifname: this.cfg.ifname, mtu });
   }
 
@@ -334,7 +344,7 @@ export class BrokerContext {
     this.mtu = mtu;
     if (old === mtu) return;
     this.log(out, 'info', `MTU of ${this.cfg.ifname} changed from ${old || 'unknown'} to ${mtu}`);
-    if (this.cfg.hook) out.push({ a: 'hook', path: this.cfg.hook, args: ['session.mtu-changed', this.cfg.ifname, `${old}`, `${mtu}`] });
+    if (this.cfg.hook && this.cfg.mtuHook) out.push({ a: 'hook', path: this.cfg.hook, args: ['session.mtu-changed', this.cfg.ifname, `${old}`, `${mtu}`] });
   }
 
   /** Send failure; fatal (EINVAL: the interface vanished) ends the attempt. */
@@ -354,6 +364,7 @@ export class BrokerContext {
     if (hook && this.hookUp) out.push({ a: 'hook', path: hook, args: ['session.down', ifname] });
     if (this.kernelUp) out.push({ a: 'teardown', tunnelId, sessionIds: [this.sessionId], ifname });
     this.kernelUp = this.hookUp = false;
+    this.probing.stop();
     this.state = 'failed';
   }
 

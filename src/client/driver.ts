@@ -8,6 +8,7 @@ import type { Loop } from '../runtime/loop.js';
 import type { Action } from './actions.js';
 import type { Client } from './client.js';
 import type { Logger } from './log.js';
+import { isIpv4Literal, isPortNumber } from './options.js';
 
 export type ClientKernel = Pick<
   NetlinkKernel,
@@ -20,10 +21,9 @@ export interface DriverOptions {
   bindDevice: string | null;
 }
 
-/** Core timers are checked this often (the original polled once a second). */
-export const TICK_MS = 500;
 /** Retry interval while the l2tp generic netlink family is missing. */
 export const KERNEL_RETRY_MS = 5_000;
+const SIGHUP = 1;
 const SIGINT = 2;
 const SIGTERM = 15;
 
@@ -37,6 +37,10 @@ export class ClientDriver {
   private readonly from = { ip: '', port: 0 };
   private queue: Action[] = [];
   private running = false;
+  private started = false;
+  /** The one core timer: its handle and deadline (Infinity: none armed). */
+  private timer: unknown = null;
+  private timerAt = Infinity;
 
   constructor(
     private readonly core: Client,
@@ -60,6 +64,9 @@ export class ClientDriver {
     const stop = (): void => this.run(this.core.shutdown());
     this.loop.onSignal(SIGTERM, stop);
     this.loop.onSignal(SIGINT, stop);
+    // SIGHUP (terminal hangup, or an operator asking for a new selection): close cleanly and
+    // reconnect instead of dying without clean-up (the original's default action)
+    this.loop.onSignal(SIGHUP, () => this.run(this.core.reconnect(this.loop.now())));
     // as the broker: SIGUSR1 logs the counters
     this.loop.onSignal(this.native.signals.SIGUSR1, () => this.log('info', this.core.countersLine()));
     let warned = false;
@@ -74,12 +81,8 @@ export class ClientDriver {
         return;
       }
       if (warned) this.log('info', 'kernel L2TP netlink interface available now, starting');
+      this.started = true;
       this.run(this.core.start(this.loop.now()));
-      const tick = (): void => {
-        this.run(this.core.tick(this.loop.now()));
-        this.loop.setTimer(TICK_MS, tick);
-      };
-      this.loop.setTimer(TICK_MS, tick);
     };
     attempt();
   }
@@ -94,6 +97,25 @@ export class ClientDriver {
     } finally {
       this.running = false;
     }
+    this.arm();
+  }
+
+  /** After every action batch: one timer for the core's next deadline, re-armed only when the
+   *  deadline moved (no periodic wake-ups; an idle tunnel wakes for its keepalives). */
+  private arm(): void {
+    if (!this.started) return;
+    const at = this.core.nextDeadline();
+    if (at === this.timerAt) return;
+    if (this.timer !== null) this.loop.cancelTimer(this.timer);
+    this.timer = null;
+    this.timerAt = at;
+    if (at === Infinity) return;
+    // at least 1 ms: the loop's clock is ms-granular, a 0 ms timer could fire before `at`
+    this.timer = this.loop.setTimer(Math.max(1, at - this.loop.now()), () => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.run(this.core.tick(this.loop.now()));
+    });
   }
 
   private exec(x: Action): void {
@@ -179,6 +201,11 @@ export class ClientDriver {
     if ((rc = n.bind(fd, this.opts.bindIp, 0)) < 0) return fail(`cannot bind to ${this.opts.bindIp}`, rc);
     if ((rc = n.setPmtuProbe(fd)) < 0) return fail('cannot enable PMTU probing', rc);
     this.loop.onReadable(fd, () => this.receive(b, fd));
+    // an address literal needs no resolver (and cannot time out in it)
+    if (isIpv4Literal(host) && isPortNumber(port)) {
+      if ((rc = n.connect(fd, host, +port)) < 0) return fail(`cannot connect to ${host}:${port}`, rc);
+      return this.run(this.core.opened(b, gen, { ip: host, port: +port }, this.loop.now()));
+    }
     const rfd = n.resolveStart(host, port);
     if (rfd < 0) return fail('cannot start name resolution', rfd);
     this.loop.onReadable(rfd, () => {

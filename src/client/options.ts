@@ -19,6 +19,8 @@ export interface Options {
   ifname: string;
   bindDevice: string | null;
   hook: string | null;
+  /** -m: also call the hook with session.mtu-changed (an extension; off as in the original). */
+  mtuHook: boolean;
   tunnelId: number;
   limitKbps: number;
   selection: Selection;
@@ -40,7 +42,8 @@ export const HELP = `Usage: tunneldigger [options]
   -i iface      tunnel interface name (required)
   -I iface      bind the tunnel socket to this interface
   -s script     hook script: run as <script> session.up|session.down <iface>
-                and <script> session.mtu-changed <iface> <old> <new>
+  -m            also run <script> session.mtu-changed <iface> <old> <new> when
+                the tunnel MTU changes (not done by the original client)
   -t id         local tunnel id (default 1)
   -L kbps       ask the broker to limit broker-to-client bandwidth (kbit/s)
   -a            select the broker with the lowest usage
@@ -48,7 +51,7 @@ export const HELP = `Usage: tunneldigger [options]
   -r            select a random broker among those that answer`;
 
 const WITH_ARG = 'ulbiIstL';
-const FLAGS = 'hfagr';
+const FLAGS = 'hfagrm';
 
 // Character scans instead of regexps: the router build has no RegExp (qjs-native/qjs_main.c).
 const DEC = '0123456789';
@@ -75,6 +78,17 @@ function isIpv4(s: string): boolean {
   return p.length === 4 && p.every((x) => x.length <= 3 && only(x, DEC) && +x < 256);
 }
 
+/** A dotted quad without leading zeros (which getaddrinfo would read as octal): connected to
+ *  directly, without the resolver. */
+export function isIpv4Literal(s: string): boolean {
+  return isIpv4(s) && s.split('.').every((x) => x === '0' || x[0] !== '0');
+}
+
+/** A decimal port 1..65535 (not a service name, which needs the resolver). */
+export function isPortNumber(s: string): boolean {
+  return only(s, DEC) && s.length <= 5 && +s >= 1 && +s <= 65535;
+}
+
 // what /[\s/:\0]/ matched: '/', ':', NUL and the ECMAScript white space and line terminators
 const NOT_IN_IFNAME = '/:\0 \t\n\v\f\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff';
 
@@ -88,7 +102,7 @@ function isIfname(s: string): boolean {
 /** args: the arguments after the program name. */
 export function parseArgs(args: string[]): ParseResult {
   const o: Options = {
-    uuid: '', bindIp: '0.0.0.0', brokers: [], ifname: '', bindDevice: null, hook: null,
+    uuid: '', bindIp: '0.0.0.0', brokers: [], ifname: '', bindDevice: null, hook: null, mtuHook: false,
     tunnelId: 1, limitKbps: 0, selection: 'first', foreground: false,
   };
   const fail = (text: string): ParseResult => ({ exit: 1, text, error: true });
@@ -107,6 +121,7 @@ export function parseArgs(args: string[]): ParseResult {
       if (FLAGS.includes(c)) {
         if (c === 'h') return { exit: 1, text: HELP, error: false };
         if (c === 'f') o.foreground = true;
+        else if (c === 'm') o.mtuHook = true;
         else o.selection = c === 'a' ? 'usage' : c === 'r' ? 'random' : 'first';
         continue;
       }

@@ -94,6 +94,8 @@ export const timers = {
   /** Client PMTU round: resend probes every second, evaluate after 5 s. */
   pmtuProbeResend: 1_000,
   pmtuCollect: 5_000,
+  /** A round that suggests a lower path MTU is confirmed by an extra round this long after it. */
+  pmtuConfirm: 5_000,
   /** Reliable message retransmit interval and attempts. */
   reliableRetry: 2_000,
   reliableAttempts: 10,
@@ -107,9 +109,11 @@ export const timers = {
   brokerReprobeJitter: 200_000,
   /** Failed brokers are avoided for this long when others answer. */
   brokenBrokerHold: 3_600_000,
-  /** Client reconnect backoff after failures (exponential with jitter). */
+  /** Client reconnect backoff after failures (exponential with ±25 % jitter; docs/client.md
+   *  "Backoff" explains the numbers: at most 37.5 s, so one broker's clients are back within a
+   *  minute of it answering again). */
   backoffBase: 1_000,
-  backoffMax: 60_000,
+  backoffMax: 30_000,
   /** Hooks are killed after this long. */
   hookTimeout: 30_000,
 };

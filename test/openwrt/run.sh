@@ -149,6 +149,27 @@ for pair in usage:-a first:-g random:-r :none bogus:none; do
 done
 if [ -z "$sel_fail" ]; then pass init-broker-selection; else fail init-broker-selection "${sel_fail#; }"; fi
 
+# ---- init: hook_mtu_changed (extension) -> -m, only with a hook_script -----------------------
+mtu_fail=
+for pair in '1:/lib/td-hook:-m' 'yes:/lib/td-hook:-m' '0:/lib/td-hook:none' ':/lib/td-hook:none' '1::warn'; do
+  val=${pair%%:*} rest=${pair#*:} hook=${rest%%:*} flag=${rest#*:}
+  { printf "config broker\n\tlist address '198.51.100.1:8942'\n\toption uuid 'u'\n\toption interface 'l2tp0'\n"
+    [ -n "$hook" ] && printf "\toption hook_script '%s'\n" "$hook"
+    [ -n "$val" ] && printf "\toption hook_mtu_changed '%s'\n" "$val"; } >"$WORK/mtu.cfg"
+  r=$(new_root "mtu-$val-$flag" "$WORK/mtu.cfg")
+  run_init "$r"
+  got=$(instance_cmd "$r" tunneldigger_1)
+  want="[/usr/bin/tunneldigger] [-f] [-u] [u] [-i] [l2tp0] [-t] [1] [-b] [198.51.100.1:8942]"
+  [ -n "$hook" ] && want="$want [-s] [$hook]"
+  [ "$flag" = -m ] && want="$want [-m]"
+  [ "$got" = "$want" ] || mtu_fail="$mtu_fail; hook_mtu_changed '$val' hook '$hook' gave: $got"
+  if [ "$flag" = warn ]; then
+    grep -q "section 'cfg01': hook_mtu_changed is set but hook_script is not; ignored" "$r/tmp/stderr" \
+      || mtu_fail="$mtu_fail; no warning without hook_script (stderr: $(cat "$r/tmp/stderr"))"
+  elif [ -s "$r/tmp/stderr" ]; then mtu_fail="$mtu_fail; '$val' warned: $(cat "$r/tmp/stderr")"; fi
+done
+if [ -z "$mtu_fail" ]; then pass init-hook-mtu-changed; else fail init-hook-mtu-changed "${mtu_fail#; }"; fi
+
 # ---- init: misconfigured / disabled sections do not use up ids -------------------------------
 cat >"$WORK/mis.cfg" <<'EOF'
 config broker 'nouuid'
@@ -243,12 +264,14 @@ printf 'named broker\ncfg02 broker\n[x y]\n[q"uote]\n[bare word]\n[one two three
 check stub-uci-parser "$WORK/uci.expected" "$WORK/uci.out"
 
 # ---- UCI schema: every option of the original package (spec §6.4) is read by the init ---------
+# (plus our documented extensions, which the shipped default config leaves out)
+EXTENSIONS='hook_mtu_changed'
 schema_errs=
 for opt in enabled address uuid interface limit_bw_down hook_script bind_interface group broker_selection; do
   grep -Eq "config_get(_bool)? [a-z_]+ \"\\\$section\" $opt( |\$)" "$INIT" || schema_errs="$schema_errs $opt"
 done
 extra=$(grep -Eo 'config_get(_bool)? [a-z_]+ "\$section" [a-z_]+' "$INIT" | awk '{print $4}' | sort -u \
-  | grep -vxE 'enabled|address|uuid|interface|limit_bw_down|hook_script|bind_interface|group|broker_selection' || true)
+  | grep -vxE "enabled|address|uuid|interface|limit_bw_down|hook_script|bind_interface|group|broker_selection|$EXTENSIONS" || true)
 [ -z "$extra" ] || schema_errs="$schema_errs (unknown:$(echo $extra))"
 cfg_opts=$(awk '$1 == "option" || $1 == "list" {print $2}' "$DEFAULT_CONFIG" | sort -u \
   | grep -vxE 'enabled|address|uuid|interface|limit_bw_down|hook_script|bind_interface|group|broker_selection' || true)

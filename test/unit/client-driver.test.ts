@@ -143,7 +143,7 @@ class Fake {
 function options(o: Partial<Options> = {}): Options {
   return {
     uuid: 'foobar', bindIp: '0.0.0.0', brokers: [{ host: 'broker.example', port: '8942' }], ifname: 'l2tp0',
-    bindDevice: 'eth1', hook: '/etc/td-hook', tunnelId: 1, limitKbps: 0, selection: 'first', foreground: true, ...o,
+    bindDevice: 'eth1', hook: '/etc/td-hook', mtuHook: true, tunnelId: 1, limitKbps: 0, selection: 'first', foreground: true, ...o,
   };
 }
 
@@ -319,6 +319,77 @@ test('resolution failure is retried with a new socket; EINVAL on send while up e
   u.f.advance(5000); // keepalive send fails
   assert.ok(u.f.logs.some((l) => l.includes('sending failed (Invalid argument), closing tunnel 1')));
   assert.ok(u.f.calls.includes('deleteTunnel 1'));
+});
+
+test('an IPv4 literal is connected to directly: no resolver, USAGE at once', () => {
+  const { f, d } = setup({ brokers: [{ host: '203.0.113.1', port: '8942' }, { host: '198.51.100.010', port: '8942' }, { host: '203.0.113.2', port: 'domain' }] });
+  d.start();
+  const calls = f.take();
+  assert.ok(calls.includes('connect 10 203.0.113.1:8942'), calls.join(', '));
+  assert.not.ok(calls.some((c) => c.startsWith('resolve 203.0.113.1 ')));
+  // leading zeros (octal to getaddrinfo) and service names still go through the resolver
+  assert.ok(calls.some((c) => c.startsWith('resolve 198.51.100.010 8942')));
+  assert.ok(calls.some((c) => c.startsWith('resolve 203.0.113.2 domain')));
+  assert.equal(f.sent.filter((s) => s.fd === 10).map((s) => s.hex), ['80 73 a7 01 0a 0c 55 55 55 55 55 55 55 55 00 00 00 01']);
+  // nothing can time out in a resolver that was never asked
+  f.advance(3500);
+  assert.not.ok(f.logs.some((l) => l.includes('203.0.113.1:8942: name resolution')), f.logs.join('\n'));
+});
+
+test('no polling: one core timer at the next deadline; an idle tunnel wakes for its keepalives only', () => {
+  const { f, d } = setup({ hook: null });
+  bringUp(f, d);
+  let fired = 0;
+  const wrap = f.loop.setTimer;
+  f.loop.setTimer = (ms, cb) => wrap(ms, () => (fired++, cb()));
+  // tunnel up at 0; the first PMTU round is due at 15 s: run past it, then count one minute
+  f.advance(15_000);
+  f.deliver(10, '80 73 a7 01 07 02 05 c0 00 00 00 00'); // ACK 1500
+  f.advance(5_000);
+  fired = 0;
+  for (let t = 0; t < 60_000; t += 5000) {
+    f.advance(2500);
+    f.deliver(10, '80 73 a7 01 05 02 00 00 00 00 00 00'); // broker keepalive
+    f.advance(2500);
+    assert.ok(f.timers.length <= 1, `${f.timers.length} timers pending`);
+  }
+  // 12 keepalives, plus the PMTU rounds at 30 s and 60 s (start, 4 resends, evaluation each;
+  // 4 of them fall on a keepalive): 20. The 500 ms tick made 120.
+  assert.ok(fired >= 12 && fired <= 24, `${fired} timer wake-ups in a minute`);
+  assert.ok(f.sent.filter((s) => s.hex.startsWith('80 73 a7 01 05 04')).length >= 12);
+});
+
+  bringUp(f, d);
+  const reapTimers = (): number => f.timers.filter((t) => t.at - f.now === 500).length;
+  assert.is(reapTimers(), 1, 'session.up is running');
+  f.advance(1000);
+  assert.is(reapTimers(), 1, 'still running');
+  f.children.set(500, 0);
+  f.advance(500);
+  assert.is(reapTimers(), 0, 'reaped: no more reap timer');
+  f.advance(4000);
+  assert.is(f.timers.length, 1, 'only the core timer');
+});
+
+test('SIGHUP: the tunnel is closed as on SIGTERM, then a new round starts at once (not a failure)', () => {
+  const { f, d } = setup({ tunnelId: 7 });
+  bringUp(f, d);
+  f.take();
+  f.sent = [];
+  f.signals.get(1)!();
+  assert.equal(f.sent.map((s) => s.hex), ['80 73 a7 01 03 01 11 00 00 00 00 00']);
+  const calls = f.take();
+  assert.equal(calls.slice(0, 4), ['spawn 501 /etc/td-hook session.down l2tp0 capture=false', 'setLinkUp l2tp0 false', 'deleteSession 7/7', 'deleteTunnel 7']);
+  assert.ok(calls.includes('close 10') && calls.some((c) => c.startsWith('resolve broker.example 8942')), calls.join(', '));
+  assert.is(f.exited, null);
+  assert.ok(f.logs.some((l) => l.includes('SIGHUP: reconnecting, closing the tunnel with broker broker.example:8942')));
+  assert.not.ok(f.logs.some((l) => l.includes('new attempt')), 'no backoff');
+  // before the kernel family is there: nothing to do, still running
+  const k = new Fake();
+  new ClientDriver(new Client(options()), k.native, k.loop, k.kernel, options(), (l, m) => k.logs.push(`${l}: ${m}`)).start();
+  k.signals.get(1)!();
+  assert.ok(k.logs.includes('info: SIGHUP: not connected yet, nothing to reconnect'));
+  assert.is(k.exited, null);
 });
 
 test.run();

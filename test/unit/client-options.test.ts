@@ -1,7 +1,7 @@
 // Client command line (spec §6.3): getopt forms, defaults, and one-line errors for bad values.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HELP, parseArgs, type Options, type ParseResult } from '../../src/client/options.js';
+import { HELP, isIpv4Literal, isPortNumber, parseArgs, type Options, type ParseResult } from '../../src/client/options.js';
 
 const ok = (args: string[]): Options => {
   const r = parseArgs(args);
@@ -19,7 +19,7 @@ test('defaults and the OpenWrt init command line', () => {
   const o = ok(['-f', '-u', 'abcd', '-i', 'l2tp0', '-t', '2', '-b', 'x.example:8942', '-b', '203.0.113.1:53', '-L', '1024', '-s', '/bin/hook', '-I', 'br-wan', '-a']);
   assert.equal(o, {
     uuid: 'abcd', bindIp: '0.0.0.0', brokers: [{ host: 'x.example', port: '8942' }, { host: '203.0.113.1', port: '53' }],
-    ifname: 'l2tp0', bindDevice: 'br-wan', hook: '/bin/hook', tunnelId: 2, limitKbps: 1024, selection: 'usage', foreground: true,
+    ifname: 'l2tp0', bindDevice: 'br-wan', hook: '/bin/hook', mtuHook: false, tunnelId: 2, limitKbps: 1024, selection: 'usage', foreground: true,
   });
   const d = ok(base);
   assert.is(d.tunnelId, 1);
@@ -27,6 +27,18 @@ test('defaults and the OpenWrt init command line', () => {
   assert.is(d.selection, 'first');
   assert.is(d.foreground, false);
   assert.is(d.hook, null);
+  assert.is(d.mtuHook, false, 'session.mtu-changed only on request, as the original never calls it');
+  assert.is(ok([...base, '-s', '/bin/hook', '-m']).mtuHook, true);
+  assert.is(ok([...base, '-fm']).mtuHook, true, 'grouped, and accepted without -s (nothing to run then)');
+});
+
+test('IPv4 literals (connected to without the resolver) and numeric ports', () => {
+  for (const a of ['203.0.113.1', '0.0.0.0', '198.51.100.255', '192.0.2.10']) assert.ok(isIpv4Literal(a), a);
+  for (const a of ['203.0.113.01', '010.0.0.1', '1.2.3', '256.1.1.1', 'broker.example', '2001:db8::1', '1.2.3.4.5', '']) {
+    assert.not.ok(isIpv4Literal(a), a);
+  }
+  for (const p of ['1', '53', '8942', '65535']) assert.ok(isPortNumber(p), p);
+  for (const p of ['0', '65536', 'domain', '', '123456']) assert.not.ok(isPortNumber(p), p);
 });
 
 test('getopt forms: attached values, grouped flags, --, last selection flag wins', () => {

@@ -40,7 +40,7 @@ const ntfy = (mtu: number): Uint8Array => Uint8Array.of(0x80, 0x73, 0xa7, 1, 9, 
 function options(o: Partial<Options> = {}): Options {
   return {
     uuid: 'foobar', bindIp: '0.0.0.0', brokers: [{ host: '203.0.113.1', port: '8942' }], ifname: 'l2tp0',
-    bindDevice: null, hook: '/etc/td-hook', tunnelId: 1, limitKbps: 1024, selection: 'first', foreground: false, ...o,
+    bindDevice: null, hook: '/etc/td-hook', mtuHook: true, tunnelId: 1, limitKbps: 1024, selection: 'first', foreground: false, ...o,
   };
 }
 
@@ -63,10 +63,16 @@ class H {
     this.now = t;
     return this.rec(this.c.tick(t));
   }
-  /** Ticks every 250 ms up to t, returning all actions. */
+  /** Runs the core up to t as the driver does: one tick at each nextDeadline(), returning all
+   *  actions. Every tick must move the deadline past now (else the driver would spin). */
   until(t: number): Action[] {
     const out: Action[] = [];
-    while (this.now + 250 <= t) out.push(...this.at(this.now + 250));
+    for (let d = this.c.nextDeadline(); d <= t; d = this.c.nextDeadline()) {
+      assert.ok(d >= this.now, `deadline ${d} in the past (now ${this.now})`);
+      out.push(...this.at(d));
+      assert.ok(this.c.nextDeadline() > d, `deadline did not move past ${d}`);
+    }
+    this.now = t;
     return out;
   }
   feed(b: number, row: string | Uint8Array): Action[] {
@@ -207,9 +213,9 @@ test('keepalive every 5 s (row 9), liveness: >60 s without control packets → E
   assert.equal(sends(first), [R.keepalive0]);
   assert.equal(sends(h.until(t0 + 10000)), ['80 73 a7 01 05 04 00 00 00 01 00 00']);
   h.feed(0, R.brokerKeepalive); // at 10 s: alive
-  h.until(t0 + 70000);
+  h.until(t0 + 69999);
   assert.is(h.c.ctxs[0].state, 'up');
-  const closing = h.until(t0 + 70250);
+  const closing = h.until(t0 + 70000);
   assert.ok(sends(closing).includes('80 73 a7 01 03 01 12 00 00 00 00 00'));
   assert.is(of(closing, 'teardown').length, 1);
   assert.is(h.c.phase, 'pause');
@@ -226,25 +232,36 @@ test('answers broker PMTU probes with PMTUD_ACK of the received length (rows 11/
   assert.equal(sends(n.feed(0, probe(1500))), []);
 });
 
-test('PMTU round: 6 probes at +0..+4 s, evaluation at +5 s, MTU 1446, NTFY row 16; intervals double', () => {
+test('PMTU round: 6 probes at +0..+4 s, evaluation at +5 s; a lower path MTU needs a confirming round; intervals double', () => {
   const h = new H({ limitKbps: 0 });
   h.up();
   const t0 = h.now;
   const sizes = (a: Action[]): number[] => of(a, 'send').filter((x) => x.data[4] === 6).map((x) => x.data.length + 28);
-  assert.equal(sizes(h.until(t0 + 14750)), []);
+  const ntfys = (a: Action[]): string[] => sends(a).filter((s) => s.startsWith('80 73 a7 01 09'));
+  assert.equal(sizes(h.until(t0 + 14999)), []);
   const round = h.until(t0 + 15000);
   assert.equal(sizes(round), [1334, 1400, 1450, 1476, 1492, 1500]);
   assert.ok(of(round, 'send').filter((x) => x.data[4] === 6).every((x) => x.quiet === true));
   // the broker acknowledges up to 1476 (row 15 values 0x051a, 0x055c, 0x058e, 0x05a8)
   for (const len of [0x051a, 0x055c, 0x058e, 0x05a8]) h.feed(0, ackFor(len));
-  assert.is(sizes(h.until(t0 + 19750)).length, 24, 'resent at +1..+4 s');
+  assert.equal(sizes(h.until(t0 + 19999)), [1492, 1500, 1492, 1500, 1492, 1500, 1492, 1500], 'resent at +1..+4 s: only those above the best ACK');
+  // one round without the larger probes is no proof (they may have been lost): nothing set yet
   const ev = h.until(t0 + 20000);
-  assert.equal(of(ev, 'mtu'), [{ a: 'mtu', b: 0, tunnelId: 1, sessionId: 1, ifname: 'l2tp0', mtu: 1476 - 54 }]);
-  assert.equal(sends(ev).filter((s) => s.startsWith('80 73 a7 01 09')), [toHex(ntfy(1422))]);
+  assert.equal(of(ev, 'mtu'), []);
+  assert.equal(ntfys(ev), []);
+  // the confirming round 5 s later sees the same: path MTU 1476, tunnel MTU 1422, NTFY 1422
+  assert.equal(sizes(h.until(t0 + 24999)), []);
+  assert.is(sizes(h.until(t0 + 25000)).length, 6, 'confirmation round at +25 s');
+  for (const len of [0x051a, 0x055c, 0x058e, 0x05a8]) h.feed(0, ackFor(len));
+  const ev2 = h.until(t0 + 30000);
+  assert.equal(of(ev2, 'mtu'), [{ a: 'mtu', b: 0, tunnelId: 1, sessionId: 1, ifname: 'l2tp0', mtu: 1476 - 54 }]);
+  assert.equal(ntfys(ev2), [toHex(ntfy(1422))]);
   const done = h.rec(h.c.mtuDone(0, 1422, 1446, null, h.now));
   assert.equal(of(done, 'hook'), [{ a: 'hook', path: '/etc/td-hook', args: ['session.mtu-changed', 'l2tp0', '1446', '1422'] }]);
-  // next rounds: +15 s after the first (t0+30 s), then +30 s (t0+60 s), +60 s (t0+120 s)
-  const roundStarts: number[] = [];
+  // the confirmation round was extra: the regular schedule stays (+30 s, right after it; then
+  // +60 s, +120 s, +240 s; unanswered here, MTU kept)
+  assert.is(sizes(ev2).length, 8 + 6, 'resent at +26..+29 s (1492, 1500), then the regular round at +30 s');
+  const roundStarts: number[] = [t0 + 30000];
   while (h.now < t0 + 250_000) {
     const a = h.at(h.now + 250);
     if (sizes(a).length && h.c.ctxs[0].state === 'up') roundStarts.push(h.now);
@@ -253,6 +270,17 @@ test('PMTU round: 6 probes at +0..+4 s, evaluation at +5 s, MTU 1446, NTFY row 1
   }
   const firsts = roundStarts.filter((t, i) => i === 0 || t - roundStarts[i - 1] > 1000).map((t) => t - t0);
   assert.equal(firsts, [30000, 60000, 120000, 240000]);
+  assert.equal(of(h.all, 'mtu').map((x) => x.mtu), [1422], 'unanswered rounds never lowered it');
+});
+
+test('PMTU: without -m the hook never sees session.mtu-changed (as with the original client)', () => {
+  const h = new H({ limitKbps: 0, mtuHook: false });
+  h.up();
+  assert.is(of(h.feed(0, R.ntfy1400), 'mtu')[0].mtu, 1400);
+  const done = h.rec(h.c.mtuDone(0, 1400, 1446, null, h.now));
+  assert.equal(of(done, 'hook'), []);
+  assert.ok(logs(done).some((l) => l.includes('MTU of l2tp0 changed from 1446 to 1400')));
+  assert.equal(of(h.all, 'hook').map((x) => x.args[0]), ['session.up']);
 });
 
 test('PMTU: all probes acked → 1446 and NTFY row 16; broker NTFY lowers it; 1280 clamp; no hook when unchanged', () => {
@@ -293,7 +321,9 @@ test('PMTU: peer NTFY only (no own measurement) sets the MTU; own small path is 
   const t0 = k.now;
   k.until(t0 + 15000);
   k.feed(0, ackFor(1306)); // only the 1334-byte probe got through: 1334 − 54 = 1280
-  assert.is(of(k.until(t0 + 20000), 'mtu')[0].mtu, 1280);
+  assert.equal(of(k.until(t0 + 25000), 'mtu'), [], 'not before a second round confirms it');
+  k.feed(0, ackFor(1306));
+  assert.is(of(k.until(t0 + 30000), 'mtu')[0].mtu, 1280);
 });
 
 test('PMTU: an ACK larger than the largest probe (1500) is dropped and never sets the MTU', () => {
@@ -306,7 +336,11 @@ test('PMTU: an ACK larger than the largest probe (1500) is dropped and never set
   h.feed(0, ackFor(1473)); // one byte above the 1500-byte probe
   assert.is(h.c.ctxs[0].dropped, before + 2);
   h.feed(0, ackFor(0x05a8)); // a real one: 1476
-  assert.is(of(h.until(t0 + 20000), 'mtu')[0].mtu, 1476 - 54);
+  h.until(t0 + 25000);
+  h.feed(0, ackFor(63434));
+  h.feed(0, ackFor(0x05a8));
+  assert.equal(of(h.until(t0 + 30000), 'mtu').map((x) => x.mtu), [1476 - 54]);
+  assert.is(h.c.ctxs[0].dropped, before + 3);
 });
 
 test('reliable LIMIT (row 7): retransmitted every 2 s, REL_ACK (row 8) stops it; 10 attempts then given up', () => {
@@ -393,8 +427,8 @@ test('selection: -r uniform among ready; zero ready brokers does not crash in an
   assert.is(r.c.selected?.index, 1);
 });
 
-test('backoff: 1 s doubling to 60 s, jitter within ±25 %, reset after a stable tunnel', () => {
-  const expected = [1000, 2000, 4000, 8000, 16000, 32000, 60000, 60000, 60000];
+test('backoff: 1 s doubling to 30 s, jitter within ±25 %, reset after a stable tunnel', () => {
+  const expected = [1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000, 30000];
   expected.forEach((v, i) => {
     assert.is(backoffDelay(i + 1, () => 0.5), v);
     assert.is(backoffDelay(i + 1, () => 0), v * 0.75);
@@ -404,7 +438,8 @@ test('backoff: 1 s doubling to 60 s, jitter within ±25 %, reset after a stable 
     const d = backoffDelay(4, Math.random);
     assert.ok(d >= 6000 && d <= 10000, `${d}`);
   }
-  assert.is(backoffDelay(1000, () => 0.5), 60000, 'huge counts are capped');
+  assert.is(backoffDelay(1000, () => 0.5), 30000, 'huge counts are capped');
+  assert.is(backoffDelay(1000, () => 0.999999), 37500, 'longest pause: 37.5 s');
   // consecutive refusals grow the pause; a tunnel that stays up resets it
   const h = new H();
   const pauses: number[] = [];
@@ -429,6 +464,70 @@ test('backoff: 1 s doubling to 60 s, jitter within ±25 %, reset after a stable 
   assert.is(h.c.phase, 'up');
   h.feed(0, R.errBrokerTimeout);
   assert.is(h.c.failures, 1, 'counter reset after a stable tunnel');
+});
+
+test('backoff: silent rounds grow the pause, an answer resets it; refusals after an answer keep growing it', () => {
+  const h = new H();
+  h.start();
+  // the broker is down: rounds without any answer, pauses 1, 2, 4, 8, 16, 30, 30 s
+  const pauses: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    h.opened(0);
+    h.until(h.now + 10_000);
+    assert.is(h.c.phase, 'pause');
+    const t = h.now;
+    while (h.c.phase === 'pause') h.until(h.c.nextDeadline());
+    pauses.push(h.now - t);
+  }
+  assert.equal(pauses, [1000, 2000, 4000, 8000, 16000, 30000, 30000]);
+  assert.is(h.c.failures, 7);
+  // it is back and answers: counter reset; a refusal now (say its rate limit) pauses 1 s, not 30
+  h.opened(0);
+  const back = h.feed(0, R.usage255);
+  assert.ok(logs(back).some((l) => l.includes('a broker answers again after 7 failed attempts: backoff reset')));
+  h.feed(0, R.cookie);
+  assert.ok(logs(h.feed(0, R.refused)).some((l) => l.includes('new attempt (#1) in 1.0 s')));
+  // answering but refusing again and again: the pause keeps growing (a struggling broker)
+  const grow: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    while (h.c.phase === 'pause') h.until(h.c.nextDeadline());
+    h.opened(0);
+    h.feed(0, R.usage255);
+    h.feed(0, R.cookie);
+    grow.push(...logs(h.feed(0, R.refused)).filter((l) => l.includes('new attempt')).map((l) => l.slice(l.indexOf('(#'))));
+  }
+  assert.equal(grow, ['(#2) in 2.0 s', '(#3) in 4.0 s', '(#4) in 8.0 s']);
+});
+
+test('backoff: a lone broker that was down for 10 minutes has its clients back within a minute', () => {
+  // 100 clients with their own jitter; the broker is silent for 600 s, then answers everything
+  let seed = 7;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  let worst = 0;
+  for (let n = 0; n < 100; n++) {
+    const h = new H({ limitKbps: 0 }, rnd);
+    h.up();
+    h.feed(0, '80 73 a7 01 03 01 02 00 00 00 00 00'); // ERROR: broker shutdown (0x02)
+    const downAt = h.now;
+    for (;;) {
+      const d = h.c.nextDeadline();
+      if (d >= downAt + 600_000) break;
+      const a = h.at(d);
+      for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, { ip: '203.0.113.1', port: 8942 }, h.now));
+    }
+    // back at +600 s: the client answers as soon as its next USAGE goes out
+    h.until(downAt + 600_000);
+    while (h.c.phase !== 'selected') {
+      if (h.c.ctxs[0].state === 'usage') h.feed(0, R.usage255);
+      else {
+        const a = h.at(h.c.nextDeadline());
+        for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, { ip: '203.0.113.1', port: 8942 }, h.now));
+      }
+    }
+    worst = Math.max(worst, h.now - (downAt + 600_000));
+  }
+  assert.ok(worst <= 40_000, `slowest client back after ${worst} ms`);
+  assert.ok(worst >= 20_000, `${worst} ms: the cap (22.5..37.5 s) is what bounds it`);
 });
 
 test('failed brokers are avoided for an hour while others answer, used when alone', () => {
@@ -462,8 +561,9 @@ test('failed brokers are avoided for an hour while others answer, used when alon
   const a = h.until(roundStart + 10000);
   assert.is(h.c.selected?.index, 0);
   assert.ok(logs(a).some((l) => l.includes('although it failed recently')));
-  // after an hour (full-width timestamps, far beyond 255 s) the mark expires
-  const big = new H({ brokers });
+  // after an hour (full-width timestamps, far beyond 255 s) the mark expires: a refuses at
+  // 5000 s, b carries the tunnel for an hour, then fails; in the next round a is preferred again
+  const big = new H({ brokers, limitKbps: 0 });
   big.now = 5_000_000;
   big.start();
   big.opened(0);
@@ -472,14 +572,57 @@ test('failed brokers are avoided for an hour while others answer, used when alon
   big.feed(0, R.cookie);
   big.feed(0, R.refused);
   assert.is(big.c.failedAt[0], 5_000_000);
-  while (big.c.phase === 'pause') big.at(big.now + 250);
+  big.until(big.c.nextDeadline());
+  assert.is(big.c.phase, 'round');
   assert.is(big.c.failedAt[0], 5_000_000, 'still avoided in the next round');
-  big.c.failedAt[1] = -1;
-  big.now = 5_000_000 + timers.brokenBrokerHold;
-  big.c.ctxs.forEach((x) => x.stop([]));
-  (big.c as unknown as { phase: string }).phase = 'pause';
-  big.at(big.now);
+  big.opened(0);
+  big.opened(1);
+  big.feed(0, R.usage255);
+  assert.is(big.c.phase, 'round', 'a answered first but is avoided');
+  big.up(R.tunnel, 1);
+  assert.is(big.c.selected?.index, 1);
+  while (big.now < 5_000_000 + timers.brokenBrokerHold) {
+    big.until(big.now + 5000);
+    big.feed(1, R.brokerKeepalive);
+  }
+  big.feed(1, R.errBrokerTimeout);
+  assert.is(big.c.failedAt[1], big.now);
+  big.until(big.c.nextDeadline());
   assert.is(big.c.failedAt[0], -1, 'expired after an hour');
+  big.opened(0);
+  big.opened(1);
+  big.feed(0, R.usage255);
+  assert.is(big.c.selected?.index, 0, '-g takes a again as soon as it answers');
+});
+
+test('nextDeadline: ticking before it does nothing, after a tick it lies ahead, in every phase', () => {
+  let seed = 99;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const h = new H({ brokers: [{ host: 'a', port: '1' }, { host: 'b', port: '2' }], selection: 'usage' }, rnd);
+  h.start();
+  const phases = new Set<string>();
+  for (let i = 0; i < 3000; i++) {
+    const d = h.c.nextDeadline();
+    assert.ok(d > h.now, `step ${i}: deadline ${d} not after now ${h.now} (phase ${h.c.phase})`);
+    phases.add(h.c.phase);
+    // somewhere before the deadline: no action at all
+    const early = h.now + Math.floor(rnd() * Math.min(d - h.now, 20_000));
+    if (early < d) assert.equal(h.at(early), [], `tick at ${early} before deadline ${d}`);
+    if (d === Infinity) break;
+    const a = h.at(d);
+    for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, rnd() < 0.1 ? 'down' : { ip: '203.0.113.1', port: 1 }, h.now));
+    // the brokers answer now and then, the tunnel gets set up, probes get acked, errors arrive
+    const r = rnd();
+    const b = rnd() < 0.5 ? 0 : 1;
+    if (r < 0.3) h.feed(b, R.usage255);
+    else if (r < 0.4) h.feed(b, R.cookie);
+    else if (r < 0.45) for (const x of of(h.feed(b, R.tunnel), 'setup')) h.rec(h.c.setupDone(x.b, null, h.now));
+    else if (r < 0.6) h.feed(b, R.brokerKeepalive);
+    else if (r < 0.65) h.feed(b, ackFor(1472));
+    else if (r < 0.67) h.feed(b, R.errBrokerTimeout);
+    else if (r < 0.68) h.feed(b, R.relAck0);
+  }
+  for (const p of ['round', 'selected', 'up', 'pause']) assert.ok(phases.has(p), `phase ${p} not reached: ${[...phases]}`);
 });
 
 test('SIGTERM: selected broker gets ERROR 0x11 (row 17), down hook, kernel cleanup, exit; idle → just exit', () => {

@@ -53,6 +53,12 @@ test('event loop: deadline order, no fd starvation by 0 ms timers, closed watche
   assert.match(r.stderr, /^warning: fd \d+ was closed while watched, no longer watching it\n$/);
 });
 
+test('timers never fire before now() reaches their deadline (no early, wasted wake-ups)', () => {
+  const r = run('--selftest-timers');
+  assert.is(r.status, 0, r.stderr);
+  assert.is(r.stdout, 'selftest-timers: 40 fired, 0 early\n');
+});
+
 test('an unhandled promise rejection is fatal (exit 1) with one line on stderr', () => {
   const r = run('--selftest-reject');
   assert.is(r.status, 1, r.stderr);
@@ -113,6 +119,45 @@ test('-h prints the plain help text (every option of the original client) and ex
   for (const flag of ['-h', '-f', '-u', '-l', '-b', '-i', '-I', '-s', '-t', '-L', '-a', '-g', '-r']) {
     assert.ok(new RegExp(`^  ${flag} `, 'm').test(r.stderr), `help lacks ${flag}`);
   }
+});
+
+test('the client ignores SIGPIPE (as the original) and survives SIGHUP; SIGTERM still ends it with 0', async () => {
+  // the host kernel has no L2TP: the client waits for it, logging one line, which is all we need
+  const child = spawn(BIN, ['-f', '-u', 'sig-test', '-b', '192.0.2.1:8942', '-i', 'l2tp9'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (d: string) => (err += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })));
+  const waitFor = async (what: string, ms = 8000): Promise<void> => {
+    for (const end = Date.now() + ms; !err.includes(what); await new Promise((r) => setTimeout(r, 20))) {
+      if (Date.now() > end || child.exitCode !== null || child.signalCode !== null) {
+        child.kill('SIGKILL');
+        throw new Error(`no '${what}' (exit ${child.exitCode}/${child.signalCode}), stderr: ${err}`);
+      }
+    }
+  };
+  try {
+    await waitFor('retrying every 5 s');
+    child.kill('SIGPIPE');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.is(child.signalCode, null, `killed by SIGPIPE; stderr: ${err}`);
+    assert.is(child.exitCode, null);
+    child.kill('SIGHUP');
+    await waitFor('SIGHUP: not connected yet, nothing to reconnect');
+    assert.is(child.signalCode, null, 'killed by SIGHUP');
+    child.kill('SIGTERM');
+    const r = await exited;
+    assert.equal(r, { code: 0, signal: null }, err);
+    assert.ok(err.includes('info: terminating'), err);
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('-h lists -m, the opt-in for session.mtu-changed', () => {
+  const r = run('-h');
+  assert.match(r.stderr, /^  -m +also run <script> session\.mtu-changed/m);
 });
 
 test.run();

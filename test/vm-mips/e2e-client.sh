@@ -27,7 +27,7 @@ vm_check broker-ready-mark wait_for 240 test -e "$SYNC/broker-ready"
 
 td_hook_script "$HOOK" "$W/client-hooks.log" "$VM_OVL_CLIENT/$VM_OVL_PREFIX"
 t0=$(cut -d' ' -f1 /proc/uptime)
-"$BIN" -f -u "$TD_UUID" -b "$VM_BROKER_IP:8942" -i l2tp0 -t 1 -s "$HOOK" -L 1024 > "$W/client.log" 2>&1 &
+"$BIN" -f -u "$TD_UUID" -b "$VM_BROKER_IP:8942" -i l2tp0 -t 1 -s "$HOOK" -m -L 1024 > "$W/client.log" 2>&1 &
 CPID=$!
 is_up() { ip -o link show dev "$1" 2>/dev/null | grep -q '[<,]UP[,>]'; }
 if ! vm_check client-l2tp0-up wait_for 150 is_up l2tp0; then

@@ -103,6 +103,29 @@ function loopRules(native: Native, loop: Loop): void {
   loop.setTimer(60, () => say(`selftest-loop: ${events.join(',')}, 0 ms timer ran ${spins < 50 ? 'a few times' : `${spins} times`}`));
 }
 
+/** A timer armed for a fractional deadline (ms = ceil(deadline - now()), as the client driver
+ *  arms its one timer) never fires before now() reaches the deadline: an early wake-up finds
+ *  nothing due and costs a second one. 40 timers in a row, 2.3..6.2 ms each, while a 1 ms
+ *  timer keeps waking the loop (as datagrams do) at every fraction of a ms. */
+function timers(loop: Loop): void {
+  let early = 0;
+  let n = 0;
+  const noise = (): void => {
+    if (n < 40) loop.setTimer(1, noise);
+  };
+  noise();
+  const next = (): void => {
+    if (n === 40) return say(`selftest-timers: ${n} fired, ${early} early`);
+    const deadline = loop.now() + 2.3 + (n % 4) * 1.3;
+    n++;
+    loop.setTimer(Math.ceil(deadline - loop.now()), () => {
+      if (loop.now() < deadline) early++;
+      next();
+    });
+  };
+  next();
+}
+
 /** The engine features the client relies on, computed on the target (big-endian byte order,
  *  soft-float number formatting), a promise job run by the event loop, and the intrinsics the
  *  binary leaves out on purpose (qjs-native/qjs_main.c). */
@@ -141,6 +164,9 @@ export function runSelfTest(args: string[], native: Native, loop: Loop): boolean
       return true;
     case '--selftest-loop':
       loopRules(native, loop);
+      return true;
+    case '--selftest-timers':
+      timers(loop);
       return true;
     case '--selftest-builtins':
       builtins();
