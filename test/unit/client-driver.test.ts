@@ -359,17 +359,6 @@ test('no polling: one core timer at the next deadline; an idle tunnel wakes for 
   assert.ok(f.sent.filter((s) => s.hex.startsWith('80 73 a7 01 05 04')).length >= 12);
 });
 
-  bringUp(f, d);
-  const reapTimers = (): number => f.timers.filter((t) => t.at - f.now === 500).length;
-  assert.is(reapTimers(), 1, 'session.up is running');
-  f.advance(1000);
-  assert.is(reapTimers(), 1, 'still running');
-  f.children.set(500, 0);
-  f.advance(500);
-  assert.is(reapTimers(), 0, 'reaped: no more reap timer');
-  f.advance(4000);
-  assert.is(f.timers.length, 1, 'only the core timer');
-});
 
 test('SIGHUP: the tunnel is closed as on SIGTERM, then a new round starts at once (not a failure)', () => {
   const { f, d } = setup({ tunnelId: 7 });
