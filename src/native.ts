@@ -27,6 +27,8 @@ export interface Native {
   bindToDevice(fd: number, dev: string): number;
   /** setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE). */
   setPmtuProbe(fd: number): number;
+  /** SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
+  setRecvBuffer(fd: number, bytes: number): number;
   bind(fd: number, ip: string, port: number): number;
   connect(fd: number, ip: string, port: number): number;
   /** getsockname port, or -errno. */

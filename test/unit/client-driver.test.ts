@@ -37,6 +37,7 @@ class Fake {
     setReusePort: () => 0,
     bindToDevice: (fd, dev) => (this.calls.push(`bindToDevice ${fd} ${dev}`), 0),
     setPmtuProbe: (fd) => (this.calls.push(`pmtuProbe ${fd}`), 0),
+    setRecvBuffer: () => 0,
     bind: (fd, ip, port) => (this.calls.push(`bind ${fd} ${ip}:${port}`), 0),
     connect: (fd, ip, port) => (this.calls.push(`connect ${fd} ${ip}:${port}`), 0),
     localPort: () => 40000,
