@@ -77,6 +77,8 @@ export class BrokerCore {
   private liveCount = 0;
   private readonly answers = new TokenBucket(1000 / ANSWER_BUDGET_PER_S, ANSWER_BUDGET_BURST);
   private readonly logOn: (level: LogLevel) => boolean;
+  /** Salt of the opaque per-IP hook queue names (log_ip_addresses=false). */
+  private readonly queueSalt: number;
   /** Set after the first SESSION_CREATE EEXIST (kernel without duplicate session ids, §2.7). */
   private requireUniqueSessionId = false;
   private stopping = false;
@@ -94,6 +96,7 @@ export class BrokerCore {
       cfg.connectionRateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST);
     this.cookies = new FineCookieJar(deps.key, deps.mac, deps.startMs);
     this.nextPruneAt = deps.startMs + PRUNE_INTERVAL_MS;
+    this.queueSalt = Math.floor(deps.random() * 0x1_0000_0000);
     this.logOn = deps.logEnabled ?? ((level) => LEVEL_RANK[level] <= LEVEL_RANK[cfg.verbosity]);
     this.ctx = {
       cfg, counters: this.counters, random: deps.random, errno: deps.errno, tcPath: deps.tcPath,
@@ -111,8 +114,25 @@ export class BrokerCore {
     return this.tunnels.size;
   }
 
-  /** A datagram received on a listener or tunnel socket. Never throws on bad input. */
+  /** A datagram received on a listener or tunnel socket. Never throws on bad input. No answer
+   *  to it (a send to its source) is larger than the datagram: a spoofed source gains nothing. */
   datagram(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number): Action[] {
+    const out = this.receive(socket, data, from, now);
+    for (let i = 0; i < out.length; i++) {
+      const a = out[i];
+      if (a.type !== 'send' || a.data.length <= data.length || a.to.ip !== from.ip || a.to.port !== from.port) continue;
+      const fitted = fitReply(a.data, data.length);
+      if (fitted) {
+        out[i] = { ...a, data: fitted };
+      } else {
+        this.counters.add('drop-answer-too-large');
+        out.splice(i--, 1);
+      }
+    }
+    return out;
+  }
+
+  private receive(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number): Action[] {
     if (this.stopping) return [];
     this.counters.add('datagrams');
     const frame = parseFrame(data);
@@ -287,7 +307,7 @@ export class BrokerCore {
     if (!this.limiter.admitIp(from.ip, now)) {
       const hook = this.cfg.hooks.connectionRateLimit;
       const extra: Action[] = hook
-        ? [{ type: 'run', job: rateLimitHookJob(hook, from.ip, from.port, uuid, this.cfg.logIpAddresses) }]
+        ? [{ type: 'run', job: rateLimitHookJob(hook, from.ip, from.port, uuid, this.cfg.logIpAddresses, this.queueSalt) }]
         : [];
       return refuse('refused-rate-limit-ip', 'info',
         `more than ${this.cfg.perIpCount} requests from its IP within ${this.cfg.perIpTime} s`, extra);
