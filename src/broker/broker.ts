@@ -36,6 +36,8 @@ export interface BrokerDeps {
   /** Whether a log line of this level is written (the driver's current level); log texts on
    *  per-datagram paths are built only then. Default: cfg.verbosity. */
   logEnabled?: (level: LogLevel) => boolean;
+  /** Override of TIMER_SLACK_MS (tests). */
+  timerSlackMs?: number;
 }
 
 const LEVEL_RANK: Record<LogLevel, number> = { error: 0, warning: 1, info: 2, debug: 3 };
@@ -61,6 +63,11 @@ export const PREPARE_MAX_COOKIE_AGE_MS = 14_000;
  *  keepalives): none is larger than its request, and together they stay below this rate, so
  *  the broker is no useful reflector. 1,000 routers returning at once need ~3,000 answers. */
 export const ANSWER_BUDGET_PER_S = 2_000;
+/** tick(now) also serves deadlines up to this much later, each as if at its own time: tunnels
+ *  keep their schedule (spread as created), the broker wakes at most ~1000/TIMER_SLACK_MS times a
+ *  second however many tunnels are due. Keepalives (5 s) and probes (1 s) go out at most this
+ *  early; nothing is ever late. */
+export const TIMER_SLACK_MS = 250;
 export const ANSWER_BUDGET_BURST = 10_000;
 
 export class BrokerCore {
@@ -77,6 +84,7 @@ export class BrokerCore {
   private liveCount = 0;
   private readonly answers = new TokenBucket(1000 / ANSWER_BUDGET_PER_S, ANSWER_BUDGET_BURST);
   private readonly logOn: (level: LogLevel) => boolean;
+  private readonly slackMs: number;
   /** Salt of the opaque per-IP hook queue names (log_ip_addresses=false). */
   private readonly queueSalt: number;
   /** Set after the first SESSION_CREATE EEXIST (kernel without duplicate session ids, §2.7). */
@@ -96,6 +104,7 @@ export class BrokerCore {
       cfg.connectionRateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST);
     this.cookies = new FineCookieJar(deps.key, deps.mac, deps.startMs);
     this.nextPruneAt = deps.startMs + PRUNE_INTERVAL_MS;
+    this.slackMs = deps.timerSlackMs ?? TIMER_SLACK_MS;
     this.queueSalt = Math.floor(deps.random() * 0x1_0000_0000);
     this.logOn = deps.logEnabled ?? ((level) => LEVEL_RANK[level] <= LEVEL_RANK[cfg.verbosity]);
     this.ctx = {
@@ -372,18 +381,21 @@ export class BrokerCore {
     return out;
   }
 
-  /** Runs what is due at `now`: the tunnels whose deadline has come (popped from the timer
-   *  heap, O(log n) each; nothing else is looked at) and the once-a-minute housekeeping. */
+  /** Runs what is due at `now` (or within TIMER_SLACK_MS after it): the tunnels whose deadline
+   *  has come, popped from the timer heap (O(log n) each; nothing else is looked at), each ticked
+   *  at its own deadline; and the once-a-minute housekeeping. */
   tick(now: number): Action[] {
     const out: Action[] = [];
-    while (this.timers.peekAt() <= now) {
+    const until = now + this.slackMs;
+    while (this.timers.peekAt() <= until) {
       const at = this.timers.peekAt();
       const tunnel = this.timers.pop()!;
       // stale entry: the tunnel was rescheduled earlier (a newer entry exists) or is gone
       if (at !== tunnel.scheduledAt || tunnel.state !== 'up') continue;
       tunnel.scheduledAt = Infinity;
-      if (now >= tunnel.nextDeadline()) {
-        for (const a of tunnel.tick(now)) out.push(a);
+      const t = Math.max(now, at);
+      if (t >= tunnel.nextDeadline()) {
+        for (const a of tunnel.tick(t)) out.push(a);
         this.reap(tunnel);
       }
       this.schedule(tunnel);
