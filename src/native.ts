@@ -27,8 +27,6 @@ export interface Native {
   bindToDevice(fd: number, dev: string): number;
   /** setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE). */
   setPmtuProbe(fd: number): number;
-  /** SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
-  setRecvBuffer(fd: number, bytes: number): number;
   bind(fd: number, ip: string, port: number): number;
   connect(fd: number, ip: string, port: number): number;
   /** getsockname port, or -errno. */
@@ -63,6 +61,9 @@ export interface Native {
   /** Reads the answer from that pipe and closes it: the first IPv4 address, or -errno
    *  (-ENOENT when the name does not resolve). Reaps the helper process. */
   resolveFinish(fd: number): Resolved | number;
+
+  /** SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
+  setRecvBuffer(fd: number, bytes: number): number;
 
   /** syslog(3) with ident set by openlog on first use (LOG_DAEMON). */
   syslog(priority: number, ident: string, message: string): void;

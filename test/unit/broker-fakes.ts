@@ -14,6 +14,8 @@ import * as m from '../../src/protocol/messages.js';
 export const ERRNO = {
   EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97,
   ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101,
+  // x86 values of names a newer Native may list
+  EBADF: 9, ECHILD: 10, EACCES: 13, ESRCH: 3, EMFILE: 24, ENOSYS: 38, E2BIG: 7, ENOMEM: 12,
 };
 const STRERROR: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 98: 'Address already in use', 111: 'Connection refused' };
 
@@ -145,6 +147,9 @@ export class FakeNative implements Native {
     c.killedWith = signal;
     return 0;
   }
+  /** No pidfd here: a job runner that uses one falls back to polling waitPid. */
+  pidWatch(): number { return -ERRNO.ENOSYS; }
+  raiseFdLimit(): { soft: number; hard: number } { return { soft: 1024, hard: 1024 }; }
   resolveStart(): number { return -1; }
   resolveFinish(): number { return -1; }
   syslog(): void {}

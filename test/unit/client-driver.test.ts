@@ -37,7 +37,6 @@ class Fake {
     setReusePort: () => 0,
     bindToDevice: (fd, dev) => (this.calls.push(`bindToDevice ${fd} ${dev}`), 0),
     setPmtuProbe: (fd) => (this.calls.push(`pmtuProbe ${fd}`), 0),
-    setRecvBuffer: () => 0,
     bind: (fd, ip, port) => (this.calls.push(`bind ${fd} ${ip}:${port}`), 0),
     connect: (fd, ip, port) => (this.calls.push(`connect ${fd} ${ip}:${port}`), 0),
     localPort: () => 40000,
@@ -65,6 +64,7 @@ class Fake {
     read: () => 0,
     waitPid: (pid) => this.children.get(pid) ?? null,
     kill: (pid, sig) => (this.calls.push(`kill ${pid} ${sig}`), 0),
+    setRecvBuffer: () => -E.EPERM,
     resolveStart: (host, service) => {
       const fd = this.nextFd++;
       this.calls.push(`resolve ${host} ${service} → ${fd}`);
