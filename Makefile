@@ -20,7 +20,10 @@ node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
 
+# The compiled tests are removed first: a suite deleted or renamed in test/ must not keep
+# running from a stale build/js/test (test/run.sh runs exactly the test/unit/*.test.ts sources).
 ts: npm
+	rm -rf build/js/test
 	npx tsc -p tsconfig.json
 
 build: deps npm ts $(BUILD_TARGETS)

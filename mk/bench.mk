@@ -15,7 +15,9 @@ BENCH_BUNDLE  := build/bench/codec-qjs.js
 BENCH_TS      := $(wildcard bench/*.ts) $(wildcard src/protocol/*.ts) $(wildcard src/netlink/*.ts)
 
 .PHONY: bench bench-qjs bench-node
-bench: bench-node bench-qjs
+bench: bench-node bench-qjs build/bench/tdnative-fork.node
+	@echo "== spawn: posix_spawn vs the former fork+execv, from a 50 MB Node process =="
+	$(NODE) build/js/bench/spawn.js
 	@echo "== codec: Node vs QuickJS =="
 	$(NODE) build/js/bench/codec.js --compare-qjs $(BENCH_QJS) $(BENCH_BUNDLE)
 	@echo "== broker core: handshakes and memory (Node) =="

@@ -2,7 +2,7 @@
 # The binary rule (build/mips_24kc/tunneldigger) lives in mk/mips-client.mk; only the dependency is
 # declared here. openwrt/Makefile is the SDK/feed variant of the same package.
 IPK_VERSION := $(shell sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' package.json | head -n1)
-IPK_FILE    := dist/tunneldigger_$(IPK_VERSION)-1_mips_24kc.ipk
+IPK_FILE    := dist/tunneldigger_$(IPK_VERSION)-r1_mips_24kc.ipk
 
 # xz: size report; busybox-static + file: test/openwrt/run.sh (init script under ash in a chroot).
 APT_PACKAGES += xz-utils busybox-static file

@@ -7,16 +7,15 @@
 # Environment (all optional):
 #   BIN=path          client binary (default build/mips_24kc/tunneldigger; tests use a dummy)
 #   OUT_DIR=dir       where the .ipk goes (default dist)
-#   VERSION=x.y.z     default: "version" of package.json;  RELEASE=n  default 1
-#   IPK_EPOCH=n       default 1 (see below); empty = no epoch
+#   VERSION=y.m.n     default: "version" of package.json;  RELEASE=n  default 1
+#   IPK_EPOCH=n       default none (see below)
 #   ARCH=name         default mips_24kc
 #   BUDGET_KIB=n      fail when the .ipk is bigger (default 230)
 #   STRIP=tool        strip used when BIN still has a symbol table (default mips-linux-gnu-strip)
 #
-# Why an epoch: the original package's version is "2021-03-08-4f72b305-2", which opkg orders
-# above "0.5.0-1" ("Not downgrading package tunneldigger"). Version "1:0.5.0-1" sorts above
-# any epoch-less version, so a plain `opkg install` replaces the original. The file name
-# carries no epoch (same as Debian).
+# Version "<y.m.n>-r<release>" as the OpenWrt 24.10 SDK writes it; the calendar version sorts
+# above the original's "2021-03-08-4f72b305-2" / "2021.03.08~4f72b305-r2" without an epoch
+# (docs/versioning.md). IPK_EPOCH=1 only for a router still on our epoch-1 release 1:0.5.0-1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -26,7 +25,7 @@ BIN=${BIN:-build/mips_24kc/tunneldigger}
 OUT_DIR=${OUT_DIR:-dist}
 ARCH=${ARCH:-mips_24kc}
 RELEASE=${RELEASE:-1}
-IPK_EPOCH=${IPK_EPOCH-1}
+IPK_EPOCH=${IPK_EPOCH:-}
 BUDGET_KIB=${BUDGET_KIB:-230}
 STRIP=${STRIP:-mips-linux-gnu-strip}
 if [ -z "${VERSION:-}" ]; then
@@ -37,7 +36,7 @@ if [ -z "${SOURCE_DATE_EPOCH:-}" ]; then
   SOURCE_DATE_EPOCH=$(git log -1 --format=%ct 2>/dev/null || true)
   SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-0}
 fi
-PKG_VERSION="$VERSION-$RELEASE"
+PKG_VERSION="$VERSION-r$RELEASE"
 CONTROL_VERSION="${IPK_EPOCH:+$IPK_EPOCH:}$PKG_VERSION"
 IPK="$OUT_DIR/tunneldigger_${PKG_VERSION}_${ARCH}.ipk"
 BUDGET=$((BUDGET_KIB * 1024))

@@ -19,6 +19,7 @@
 #include <syslog.h>
 #include <unistd.h>
 #include <pthread.h>
+#include <spawn.h>
 
 #ifndef IP_PMTUDISC_PROBE
 #define IP_PMTUDISC_PROBE 3
@@ -204,14 +205,18 @@ ssize_t td_netlink_recv(int fd, void *buf, size_t len)
 
 /* ---- processes ---- */
 
-/* Moves fd to >= 3 so dup2() onto 0/1/2 in the child cannot clobber it. Keeps CLOEXEC. */
+/* Moves fd to >= 3 so the dup2() onto 0/1/2 in the child cannot clobber it. Keeps CLOEXEC.
+ * A negative fd (a failed open/pipe) passes through with errno untouched, so fd exhaustion
+ * is reported as EMFILE, not as the EBADF of a call on fd -1. */
 static int lift_fd(int fd)
 {
-    int nfd;
-    if (fd > 2)
+    int nfd, saved;
+    if (fd < 0 || fd > 2)
         return fd;
     nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    saved = errno;
     close(fd);
+    errno = saved;
     return nfd;
 }
 
@@ -223,33 +228,24 @@ static int fd_scan_limit(void)
     return (int)rl.rlim_cur;
 }
 
-/* Child side, async-signal-safe only. close_now: close every fd >= 3 except `keep`;
- * otherwise mark every fd >= 3 close-on-exec (`keep` must already be close-on-exec). */
-static void child_drop_fds(int keep, int scan_limit, int close_now)
+/* Child side, async-signal-safe only: close every fd >= 3 except `keep`. */
+static void child_drop_fds(int keep, int scan_limit)
 {
     int fd;
 #ifdef SYS_close_range
-    if (close_now) {
-        if (keep > 3)
-            syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U);
-        if (syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
-            return;
-    } else if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0) {
+    if (keep > 3)
+        syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U);
+    if (syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U) == 0)
         return;
-    }
 #endif
     for (fd = 3; fd < scan_limit; fd++) {
-        if (fd == keep)
-            continue;
-        if (close_now)
+        if (fd != keep)
             close(fd);
-        else
-            fcntl(fd, F_SETFD, FD_CLOEXEC);
     }
 }
 
 /* Child side: default dispositions and an empty mask, so the parent's handlers (Node's,
- * QuickJS's) never run in the child and hooks see SIGPIPE/SIGTERM as usual. */
+ * QuickJS's) never run in the child. */
 static void child_reset_signals(void)
 {
     struct sigaction sa;
@@ -297,7 +293,123 @@ static pid_t fork_blocked(void)
     return pid;
 }
 
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+#define TD_HAVE_ADDCLOSEFROM 1
+#endif
+#ifndef POSIX_SPAWN_SETSID
+/* Older C libraries: a process group of its own still lets kill(-pid) reach the whole tree. */
+#define TD_SPAWN_OWN_GROUP POSIX_SPAWN_SETPGROUP
+#else
+#define TD_SPAWN_OWN_GROUP POSIX_SPAWN_SETSID
+#endif
+
+#ifndef TD_HAVE_ADDCLOSEFROM
+/* Without posix_spawn_file_actions_addclosefrom_np (musl, old glibc) the child cannot close
+ * fds itself, so every fd >= 3 of the parent is marked close-on-exec first. The cores open
+ * everything with CLOEXEC already; this catches fds opened by others (libraries, the runtime).
+ * Harmless for the parent: nothing in it relies on passing fds across exec. */
+static void mark_fds_cloexec(void)
+{
+    int fd, limit;
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+        return;
+#endif
+    limit = fd_scan_limit();
+    for (fd = 3; fd < limit; fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0 && !(fl & FD_CLOEXEC))
+            fcntl(fd, F_SETFD, fl | FD_CLOEXEC);
+    }
+}
+#endif
+
+int td_argv_size(uint32_t nargs, size_t elem, size_t *bytes)
+{
+    /* path + args + NULL; TD_SPAWN_MAX_ARGS keeps (nargs + 2) * elem far from SIZE_MAX even
+     * with a 32-bit size_t, where a length near 2^32 would otherwise wrap to a tiny size. */
+    if (nargs > TD_SPAWN_MAX_ARGS || elem == 0 || elem > 64)
+        return -E2BIG;
+    *bytes = ((size_t)nargs + 2) * elem;
+    return 0;
+}
+
 pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *out_fd)
+{
+    extern char **environ;
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t all, none;
+    int out[2] = { -1, -1 }, rc;
+    pid_t pid = -1;
+
+    *out_fd = -1;
+    if (capture_output) {
+        if (pipe2(out, O_CLOEXEC) < 0)
+            return neg_errno();
+        out[0] = lift_fd(out[0]);
+        out[1] = lift_fd(out[1]);
+        if (out[0] < 0 || out[1] < 0) {
+            rc = neg_errno();
+            if (out[0] >= 0) close(out[0]);
+            if (out[1] >= 0) close(out[1]);
+            return rc;
+        }
+    }
+    if ((rc = posix_spawn_file_actions_init(&fa)) != 0) {
+        rc = -rc;
+        goto out_pipe;
+    }
+    if ((rc = posix_spawnattr_init(&attr)) != 0) {
+        rc = -rc;
+        goto out_fa;
+    }
+    sigfillset(&all);
+    sigemptyset(&none);
+    /* stdin from /dev/null; stdout+stderr into the pipe (its own fds are CLOEXEC). */
+    if ((rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) != 0 ||
+        (capture_output && ((rc = posix_spawn_file_actions_adddup2(&fa, out[1], 1)) != 0 ||
+                            (rc = posix_spawn_file_actions_adddup2(&fa, out[1], 2)) != 0)) ||
+#ifdef TD_HAVE_ADDCLOSEFROM
+        (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0 ||
+#endif
+        /* own session (or group): a hook timeout can kill(-pid) the whole tree; default
+         * dispositions and an empty mask: hooks see SIGPIPE/SIGTERM as usual */
+        (rc = posix_spawnattr_setflags(&attr, TD_SPAWN_OWN_GROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)) != 0 ||
+        (rc = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
+        (rc = posix_spawnattr_setsigmask(&attr, &none)) != 0) {
+        rc = -rc;
+        goto out_attr;
+    }
+#ifndef TD_HAVE_ADDCLOSEFROM
+    mark_fds_cloexec();
+#endif
+    /* CLONE_VM|CLONE_VFORK in glibc and musl: no copy of the parent's memory, and the exec
+     * error (ENOENT, EACCES...) comes back as the return value with no child left behind. */
+    rc = posix_spawn(&pid, path, &fa, &attr, argv, environ);
+    rc = rc ? -rc : 0;
+out_attr:
+    posix_spawnattr_destroy(&attr);
+out_fa:
+    posix_spawn_file_actions_destroy(&fa);
+out_pipe:
+    if (out[1] >= 0)
+        close(out[1]);
+    if (rc < 0) {
+        if (out[0] >= 0)
+            close(out[0]);
+        return rc;
+    }
+    if (capture_output) {
+        fcntl(out[0], F_SETFL, fcntl(out[0], F_GETFL) | O_NONBLOCK);
+        *out_fd = out[0];
+    }
+    return pid;
+}
+
+#ifdef TD_LEGACY_FORK_SPAWN
+/* The fork()+execv() spawn that td_spawn replaced, built only for bench/spawn.ts to compare. */
+pid_t td_spawn_fork(const char *path, char *const argv[], int capture_output, int *out_fd)
 {
     int devnull = -1, out[2] = { -1, -1 }, errp[2] = { -1, -1 };
     int scan_limit = fd_scan_limit(), err = 0, child_errno = 0;
@@ -320,7 +432,6 @@ pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *ou
             goto fail;
         }
     }
-    /* exec-failure pipe: CLOEXEC, so EOF means execv succeeded, 4 bytes mean it failed. */
     if (pipe2(errp, O_CLOEXEC) < 0) {
         err = neg_errno();
         goto fail;
@@ -331,7 +442,6 @@ pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *ou
         err = neg_errno();
         goto fail;
     }
-
     pid = fork_blocked();
     if (pid < 0) {
         err = neg_errno();
@@ -340,19 +450,18 @@ pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *ou
     if (pid == 0) {
         int e;
         child_reset_signals();
-        setsid(); /* own process group: a hook timeout can kill(-pid) the whole tree */
+        setsid();
         if (dup2(devnull, 0) < 0)
             goto child_fail;
         if (capture_output && (dup2(out[1], 1) < 0 || dup2(out[1], 2) < 0))
             goto child_fail;
-        child_drop_fds(errp[1], scan_limit, 0);
+        child_drop_fds(errp[1], scan_limit);
         execv(path, argv);
     child_fail:
         e = errno;
         write_all(errp[1], &e, sizeof e);
         _exit(127);
     }
-
     close(errp[1]);
     errp[1] = -1;
     do n = read(errp[0], &child_errno, sizeof child_errno);
@@ -360,7 +469,6 @@ pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *ou
     close(errp[0]);
     errp[0] = -1;
     if (n == (ssize_t)sizeof child_errno) {
-        /* The child exits right after reporting; reap it so no zombie is left. */
         while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
         err = child_errno ? -child_errno : -EIO;
         goto fail;
@@ -372,7 +480,6 @@ pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *ou
         *out_fd = out[0];
     }
     return pid;
-
 fail:
     if (devnull >= 0) close(devnull);
     if (out[0] >= 0) close(out[0]);
@@ -380,6 +487,19 @@ fail:
     if (errp[0] >= 0) close(errp[0]);
     if (errp[1] >= 0) close(errp[1]);
     return err;
+}
+#endif
+
+int td_pid_watch(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    /* pidfd_open (Linux 5.3): readable once the child has exited; always close-on-exec. */
+    long fd = syscall(SYS_pidfd_open, pid, 0U);
+    return fd < 0 ? neg_errno() : (int)fd;
+#else
+    (void)pid;
+    return -ENOSYS;
+#endif
 }
 
 ssize_t td_read(int fd, void *buf, size_t len)
@@ -416,10 +536,27 @@ int td_kill(pid_t pid, int sig) { return kill(pid, sig) < 0 ? neg_errno() : 0; }
 /* What the helper writes, in one write() (well below PIPE_BUF, so it is atomic). */
 struct resolve_answer {
     int32_t result; /* 0 or -errno */
-    int32_t pid;    /* the helper, so resolveFinish can reap it */
     uint32_t addr;  /* network order */
     uint16_t port;  /* host order */
 };
+
+/* Helpers still running, by pipe fd: resolveFinish reaps the helper by this pid even when it
+ * died without answering (the answer cannot be the only place the pid is known). */
+static struct { int fd; pid_t pid; } resolvers[TD_RESOLVE_MAX];
+static int resolvers_used;
+
+static pid_t resolver_take(int fd)
+{
+    int i;
+    for (i = 0; i < resolvers_used; i++) {
+        if (resolvers[i].fd == fd) {
+            pid_t pid = resolvers[i].pid;
+            resolvers[i] = resolvers[--resolvers_used];
+            return pid;
+        }
+    }
+    return -1;
+}
 
 static int eai_to_errno(int eai)
 {
@@ -440,6 +577,8 @@ int td_resolve_start(const char *host, const char *service)
     int p[2];
     pid_t pid;
 
+    if (resolvers_used == TD_RESOLVE_MAX)
+        return -EAGAIN;
     if (pipe2(p, O_CLOEXEC) < 0)
         return neg_errno();
     pid = fork_blocked();
@@ -456,12 +595,11 @@ int td_resolve_start(const char *host, const char *service)
         struct addrinfo hints, *res = NULL;
         int rc;
         child_reset_signals();
-        child_drop_fds(p[1], fd_scan_limit(), 1);
+        child_drop_fds(p[1], fd_scan_limit());
         memset(&ans, 0, sizeof ans);
         memset(&hints, 0, sizeof hints);
         hints.ai_family = AF_INET;
         hints.ai_socktype = SOCK_DGRAM;
-        ans.pid = (int32_t)getpid();
         errno = 0;
         rc = getaddrinfo(host, service, &hints, &res);
         if (rc != 0) {
@@ -480,6 +618,9 @@ int td_resolve_start(const char *host, const char *service)
     close(p[1]);
     /* Non-blocking, so a premature resolveFinish returns -EAGAIN instead of stalling. */
     fcntl(p[0], F_SETFL, fcntl(p[0], F_GETFL) | O_NONBLOCK);
+    resolvers[resolvers_used].fd = p[0];
+    resolvers[resolvers_used].pid = pid;
+    resolvers_used++;
     return p[0];
 }
 
@@ -487,19 +628,83 @@ int td_resolve_finish(int fd, uint32_t *addr, uint16_t *port)
 {
     struct resolve_answer ans;
     ssize_t n;
+    pid_t pid;
+    int err;
     do n = read(fd, &ans, sizeof ans); while (n < 0 && errno == EINTR);
     if (n < 0 && errno == EWOULDBLOCK)
         return -EAGAIN; /* not done yet: fd stays open */
+    err = n < 0 ? neg_errno() : -EIO;
+    pid = resolver_take(fd);
     close(fd);
+    /* Answered or not (EOF: the helper died), the helper has exited or is about to: reap it.
+     * An fd that is no helper's pipe (pid -1) is only closed. */
+    if (pid > 0 && n < 0)
+        kill(pid, SIGKILL); /* a read error: the helper may still be waiting for DNS */
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     if (n != (ssize_t)sizeof ans)
-        return n < 0 ? neg_errno() : -EIO; /* helper died without answering */
-    while (waitpid(ans.pid, NULL, 0) < 0 && errno == EINTR) {}
+        return err; /* helper died without answering */
     if (ans.result < 0)
         return ans.result;
     *addr = ans.addr;
     *port = ans.port;
     return 0;
 }
+
+/* ---- limits and buffers ---- */
+
+int td_set_recv_buffer(int fd, int bytes)
+{
+    int size = 0;
+    socklen_t len = sizeof size;
+    if (bytes < 0)
+        return -EINVAL;
+    /* SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN. */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0) {
+        if (errno != EPERM)
+            return neg_errno();
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) < 0)
+            return neg_errno();
+    }
+    /* The kernel doubles the request for its bookkeeping and caps SO_RCVBUF at rmem_max:
+     * report what it actually uses. */
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len) < 0)
+        return neg_errno();
+    return size;
+}
+
+int td_raise_fd_limit(uint64_t *soft, uint64_t *hard)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return neg_errno();
+    if (rl.rlim_cur != rl.rlim_max) {
+        struct rlimit want = { rl.rlim_max, rl.rlim_max };
+        /* An unlimited hard limit is refused above fs.nr_open; 2^20 is its default. */
+        if (setrlimit(RLIMIT_NOFILE, &want) < 0 && rl.rlim_max == RLIM_INFINITY) {
+            want.rlim_cur = 1U << 20;
+            if (want.rlim_cur > rl.rlim_cur)
+                setrlimit(RLIMIT_NOFILE, &want);
+        }
+        if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+            return neg_errno();
+    }
+    *soft = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+    *hard = rl.rlim_max == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_max;
+    return 0;
+}
+
+/* ---- errno names: the one table both bindings export (src/native.ts ERRNO_NAMES) ---- */
+
+#define E(name) { #name, name }
+const struct td_errno_entry td_errno_table[] = {
+    E(EAGAIN), E(EINTR), E(EMSGSIZE), E(ECONNREFUSED), E(EINVAL), E(EEXIST), E(ENOENT),
+    E(EAFNOSUPPORT), E(ENODEV), E(EPROTONOSUPPORT), E(ENOBUFS), E(EPERM), E(EADDRINUSE),
+    E(EHOSTUNREACH), E(ENETUNREACH), E(EBADF), E(ECHILD), E(EACCES), E(ESRCH), E(EMFILE),
+    E(ENOSYS), E(E2BIG), E(ENOMEM),
+};
+#undef E
+const size_t td_errno_count = sizeof td_errno_table / sizeof td_errno_table[0];
 
 /* ---- syslog ---- */
 

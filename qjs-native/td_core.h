@@ -1,6 +1,6 @@
 /* td_core: the syscall-shaped C core shared by the QuickJS module and the Node-API addon.
  * Every function returns a non-negative result or -errno. No function keeps hidden state
- * except the syslog ident. IPv4 addresses are in network byte order (uint32_t). */
+ * except the syslog ident and the pids of running resolver helpers. IPv4 addresses are in network byte order (uint32_t). */
 #ifndef TD_CORE_H
 #define TD_CORE_H
 #include <stddef.h>
@@ -23,19 +23,50 @@ int td_netlink_socket(int protocol);
 ssize_t td_netlink_send(int fd, const void *buf, size_t len);
 ssize_t td_netlink_recv(int fd, void *buf, size_t len);
 
-/* argv[0] must be path; argv NULL-terminated. *out_fd = non-blocking pipe read end or -1.
- * The child runs in its own session (setsid), so kill(-pid) reaches its whole tree.
- * An execv failure (e.g. missing path) is reported as -errno (-ENOENT) and the child is reaped. */
+/* Most arguments a binding passes to td_spawn (hooks take a handful). */
+#define TD_SPAWN_MAX_ARGS 4096
+/* Bytes of a NULL-terminated argv of path + nargs strings with elements of elem bytes, or
+ * -E2BIG (never a wrapped size, also with a 32-bit size_t). */
+int td_argv_size(uint32_t nargs, size_t elem, size_t *bytes);
+/* posix_spawn (vfork semantics: the parent's memory is not copied) of path with argv, no
+ * shell; argv[0] must be path; argv NULL-terminated. stdin is /dev/null; with capture_output
+ * stdout+stderr go into a pipe whose non-blocking read end is *out_fd (else -1, the child
+ * inherits them). Only fds 0-2 survive, signals are default and unblocked. The child runs in
+ * its own session (setsid), so kill(-pid) reaches its whole tree. An exec failure (e.g. a
+ * missing path) is reported as -errno (-ENOENT) with no child left behind. */
 pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *out_fd);
+#ifdef TD_LEGACY_FORK_SPAWN
+/* The former fork()+execv() implementation, for bench/spawn.ts only. */
+pid_t td_spawn_fork(const char *path, char *const argv[], int capture_output, int *out_fd);
+#endif
+/* pidfd_open(pid): an fd (close-on-exec) that becomes readable when the child exits, then
+ * td_wait_pid reaps it. -ENOSYS on kernels before 5.3 (callers poll td_wait_pid instead). */
+int td_pid_watch(pid_t pid);
 ssize_t td_read(int fd, void *buf, size_t len);
 /* 1 = exited (status in *code: exit code or 128+signal), 0 = still running, <0 = -errno */
 int td_wait_pid(pid_t pid, int *code);
 int td_kill(pid_t pid, int sig);
 
+/* At most this many resolver helpers at once (-EAGAIN beyond). */
+#define TD_RESOLVE_MAX 32
 int td_resolve_start(const char *host, const char *service);
 /* 0 on success with *addr and *port filled (network/host order), -errno otherwise (fd closed and
  * helper reaped), or -EAGAIN when the helper has not answered yet (fd stays open). */
 int td_resolve_finish(int fd, uint32_t *addr, uint16_t *port);
+
+/* SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
+int td_set_recv_buffer(int fd, int bytes);
+/* Raises the soft RLIMIT_NOFILE to the hard limit; fills the limits now in force
+ * (UINT64_MAX: unlimited). 0 or -errno. */
+int td_raise_fd_limit(uint64_t *soft, uint64_t *hard);
+
+/* errno names and values of the platform, exported by both bindings as `errno`. */
+struct td_errno_entry {
+    const char *name;
+    int value;
+};
+extern const struct td_errno_entry td_errno_table[];
+extern const size_t td_errno_count;
 
 void td_syslog(int priority, const char *ident, const char *message);
 #endif

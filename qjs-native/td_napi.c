@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -433,13 +434,16 @@ FD_BYTES(js_netlink_recv, td_netlink_recv)
 
 /* ---- processes ---- */
 
-static napi_value js_spawn(napi_env env, napi_callback_info info)
+typedef pid_t (*spawn_fn)(const char *, char *const[], int, int *);
+
+static napi_value spawn_with(napi_env env, napi_callback_info info, spawn_fn fn)
 {
     char *path = NULL, **cargv = NULL;
     uint32_t nargs = 0, i, filled = 0;
     bool is_array = false, capture = false;
     napi_value result = NULL, item;
-    int out_fd = -1;
+    int out_fd = -1, rc;
+    size_t bytes = 0;
     pid_t pid;
     GET_ARGS(3);
     CHECK(napi_is_array(env, argv[1], &is_array));
@@ -448,9 +452,11 @@ static napi_value js_spawn(napi_env env, napi_callback_info info)
     CHECK(napi_get_array_length(env, argv[1], &nargs));
     if (napi_get_value_bool(env, argv[2], &capture) != napi_ok)
         return type_error(env, "tdnative.spawn: captureOutput must be a boolean");
+    if ((rc = td_argv_size(nargs, sizeof *cargv, &bytes)) < 0)
+        return num(env, rc);
     if (!(path = arg_string(env, argv[0])))
         return NULL;
-    cargv = calloc((size_t)nargs + 2, sizeof *cargv);
+    cargv = calloc(1, bytes);
     if (!cargv) {
         free(path);
         return num(env, -ENOMEM);
@@ -460,7 +466,7 @@ static napi_value js_spawn(napi_env env, napi_callback_info info)
         if (napi_get_element(env, argv[1], i, &item) != napi_ok || !(cargv[i + 1] = arg_string(env, item)))
             goto out;
     }
-    pid = td_spawn(path, cargv, capture, &out_fd);
+    pid = fn(path, cargv, capture, &out_fd);
     if (pid < 0) {
         result = num(env, pid);
     } else if (napi_create_object(env, &result) != napi_ok ||
@@ -476,6 +482,14 @@ out:
     free(path);
     return result;
 }
+
+static napi_value js_spawn(napi_env env, napi_callback_info info) { return spawn_with(env, info, td_spawn); }
+
+#ifdef TD_LEGACY_FORK_SPAWN
+static napi_value js_spawn_fork(napi_env env, napi_callback_info info) { return spawn_with(env, info, td_spawn_fork); }
+#endif
+
+FD_ONLY(js_pid_watch, td_pid_watch)
 
 FD_BYTES(js_read, td_read)
 
@@ -538,6 +552,33 @@ static napi_value js_resolve_finish(napi_env env, napi_callback_info info)
     return make_endpoint(env, NULL, addr, port);
 }
 
+/* ---- limits and buffers ---- */
+
+static napi_value js_set_recv_buffer(napi_env env, napi_callback_info info)
+{
+    int32_t fd, bytes;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &fd) || !arg_int(env, argv[1], &bytes))
+        return NULL;
+    return num(env, td_set_recv_buffer(fd, bytes));
+}
+
+static double limit_value(uint64_t v) { return v == UINT64_MAX ? (double)INFINITY : (double)v; }
+
+static napi_value js_raise_fd_limit(napi_env env, napi_callback_info info)
+{
+    uint64_t soft = 0, hard = 0;
+    napi_value r;
+    int rc;
+    (void)info;
+    if ((rc = td_raise_fd_limit(&soft, &hard)) < 0)
+        return num(env, rc);
+    CHECK(napi_create_object(env, &r));
+    CHECK(napi_set_named_property(env, r, "soft", num(env, limit_value(soft))));
+    CHECK(napi_set_named_property(env, r, "hard", num(env, limit_value(hard))));
+    return r;
+}
+
 /* ---- misc ---- */
 
 static napi_value js_syslog(napi_env env, napi_callback_info info)
@@ -571,18 +612,11 @@ static napi_value js_strerror(napi_env env, napi_callback_info info)
 
 static napi_value errno_object(napi_env env)
 {
-    static const struct { const char *name; int value; } table[] = {
-        { "EAGAIN", EAGAIN }, { "EINTR", EINTR }, { "EMSGSIZE", EMSGSIZE },
-        { "ECONNREFUSED", ECONNREFUSED }, { "EINVAL", EINVAL }, { "EEXIST", EEXIST },
-        { "ENOENT", ENOENT }, { "EAFNOSUPPORT", EAFNOSUPPORT }, { "ENODEV", ENODEV },
-        { "EPROTONOSUPPORT", EPROTONOSUPPORT }, { "ENOBUFS", ENOBUFS }, { "EPERM", EPERM },
-        { "EADDRINUSE", EADDRINUSE }, { "EHOSTUNREACH", EHOSTUNREACH }, { "ENETUNREACH", ENETUNREACH },
-    };
     napi_value obj;
     size_t i;
     CHECK(napi_create_object(env, &obj));
-    for (i = 0; i < sizeof table / sizeof table[0]; i++)
-        CHECK(napi_set_named_property(env, obj, table[i].name, num(env, table[i].value)));
+    for (i = 0; i < td_errno_count; i++)
+        CHECK(napi_set_named_property(env, obj, td_errno_table[i].name, num(env, td_errno_table[i].value)));
     return obj;
 }
 
@@ -607,6 +641,11 @@ static napi_value init(napi_env env, napi_value exports)
         FN("close", js_close), FN("netlinkSocket", js_netlink_socket),
         FN("netlinkSend", js_netlink_send), FN("netlinkRecv", js_netlink_recv),
         FN("spawn", js_spawn), FN("read", js_read), FN("waitPid", js_wait_pid), FN("kill", js_kill),
+        FN("pidWatch", js_pid_watch), FN("setRecvBuffer", js_set_recv_buffer),
+        FN("raiseFdLimit", js_raise_fd_limit),
+#ifdef TD_LEGACY_FORK_SPAWN
+        FN("spawnFork", js_spawn_fork),
+#endif
         FN("resolveStart", js_resolve_start), FN("resolveFinish", js_resolve_finish),
         FN("syslog", js_syslog), FN("strerror", js_strerror),
         FN("watch", js_watch), FN("unwatch", js_unwatch),

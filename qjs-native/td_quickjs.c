@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,7 +218,8 @@ static JSValue js_spawn(JSContext *ctx, JSValueConst this_val, int argc, JSValue
     const char **cargv = NULL;
     uint32_t nargs = 0, i, filled = 0;
     JSValue lenv, result = JS_EXCEPTION, obj;
-    int out_fd = -1;
+    int out_fd = -1, rc;
+    size_t bytes = 0;
     pid_t pid;
     (void)this_val; (void)argc;
     if (!JS_IsArray(ctx, argv[1]))
@@ -230,9 +232,11 @@ static JSValue js_spawn(JSContext *ctx, JSValueConst this_val, int argc, JSValue
         return JS_EXCEPTION;
     }
     JS_FreeValue(ctx, lenv);
+    if ((rc = td_argv_size(nargs, sizeof *cargv, &bytes)) < 0)
+        return num(ctx, rc);
     if (!(path = arg_string(ctx, argv[0])))
         return JS_EXCEPTION;
-    cargv = calloc((size_t)nargs + 2, sizeof *cargv);
+    cargv = calloc(1, bytes);
     if (!cargv) {
         JS_FreeCString(ctx, path);
         return num(ctx, -ENOMEM);
@@ -328,6 +332,41 @@ static JSValue js_resolve_finish(JSContext *ctx, JSValueConst this_val, int argc
     return obj;
 }
 
+FD_ONLY(js_pid_watch, td_pid_watch)
+
+/* ---- limits and buffers ---- */
+
+static JSValue js_set_recv_buffer(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t fd, bytes;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &fd) || arg_int(ctx, argv[1], &bytes))
+        return JS_EXCEPTION;
+    return num(ctx, td_set_recv_buffer(fd, bytes));
+}
+
+static JSValue limit_value(JSContext *ctx, uint64_t v)
+{
+    return v == UINT64_MAX ? JS_NewFloat64(ctx, (double)INFINITY) : JS_NewFloat64(ctx, (double)v);
+}
+
+static JSValue js_raise_fd_limit(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    uint64_t soft = 0, hard = 0;
+    JSValue obj;
+    int rc;
+    (void)this_val; (void)argc; (void)argv;
+    if ((rc = td_raise_fd_limit(&soft, &hard)) < 0)
+        return num(ctx, rc);
+    obj = JS_NewObject(ctx);
+    if (JS_IsException(obj) || JS_SetPropertyStr(ctx, obj, "soft", limit_value(ctx, soft)) < 0 ||
+        JS_SetPropertyStr(ctx, obj, "hard", limit_value(ctx, hard)) < 0) {
+        JS_FreeValue(ctx, obj);
+        return JS_EXCEPTION;
+    }
+    return obj;
+}
+
 /* ---- misc ---- */
 
 static JSValue js_syslog(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
@@ -357,24 +396,6 @@ static JSValue js_strerror(JSContext *ctx, JSValueConst this_val, int argc, JSVa
     return JS_NewString(ctx, strerror(e < 0 ? -e : e));
 }
 
-static const JSCFunctionListEntry td_errno[] = {
-    JS_PROP_INT32_DEF("EAGAIN", EAGAIN, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EINTR", EINTR, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EMSGSIZE", EMSGSIZE, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("ECONNREFUSED", ECONNREFUSED, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EINVAL", EINVAL, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EEXIST", EEXIST, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("ENOENT", ENOENT, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EAFNOSUPPORT", EAFNOSUPPORT, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("ENODEV", ENODEV, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EPROTONOSUPPORT", EPROTONOSUPPORT, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("ENOBUFS", ENOBUFS, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EPERM", EPERM, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EADDRINUSE", EADDRINUSE, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("EHOSTUNREACH", EHOSTUNREACH, JS_PROP_ENUMERABLE),
-    JS_PROP_INT32_DEF("ENETUNREACH", ENETUNREACH, JS_PROP_ENUMERABLE),
-};
-
 /* Signal numbers that differ between platforms (SIGUSR1 is 16 on MIPS, 10 on x86 and ARM). */
 static const JSCFunctionListEntry td_signals[] = {
     JS_PROP_INT32_DEF("SIGUSR1", SIGUSR1, JS_PROP_ENUMERABLE),
@@ -399,25 +420,58 @@ static const JSCFunctionListEntry td_funcs[] = {
     JS_CFUNC_DEF("read", 2, js_read),
     JS_CFUNC_DEF("waitPid", 1, js_wait_pid),
     JS_CFUNC_DEF("kill", 2, js_kill),
+    JS_CFUNC_DEF("pidWatch", 1, js_pid_watch),
+    JS_CFUNC_DEF("setRecvBuffer", 2, js_set_recv_buffer),
+    JS_CFUNC_DEF("raiseFdLimit", 0, js_raise_fd_limit),
     JS_CFUNC_DEF("resolveStart", 2, js_resolve_start),
     JS_CFUNC_DEF("resolveFinish", 1, js_resolve_finish),
     JS_CFUNC_DEF("syslog", 3, js_syslog),
     JS_CFUNC_DEF("strerror", 1, js_strerror),
-    JS_OBJECT_DEF("errno", td_errno, countof(td_errno), JS_PROP_ENUMERABLE),
     JS_OBJECT_DEF("signals", td_signals, countof(td_signals), JS_PROP_ENUMERABLE),
 };
 
 /* QuickJS pads missing arguments with undefined up to the declared length, so argv[i] below
  * the length in td_funcs is always readable (and fails the type checks when absent). */
+/* `errno` comes from td_core's table (the one source of names), so it is built at run time. */
+static JSValue errno_object(JSContext *ctx)
+{
+    JSValue obj = JS_NewObject(ctx);
+    size_t i;
+    if (JS_IsException(obj))
+        return obj;
+    for (i = 0; i < td_errno_count; i++) {
+        if (JS_SetPropertyStr(ctx, obj, td_errno_table[i].name, JS_NewInt32(ctx, td_errno_table[i].value)) < 0) {
+            JS_FreeValue(ctx, obj);
+            return JS_EXCEPTION;
+        }
+    }
+    return obj;
+}
+
 static int td_module_init(JSContext *ctx, JSModuleDef *m)
 {
-    JSValue all;
+    JSValue all, err;
     if (JS_SetModuleExportList(ctx, m, td_funcs, countof(td_funcs)) < 0)
         return -1;
-    all = JS_NewObject(ctx);
-    if (JS_IsException(all))
+    err = errno_object(ctx);
+    if (JS_IsException(err))
         return -1;
+    all = JS_NewObject(ctx);
+    if (JS_IsException(all)) {
+        JS_FreeValue(ctx, err);
+        return -1;
+    }
     JS_SetPropertyFunctionList(ctx, all, td_funcs, countof(td_funcs));
+    /* both calls free the value they are given when they fail */
+    if (JS_SetPropertyStr(ctx, all, "errno", JS_DupValue(ctx, err)) < 0) {
+        JS_FreeValue(ctx, err);
+        JS_FreeValue(ctx, all);
+        return -1;
+    }
+    if (JS_SetModuleExport(ctx, m, "errno", err) < 0) {
+        JS_FreeValue(ctx, all);
+        return -1;
+    }
     return JS_SetModuleExport(ctx, m, "default", all);
 }
 
@@ -427,7 +481,7 @@ JSModuleDef *js_init_module_tdnative(JSContext *ctx, const char *name)
     if (!m)
         return NULL;
     if (JS_AddModuleExportList(ctx, m, td_funcs, countof(td_funcs)) < 0 ||
-        JS_AddModuleExport(ctx, m, "default") < 0)
+        JS_AddModuleExport(ctx, m, "errno") < 0 || JS_AddModuleExport(ctx, m, "default") < 0)
         return NULL;
     return m;
 }

@@ -6,6 +6,17 @@
 // (e.g. -90 for EMSGSIZE on x86). Nothing throws except on argument type errors.
 // IPv4 addresses travel as dotted-quad strings. Byte buffers are Uint8Array.
 
+/** The errno names both bindings export (from td_errno_table in qjs-native/td_core.c, the one
+ *  list of them; test/unit/native.test.ts checks the two agree). Values differ per platform. */
+export const ERRNO_NAMES = [
+  'EAGAIN', 'EINTR', 'EMSGSIZE', 'ECONNREFUSED', 'EINVAL', 'EEXIST', 'ENOENT',
+  'EAFNOSUPPORT', 'ENODEV', 'EPROTONOSUPPORT', 'ENOBUFS', 'EPERM', 'EADDRINUSE',
+  'EHOSTUNREACH', 'ENETUNREACH', 'EBADF', 'ECHILD', 'EACCES', 'ESRCH', 'EMFILE',
+  'ENOSYS', 'E2BIG', 'ENOMEM',
+] as const;
+export type ErrnoName = (typeof ERRNO_NAMES)[number];
+export type ErrnoTable = Record<ErrnoName, number>;
+
 /** Source address filled in by recvFrom. */
 export interface Endpoint {
   ip: string;
@@ -45,15 +56,21 @@ export interface Native {
   /** Blocking recv() of one netlink datagram (may hold several messages); -EAGAIN on timeout. */
   netlinkRecv(fd: number, buf: Uint8Array): number;
 
-  /** fork + execv(path, [path, ...args]) without a shell; the child gets stdin from /dev/null and
-   *  stdout+stderr into a pipe whose non-blocking read end is returned as `outFd` (-1 if
-   *  captureOutput is false, then the child inherits stdout/stderr). Returns -errno on failure. */
+  /** posix_spawn (vfork semantics, no copy of the caller's memory) of path with
+   *  [path, ...args], without a shell; the child gets stdin from /dev/null and stdout+stderr
+   *  into a pipe whose non-blocking read end is returned as `outFd` (-1 if captureOutput is
+   *  false, then the child inherits stdout/stderr). Only fds 0-2 reach the child; it starts
+   *  with default signals in its own session (kill(-pid) ends its tree). Returns -errno on
+   *  failure, including exec failures (-ENOENT for a missing path); -E2BIG for > 4096 args. */
   spawn(path: string, args: string[], captureOutput: boolean): { pid: number; outFd: number } | number;
   /** read() from a spawn output pipe: bytes read, 0 at EOF, -EAGAIN when nothing yet. */
   read(fd: number, buf: Uint8Array): number;
   /** waitpid(pid, WNOHANG): null while running; exit code, or 128+signal when killed. */
   waitPid(pid: number): number | null;
   kill(pid: number, signal: number): number;
+  /** pidfd_open(pid): an fd that becomes readable when the child exits (then waitPid reaps
+   *  it; close the fd afterwards), or -errno: -ENOSYS before Linux 5.3 (poll waitPid then). */
+  pidWatch(pid: number): number;
 
   /** Starts getaddrinfo(host, service, AF_INET, SOCK_DGRAM) in a child process; returns the
    *  read end of a pipe (becomes readable when done) or -errno. */
@@ -64,6 +81,9 @@ export interface Native {
 
   /** SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
   setRecvBuffer(fd: number, bytes: number): number;
+  /** Raises the soft RLIMIT_NOFILE to the hard limit; returns the limits now in force
+   *  (Infinity: unlimited) or -errno. */
+  raiseFdLimit(): { soft: number; hard: number } | number;
 
   /** syslog(3) with ident set by openlog on first use (LOG_DAEMON). */
   syslog(priority: number, ident: string, message: string): void;
@@ -71,10 +91,6 @@ export interface Native {
   strerror(errno: number): string;
   /** Signal numbers that differ between platforms (MIPS differs from x86). */
   signals: { SIGUSR1: number };
-  /** Errno numbers of the platform (MIPS differs from x86). */
-  errno: {
-    EAGAIN: number; EINTR: number; EMSGSIZE: number; ECONNREFUSED: number; EINVAL: number;
-    EEXIST: number; ENOENT: number; EAFNOSUPPORT: number; ENODEV: number; EPROTONOSUPPORT: number;
-    ENOBUFS: number; EPERM: number; EADDRINUSE: number; EHOSTUNREACH: number; ENETUNREACH: number;
-  };
+  /** Errno numbers of the platform (MIPS differs from x86), names as in ERRNO_NAMES. */
+  errno: ErrnoTable;
 }

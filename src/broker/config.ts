@@ -5,6 +5,7 @@
 import { MTU_MIN, PMTU_DEFAULT } from '../protocol/constants.js';
 import type { LogLevel } from '../runtime/loop.js';
 import { isIniError, parseIni, type IniSections } from './ini.js';
+import { DEFAULT_MAX_RUNNING } from './job-runner.js';
 
 export interface HookPaths {
   sessionUp: string;
@@ -34,6 +35,9 @@ export interface BrokerConfig {
   logIpAddresses: boolean;
   /** '' = no hook. */
   hooks: HookPaths;
+  /** [hooks] max_concurrent: hook and tc processes running at once over all tunnels
+   *  (optional key; JobRunner's DEFAULT_MAX_RUNNING when absent). */
+  maxConcurrentJobs?: number;
 }
 
 export class ConfigError extends Error {}
@@ -74,6 +78,7 @@ export function parseConfig(text: string): BrokerConfig {
   const verbosity = r.get('log', 'verbosity', (v) => PYTHON_LEVELS[v.toLowerCase()] ?? fail('not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)'));
   const logIpAddresses = r.get('log', 'log_ip_addresses', parseBoolean);
   const hook = (key: string): string => r.get('hooks', key, (v) => (v === '' || v.startsWith('/') ? v : fail('hook path must be absolute (or empty for none)')));
+  const maxConcurrentJobs = r.optional('hooks', 'max_concurrent', DEFAULT_MAX_RUNNING, (v) => intIn(v, 1, 10_000));
   return {
     address, ports, interface: iface, maxTunnels, tunnelIdBase, connectionRateLimit, connectionRateLimitBurst,
     perIpCount, perIpTime, pmtu,
@@ -85,6 +90,7 @@ export function parseConfig(text: string): BrokerConfig {
       sessionMtuChanged: hook('session.mtu-changed'),
       connectionRateLimit: hook('broker.connection-rate-limit'),
     },
+    maxConcurrentJobs,
   };
 }
 

@@ -1,46 +1,45 @@
-// Runs hook and tc child processes (Native.spawn: fork+execv, no shell) in per-key FIFO queues:
-// a job starts only after the previous job of the same key has exited. Output (stdout+stderr)
-// is collected and logged with the exit code; a job running longer than the timeout is killed
-// with its process group (td_spawn puts each child in its own session).
+// Runs hook and tc child processes (Native.spawn: posix_spawn, no shell) in per-key FIFO queues:
+// a job starts only after the previous job of the same key has exited, and at most maxRunning
+// jobs run at once over all keys (keys take turns for the free slots, so one busy key cannot
+// starve the others). Output (stdout+stderr) is collected and logged with the exit code; a job
+// running longer than the timeout is killed with its process group. The children themselves
+// are watched by src/process/supervisor.ts (pidfd, no polling).
 // Runtime-neutral: only Native and Loop.
 import type { Native } from '../native.js';
 import type { Loop } from '../runtime/loop.js';
 import type { Job } from './actions.js';
 import type { Counters } from './counters.js';
 import { utf8Decode } from '../protocol/messages.js';
+import { Supervisor, type ChildExit } from '../process/supervisor.js';
 
 export interface JobRunnerOptions {
   timeoutMs: number;
-  /** waitpid polling interval (there is no SIGCHLD hook in Native). */
+  /** waitpid polling interval, only on kernels without pidfd_open (< 5.3). */
   pollMs?: number;
   /** Output bytes kept per job (the rest is read and dropped). */
   maxOutput?: number;
   /** Pending jobs per key beyond which new jobs are dropped (a flooding client). */
   maxQueue?: number;
+  /** Jobs running at once over all keys (config hooks.max_concurrent). */
+  maxRunning?: number;
 }
 
-const SIGKILL = 9;
-
-interface Running {
-  job: Job;
-  pid: number;
-  outFd: number;
-  output: Uint8Array[];
-  outputBytes: number;
-  startedAt: number;
-  pollTimer: unknown;
-  killTimer: unknown;
-  killed: boolean;
-}
+/** Default of hooks.max_concurrent: enough parallelism for hooks that wait on the network,
+ *  few enough that a shutdown of 10,000 tunnels does not start 10,000 processes at once. */
+export const DEFAULT_MAX_RUNNING = 32;
 
 export class JobRunner {
+  /** Per key: waiting jobs, the running one (if any) first. */
   private readonly queues = new Map<string, Job[]>();
-  private readonly running = new Map<string, Running>();
-  private readonly readBuf = new Uint8Array(4096);
+  private readonly running = new Map<string, number>();
+  /** Keys with a job waiting for a slot, in turn order (each key at most once). */
+  private readonly ready = new KeyQueue();
   private idleWaiters: (() => void)[] = [];
-  private readonly pollMs: number;
   private readonly maxOutput: number;
   private readonly maxQueue: number;
+  private readonly maxRunning: number;
+  private readonly children: Supervisor;
+  private peak = 0;
 
   constructor(
     private readonly native: Native,
@@ -48,9 +47,10 @@ export class JobRunner {
     private readonly opts: JobRunnerOptions,
     private readonly counters?: Counters,
   ) {
-    this.pollMs = opts.pollMs ?? 50;
     this.maxOutput = opts.maxOutput ?? 16384;
     this.maxQueue = opts.maxQueue ?? 64;
+    this.maxRunning = Math.max(1, opts.maxRunning ?? DEFAULT_MAX_RUNNING);
+    this.children = new Supervisor(native, loop, { pollMs: opts.pollMs });
   }
 
   submit(job: Job): void {
@@ -65,11 +65,15 @@ export class JobRunner {
       return;
     }
     q.push(job);
-    if (!this.running.has(job.queue)) this.startNext(job.queue);
+    if (q.length === 1) {
+      this.ready.push(job.queue);
+      this.pump();
+    }
   }
 
+  /** True while a job is waiting or running. */
   get busy(): boolean {
-    return this.running.size > 0;
+    return this.queues.size > 0;
   }
 
   /** Number of jobs waiting or running. */
@@ -77,6 +81,15 @@ export class JobRunner {
     let n = 0;
     for (const q of this.queues.values()) n += q.length;
     return n;
+  }
+
+  /** Jobs running now, and the most that ever ran at once. */
+  get runningCount(): number {
+    return this.running.size;
+  }
+
+  get peakRunning(): number {
+    return this.peak;
   }
 
   /** cb runs (once) when no job is waiting or running. */
@@ -87,94 +100,64 @@ export class JobRunner {
 
   /** Kills every running job and drops the waiting ones (used when a shutdown runs out of time). */
   abandon(): void {
-    for (const [key, q] of this.queues) q.splice(this.running.has(key) ? 1 : 0);
-    for (const r of this.running.values()) this.kill(r);
+    for (const [key, q] of this.queues) {
+      if (this.running.has(key)) q.splice(1);
+      else this.queues.delete(key);
+    }
+    this.ready.clear();
+    this.children.killAll();
+    this.checkIdle();
   }
 
-  private startNext(key: string): void {
+  /** Starts waiting jobs while slots are free, one key at a time in turn. */
+  private pump(): void {
+    while (this.running.size < this.maxRunning) {
+      const key = this.ready.shift();
+      if (key === undefined) break;
+      this.startHead(key);
+    }
+    this.checkIdle();
+  }
+
+  /** Starts the first job of key; one that cannot start is logged and skipped. */
+  private startHead(key: string): void {
+    const q = this.queues.get(key);
     for (;;) {
-      const q = this.queues.get(key);
       const job = q?.[0];
       if (!q || !job) {
         this.queues.delete(key);
-        this.checkIdle();
         return;
       }
-      const spawned = this.native.spawn(job.path, job.args, true);
-      if (typeof spawned === 'number') {
+      const startedAt = this.loop.now();
+      const pid = this.children.start({
+        path: job.path, args: job.args, captureOutput: true, timeoutMs: this.opts.timeoutMs, maxOutput: this.maxOutput,
+        onTimeout: () => this.loop.log('warning', `${job.label}: still running after ${Math.round(this.opts.timeoutMs / 1000)} s, killing it`),
+        onExit: (exit) => this.finish(key, job, exit, startedAt),
+      });
+      if (pid < 0) {
         this.counters?.add('jobs-failed');
-        this.loop.log('error', `${job.label}: cannot run ${job.path}: ${this.native.strerror(-spawned)}`);
+        this.loop.log('error', `${job.label}: cannot run ${job.path}: ${this.native.strerror(-pid)}`);
         q.shift();
         continue;
       }
       this.counters?.add('jobs-started');
       this.loop.log('debug', `${job.label}: running ${[job.path, ...job.logArgs].join(' ')}`);
-      const r: Running = {
-        job, pid: spawned.pid, outFd: spawned.outFd, output: [], outputBytes: 0, startedAt: this.loop.now(),
-        pollTimer: null, killTimer: null, killed: false,
-      };
-      this.running.set(key, r);
-      if (r.outFd >= 0) this.loop.onReadable(r.outFd, () => this.drain(r));
-      r.killTimer = this.loop.setTimer(this.opts.timeoutMs, () => {
-        r.killTimer = null;
-        this.loop.log('warning', `${job.label}: still running after ${Math.round(this.opts.timeoutMs / 1000)} s, killing it`);
-        this.kill(r);
-      });
-      this.schedulePoll(key, r);
+      this.running.set(key, pid);
+      this.peak = Math.max(this.peak, this.running.size);
       return;
     }
   }
 
-  private schedulePoll(key: string, r: Running): void {
-    r.pollTimer = this.loop.setTimer(this.pollMs, () => {
-      r.pollTimer = null;
-      const code = this.native.waitPid(r.pid);
-      if (code === null) return this.schedulePoll(key, r);
-      this.finish(key, r, code);
-    });
-  }
-
-  private kill(r: Running): void {
-    r.killed = true;
-    // the whole process group first (a hook's own children), then the child itself
-    if (this.native.kill(-r.pid, SIGKILL) < 0) this.native.kill(r.pid, SIGKILL);
-  }
-
-  /** Reads what is available; returns false at EOF or error. */
-  private drain(r: Running): boolean {
-    if (r.outFd < 0) return false;
-    for (;;) {
-      const n = this.native.read(r.outFd, this.readBuf);
-      if (n > 0) {
-        const keep = Math.min(n, this.maxOutput - r.outputBytes);
-        if (keep > 0) {
-          r.output.push(this.readBuf.slice(0, keep));
-          r.outputBytes += keep;
-        }
-        continue;
-      }
-      if (n === -this.native.errno.EINTR) continue;
-      if (n === -this.native.errno.EAGAIN) return true;
-      // EOF or error: stop watching, keep the fd until the job is finished
-      this.loop.onReadable(r.outFd, null);
-      return false;
-    }
-  }
-
-  private finish(key: string, r: Running, code: number): void {
-    this.drain(r);
-    if (r.outFd >= 0) {
-      this.loop.onReadable(r.outFd, null);
-      this.native.close(r.outFd);
-      r.outFd = -1;
-    }
-    if (r.killTimer !== null) this.loop.cancelTimer(r.killTimer);
+  private finish(key: string, job: Job, exit: ChildExit, startedAt: number): void {
     this.running.delete(key);
-    this.queues.get(key)?.shift();
-    const { job } = r;
-    const seconds = ((this.loop.now() - r.startedAt) / 1000).toFixed(1);
-    const text = outputText(r.output);
-    const how = r.killed ? `was killed (exit ${code})` : `exited with code ${code}`;
+    const q = this.queues.get(key);
+    q?.shift();
+    if (q && q.length > 0) this.ready.push(key); // back of the line: other keys go first
+    else this.queues.delete(key);
+    const { code } = exit;
+    const seconds = ((this.loop.now() - startedAt) / 1000).toFixed(1);
+    const text = outputText(exit.output);
+    const how = exit.killed ? `was killed (exit ${code})` : `exited with code ${code}`;
     const msg = `${job.label}: ${[job.path, ...job.logArgs].join(' ')} ${how} after ${seconds} s` +
       (text ? `; output: ${text}` : '');
     if (code === 0) {
@@ -186,7 +169,7 @@ export class JobRunner {
       this.counters?.add('jobs-failed');
       this.loop.log('warning', msg);
     }
-    this.startNext(key);
+    this.pump();
   }
 
   private checkIdle(): void {
@@ -197,14 +180,29 @@ export class JobRunner {
   }
 }
 
-/** Output as one log line: UTF-8, trimmed, line breaks shown as " | ". */
-function outputText(chunks: Uint8Array[]): string {
-  const total = chunks.reduce((n, c) => n + c.length, 0);
-  const all = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    all.set(c, at);
-    at += c.length;
+/** FIFO of keys with O(1) push/shift (an Array.shift is O(n) with 10,000 tunnels). */
+class KeyQueue {
+  private items: string[] = [];
+  private head = 0;
+  push(key: string): void {
+    this.items.push(key);
   }
+  shift(): string | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const key = this.items[this.head++];
+    if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return key;
+  }
+  clear(): void {
+    this.items = [];
+    this.head = 0;
+  }
+}
+
+/** Output as one log line: UTF-8, trimmed, line breaks shown as " | ". */
+function outputText(all: Uint8Array): string {
   return utf8Decode(all).trim().replace(/[\r\n]+/g, ' | ').replace(/[\u0000-\u0008\u000b-\u001f]/g, '?');
 }

@@ -2,6 +2,7 @@
 // executor and a Loop (fd readiness, timers, signals). Runtime-neutral: runs on QuickJS and Node.
 import type { Native } from '../native.js';
 import type { NetlinkKernel } from '../netlink/kernel.js';
+import { Supervisor } from '../process/supervisor.js';
 import { timers } from '../protocol/constants.js';
 import type { Loop } from '../runtime/loop.js';
 import type { Action } from './actions.js';
@@ -25,19 +26,13 @@ export const TICK_MS = 500;
 export const KERNEL_RETRY_MS = 5_000;
 const SIGINT = 2;
 const SIGTERM = 15;
-const SIGKILL = 9;
-
-interface Hook {
-  what: string;
-  deadline: number;
-  killed: boolean;
-}
 
 export class ClientDriver {
   /** Socket per broker (-1: none) and the generation of the last 'open' per broker. */
   private readonly socks: number[];
   private readonly gens: number[];
-  private readonly hooks = new Map<number, Hook>();
+  /** Hooks are not waited for, but reaped (no zombies) and killed after the hook timeout. */
+  private readonly hooks: Supervisor;
   private readonly buf = new Uint8Array(2048);
   private readonly from = { ip: '', port: 0 };
   private queue: Action[] = [];
@@ -53,6 +48,7 @@ export class ClientDriver {
   ) {
     this.socks = core.ctxs.map(() => -1);
     this.gens = core.ctxs.map(() => 0);
+    this.hooks = new Supervisor(native, loop);
   }
 
   private err(rc: number): string {
@@ -81,7 +77,6 @@ export class ClientDriver {
       this.run(this.core.start(this.loop.now()));
       const tick = (): void => {
         this.run(this.core.tick(this.loop.now()));
-        this.reapHooks();
         this.loop.setTimer(TICK_MS, tick);
       };
       this.loop.setTimer(TICK_MS, tick);
@@ -154,9 +149,15 @@ export class ClientDriver {
       }
       case 'hook': {
         const what = `hook ${x.path} ${x.args.join(' ')}`;
-        const r = n.spawn(x.path, x.args, false);
-        if (typeof r === 'number') this.log('error', `${what} could not be started: ${this.err(r)}`);
-        else this.hooks.set(r.pid, { what, deadline: now + timers.hookTimeout, killed: false });
+        const pid = this.hooks.start({
+          path: x.path, args: x.args, captureOutput: false, timeoutMs: timers.hookTimeout,
+          // the hook runs in its own session: the kill ends its whole group
+          onTimeout: () => this.log('warning', `${what} still running after ${timers.hookTimeout / 1000} s, killed`),
+          onExit: (e) => {
+            if (e.code !== 0 && !e.killed) this.log('warning', `${what} exited with status ${e.code}`);
+          },
+        });
+        if (pid < 0) this.log('error', `${what} could not be started: ${this.err(pid)}`);
         return;
       }
       case 'exit':
@@ -210,22 +211,6 @@ export class ClientDriver {
       // ICMP errors (ECONNREFUSED...) surface here once each; the handshake retries anyway
       if (len < 0) continue;
       this.run(this.core.feed(b, this.buf.subarray(0, len), this.loop.now()));
-    }
-  }
-
-  /** Hooks are not waited for, but reaped (no zombies) and killed after the hook timeout. */
-  private reapHooks(): void {
-    const now = this.loop.now();
-    for (const [pid, h] of this.hooks) {
-      const code = this.native.waitPid(pid);
-      if (code !== null) {
-        this.hooks.delete(pid);
-        if (code !== 0 && !h.killed) this.log('warning', `${h.what} exited with status ${code}`);
-      } else if (!h.killed && now >= h.deadline) {
-        h.killed = true;
-        this.native.kill(-pid, SIGKILL); // the hook runs in its own session: end its whole group
-        this.log('warning', `${h.what} still running after ${timers.hookTimeout / 1000} s, killed`);
-      }
     }
   }
 }

@@ -4,8 +4,10 @@
 # the device's dynamic loader supplied by a minimal sysroot (only lib/ld-musl-mips-sf.so.1 =
 # musl's libc.so, so a stray library dependency fails here too).
 #
-# Prints "VMTEST PASS <name>" / "VMTEST FAIL <name>: why" (test/run.sh counts them). If the MIPS
-# toolchain itself cannot be built it prints one SKIP line and exits 0.
+# Prints "VMTEST PASS <name>" / "VMTEST FAIL <name>: why" (test/run.sh counts them). Without
+# qemu-mips-static, or if the MIPS toolchain itself cannot be built, it prints one
+# "VMTEST SKIP mips-user: why" line and exits 0; test/run.sh counts that as a skip (a failure
+# under CI=true).
 #
 # qemu-user refuses NETLINK_GENERIC sockets, so the client cannot get past resolving the l2tp
 # family (it does that before contacting brokers): the last test checks that it reports this
@@ -24,9 +26,9 @@ pass() { echo "VMTEST PASS $1"; }
 fail() { echo "VMTEST FAIL $1: $2"; }
 
 # ---- build (up to date: make only checks) -------------------------------------------------------
-command -v qemu-mips-static >/dev/null || { echo "SKIP mips-user: qemu-mips-static not installed (make deps installs qemu-user-static)"; exit 0; }
+command -v qemu-mips-static >/dev/null || { echo "VMTEST SKIP mips-user: qemu-mips-static not installed (make deps installs qemu-user-static)"; exit 0; }
 if ! make -s mips-client-toolchain >"$OUT/toolchain.log" 2>&1; then
-  echo "SKIP mips-user: the MIPS musl toolchain cannot be built here (see $OUT/toolchain.log): $(tail -1 "$OUT/toolchain.log")"
+  echo "VMTEST SKIP mips-user: the MIPS musl toolchain cannot be built here (see $OUT/toolchain.log): $(tail -1 "$OUT/toolchain.log")"
   exit 0
 fi
 if ! make -s "$BIN" >"$OUT/build.log" 2>&1; then

@@ -169,4 +169,13 @@ test('ini syntax errors carry the line number', () => {
   assert.equal(parseConfig(ORIGINAL.replace('port=53,123,8942', 'port=53,\n  123')).ports, [53, 123]);
 });
 
+test('hooks.max_concurrent: optional (default 32), 1-10000, a bad value names key and value', () => {
+  assert.is(parseConfig(ORIGINAL).maxConcurrentJobs, 32);
+  const withCap = (v: string): string => ORIGINAL.replace('[hooks]', `[hooks]\nmax_concurrent=${v}`);
+  assert.is(parseConfig(withCap('200')).maxConcurrentJobs, 200);
+  assert.throws(() => parseConfig(withCap('0')), (e: unknown) => e instanceof ConfigError &&
+    e.message === 'config hooks.max_concurrent = "0": must be between 1 and 10000');
+  assert.throws(() => parseConfig(withCap('many')), /^config hooks\.max_concurrent = "many": not an integer$/);
+});
+
 test.run();

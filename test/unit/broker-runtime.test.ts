@@ -12,10 +12,10 @@ import { BrokerDriver, type BrokerKernel } from '../../src/broker/executor.js';
 import { JobRunner } from '../../src/broker/job-runner.js';
 import * as m from '../../src/protocol/messages.js';
 
-const ERRNO = {
-  EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97,
-  ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101,
-};
+import { native as hostNative } from '../../src/runtime/node/native.js';
+
+/** The host's errno values: the one table (qjs-native/td_core.c), not a copy. */
+const ERRNO = hostNative.errno;
 const STRERROR: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 98: 'Address already in use', 111: 'Connection refused' };
 
 class FakeLoop implements Loop {
@@ -63,7 +63,7 @@ class FakeLoop implements Loop {
   }
 }
 
-interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number }
+interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number; pidFd?: number }
 
 /** Native with scripted children and recorded socket calls. */
 class FakeNative implements Native {
@@ -108,7 +108,11 @@ class FakeNative implements Native {
     from.port = next.from.port;
     return next.data.length;
   }
-  close(fd: number): number { this.calls.push(`close ${fd}`); return 0; }
+  close(fd: number): number {
+    if (this.pidFds.delete(fd)) return 0; // pidfds are not part of the recorded socket calls
+    this.calls.push(`close ${fd}`);
+    return 0;
+  }
   netlinkSocket(): number { return -1; }
   netlinkSend(): number { return -1; }
   netlinkRecv(): number { return -1; }
@@ -117,14 +121,17 @@ class FakeNative implements Native {
     if (!b) return -ERRNO.ENOENT;
     const pid = this.nextPid++;
     const outFd = this.nextFd++;
-    this.children.set(pid, {
+    const child: Child = {
       path, args, exitAt: this.loop.t + b.ms, code: b.code, output: m.utf8Encode(b.output ?? ''), outFd, startedAt: this.loop.t,
-    });
+    };
+    this.children.set(pid, child);
+    this.byOutFd.set(outFd, child);
     this.calls.push(`spawn ${[path, ...args].join(' ')}`);
     return { pid, outFd };
   }
+  private readonly byOutFd = new Map<number, Child>();
   read(fd: number, buf: Uint8Array): number {
-    const c = [...this.children.values()].find((x) => x.outFd === fd);
+    const c = this.byOutFd.get(fd);
     if (!c) return -ERRNO.EINVAL;
     if (c.output.length) {
       const n = Math.min(buf.length, c.output.length);
@@ -144,8 +151,28 @@ class FakeNative implements Native {
     if (!c) return -3;
     this.calls.push(`kill ${pid} ${signal}`);
     c.killedWith = signal;
+    this.exitNotice(c, 0);
     return 0;
   }
+  /** Spawned children whose pidfd is open (watched or not). */
+  pidFds = new Set<number>();
+  /** pidfd_open: the fd becomes readable (its Loop callback runs) when the child exits;
+   *  pidWatchResult < 0 plays a kernel without pidfd_open. */
+  pidWatchResult = 0;
+  pidWatch(pid: number): number {
+    if (this.pidWatchResult < 0) return this.pidWatchResult;
+    const c = this.children.get(pid)!;
+    c.pidFd = this.nextFd++;
+    this.pidFds.add(c.pidFd);
+    this.exitNotice(c, c.exitAt - this.loop.t);
+    return c.pidFd;
+  }
+  private exitNotice(c: Child, ms: number): void {
+    const fd = c.pidFd;
+    if (fd === undefined || !Number.isFinite(ms)) return;
+    this.loop.setTimer(ms, () => { if (this.pidFds.has(fd)) this.loop.readable.get(fd)?.(); });
+  }
+  raiseFdLimit(): { soft: number; hard: number } { return { soft: 1024, hard: 1024 }; }
   resolveStart(): number { return -1; }
   resolveFinish(): number { return -1; }
   syslog(): void {}
@@ -234,6 +261,105 @@ test('queues are bounded', () => {
   assert.is(runner.pending, 3);
   loop.advance(10_000);
   assert.is(native.calls.filter((c) => c.startsWith('spawn')).length, 3);
+});
+
+/** Spawned children alive at each moment: records the most at once. */
+function trackConcurrency(native: FakeNative, loop: FakeLoop): { peak: () => number } {
+  let peak = 0;
+  const alive = new Set<Child>();
+  const spawn = native.spawn.bind(native);
+  native.spawn = (path, args) => {
+    const r = spawn(path, args);
+    if (typeof r !== 'number') alive.add(native.children.get(r.pid)!);
+    for (const c of alive) if (c.exitAt <= loop.t || c.killedWith) alive.delete(c);
+    peak = Math.max(peak, alive.size);
+    return r;
+  };
+  return { peak: () => peak };
+}
+
+test('global cap: at most maxRunning jobs at once; keys take turns; order per key kept', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/a', { ms: 100, code: 0 });
+  native.behaviour.set('/b', { ms: 100, code: 0 });
+  native.behaviour.set('/c', { ms: 100, code: 0 });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000, maxRunning: 2 });
+  const conc = trackConcurrency(native, loop);
+  for (const i of [1, 2, 3]) runner.submit(job('A', '/a', String(i)));
+  runner.submit(job('B', '/b', '1'));
+  runner.submit(job('C', '/c', '1'));
+  const spawns = (): string[] => native.calls.filter((c) => c.startsWith('spawn')).map((c) => c.slice(6));
+  assert.equal(spawns(), ['/a 1', '/b 1']);
+  assert.is(runner.pending, 5);
+  loop.advance(100);
+  // A finished first job goes behind C, which waited for a slot
+  assert.equal(spawns(), ['/a 1', '/b 1', '/c 1', '/a 2']);
+  loop.advance(1000);
+  assert.equal(spawns(), ['/a 1', '/b 1', '/c 1', '/a 2', '/a 3']);
+  assert.is(conc.peak(), 2);
+  assert.is(runner.peakRunning, 2);
+  assert.not.ok(runner.busy);
+});
+
+test('shutdown of 10,000 tunnels: two hooks each, 32 at a time, every pre-down before its down', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/predown', { ms: 50, code: 0 });
+  native.behaviour.set('/down', { ms: 50, code: 0 });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000, maxRunning: 32 });
+  const conc = trackConcurrency(native, loop);
+  const tunnels = 10_000;
+  for (let t = 0; t < tunnels; t++) {
+    runner.submit(job(`tunnel:${t}`, '/predown', String(t)));
+    runner.submit(job(`tunnel:${t}`, '/down', String(t)));
+  }
+  assert.is(runner.runningCount, 32);
+  let idleAt = -1;
+  const start = loop.t;
+  runner.whenIdle(() => { idleAt = loop.t; });
+  loop.advance(60_000);
+  assert.ok(idleAt > 0, 'all hooks done');
+  const spawned = [...native.children.values()];
+  assert.is(spawned.length, 2 * tunnels);
+  assert.is(conc.peak(), 32);
+  // 20,000 jobs of 50 ms, 32 at a time: 625 rounds
+  assert.is(idleAt - start, Math.ceil((2 * tunnels) / 32) * 50);
+  const predownAt = new Map<string, number>();
+  for (const c of spawned) if (c.path === '/predown') predownAt.set(c.args[0], c.startedAt + 50);
+  for (const c of spawned) if (c.path === '/down') assert.ok(c.startedAt >= predownAt.get(c.args[0])!, `tunnel ${c.args[0]}`);
+  assert.is(loop.timers.length, 0, 'no timer left once idle');
+  assert.is(native.pidFds.size, 0, 'every pidfd closed');
+});
+
+test('abandon() under the cap: waiting jobs dropped, running ones killed, then idle', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/hang', { ms: Infinity, code: 0 });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000, maxRunning: 3 });
+  for (let t = 0; t < 10; t++) runner.submit(job(`tunnel:${t}`, '/hang', String(t)));
+  let idle = false;
+  runner.whenIdle(() => { idle = true; });
+  runner.abandon();
+  loop.advance(10);
+  assert.ok(idle);
+  assert.is(native.calls.filter((c) => c.startsWith('spawn')).length, 3);
+  assert.is(native.calls.filter((c) => c.startsWith('kill -')).length, 3);
+});
+
+test('without pidfd_open (kernel < 5.3) children are polled, and only while one runs', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.pidWatchResult = -ERRNO.ENOSYS;
+  native.behaviour.set('/hook', { ms: 1000, code: 0 });
+  const runner = new JobRunner(native, loop, { timeoutMs: 30_000, pollMs: 250 });
+  runner.submit(job('q', '/hook', '1'));
+  runner.submit(job('q', '/hook', '2'));
+  loop.advance(1000);
+  assert.is(native.calls.filter((c) => c.startsWith('spawn')).length, 2, 'first noticed by the poll');
+  loop.advance(1000);
+  assert.not.ok(runner.busy);
+  assert.is(loop.timers.length, 0, 'poll timer stopped when nothing runs');
 });
 
 // ---------------------------------------------------------------------------------------------

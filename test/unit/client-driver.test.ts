@@ -7,10 +7,12 @@ import { ClientDriver, type ClientKernel, KERNEL_RETRY_MS } from '../../src/clie
 import type { Options } from '../../src/client/options.js';
 import type { Endpoint, Native, Resolved } from '../../src/native.js';
 import type { Loop, LogLevel } from '../../src/runtime/loop.js';
+import { native as hostNative } from '../../src/runtime/node/native.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
-const E = { EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97, ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101 };
+/** The host's errno values: the one table (qjs-native/td_core.c), not a copy. */
+const E = hostNative.errno;
 const TEXT: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 22: 'Invalid argument', 93: 'Protocol not supported' };
 
 class Fake {
@@ -64,7 +66,10 @@ class Fake {
     read: () => 0,
     waitPid: (pid) => this.children.get(pid) ?? null,
     kill: (pid, sig) => (this.calls.push(`kill ${pid} ${sig}`), 0),
+    // a hook's pidfd is 1000 + pid; the test makes it readable with f.readable(1000 + pid)
+    pidWatch: (pid) => 1000 + pid,
     setRecvBuffer: () => -E.EPERM,
+    raiseFdLimit: () => ({ soft: 1024, hard: 1024 }),
     resolveStart: (host, service) => {
       const fd = this.nextFd++;
       this.calls.push(`resolve ${host} ${service} → ${fd}`);
@@ -227,8 +232,10 @@ test('hooks are reaped (exit status logged) and killed after 30 s; a missing scr
   const { f, d } = setup({ hook: '/etc/td-hook' });
   bringUp(f, d);
   f.children.set(500, 3);
-  f.advance(600);
+  f.readable(1500); // its pidfd: the exit is noticed at once, not on a tick
   assert.ok(f.logs.includes('warning: hook /etc/td-hook session.up l2tp0 exited with status 3'));
+  assert.not.ok(f.readers.has(1500), 'pidfd unwatched after the reap');
+  assert.ok(f.calls.includes('close 1500'), 'pidfd closed');
   f.deliver(10, '80 73 a7 01 09 02 05 78 00 00 00 00');
   f.take();
   for (let t = 0; t < 31_000; t += 1000) {
@@ -237,11 +244,25 @@ test('hooks are reaped (exit status logged) and killed after 30 s; a missing scr
   }
   assert.ok(f.take().includes('kill -501 9'));
   f.children.set(501, 137);
-  f.advance(600);
+  f.readable(1501);
   assert.is(f.logs.filter((l) => l.includes('exited with status 137')).length, 0, 'killed hook: no second report');
   const m = setup({ hook: '/missing' });
   bringUp(m.f, m.d);
   assert.ok(m.f.logs.includes('error: hook /missing session.up l2tp0 could not be started: No such file or directory'));
+});
+
+test('a running hook costs one timer (its 30 s kill) and a watched pidfd; none once it exited', () => {
+  const { f, d } = setup({ hook: '/etc/td-hook' });
+  bringUp(f, d);
+  const hookTimers = (): number => f.timers.filter((t) => t.at === f.now + 30_000).length;
+  assert.ok(f.calls.some((c) => c.startsWith('spawn 500 ')));
+  assert.is(hookTimers(), 1, 'the kill timer of session.up');
+  assert.ok(f.readers.has(1500), 'its pidfd is watched');
+  f.children.set(500, 0);
+  f.readable(1500);
+  assert.is(hookTimers(), 0, 'kill timer cancelled at the exit');
+  assert.not.ok(f.readers.has(1500));
+  assert.not.ok(f.logs.some((l) => l.includes('exited with status')), 'exit 0 is not logged');
 });
 
 test('SIGTERM while up: ERROR 0x11, session.down hook, link down, session+tunnel deleted, exit 0', () => {

@@ -4,7 +4,7 @@ import { constants as osConstants } from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { native as n } from '../../src/runtime/node/native.js';
-import type { Endpoint } from '../../src/native.js';
+import { ERRNO_NAMES, type Endpoint } from '../../src/native.js';
 
 const LO = '127.0.0.1';
 
@@ -373,6 +373,68 @@ test('watch() callback errors surface as uncaughtException; close() unwatches', 
   assert.is(calls, 1);
   assert.is(n.watch(999999, () => {}) < 0, true, 'watching a bad fd is -errno');
   n.close(a);
+});
+
+test('errno: the binding exports exactly the names of ERRNO_NAMES, with the platform values', () => {
+  assert.equal(Object.keys(E).sort(), [...ERRNO_NAMES].sort());
+  const os = osConstants.errno as Record<string, number>;
+  for (const name of ERRNO_NAMES) assert.is(E[name], os[name], name);
+});
+
+test('spawn: an argv length near 2^32 is -E2BIG, not a wrapped allocation', () => {
+  const huge: string[] = [];
+  huge.length = 2 ** 32 - 1; // sparse: only the length is large
+  assert.is(n.spawn('/bin/true', huge, false), -E.E2BIG);
+  const many = new Array<string>(4097).fill('x');
+  assert.is(n.spawn('/bin/true', many, false), -E.E2BIG);
+});
+
+test('pidWatch: the pidfd becomes readable when the child exits, then waitPid reaps it', async () => {
+  const s = n.spawn('/bin/sh', ['-c', 'read x; exit 5'], false); // stdin is /dev/null: exits at once
+  if (typeof s === 'number') throw new Error(`spawn: ${s}`);
+  const slow = n.spawn('/bin/sleep', ['30'], false);
+  if (typeof slow === 'number') throw new Error(`spawn: ${slow}`);
+  const fd = n.pidWatch(s.pid);
+  const slowFd = n.pidWatch(slow.pid);
+  assert.ok(fd >= 0 && slowFd >= 0, `pidWatch: ${fd} ${slowFd}`);
+  let slowFired = false;
+  assert.is(n.watch(slowFd, () => { slowFired = true; }), 0);
+  const fired = await new Promise<boolean>((resolve) => {
+    n.watch(fd, () => resolve(true));
+    setTimeout(() => resolve(false), 3000);
+  });
+  assert.ok(fired, 'pidfd readable after the exit');
+  assert.is(n.waitPid(s.pid), 5);
+  assert.not.ok(slowFired, 'a running child\'s pidfd is not readable');
+  assert.is(n.close(fd), 0);
+  n.kill(slow.pid, 9);
+  assert.is(await until(() => n.waitPid(slow.pid), (v) => v !== null), 137);
+  n.close(slowFd);
+  assert.is(n.pidWatch(s.pid), -E.ESRCH, 'reaped: no such process');
+  assert.throws(() => (n.pidWatch as (p: unknown) => number)('1'), TypeError);
+});
+
+test('setRecvBuffer: SO_RCVBUFFORCE as root (beyond rmem_max), SO_RCVBUF otherwise; -errno on bad fds', () => {
+  const fd = udp();
+  const rmemMax = Number(readFileSync('/proc/sys/net/core/rmem_max', 'utf8'));
+  const want = rmemMax + 65536; // above the unprivileged cap
+  const got = n.setRecvBuffer(fd, want);
+  const root = process.getuid?.() === 0;
+  // the kernel doubles the request (bookkeeping) and caps SO_RCVBUF at rmem_max
+  assert.is(got, 2 * (root ? want : rmemMax), `effective ${got}, rmem_max ${rmemMax}, root ${root}`);
+  assert.is(n.setRecvBuffer(fd, -1), -E.EINVAL);
+  n.close(fd);
+  assert.is(n.setRecvBuffer(fd, 65536), -E.EBADF);
+});
+
+test('raiseFdLimit: the soft limit becomes the hard one (/proc/self/limits agrees)', () => {
+  const r = n.raiseFdLimit();
+  if (typeof r === 'number') throw new Error(`raiseFdLimit: ${n.strerror(r)}`);
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))!;
+  const [soft, hard] = line.replace('Max open files', '').trim().split(/\s+/).map((v) => (v === 'unlimited' ? Infinity : Number(v)));
+  assert.is(r.soft, soft);
+  assert.is(r.hard, hard);
+  assert.is(r.soft, r.hard);
 });
 
 test.run();

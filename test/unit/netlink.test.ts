@@ -636,12 +636,12 @@ async function loadRealNative(): Promise<Native | null> {
   return createRequire(import.meta.url)(addonPath) as Native;
 }
 
-test('real kernel: getLink("lo") over rtnetlink via the Node addon', async () => {
-  const native = await loadRealNative();
-  if (!native) {
-    console.log('  SKIP real rtnetlink test: build/node/tdnative.node is not built');
-    return;
-  }
+// Without the addon the test is declared with test.skip, so uvu counts it as skipped (and
+// test/run.sh fails it under CI=true), never as passed.
+const realNative = await loadRealNative();
+if (!realNative) console.log('  SKIP real rtnetlink test: build/node/tdnative.node is not built (make native)');
+(realNative ? test : test.skip)('real kernel: getLink("lo") over rtnetlink via the Node addon', () => {
+  const native = realNative!;
   const k = new NetlinkKernel(native);
   const lo = k.getLink('lo');
   if (typeof lo === 'number') throw new Error(`getLink(lo) = ${lo} (${native.strerror(-lo)}) ${k.lastProblem}`);

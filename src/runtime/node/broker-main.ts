@@ -98,7 +98,7 @@ export async function main(argv: string[]): Promise<number> {
     tcPath,
     logEnabled: enabled,
   });
-  const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout }, core.counters);
+  const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
   const driver = new BrokerDriver(core, cfg, native, logLoop, kernel, jobs);
   driver.cleanupStaleKernelState();
   if (driver.openListeners() === 0) {

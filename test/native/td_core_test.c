@@ -1,0 +1,202 @@
+/* C-level tests of qjs-native/td_core.c (built by mk/native.mk as build/test/td_core_test, run
+ * by test/run.sh). Prints "VMTEST PASS <name>" or "VMTEST FAIL <name>: why" per test and exits
+ * non-zero when one failed. Needs no privileges; changes only its own rlimit.
+ *
+ * getaddrinfo is defined here, so the resolver helper (a fork of this program) calls this one:
+ * "die.test" makes the helper exit without answering, "ok.test" answers 192.0.2.1. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "../../qjs-native/td_core.h"
+
+static int failures;
+
+#define CHECK(name, cond, ...)                                                  \
+    do {                                                                        \
+        if (cond) {                                                             \
+            printf("VMTEST PASS %s\n", name);                                   \
+        } else {                                                                \
+            printf("VMTEST FAIL %s: ", name);                                   \
+            printf(__VA_ARGS__);                                                \
+            printf("\n");                                                       \
+            failures++;                                                         \
+        }                                                                       \
+        fflush(stdout);                                                         \
+    } while (0)
+
+int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints, struct addrinfo **res)
+{
+    struct addrinfo *ai;
+    struct sockaddr_in *sin;
+    (void)hints;
+    if (node && strcmp(node, "die.test") == 0)
+        _exit(3); /* the helper dies before it answers */
+    if (!node || strcmp(node, "ok.test") != 0)
+        return EAI_NONAME;
+    ai = calloc(1, sizeof *ai + sizeof *sin);
+    if (!ai)
+        return EAI_MEMORY;
+    sin = (struct sockaddr_in *)(ai + 1);
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons((uint16_t)atoi(service));
+    inet_pton(AF_INET, "192.0.2.1", &sin->sin_addr);
+    ai->ai_family = AF_INET;
+    ai->ai_socktype = SOCK_DGRAM;
+    ai->ai_addrlen = sizeof *sin;
+    ai->ai_addr = (struct sockaddr *)sin;
+    *res = ai;
+    return 0;
+}
+
+/* Any child of this process left (a zombie counts): its pid, 0 when there is none. */
+static pid_t leftover_child(void)
+{
+    pid_t p = waitpid(-1, NULL, WNOHANG);
+    return p > 0 ? p : 0;
+}
+
+static int wait_readable(int fd, int ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = POLLIN };
+    return poll(&pfd, 1, ms) == 1;
+}
+
+static void test_resolver_helper_reaped(void)
+{
+    uint32_t addr = 0;
+    uint16_t port = 0;
+    int fd, rc;
+    pid_t left;
+
+    fd = td_resolve_start("die.test", "8942");
+    if (fd < 0) {
+        CHECK("resolver-helper-died-reaped", 0, "resolve_start: %d", fd);
+        return;
+    }
+    wait_readable(fd, 5000); /* EOF once the helper is gone */
+    usleep(20000);
+    rc = td_resolve_finish(fd, &addr, &port);
+    left = leftover_child();
+    CHECK("resolver-helper-died-reaped", rc == -EIO && left == 0,
+          "resolve_finish %d (want %d), helper left unreaped: pid %d", rc, -EIO, (int)left);
+
+    fd = td_resolve_start("ok.test", "8942");
+    wait_readable(fd, 5000);
+    rc = td_resolve_finish(fd, &addr, &port);
+    left = leftover_child();
+    CHECK("resolver-answer-reaped", rc == 0 && port == 8942 && addr == htonl(0xc0000201) && left == 0,
+          "rc %d port %u addr %08x left %d", rc, port, ntohl(addr), (int)left);
+}
+
+/* At fd exhaustion the spawn must say EMFILE (it said EBADF: a call on the fd -1 of the failed
+ * open). Runs in a child process so the lowered limit and the filled fd table stay there. */
+static void test_spawn_emfile(void)
+{
+    pid_t pid = fork();
+    int status = 0;
+    if (pid == 0) {
+        struct rlimit rl = { 64, 64 };
+        char *argv[] = { "/bin/true", NULL };
+        int out = -1, with_pipe, without_pipe;
+        setrlimit(RLIMIT_NOFILE, &rl);
+        while (open("/dev/null", O_RDONLY | O_CLOEXEC) >= 0) {}
+        /* the output pipe needs two new fds: no room */
+        with_pipe = td_spawn("/bin/true", argv, 1, &out);
+        /* without it nothing new is opened here (posix_spawn opens /dev/null onto the child's
+         * fd 0), so it may well work; if it fails, it must say why */
+        without_pipe = td_spawn("/bin/true", argv, 0, &out);
+        if (with_pipe != -EMFILE || (without_pipe < 0 && without_pipe != -EMFILE)) {
+            printf("spawn with pipe %d, without %d (want %d = -EMFILE)\n", with_pipe, without_pipe, -EMFILE);
+            _exit(1);
+        }
+        _exit(0);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}
+    CHECK("spawn-fd-exhaustion-emfile", WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %#x", status);
+}
+
+#ifndef TD_TEST_OLD_CORE
+static void test_argv_size(void)
+{
+    size_t bytes = 0;
+    int huge = td_argv_size(UINT32_MAX, sizeof(char *), &bytes);
+    int over = td_argv_size(TD_SPAWN_MAX_ARGS + 1, sizeof(char *), &bytes);
+    int ok;
+    bytes = 0;
+    ok = td_argv_size(3, sizeof(char *), &bytes);
+    CHECK("argv-size-no-wrap", huge == -E2BIG && over == -E2BIG && ok == 0 && bytes == 5 * sizeof(char *),
+          "UINT32_MAX -> %d, max+1 -> %d, 3 -> %d with %zu bytes", huge, over, ok, bytes);
+}
+
+static void test_spawn_exec_error_and_pidfd(void)
+{
+    char *missing[] = { "/nonexistent/hook", NULL };
+    char *sh[] = { "/bin/sh", "-c", "exit 7", NULL };
+    int out = -1, code = -1, w, rc, readable;
+    pid_t pid;
+
+    rc = td_spawn("/nonexistent/hook", missing, 1, &out);
+    CHECK("spawn-missing-enoent", rc == -ENOENT && out == -1 && leftover_child() == 0, "rc %d out %d", rc, out);
+
+    pid = td_spawn("/bin/sh", sh, 0, &out);
+    if (pid < 0) {
+        CHECK("pidfd-exit", 0, "spawn: %d", (int)pid);
+        return;
+    }
+    w = td_pid_watch(pid);
+    if (w == -ENOSYS) {
+        printf("pidfd_open missing (kernel < 5.3): pidfd test skipped\n");
+        while (td_wait_pid(pid, &code) == 0)
+            usleep(1000);
+        return;
+    }
+    readable = w >= 0 && wait_readable(w, 5000);
+    rc = td_wait_pid(pid, &code);
+    CHECK("pidfd-exit", readable && rc == 1 && code == 7 && (fcntl(w, F_GETFD) & FD_CLOEXEC),
+          "pidWatch %d readable %d wait %d code %d", w, readable, rc, code);
+    if (w >= 0)
+        close(w);
+    rc = td_pid_watch(pid); /* reaped: no such process */
+    CHECK("pidfd-reaped-esrch", rc == -ESRCH, "pidWatch of a reaped child: %d", rc);
+}
+
+/* fds someone opened without O_CLOEXEC must not reach a hook either. */
+static void test_spawn_closes_inherited_fds(void)
+{
+    int leak = open("/dev/null", O_RDONLY), out = -1, code = -1;
+    char script[128];
+    char *argv[] = { "/bin/sh", "-c", script, NULL };
+    pid_t pid;
+    snprintf(script, sizeof script, "test -e /proc/self/fd/%d && exit 1; exit 0", leak);
+    pid = td_spawn("/bin/sh", argv, 0, &out);
+    while (pid > 0 && td_wait_pid(pid, &code) == 0)
+        usleep(1000);
+    CHECK("spawn-closes-non-cloexec-fds", pid > 0 && code == 0, "pid %d exit %d (1: fd %d leaked)", (int)pid, code, leak);
+    close(leak);
+}
+#endif
+
+int main(void)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    test_resolver_helper_reaped();
+    test_spawn_emfile();
+#ifndef TD_TEST_OLD_CORE
+    test_argv_size();
+    test_spawn_exec_error_and_pidfd();
+    test_spawn_closes_inherited_fds();
+#endif
+    printf("%d failed\n", failures);
+    return failures ? 1 : 0;
+}
