@@ -6,18 +6,22 @@ import type { Endpoint } from '../native.js';
 import {
   BrokerErrorCode, FEATURES_MASK, FEATURE_UNIQUE_SESSION_ID, MessageType,
 } from '../protocol/constants.js';
-import { CookieJar, type Mac } from '../protocol/cookie.js';
+import { FineCookieJar, type Mac } from '../protocol/cookie.js';
 import {
   decodeFillerRequest, decodePrepare, encodeCookieReply, encodeError, encodeUsageReply, isFrame, parseFrame, utf8Decode,
   type Frame, type Prepare,
 } from '../protocol/messages.js';
+import type { LogLevel } from '../runtime/loop.js';
 import type { Action, SetupResult, SocketRef } from './actions.js';
-import type { BrokerConfig } from './config.js';
+import { DEFAULT_RATE_LIMIT_BURST, type BrokerConfig } from './config.js';
 import { Counters } from './counters.js';
+import { DeadlineHeap } from './deadline-heap.js';
 import { EndpointMemory } from './endpoint-memory.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
 import { RateLimiter } from './rate-limiter.js';
+import { fitReply } from './reply-size.js';
+import { TokenBucket } from './token-bucket.js';
 import { BrokerTunnel, log, type TunnelContext } from './tunnel.js';
 
 export interface BrokerDeps {
@@ -29,7 +33,14 @@ export interface BrokerDeps {
   random: () => number;
   errno: { EEXIST: number; EMSGSIZE: number };
   tcPath: string;
+  /** Whether a log line of this level is written (the driver's current level); log texts on
+   *  per-datagram paths are built only then. Default: cfg.verbosity. */
+  logEnabled?: (level: LogLevel) => boolean;
+  /** Override of TIMER_SLACK_MS (tests). */
+  timerSlackMs?: number;
 }
+
+const LEVEL_RANK: Record<LogLevel, number> = { error: 0, warning: 1, info: 2, debug: 3 };
 
 const PRUNE_INTERVAL_MS = 60_000;
 /** Counter name prefix of handshake messages by type (metrics.ts turns it into a label). */
@@ -44,6 +55,23 @@ const REFUSED_HOLD_MS = 15_000;
  *  per this interval per endpoint: the client then reconnects at once instead of waiting for its
  *  60 s liveness timeout. ERROR is no larger than the keepalive, so nothing is amplified. */
 const UNKNOWN_TUNNEL_REPLY_MS = 5_000;
+/** A PREPARE whose cookie is older than this creates no tunnel: the client gives up 15 s after
+ *  selecting us (spec §4.1; it asks for the cookie at that moment and repeats the PREPARE with
+ *  the same cookie every 3 s), so a TUNNEL sent later finds nobody. 3 s are left for what the
+ *  cookie's age does not show: the COOKIE request queued before we read it, the tunnel setup
+ *  (seconds in a loaded VM) and the TUNNEL's way back. Refused with an empty ERROR: a client
+ *  still waiting starts its next attempt at once. */
+export const PREPARE_MAX_COOKIE_AGE_MS = 12_000;
+/** Global budget of answers to unauthenticated datagrams (COOKIE, USAGE, ERROR to unknown
+ *  keepalives): none is larger than its request, and together they stay below this rate, so
+ *  the broker is no useful reflector. 1,000 routers returning at once need ~3,000 answers. */
+export const ANSWER_BUDGET_PER_S = 2_000;
+/** tick(now) also serves deadlines up to this much later, each as if at its own time: tunnels
+ *  keep their schedule (spread as created), the broker wakes at most ~1000/TIMER_SLACK_MS times a
+ *  second however many tunnels are due. Keepalives (5 s) and probes (1 s) go out at most this
+ *  early; nothing is ever late. */
+export const TIMER_SLACK_MS = 250;
+export const ANSWER_BUDGET_BURST = 10_000;
 
 export class BrokerCore {
   readonly counters = new Counters();
@@ -51,8 +79,17 @@ export class BrokerCore {
   private readonly byEndpoint = new Map<string, BrokerTunnel>();
   private readonly pool: IdPool;
   private limiter: RateLimiter;
-  private readonly cookies: CookieJar;
+  private readonly cookies: FineCookieJar;
   private readonly ctx: TunnelContext;
+  /** Per-tunnel deadlines (keepalive, probe, ...): tick() pops only what is due. */
+  private readonly timers = new DeadlineHeap<BrokerTunnel>();
+  /** Tunnels counted in the usage figure (see BrokerTunnel.live). */
+  private liveCount = 0;
+  private readonly answers = new TokenBucket(1000 / ANSWER_BUDGET_PER_S, ANSWER_BUDGET_BURST);
+  private readonly logOn: (level: LogLevel) => boolean;
+  private readonly slackMs: number;
+  /** Salt of the opaque per-IP hook queue names (log_ip_addresses=false). */
+  private readonly queueSalt: number;
   /** Set after the first SESSION_CREATE EEXIST (kernel without duplicate session ids, §2.7). */
   private requireUniqueSessionId = false;
   private stopping = false;
@@ -66,12 +103,18 @@ export class BrokerCore {
 
   constructor(readonly cfg: BrokerConfig, private readonly deps: BrokerDeps) {
     this.pool = new IdPool(cfg.tunnelIdBase, cfg.maxTunnels);
-    this.limiter = new RateLimiter(cfg.connectionRateLimit * 1000, cfg.perIpCount, cfg.perIpTime * 1000);
-    this.cookies = new CookieJar(deps.key, deps.mac, deps.startMs);
+    this.limiter = new RateLimiter(cfg.connectionRateLimit * 1000, cfg.perIpCount, cfg.perIpTime * 1000, undefined,
+      cfg.connectionRateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST);
+    this.cookies = new FineCookieJar(deps.key, deps.mac, deps.startMs);
     this.nextPruneAt = deps.startMs + PRUNE_INTERVAL_MS;
+    this.slackMs = deps.timerSlackMs ?? TIMER_SLACK_MS;
+    this.queueSalt = Math.floor(deps.random() * 0x1_0000_0000);
+    this.logOn = deps.logEnabled ?? ((level) => LEVEL_RANK[level] <= LEVEL_RANK[cfg.verbosity]);
     this.ctx = {
       cfg, counters: this.counters, random: deps.random, errno: deps.errno, tcPath: deps.tcPath,
       showEndpoint: (ep) => this.showEndpoint(ep),
+      logOn: this.logOn,
+      liveChanged: (delta) => { this.liveCount += delta; },
     };
   }
 
@@ -83,14 +126,33 @@ export class BrokerCore {
     return this.tunnels.size;
   }
 
-  /** A datagram received on a listener or tunnel socket. Never throws on bad input. */
+  /** A datagram received on a listener or tunnel socket. Never throws on bad input. No answer
+   *  to it (a send to its source) is larger than the datagram: a spoofed source gains nothing. */
   datagram(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number): Action[] {
+    const out = this.receive(socket, data, from, now);
+    for (let i = 0; i < out.length; i++) {
+      const a = out[i];
+      if (a.type !== 'send' || a.data.length <= data.length || a.to.ip !== from.ip || a.to.port !== from.port) continue;
+      const fitted = fitReply(a.data, data.length);
+      if (fitted) {
+        out[i] = { ...a, data: fitted };
+      } else {
+        this.counters.add('drop-answer-too-large');
+        out.splice(i--, 1);
+      }
+    }
+    return out;
+  }
+
+  private receive(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number): Action[] {
     if (this.stopping) return [];
     this.counters.add('datagrams');
     const frame = parseFrame(data);
     if (!isFrame(frame)) {
       this.counters.add(`drop-${frame}`);
-      return [log('debug', `dropped a ${data.length}-byte datagram from ${this.showEndpoint(from)}: bad header (${frame})`)];
+      return this.logOn('debug')
+        ? [log('debug', `dropped a ${data.length}-byte datagram from ${this.showEndpoint(from)}: bad header (${frame})`)]
+        : [];
     }
     if (socket.kind === 'listener') return this.onListener(socket, frame, from, now);
     const tunnel = this.tunnels.get(socket.tunnelId);
@@ -112,6 +174,7 @@ export class BrokerCore {
     if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, tunnel);
     const out = tunnel.handle(frame, now);
     this.reap(tunnel);
+    this.schedule(tunnel);
     return out;
   }
 
@@ -135,16 +198,27 @@ export class BrokerCore {
       out.push(log('warning', `${tunnel.name}: its messages arrive on the listening socket of port ${socket.port}; ` +
         'this kernel does not prefer connected SO_REUSEPORT sockets (upstream issue #126), the tunnel will not work'));
     }
-    if (!tunnel && frame.type === MessageType.KEEPALIVE) return this.unknownTunnel(socket, from, now);
+    if (!tunnel && frame.type === MessageType.KEEPALIVE) return this.unknownTunnel(socket, frame, from, now);
     this.counters.add(tunnel ? 'listener-tunnel-message' : 'listener-ignored-type');
     return out;
   }
 
   /** A keepalive on a listener from an endpoint without a tunnel here: see UNKNOWN_TUNNEL_REPLY_MS. */
-  private unknownTunnel(socket: SocketRef, from: Endpoint, now: number): Action[] {
+  private unknownTunnel(socket: SocketRef, frame: Frame, from: Endpoint, now: number): Action[] {
     const key = endpointKey(from);
     if (this.toldUnknown.since(key, now) !== undefined) {
       this.counters.add('listener-unknown-keepalive');
+      return [];
+    }
+    // clients send 12-byte keepalives (10 padded to 12, spec §2.4.5); the 7-byte ERROR is cut to
+    // the keepalive's size, and a keepalive shorter than that is not answered
+    const data = fitReply(encodeError(BrokerErrorCode.FAILURE), frame.datagramLength);
+    if (!data) {
+      this.counters.add('drop-short-keepalive');
+      return [];
+    }
+    if (!this.answers.take(now)) {
+      this.counters.add('drop-answer-budget');
       return [];
     }
     this.toldUnknown.mark(key, now);
@@ -152,7 +226,7 @@ export class BrokerCore {
     return [
       log('info', `keepalive from ${this.showEndpoint(from)}, which has no tunnel here (broker restarted?): ` +
         'told it to reconnect'),
-      { type: 'send', socket, data: encodeError(BrokerErrorCode.FAILURE), to: from },
+      { type: 'send', socket, data, to: from },
     ];
   }
 
@@ -161,8 +235,14 @@ export class BrokerCore {
     const reply = (data: Uint8Array): Action => ({ type: 'send', socket, data, to: from });
     this.counters.add(`${HANDSHAKE_PREFIX}${frame.type === MessageType.COOKIE ? 'cookie' : frame.type === MessageType.USAGE ? 'usage' : 'prepare'}`);
     if (frame.type === MessageType.COOKIE || frame.type === MessageType.USAGE) {
+      // unauthenticated: the request is at least as large as the answer (8 filler bytes), and
+      // all such answers share a global budget
       const req = decodeFillerRequest(frame.payload);
       if (!req) return this.dropShort(frame, from);
+      if (!this.answers.take(now)) {
+        this.counters.add('drop-answer-budget');
+        return [];
+      }
       if (frame.type === MessageType.COOKIE) {
         this.counters.add('cookies-issued');
         return [reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now)))];
@@ -172,25 +252,45 @@ export class BrokerCore {
     }
     const prepare = decodePrepare(frame.payload);
     if (!prepare) return this.dropShort(frame, from);
-    if (!this.cookies.verify(prepare.cookie, from.ip, from.port, now)) {
+    const cookieAge = this.cookies.age(prepare.cookie, from.ip, from.port, now);
+    if (cookieAge === null) {
       this.counters.add('drop-bad-cookie');
-      return [log('debug', `dropped a PREPARE from ${this.showEndpoint(from)}: bad or expired cookie`)];
+      return this.logOn('debug') ? [log('debug', `dropped a PREPARE from ${this.showEndpoint(from)}: bad or expired cookie`)] : [];
     }
     const uuid = printableUuid(prepare.uuid);
-    if (tunnel) {
-      const features = prepare.features & FEATURES_MASK;
-      if (uuid === tunnel.uuid && prepare.tunnelId === tunnel.peerTunnelId && features === tunnel.features) {
-        this.counters.add('prepare-retransmits');
-        return [reply(tunnel.tunnelReply())];
-      }
+    const features = prepare.features & FEATURES_MASK;
+    if (tunnel && uuid === tunnel.uuid && prepare.tunnelId === tunnel.peerTunnelId && features === tunnel.features) {
+      this.counters.add('prepare-retransmits');
+      return [reply(tunnel.tunnelReply())];
+    }
+    if (tunnel && tunnel.heard) {
       this.counters.add('refused-prepare-mismatch');
       return [
         log('info', `${tunnel.name}: refusing a different PREPARE (uuid ${uuid}) from the same endpoint`),
         reply(encodeError()),
       ];
     }
-    if (socket.kind !== 'listener') return [];
-    return this.createTunnel(socket.port, from, prepare, uuid, now);
+    if (!tunnel && socket.kind !== 'listener') return [];
+    const port = socket.kind === 'listener' ? socket.port : tunnel!.port;
+    const out: Action[] = [];
+    if (cookieAge > PREPARE_MAX_COOKIE_AGE_MS) {
+      this.counters.add('refused-stale-cookie');
+      out.push(log('info', `refused a tunnel for uuid ${uuid} (${this.showEndpoint(from)}): its cookie is ` +
+        `${cookieAge / 1000} s old, the client has given up waiting (after 15 s)`));
+      out.push({ type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from });
+      return out;
+    }
+    if (tunnel) {
+      // the endpoint's tunnel never heard from its client: an orphan (a PREPARE answered after
+      // its client gave up, or a client that restarted on the same port). The new PREPARE
+      // replaces it; the endpoint is not told about the old one.
+      this.counters.add('tunnels-replaced');
+      out.push(...tunnel.close(BrokerErrorCode.OTHER_REQUEST, `replaced by a PREPARE with uuid ${uuid} from the same endpoint ` +
+        '(no message ever came through this tunnel)', false));
+      this.reap(tunnel);
+    }
+    out.push(...this.createTunnel(port, from, prepare, uuid, now));
+    return out;
   }
 
   private createTunnel(port: number, from: Endpoint, prepare: Prepare, uuid: string, now: number): Action[] {
@@ -208,19 +308,20 @@ export class BrokerCore {
     const refusedAgo = this.refused.since(key, now);
     if (refusedAgo !== undefined) {
       this.counters.add('refused-stale-prepare');
-      return [
-        log('debug', `refused a tunnel for ${who}: this endpoint was refused ${refusedAgo} ms ago`),
-        { type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from },
-      ];
+      const data = encodeError();
+      const send: Action = { type: 'send', socket: { kind: 'listener', port }, data, to: from };
+      return this.logOn('debug') ? [log('debug', `refused a tunnel for ${who}: this endpoint was refused ${refusedAgo} ms ago`), send] : [send];
     }
     if (this.draining) return refuse('refused-draining', 'info', 'the broker is draining (ctl drain)');
     if (!this.limiter.globalAllows(now)) {
-      return refuse('refused-rate-limit', 'info', `connection_rate_limit (${this.cfg.connectionRateLimit} s) not yet passed`);
+      const burst = this.cfg.connectionRateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST;
+      return refuse('refused-rate-limit', 'info', `connection_rate_limit: one tunnel per ${this.cfg.connectionRateLimit} s ` +
+        `on average, burst of ${burst} used up; next one in ${(this.limiter.globalWaitMs(now) / 1000).toFixed(1)} s`);
     }
     if (!this.limiter.admitIp(from.ip, now)) {
       const hook = this.cfg.hooks.connectionRateLimit;
       const extra: Action[] = hook
-        ? [{ type: 'run', job: rateLimitHookJob(hook, from.ip, from.port, uuid, this.cfg.logIpAddresses) }]
+        ? [{ type: 'run', job: rateLimitHookJob(hook, from.ip, from.port, uuid, this.cfg.logIpAddresses, this.queueSalt) }]
         : [];
       return refuse('refused-rate-limit-ip', 'info',
         `more than ${this.cfg.perIpCount} requests from its IP within ${this.cfg.perIpTime} s`, extra);
@@ -247,7 +348,9 @@ export class BrokerCore {
     if (result.ok) {
       this.limiter.recordSuccess(now);
       this.counters.add('tunnels-created');
-      return tunnel.activate(now);
+      const out = tunnel.activate(now);
+      this.schedule(tunnel);
+      return out;
     }
     const out: Action[] = [];
     tunnel.state = 'closed';
@@ -274,7 +377,7 @@ export class BrokerCore {
   socketError(socket: SocketRef, errno: number, error: string, _now: number): Action[] {
     if (socket.kind === 'listener') {
       this.counters.add('listener-socket-errors');
-      return [log('debug', `listening socket on port ${socket.port}: ${error}`)];
+      return this.logOn('debug') ? [log('debug', `listening socket on port ${socket.port}: ${error}`)] : [];
     }
     const tunnel = this.tunnels.get(socket.tunnelId);
     if (!tunnel) return [];
@@ -283,13 +386,24 @@ export class BrokerCore {
     return out;
   }
 
+  /** Runs what is due at `now` (or within TIMER_SLACK_MS after it): the tunnels whose deadline
+   *  has come, popped from the timer heap (O(log n) each; nothing else is looked at), each ticked
+   *  at its own deadline; and the once-a-minute housekeeping. */
   tick(now: number): Action[] {
     const out: Action[] = [];
-    for (const tunnel of [...this.tunnels.values()]) {
-      if (now >= tunnel.nextDeadline()) {
-        out.push(...tunnel.tick(now));
+    const until = now + this.slackMs;
+    while (this.timers.peekAt() <= until) {
+      const at = this.timers.peekAt();
+      const tunnel = this.timers.pop()!;
+      // stale entry: the tunnel was rescheduled earlier (a newer entry exists) or is gone
+      if (at !== tunnel.scheduledAt || tunnel.state !== 'up') continue;
+      tunnel.scheduledAt = Infinity;
+      const t = Math.max(now, at);
+      if (t >= tunnel.nextDeadline()) {
+        for (const a of tunnel.tick(t)) out.push(a);
         this.reap(tunnel);
       }
+      this.schedule(tunnel);
     }
     if (now >= this.nextPruneAt) {
       this.limiter.prune(now);
@@ -300,28 +414,48 @@ export class BrokerCore {
     return out;
   }
 
-  /** Monotonic ms at which tick() has something to do. */
+  /** Monotonic ms at which tick() has something to do (may be early, never late: a deadline
+   *  that moved later is found out when its entry comes due). O(1) amortised. */
   nextDeadline(): number {
-    let next = this.nextPruneAt;
-    for (const t of this.tunnels.values()) next = Math.min(next, t.nextDeadline());
-    return next;
+    // drop stale entries at the top so that the answer is the real next deadline
+    for (;;) {
+      const t = this.timers.peekItem();
+      if (!t || (this.timers.peekAt() === t.scheduledAt && t.state === 'up')) break;
+      this.timers.pop();
+    }
+    return Math.min(this.nextPruneAt, this.timers.peekAt());
   }
 
-  /** Closes every tunnel with SHUTDOWN; afterwards input is ignored. */
+  /** Makes sure the tunnel's next deadline is in the timer heap. A deadline that moved earlier
+   *  gets a new entry (the old one turns stale); one that moved later keeps the early entry,
+   *  which re-schedules when it comes due. */
+  private schedule(tunnel: BrokerTunnel): void {
+    if (tunnel.state !== 'up') return;
+    const at = tunnel.nextDeadline();
+    if (at < tunnel.scheduledAt) {
+      tunnel.scheduledAt = at;
+      this.timers.push(at, tunnel);
+    }
+  }
+
+  /** Closes every tunnel with SHUTDOWN, all at once (the clients are told and the hooks queued
+   *  in one go; hooks of different tunnels run in parallel); afterwards input is ignored. */
   shutdown(_now: number): Action[] {
     this.stopping = true;
     const out: Action[] = [];
     for (const tunnel of [...this.tunnels.values()]) {
-      out.push(...tunnel.close(BrokerErrorCode.SHUTDOWN, 'broker shutting down'));
+      for (const a of tunnel.close(BrokerErrorCode.SHUTDOWN, 'broker shutting down')) out.push(a);
       this.reap(tunnel);
     }
     return out;
   }
 
+  /** floor(live tunnels / max_tunnels × 65535): tunnels that never heard from their client
+   *  within UNHEARD_MS of TUNNEL are not counted. */
   usage(clientFeatures: number): number {
     if (this.draining) return 0xffff;
     if (this.requireUniqueSessionId && (clientFeatures & FEATURE_UNIQUE_SESSION_ID) === 0) return 0xffff;
-    return Math.min(0xffff, Math.floor((this.tunnels.size / this.cfg.maxTunnels) * 0xffff));
+    return Math.floor((Math.min(this.liveCount, this.cfg.maxTunnels) / this.cfg.maxTunnels) * 0xffff);
   }
 
   /** Human status table (SIGUSR1). */
@@ -354,7 +488,9 @@ export class BrokerCore {
 
   private dropShort(frame: Frame, from: Endpoint): Action[] {
     this.counters.add('drop-short-payload');
-    return [log('debug', `dropped message type 0x${frame.type.toString(16)} from ${this.showEndpoint(from)}: payload too short`)];
+    return this.logOn('debug')
+      ? [log('debug', `dropped message type 0x${frame.type.toString(16)} from ${this.showEndpoint(from)}: payload too short`)]
+      : [];
   }
 
   private reap(tunnel: BrokerTunnel): void {
@@ -388,7 +524,7 @@ export class BrokerCore {
 
   /** `ctl close`: ERROR 0x01 ("other side asked to close") to the client, hooks, teardown. */
   closeTunnel(tunnel: BrokerTunnel, _now: number): Action[] {
-    const out = tunnel.close(BrokerErrorCode.OTHER_REQUEST, 'closed by the operator (ctl close)', 'operator');
+    const out = tunnel.close(BrokerErrorCode.OTHER_REQUEST, 'closed by the operator (ctl close)', true, 'operator');
     this.reap(tunnel);
     return out;
   }
@@ -418,9 +554,10 @@ export class BrokerCore {
     ];
     for (const [key, a, b] of restartKeys) if (a !== b) needRestart.push(key);
     const limitsChanged = cur.connectionRateLimit !== next.connectionRateLimit || cur.perIpCount !== next.perIpCount ||
-      cur.perIpTime !== next.perIpTime;
+      cur.perIpTime !== next.perIpTime || cur.connectionRateLimitBurst !== next.connectionRateLimitBurst;
     if (limitsChanged) {
-      this.limiter = new RateLimiter(next.connectionRateLimit * 1000, next.perIpCount, next.perIpTime * 1000);
+      this.limiter = new RateLimiter(next.connectionRateLimit * 1000, next.perIpCount, next.perIpTime * 1000, undefined,
+        next.connectionRateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST);
       changed.push('rate limits');
     }
     if (cur.maxTunnels !== next.maxTunnels) {

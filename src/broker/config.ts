@@ -1,6 +1,8 @@
 // Broker configuration in the original l2tp_broker.cfg format (spec §6.1). Every key is
-// mandatory except the two per-IP rate limits, as in the original; unknown keys are ignored.
+// mandatory except the two per-IP rate limits, as in the original, and our own
+// connection_rate_limit_burst; unknown keys are ignored.
 // Errors are one line naming section.key and the offending value.
+import { MTU_MIN, PMTU_DEFAULT } from '../protocol/constants.js';
 import type { LogLevel } from '../runtime/loop.js';
 import { utf8Encode } from '../utf8.js';
 import { isIniError, parseIni, type IniSections } from './ini.js';
@@ -20,8 +22,11 @@ export interface BrokerConfig {
   interface: string;
   maxTunnels: number;
   tunnelIdBase: number;
-  /** Seconds between successful tunnel creations (0 = off). */
+  /** Average seconds between successful tunnel creations (0 = off). */
   connectionRateLimit: number;
+  /** How many creations the global rate limit lets through back to back (token bucket size);
+   *  absent = DEFAULT_RATE_LIMIT_BURST, 1 = the original (a minimum interval). */
+  connectionRateLimitBurst?: number;
   perIpCount: number;
   /** Seconds (0 = off). */
   perIpTime: number;
@@ -47,6 +52,10 @@ export interface ListenAddress {
 
 export class ConfigError extends Error {}
 
+/** 1,000 routers returning after an outage are all readmitted within a minute whatever the
+ *  configured average interval (the bucket alone holds them). */
+export const DEFAULT_RATE_LIMIT_BURST = 1000;
+
 /** Largest tunnel id whose interface name l2tp<tid>-<tid> still fits IFNAMSIZ-1 = 15 chars. */
 export const MAX_TUNNEL_ID = 99_999;
 
@@ -71,6 +80,8 @@ export function parseConfig(text: string): BrokerConfig {
         `tunnel ids above ${MAX_TUNNEL_ID} do not fit the interface name l2tp<id>-<id>`);
   }
   const connectionRateLimit = r.get('broker', 'connection_rate_limit', nonNegativeFloat);
+  const connectionRateLimitBurst = r.optional('broker', 'connection_rate_limit_burst', DEFAULT_RATE_LIMIT_BURST,
+    (v) => intIn(v, 1, 1_000_000));
   const perIpCount = r.optional('broker', 'connection_rate_limit_per_ip_count', 0, (v) => intIn(v, 0, 1_000_000));
   const perIpTime = r.optional('broker', 'connection_rate_limit_per_ip_time', 0, nonNegativeFloat);
   const pmtu = r.get('broker', 'pmtu', (v) => intIn(v, 0, 65535));
@@ -79,7 +90,8 @@ export function parseConfig(text: string): BrokerConfig {
   const hook = (key: string): string => r.get('hooks', key, (v) => (v === '' || v.startsWith('/') ? v : fail('hook path must be absolute (or empty for none)')));
   const maxConcurrentJobs = r.optional('hooks', 'max_concurrent', DEFAULT_MAX_RUNNING, (v) => intIn(v, 1, 10_000));
   return {
-    address, ports, interface: iface, maxTunnels, tunnelIdBase, connectionRateLimit, perIpCount, perIpTime, pmtu,
+    address, ports, interface: iface, maxTunnels, tunnelIdBase, connectionRateLimit, connectionRateLimitBurst,
+    perIpCount, perIpTime, pmtu,
     verbosity, logIpAddresses,
     hooks: {
       sessionUp: hook('session.up'),
@@ -92,6 +104,24 @@ export function parseConfig(text: string): BrokerConfig {
     ...parseOpsSections(r),
   };
 }
+
+/** Things in a valid config that probably do not do what the operator expects, one line each
+ *  (logged at start). */
+export function configWarnings(cfg: BrokerConfig): string[] {
+  const out: string[] = [];
+  if (cfg.pmtu > PMTU_MAX) {
+    out.push(`config broker.pmtu = "${cfg.pmtu}": above ${PMTU_MAX} (a 1500-byte path minus 54 bytes of tunnel overhead); ` +
+      `tunnel interfaces get MTU ${PMTU_MAX} and clients are told ${PMTU_MAX} (the original told them ${cfg.pmtu})`);
+  } else if (cfg.pmtu > 0 && cfg.pmtu < PMTU_MIN) {
+    out.push(`config broker.pmtu = "${cfg.pmtu}": below ${PMTU_MIN} (the IPv6 minimum); ` +
+      `tunnel interfaces get MTU ${PMTU_MIN} and clients are told ${PMTU_MIN}`);
+  }
+  return out;
+}
+
+/** The tunnel MTU range the broker uses (spec §4.2: max(1280, min(measured, 1446))). */
+const PMTU_MAX = PMTU_DEFAULT;
+const PMTU_MIN = MTU_MIN;
 
 class ValueError extends Error {}
 

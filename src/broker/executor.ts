@@ -8,10 +8,11 @@ import type { BrokerCore } from './broker.js';
 import type { BrokerConfig } from './config.js';
 import { JobRunner } from './job-runner.js';
 
-/** Timer wake-ups are rounded up to this grid. Every tunnel has its own deadlines (a keepalive
- *  every 5 s) and finding the next one scans all tunnels: without the grid, n tunnels cost n
- *  wake-ups and n scans per interval, O(n²); with it, at most 4 scans per second. */
-const TICK_GRID_MS = 250;
+/** Requested receive buffer of each listening socket (SO_RCVBUFFORCE; the kernel doubles it
+ *  for its bookkeeping and charges each queued datagram its buffer size, ~1-2 KiB for a small
+ *  one): room for the ~4,000 handshake datagrams of 1,000 routers returning at once, where
+ *  Linux's default (rmem_default, 208 KiB) holds about 200. See docs/broker.md. */
+export const LISTENER_RECV_BUFFER = 4 * 1024 * 1024;
 
 /** The part of src/netlink/kernel.ts (NetlinkKernel) the broker uses. */
 export interface BrokerKernel {
@@ -39,6 +40,7 @@ export class BrokerDriver {
   private timer: unknown = null;
   private timerAt = Infinity;
   private queue: Action[] = [];
+  private queueHead = 0;
   private draining = false;
   private stopping = false;
 
@@ -86,7 +88,7 @@ export class BrokerDriver {
       }
       this.listeners.set(port, fd);
       this.loop.onReadable(fd, () => this.readable({ kind: 'listener', port }, fd));
-      this.loop.log('info', `listening on ${this.cfg.address}:${port} (interface ${this.cfg.interface})`);
+      this.loop.log('info', `listening on ${this.cfg.address}:${port} (interface ${this.cfg.interface}), ${this.recvBuffer(fd)}`);
     }
     this.reschedule();
     return this.listeners.size;
@@ -121,13 +123,25 @@ export class BrokerDriver {
     });
   }
 
+  /** Sets the listener's receive buffer; returns a text for the "listening on" line. */
+  private recvBuffer(fd: number): string {
+    if (typeof this.native.setRecvBuffer !== 'function') return 'receive buffer: default (this addon cannot set it)';
+    const r = this.native.setRecvBuffer(fd, LISTENER_RECV_BUFFER);
+    if (r < 0) return `receive buffer: default, setting ${LISTENER_RECV_BUFFER} bytes failed: ${this.native.strerror(-r)}`;
+    // the kernel reports twice the requested size when it granted all of it
+    return r >= 2 * LISTENER_RECV_BUFFER ? `receive buffer ${r} bytes`
+      : `receive buffer ${r} bytes (asked for ${LISTENER_RECV_BUFFER}; SO_RCVBUFFORCE needs CAP_NET_ADMIN, ` +
+        'otherwise net.core.rmem_max caps it)';
+  }
+
   /** Executes actions (and whatever the core answers to their results) in order. */
   run(actions: Action[]): void {
-    this.queue.push(...actions);
+    for (const a of actions) this.queue.push(a);
     if (this.draining) return;
     this.draining = true;
     try {
-      for (let a = this.queue.shift(); a; a = this.queue.shift()) {
+      while (this.queueHead < this.queue.length) {
+        const a = this.queue[this.queueHead++];
         try {
           this.execute(a);
         } catch (e) {
@@ -135,6 +149,8 @@ export class BrokerDriver {
         }
       }
     } finally {
+      this.queue = [];
+      this.queueHead = 0;
       this.draining = false;
     }
     this.reschedule();
@@ -181,7 +197,7 @@ export class BrokerDriver {
       this.core.counters.add('send-dropped-eagain');
       return;
     }
-    this.queue.push(...this.core.socketError(socket, -n, this.native.strerror(-n), this.loop.now()));
+    for (const a of this.core.socketError(socket, -n, this.native.strerror(-n), this.loop.now())) this.queue.push(a);
   }
 
   /** Tunnel socket + kernel tunnel + session. Cleans up after itself on failure. */
@@ -266,18 +282,18 @@ export class BrokerDriver {
     }
   }
 
+  /** One timer, armed for the core's next deadline (O(1) to ask: the core keeps its deadlines in
+   *  a heap). A timer already armed for that moment or earlier is kept: when it fires early,
+   *  tick() finds nothing due and the timer is re-armed. */
   private reschedule(): void {
     if (this.stopping) return;
-    // A timer due within one grid step rescans when it fires; a deadline that these actions made
-    // earlier is then served at most TICK_GRID_MS late (the broker's timers are 1 s and more).
-    if (this.timer !== null && this.timerAt - this.loop.now() <= TICK_GRID_MS) return;
-    const next = this.core.nextDeadline();
-    const at = Number.isFinite(next) ? Math.ceil(next / TICK_GRID_MS) * TICK_GRID_MS : next;
-    if (at === this.timerAt && this.timer !== null) return;
+    const at = this.core.nextDeadline();
+    if (this.timer !== null && this.timerAt <= at) return;
     if (this.timer !== null) this.loop.cancelTimer(this.timer);
     this.timer = null;
     this.timerAt = at;
     if (!Number.isFinite(at)) return;
+    // +1: timers may fire up to 1 ms early relative to performance.now()
     this.timer = this.loop.setTimer(Math.max(0, at - this.loop.now()) + 1, () => {
       this.timer = null;
       this.timerAt = Infinity;

@@ -35,13 +35,27 @@ export function mtuChangedHookJob(path: string, s: SessionInfoForHooks, oldMtu: 
   return { queue: tunnelQueue(s.tunnelId), path, args, logArgs: args, label: `hook session.mtu-changed for tunnel ${s.tunnelId}` };
 }
 
-/** client_ip client_port uuid; queued per IP so one noisy client cannot reorder others. */
-export function rateLimitHookJob(path: string, ip: string, port: number, uuid: string, showIp: boolean): Job {
+/** client_ip client_port uuid; queued per IP so one noisy client cannot reorder others. The
+ *  queue name may appear in logs (e.g. "queue full"): with showIp false it is an opaque hash of
+ *  the address, salted per process (`salt`) so it cannot be looked up in a table of all IPv4
+ *  addresses. */
+export function rateLimitHookJob(path: string, ip: string, port: number, uuid: string, showIp: boolean, salt = 0): Job {
   const args = [ip, String(port), uuid];
   return {
-    queue: `ip:${ip}`, path, args, logArgs: showIp ? args : [HIDDEN_IP, args[1], args[2]],
+    queue: showIp ? `ip:${ip}` : `ip#${fnv1a(`${salt}/${ip}`).toString(16).padStart(8, '0')}`,
+    path, args, logArgs: showIp ? args : [HIDDEN_IP, args[1], args[2]],
     label: 'hook broker.connection-rate-limit',
   };
+}
+
+/** 32-bit FNV-1a of a string's UTF-16 code units. */
+function fnv1a(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
 }
 
 export const HIDDEN_IP = '<ip hidden>';

@@ -1,27 +1,40 @@
-// Tunnel creation rate limits (spec §4.2 create_tunnel steps 1-2). Global: minimum time between
-// successful creations. Per IP: at most `count` admitted attempts within `time`; refused
-// attempts are not recorded. Unlike the original, the per-IP table is pruned and bounded.
+// Tunnel creation rate limits (spec §4.2 create_tunnel steps 1-2). Global: on average one
+// successful creation per connection_rate_limit seconds, as a token bucket holding up to
+// connection_rate_limit_burst creations (burst 1 = the original: a minimum interval since the
+// last success). Per IP: at most `count` admitted attempts within `time`; refused attempts are
+// not recorded. Unlike the original, the per-IP table is pruned and bounded.
+import { TokenBucket } from './token-bucket.js';
 
 export const PER_IP_TABLE_MAX = 65_536;
 
 export class RateLimiter {
-  private lastSuccess: number | null = null;
+  private readonly global: TokenBucket;
   /** ip -> timestamps (ms) of the last admitted attempts, oldest first. Map order = LRU. */
   private readonly perIp = new Map<string, number[]>();
 
   constructor(
-    private readonly globalMs: number,
+    globalMs: number,
     private readonly perIpCount: number,
     private readonly perIpMs: number,
     private readonly tableMax = PER_IP_TABLE_MAX,
-  ) {}
-
-  globalAllows(now: number): boolean {
-    return this.globalMs <= 0 || this.lastSuccess === null || now - this.lastSuccess >= this.globalMs;
+    globalBurst = 1,
+  ) {
+    this.global = new TokenBucket(globalMs, Math.max(1, globalBurst));
   }
 
+  /** A creation would be within the global rate now (checked at admission). */
+  globalAllows(now: number): boolean {
+    return this.global.available(now);
+  }
+
+  /** Milliseconds until the global rate allows the next creation. */
+  globalWaitMs(now: number): number {
+    return this.global.waitMs(now);
+  }
+
+  /** A tunnel was created: uses up one creation of the global rate. */
   recordSuccess(now: number): void {
-    this.lastSuccess = now;
+    this.global.take(now);
   }
 
   /** Checks and, when admitted, records the attempt. */

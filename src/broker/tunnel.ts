@@ -15,6 +15,9 @@ import { tunnelMtu } from '../protocol/mtu.js';
 import type { Action, SocketRef } from './actions.js';
 import type { BrokerConfig } from './config.js';
 import type { Counters } from './counters.js';
+import type { LogLevel } from '../runtime/loop.js';
+import { fitReply } from './reply-size.js';
+import { TokenBucket } from './token-bucket.js';
 import { mtuChangedHookJob, sessionHookJob, tunnelQueue, type SessionHook, type SessionInfoForHooks } from './hooks.js';
 import { bandwidthLimitCommands } from './traffic-control.js';
 
@@ -29,12 +32,24 @@ export interface TunnelContext {
   tcPath: string;
   /** "ip:port" or a redacted form when log_ip_addresses=false. */
   showEndpoint: (ep: Endpoint) => string;
+  /** Whether a log line of this level would be written (build the text only then). */
+  logOn: (level: LogLevel) => boolean;
+  /** The tunnel started (+1) or stopped (-1) counting as live for the usage figure. */
+  liveChanged: (delta: number) => void;
 }
 
 export type TunnelState = 'setup' | 'up' | 'closed';
 
 const SOCKET_ERROR_LIMIT = 10;
 const PROBE_SEQUENCE_LENGTH = brokerProbeSizes.length * brokerProbeRepeat;
+/** A client sends its first keepalive within ~6 s of TUNNEL (and answers our PMTU probes, the
+ *  first one 0-4 s after TUNNEL): a tunnel that heard nothing for this long has no client and
+ *  no longer counts in the usage figure. */
+export const UNHEARD_MS = 30_000;
+/** LIMIT: a change of the value is applied (four tc processes) at most this often per tunnel,
+ *  after a burst of LIMIT_BURST. A client sends one LIMIT per tunnel (retransmits repeat it). */
+export const LIMIT_INTERVAL_MS = 60_000;
+export const LIMIT_BURST = 2;
 
 export class BrokerTunnel {
   state: TunnelState = 'setup';
@@ -61,6 +76,16 @@ export class BrokerTunnel {
   private probeIndex = 0;
   private lastProbeSize = 0;
   private bestAcked = 0;
+  /** A message (other than a handshake retransmit) came from the client since TUNNEL. */
+  heard = false;
+  /** Counted in the usage figure: up, and heard from or younger than UNHEARD_MS. */
+  private live = false;
+  private unheardCheckAt = Infinity;
+  /** The LIMIT bandwidth last applied (kbit/s), null before the first. */
+  private limitBucket: TokenBucket | null = null;
+  private limitRefusalLogged = false;
+  /** Deadline of this tunnel's valid entry in the core's timer heap (Infinity: none). */
+  scheduledAt = Infinity;
 
   constructor(
     private readonly ctx: TunnelContext,
@@ -104,8 +129,12 @@ export class BrokerTunnel {
     out.push(this.send(encodeTunnel(this.tunnelId, this.features)));
     // spread keepalives of tunnels created together: first one after 1-5 s, then every 5 s
     this.nextKeepaliveAt = now + 1000 + Math.floor(this.ctx.random() * 4000);
+    this.unheardCheckAt = now + UNHEARD_MS;
+    this.setLive(true);
     if (this.fixedPmtu) {
-      out.push(this.send(encodePmtuNotify(this.pmtu)));
+      // the MTU we use, also when broker.pmtu is outside 1280-1446 (the original told the
+      // client the configured value while clamping its own interface)
+      out.push(this.send(encodePmtuNotify(this.mtu)));
     } else {
       // 0-4 s; unlike the original (timerfd with 0 = disarmed), a zero delay still probes
       this.nextProbeAt = now + Math.floor(this.ctx.random() * 4001);
@@ -125,16 +154,23 @@ export class BrokerTunnel {
     const out: Action[] = [];
     if (this.state !== 'up') return out;
     this.lastAlive = now;
+    if (!this.heard) {
+      this.heard = true;
+      this.setLive(true);
+    }
     if (this.socketErrors > 0) this.socketErrors--;
     const type = frame.type;
     if (type === MessageType.ERROR) {
       const { reason } = decodeError(frame.payload);
-      return this.close(BrokerErrorCode.OTHER_REQUEST, `client closed it: ${describeErrorReason(reason)}`, clientCloseLabel(reason));
+      return this.close(BrokerErrorCode.OTHER_REQUEST, `client closed it: ${describeErrorReason(reason)}`, true, clientCloseLabel(reason));
     }
     if (type === MessageType.KEEPALIVE) return out;
     if (type === MessageType.PMTUD) {
-      // a client probe: ACK its UDP payload length, or tell a fixed MTU
-      out.push(this.send(this.fixedPmtu ? encodePmtuNotify(this.pmtu) : encodePmtuAck(frame.datagramLength)));
+      // a client probe: ACK its UDP payload length, or tell a fixed MTU; real probes are
+      // 1306 bytes and more, a tiny one gets no answer larger than itself
+      const reply = fitReply(this.fixedPmtu ? encodePmtuNotify(this.mtu) : encodePmtuAck(frame.datagramLength), frame.datagramLength);
+      if (reply) out.push(this.send(reply));
+      else this.ctx.counters.add('drop-short-probe');
       return out;
     }
     if (type === MessageType.PMTUD_ACK) {
@@ -146,11 +182,11 @@ export class BrokerTunnel {
       return out;
     }
     if (isReliable(type)) {
-      this.onReliable(frame, out);
+      this.onReliable(frame, now, out);
       return out;
     }
     this.ctx.counters.add('tunnel-unhandled-type');
-    out.push(log('debug', `${this.name}: ignoring message type 0x${type.toString(16)}`));
+    if (this.ctx.logOn('debug')) out.push(log('debug', `${this.name}: ignoring message type 0x${type.toString(16)}`));
     return out;
   }
 
@@ -178,23 +214,41 @@ export class BrokerTunnel {
     this.updateMtu(out);
   }
 
-  private onReliable(frame: Frame, out: Action[]): void {
+  private onReliable(frame: Frame, now: number, out: Action[]): void {
     const seq = decodeReliableSeq(frame.payload);
     if (seq === null) return this.dropShort(out, 'reliable message');
-    out.push(this.send(encodeRelAck(seq)));
+    // every reliable message is acknowledged (REL_ACK is 8 bytes unpadded, a reliable message
+    // at least 8: the padding goes when the request was shorter)
+    out.push(this.send(fitReply(encodeRelAck(seq), frame.datagramLength)!));
     if (frame.type !== MessageType.LIMIT) return;
     const limit = decodeLimit(frame.payload);
     if (limit === null) return this.dropShort(out, 'LIMIT');
     if (limit.bandwidthKbps === null) {
-      out.push(log('debug', `${this.name}: ignoring LIMIT type ${limit.limitType} (acknowledged)`));
+      if (this.ctx.logOn('debug')) out.push(log('debug', `${this.name}: ignoring LIMIT type ${limit.limitType} (acknowledged)`));
       return;
     }
     if (limit.bandwidthKbps === 0) {
       out.push(log('warning', `${this.name}: ignoring a 0 kbit/s downstream limit`));
       return;
     }
-    this.ctx.counters.add('limits-applied');
+    if (limit.bandwidthKbps === this.limitKbps) {
+      // a retransmit (our REL_ACK was lost) or a repeat: tc already has this value
+      this.ctx.counters.add('limits-unchanged');
+      return;
+    }
+    this.limitBucket ??= new TokenBucket(LIMIT_INTERVAL_MS, LIMIT_BURST);
+    if (!this.limitBucket.take(now)) {
+      this.ctx.counters.add('refused-limit-rate');
+      const level = this.limitRefusalLogged ? 'debug' : 'warning';
+      this.limitRefusalLogged = true;
+      if (this.ctx.logOn(level)) {
+        out.push(log(level, `${this.name}: ignoring LIMIT ${limit.bandwidthKbps} kbit/s (acknowledged): more than ` +
+          `${LIMIT_BURST} changes within ${LIMIT_INTERVAL_MS / 1000} s; ${this.limitKbps ? `${this.limitKbps} kbit/s` : 'no limit'} stays`));
+      }
+      return;
+    }
     this.limitKbps = limit.bandwidthKbps;
+    this.ctx.counters.add('limits-applied');
     out.push(log('info', `${this.name}: limiting downstream bandwidth to ${limit.bandwidthKbps} kbit/s`));
     for (const c of bandwidthLimitCommands(this.ifname, limit.bandwidthKbps)) {
       out.push({
@@ -209,7 +263,7 @@ export class BrokerTunnel {
 
   private dropShort(out: Action[], what: string): void {
     this.ctx.counters.add('drop-short-payload');
-    out.push(log('debug', `${this.name}: dropped a ${what} with a short payload`));
+    if (this.ctx.logOn('debug')) out.push(log('debug', `${this.name}: dropped a ${what} with a short payload`));
   }
 
   tick(now: number): Action[] {
@@ -222,9 +276,18 @@ export class BrokerTunnel {
       }
       out.push(this.send(encodeBrokerKeepalive(this.keepaliveSeq)));
       this.keepaliveSeq = (this.keepaliveSeq + 1) & 0xffff;
-      this.nextKeepaliveAt = now + timers.brokerKeepalive;
+      this.nextKeepaliveAt = periodic(this.nextKeepaliveAt, timers.brokerKeepalive, now);
     }
     if (now >= this.nextProbeAt) this.probeStep(now, out);
+    if (now >= this.unheardCheckAt) {
+      this.unheardCheckAt = Infinity;
+      if (!this.heard) {
+        this.setLive(false);
+        this.ctx.counters.add('tunnels-unheard');
+        out.push(log('info', `${this.name}: no message from the client within ${UNHEARD_MS / 1000} s of TUNNEL; ` +
+          'not counted in the usage any more, a new PREPARE from this endpoint replaces it'));
+      }
+    }
     return out;
   }
 
@@ -233,7 +296,7 @@ export class BrokerTunnel {
   private probeStep(now: number, out: Action[]): void {
     const done = this.lastProbeSize > 0 && this.lastProbeSize <= this.bestAcked;
     if (done || this.probeIndex >= PROBE_SEQUENCE_LENGTH) {
-      if (!done) out.push(log('debug', `${this.name}: no PMTU probe was acknowledged`));
+      if (!done && this.ctx.logOn('debug')) out.push(log('debug', `${this.name}: no PMTU probe was acknowledged`));
       this.probeIndex = 0;
       this.lastProbeSize = 0;
       this.bestAcked = 0;
@@ -243,12 +306,12 @@ export class BrokerTunnel {
     const size = brokerProbeSizes[Math.floor(this.probeIndex / brokerProbeRepeat)];
     this.probeIndex++;
     this.lastProbeSize = size;
-    out.push(this.send(encodePmtuProbe(size)));
-    this.nextProbeAt = now + timers.brokerProbeInterval;
+    out.push(this.send(probeDatagram(size)));
+    this.nextProbeAt = periodic(this.nextProbeAt, timers.brokerProbeInterval, now);
   }
 
   nextDeadline(): number {
-    return this.state === 'up' ? Math.min(this.nextKeepaliveAt, this.nextProbeAt) : Infinity;
+    return this.state === 'up' ? Math.min(this.nextKeepaliveAt, this.nextProbeAt, this.unheardCheckAt) : Infinity;
   }
 
   /** A send or receive error on the tunnel socket. */
@@ -260,25 +323,29 @@ export class BrokerTunnel {
     }
     this.ctx.counters.add('tunnel-socket-errors');
     this.socketErrors++;
-    const out: Action[] = [log('debug', `${this.name}: socket error ${error} (${this.socketErrors}/${SOCKET_ERROR_LIMIT})`)];
+    const out: Action[] = [];
+    if (this.ctx.logOn('debug')) out.push(log('debug', `${this.name}: socket error ${error} (${this.socketErrors}/${SOCKET_ERROR_LIMIT})`));
     if (this.socketErrors >= SOCKET_ERROR_LIMIT) {
       out.push(...this.close(BrokerErrorCode.FAILURE, `${SOCKET_ERROR_LIMIT} socket errors, last: ${error}`));
     }
     return out;
   }
 
-  /** pre-down hook, ERROR(reason) to the client, kernel teardown, down hook. */
-  close(reason: BrokerErrorCode, why: string, label = closeLabel(reason)): Action[] {
+  /** pre-down hook, ERROR(reason) to the client (unless `notify` is false: the endpoint now
+   *  belongs to another client), kernel teardown, down hook. */
+  close(reason: BrokerErrorCode, why: string, notify = true, label = closeLabel(reason)): Action[] {
     if (this.state === 'closed') return [];
     this.ctx.counters.add(`${CLOSED_BY_PREFIX}${label}`);
     const wasUp = this.state === 'up';
     this.state = 'closed';
+    this.setLive(false);
     this.nextKeepaliveAt = Infinity;
     this.nextProbeAt = Infinity;
+    this.unheardCheckAt = Infinity;
     const out: Action[] = [log('info', `${this.name} closed: ${why}`)];
     this.ctx.counters.add('tunnels-closed');
     if (wasUp) this.hook(out, 'session.pre-down', this.ctx.cfg.hooks.sessionPreDown);
-    out.push(this.send(encodeError(reason)));
+    if (notify) out.push(this.send(encodeError(reason)));
     out.push({ type: 'teardown', tunnelId: this.tunnelId, sessionId: this.sessionId });
     if (wasUp) this.hook(out, 'session.down', this.ctx.cfg.hooks.sessionDown);
     return out;
@@ -286,6 +353,12 @@ export class BrokerTunnel {
 
   private computeMtu(): number {
     return tunnelMtu(this.measured, this.remoteMtu ?? PMTU_DEFAULT);
+  }
+
+  private setLive(live: boolean): void {
+    if (live === this.live) return;
+    this.live = live;
+    this.ctx.liveChanged(live ? 1 : -1);
   }
 
   private updateMtu(out: Action[]): void {
@@ -323,6 +396,24 @@ export class BrokerTunnel {
       ageMs: now - this.createdAt,
     };
   }
+}
+
+/** Probe datagrams are 1,306-1,472 zero bytes after the header and never change: one shared
+ *  buffer per size instead of one allocation per probe (24 per tunnel per run; the allocations
+ *  were the broker's main garbage with many tunnels probing). The driver only reads them. */
+const PROBES = new Map<number, Uint8Array>();
+function probeDatagram(size: number): Uint8Array {
+  let p = PROBES.get(size);
+  if (!p) PROBES.set(size, (p = encodePmtuProbe(size)));
+  return p;
+}
+
+/** The next deadline of a periodic timer that was due at `due`: one period later, so that a
+ *  late wake-up does not shift the schedule (tunnels created together stay spread); after a
+ *  long stall, one period from now. */
+function periodic(due: number, period: number, now: number): number {
+  const next = due + period;
+  return next > now ? next : now + period;
 }
 
 export function log(level: 'error' | 'warning' | 'info' | 'debug', message: string): Action {

@@ -7,7 +7,8 @@ import type { Endpoint } from '../../src/native.js';
 import type { Action, Job, SocketRef } from '../../src/broker/actions.js';
 import { BrokerCore } from '../../src/broker/broker.js';
 import type { BrokerConfig } from '../../src/broker/config.js';
-import { COOKIE_TICK_MS } from '../../src/protocol/cookie.js';
+import { COOKIE_TICK_MS, FINE_MAX_AGE_MS, FINE_TICK_MS } from '../../src/protocol/cookie.js';
+import { PREPARE_MAX_COOKIE_AGE_MS } from '../../src/broker/broker.js';
 import * as m from '../../src/protocol/messages.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
@@ -68,13 +69,24 @@ function connect(
   return [...out, ...b.setupResult(setup.setup.tunnelId, { ok: true }, now)];
 }
 
+/** COOKIE request from `client`; returns the 8 cookie bytes of the answer. */
+function cookieFor(b: BrokerCore, client: Endpoint, now: number): Uint8Array {
+  const out = sends(b.datagram(LISTENER, m.encodeCookieRequest(), client, now));
+  assert.is(out.length, 1);
+  return m.decodeCookieReply((m.parseFrame(hex(out[0])) as m.Frame).payload)!;
+}
+
 test('spec §3 rows 1-18 replayed against the core', () => {
   const b = broker();
-  // rows 3/4: COOKIE at tick 3 with the example key
+  // rows 3/4: COOKIE -> 8 opaque bytes. The broker's cookie layout is its own (FineCookieJar,
+  // 250 ms ticks); the original construction with the example key (00 03 79 24 fb c7 02 4b)
+  // is checked in protocol.test.ts and FineCookieJar separately below.
   const cookie = b.datagram(LISTENER, hex('80 73 a7 01 01 08 58 58 58 58 58 58 58 58'), C1, T0);
-  assert.equal(sends(cookie), ['80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b']);
+  assert.is(sends(cookie).length, 1);
+  assert.match(sends(cookie)[0], /^80 73 a7 01 01 08( [0-9a-f]{2}){8}$/);
+  const c = sends(cookie)[0].slice(18);
   // rows 5/6: PREPARE -> setup -> TUNNEL with features; first client gets 100
-  const prep = b.datagram(LISTENER, hex('80 73 a7 01 02 17 00 03 79 24 fb c7 02 4b 06 66 6f 6f 62 61 72 00 00 00 01 00 00 00 01'), C1, T0);
+  const prep = b.datagram(LISTENER, hex(`80 73 a7 01 02 17 ${c} 06 66 6f 6f 62 61 72 00 00 00 01 00 00 00 01`), C1, T0);
   assert.equal(prep, [{
     type: 'setup',
     setup: { tunnelId: 100, peerTunnelId: 1, sessionId: 100, peerSessionId: 1, ifname: 'l2tp100-100', port: 8942, client: C1 },
@@ -144,8 +156,9 @@ test('row 6\': featureless (pre-2016) client gets TUNNEL without features and se
 
 test('retransmitted PREPARE gets TUNNEL again, with the features word; a different one gets ERROR', () => {
   const b = broker();
-  connect(b, C1, T0);
-  const cookie = hex('00 03 79 24 fb c7 02 4b');
+  const cookie = cookieFor(b, C1, T0);
+  const first = b.datagram(LISTENER, m.encodePrepare(cookie, m.utf8Encode('foobar'), 1, 1), C1, T0);
+  b.setupResult((first.find((a) => a.type === 'setup') as { setup: { tunnelId: number } }).setup.tunnelId, { ok: true }, T0);
   const again = m.encodePrepare(cookie, m.utf8Encode('foobar'), 1, 1);
   assert.equal(sends(b.datagram(TUN100, again, C1, T0 + 3000)), ['80 73 a7 01 04 08 00 00 00 64 00 00 00 01']);
   // on the listener: same answer and no warning (it may have been queued there before the
@@ -158,6 +171,8 @@ test('retransmitted PREPARE gets TUNNEL again, with the features word; a differe
   assert.ok(logs(b.datagram(LISTENER, ka, C1, T0 + 3100)).some((l) => l.startsWith('warning') && l.includes('#126')));
   assert.equal(logs(b.datagram(LISTENER, ka, C1, T0 + 3200)).filter((l) => l.startsWith('warning')), []);
   assert.is(b.counters.get('listener-tunnel-message'), 2);
+  // the client is there (its keepalive came through the tunnel): a different PREPARE is refused
+  b.datagram(TUN100, ka, C1, T0 + 3300);
   const other = m.encodePrepare(cookie, m.utf8Encode('other'), 1, 1);
   assert.equal(sends(b.datagram(TUN100, other, C1, T0 + 3000)), ['80 73 a7 01 03 00 00 00 00 00 00 00']);
   assert.is(b.tunnelCount, 1);
@@ -166,20 +181,24 @@ test('retransmitted PREPARE gets TUNNEL again, with the features word; a differe
 
 test('bad or expired cookies are dropped silently and counted', () => {
   const b = broker();
-  const forged = m.encodePrepare(hex('00 03 79 24 fb c7 02 4c'), m.utf8Encode('x'), 1, 1);
+  const cookie = cookieFor(b, C1, T0);
+  const forgedCookie = cookie.slice();
+  forgedCookie[7] ^= 1;
+  const forged = m.encodePrepare(forgedCookie, m.utf8Encode('x'), 1, 1);
   assert.equal(types(b.datagram(LISTENER, forged, C1, T0)), []);
   // right signature but from another port
-  const good = m.encodePrepare(hex('00 03 79 24 fb c7 02 4b'), m.utf8Encode('x'), 1, 1);
+  const good = m.encodePrepare(cookie, m.utf8Encode('x'), 1, 1);
   assert.equal(types(b.datagram(LISTENER, good, { ip: C1.ip, port: 40001 }, T0)), []);
-  // expired: 3 ticks later
-  assert.equal(types(b.datagram(LISTENER, good, C1, T0 + 3 * COOKIE_TICK_MS)), []);
-  assert.is(b.counters.get('drop-bad-cookie'), 3);
-  // still valid 2 ticks later
-  assert.equal(types(b.datagram(LISTENER, good, C1, T0 + 2 * COOKIE_TICK_MS)), ['setup']);
+  // expired: after 192 s (the original's upper bound), and before it was issued
+  assert.equal(types(b.datagram(LISTENER, good, C1, T0 + FINE_MAX_AGE_MS + FINE_TICK_MS)), []);
+  assert.equal(types(b.datagram(LISTENER, good, C1, T0 - FINE_TICK_MS)), []);
+  assert.is(b.counters.get('drop-bad-cookie'), 4);
+  // still valid, and young enough to create a tunnel, 14 s later
+  assert.equal(types(b.datagram(LISTENER, good, C1, T0 + PREPARE_MAX_COOKIE_AGE_MS)), ['setup']);
 });
 
-test('global connection rate limit counts successful creations only', () => {
-  const b = broker({ connectionRateLimit: 10 });
+test('global connection rate limit counts successful creations only (burst 1: the original)', () => {
+  const b = broker({ connectionRateLimit: 10, connectionRateLimitBurst: 1 });
   assert.equal(types(connect(b, C1, T0)), ['setup', 'setMtu', 'send', 'run /hooks/up']);
   const refused = connect(b, C2, T0 + 9_999);
   assert.equal(sends(refused).slice(-1), ['80 73 a7 01 03 00 00 00 00 00 00 00']);
@@ -189,7 +208,7 @@ test('global connection rate limit counts successful creations only', () => {
 });
 
 test('a PREPARE retransmit queued behind a refusal does not create a tunnel for the abandoned socket', () => {
-  const b = broker({ connectionRateLimit: 1 });
+  const b = broker({ connectionRateLimit: 1, connectionRateLimitBurst: 1 });
   connect(b, C1, T0);
   const cookie = m.decodeCookieReply((m.parseFrame(hex(sends(b.datagram(LISTENER, m.encodeCookieRequest(), C2, T0))[0])) as m.Frame).payload)!;
   const prepare = m.encodePrepare(cookie, m.utf8Encode('late'), 1, 1);
@@ -433,7 +452,9 @@ test('peer NTFY lowers the MTU (min with our measurement, floor 1280)', () => {
 test('reliable messages of unknown type are acked; LIMIT of another type is acked and ignored', () => {
   const b = broker();
   connect(b, C1, T0);
-  assert.equal(sends(b.datagram(TUN100, m.encodeMessage(0x90, [0x12, 0x34]), C1, T0)), ['80 73 a7 01 08 02 12 34 00 00 00 00']);
+  // 8 bytes in (reliable messages are not padded): the REL_ACK's padding is cut to 8 bytes
+  assert.equal(sends(b.datagram(TUN100, m.encodeMessage(0x90, [0x12, 0x34]), C1, T0)), ['80 73 a7 01 08 02 12 34']);
+  assert.equal(sends(b.datagram(TUN100, m.encodeMessage(0x90, [0x12, 0x34, 0, 0, 0, 0]), C1, T0)), ['80 73 a7 01 08 02 12 34 00 00 00 00']);
   const other = b.datagram(TUN100, m.encodeMessage(0x80, [0, 9, 2, 4, 0, 0, 1, 0]), C1, T0);
   assert.equal(types(other), ['send']);
 });

@@ -1,12 +1,16 @@
 // tunneldigger-broker entry point (Node): reads the config, wires BrokerCore + BrokerDriver to the
 // native addon, the netlink executor and the Node loop, and handles signals.
 import { createHmac, randomBytes } from 'node:crypto';
-import { accessSync, constants as fsConstants, readFileSync } from 'node:fs';
+import {
+  accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync,
+} from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { BrokerCore } from '../../broker/broker.js';
-import { ConfigError, parseConfig, type BrokerConfig } from '../../broker/config.js';
+import { ConfigError, configWarnings, parseConfig, type BrokerConfig } from '../../broker/config.js';
 import { BrokerDriver } from '../../broker/executor.js';
+import { lockIdRange, type LockFs } from '../../broker/id-range-lock.js';
 import { JobRunner } from '../../broker/job-runner.js';
+import { brokerLogLoop } from '../../broker/redact.js';
 import { timers } from '../../protocol/constants.js';
 import { BrokerOps } from './broker-ops.js';
 import { CLI_USAGE } from './broker-cli.js';
@@ -17,6 +21,7 @@ export const USAGE = CLI_USAGE;
 const TC_CANDIDATES = ['/usr/sbin/tc', '/sbin/tc', '/usr/bin/tc', '/bin/tc'];
 /** Period of the debug-level counters line. */
 const COUNTERS_LOG_MS = 300_000;
+const RUN_DIR = process.env.TUNNELDIGGER_RUN_DIR ?? '/run/tunneldigger';
 
 export async function main(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) {
@@ -40,6 +45,13 @@ export async function main(argv: string[]): Promise<number> {
   const { native } = await import('./native.js');
   const { NetlinkKernel } = await import('../../netlink/kernel.js');
   const loop = new NodeLoop(native, cfg.verbosity);
+  // from now on SIGHUP must not kill the broker (Node's default), also while it starts; once the
+  // control socket is up it reloads the config (BrokerOps.reload)
+  let onSighup = (): void => loop.log('info', 'SIGHUP while starting: ignored; send it again once the broker has started to reload');
+  loop.onSignal(osConstants.signals.SIGHUP, () => onSighup());
+  for (const w of configWarnings(cfg)) loop.log('warning', w);
+  const enabled = (level: Parameters<NodeLoop['enabled']>[0]): boolean => loop.enabled(level);
+  const logLoop = brokerLogLoop(loop, cfg, enabled);
 
   if (process.getuid?.() !== 0) loop.log('warning', 'not running as root: netlink and SO_BINDTODEVICE will probably fail');
   const tcPath = TC_CANDIDATES.find((p) => isExecutable(p)) ?? 'tc';
@@ -56,6 +68,22 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 
+  const lastId = cfg.tunnelIdBase + cfg.maxTunnels - 1;
+  let lock;
+  try {
+    lock = lockIdRange(nodeLockFs, RUN_DIR, cfg.tunnelIdBase, lastId, process.pid);
+  } catch (e) {
+    lock = null;
+    loop.log('warning', `cannot use ${RUN_DIR} for the tunnel id lock (${(e as Error).message}); ` +
+      'another broker on this host with an overlapping id range would not be noticed');
+  }
+  if (lock && !lock.ok) {
+    loop.log('error', `${lock.message}; exiting`);
+    return 1;
+  }
+  const releaseLock = lock?.ok ? lock.release : () => {};
+  process.on('exit', releaseLock);
+
   const core = new BrokerCore(cfg, {
     key: randomBytes(32),
     mac: (key, message) => createHmac('sha1', key).update(message).digest(),
@@ -63,17 +91,20 @@ export async function main(argv: string[]): Promise<number> {
     random: Math.random,
     errno: native.errno,
     tcPath,
+    logEnabled: enabled,
   });
-  const jobs = new JobRunner(native, loop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
+  const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
   const ops = new BrokerOps(core, cfg, path, native, loop, jobs);
-  const driver = new BrokerDriver(core, cfg, native, loop, ops.wrapKernel(kernel), jobs);
+  const driver = new BrokerDriver(core, cfg, native, logLoop, ops.wrapKernel(kernel), jobs);
   driver.cleanupStaleKernelState();
   if (driver.openListeners() === 0) {
     loop.log('error', `no port of broker.port (${cfg.ports.join(',')}) could be opened on ${cfg.address}; exiting`);
+    releaseLock();
     return 1;
   }
   try {
     await ops.start(driver);
+    onSighup = () => { ops.reload('SIGHUP'); };
   } catch (e) {
     loop.log('error', `${e instanceof Error ? e.message : String(e)}; exiting`);
     ops.stopped();
@@ -100,6 +131,7 @@ export async function main(argv: string[]): Promise<number> {
       driver.shutdown(2 * timers.hookTimeout + 5_000, (clean) => {
         kernel.close();
         ops.stopped();
+        releaseLock();
         loop.log('info', `shutdown ${clean ? 'complete' : 'finished with hooks abandoned'}; ${core.counters.line()}`);
         resolve(0);
       });
@@ -113,6 +145,61 @@ export async function main(argv: string[]): Promise<number> {
     });
   });
 }
+
+/** LockFs on node:fs; a broker is a live process whose command line names tunneldigger or a
+ *  broker (so a pid reused by something else does not block the start). */
+export const nodeLockFs: LockFs = {
+  mkdirp: (dir) => { mkdirSync(dir, { recursive: true, mode: 0o755 }); },
+  list: (dir) => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  },
+  read: (path) => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return null;
+    }
+  },
+  createExclusive: (path, text) => {
+    let fd: number;
+    try {
+      fd = openSync(path, 'wx', 0o644);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw e;
+    }
+    try {
+      writeSync(fd, text);
+    } finally {
+      closeSync(fd);
+    }
+    return true;
+  },
+  remove: (path) => {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  },
+  isBroker: (pid) => {
+    try {
+      process.kill(pid, 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false;
+    }
+    try {
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      return /tunneldigger|broker/.test(cmdline);
+    } catch {
+      return true; // no /proc: trust kill(0)
+    }
+  },
+};
 
 function isExecutable(path: string): boolean {
   try {

@@ -51,7 +51,7 @@ export class BrokerOps {
     return kernel;
   }
 
-  /** After the listeners are open: control socket, metrics, SIGHUP, READY=1. Throws a one-line
+  /** After the listeners are open: control socket, metrics, READY=1 (broker-main routes SIGHUP to reload()). Throws a one-line
    *  reason when the control socket or the metrics address cannot be used. */
   async start(driver: BrokerDriver): Promise<void> {
     this.driver = driver;
@@ -60,7 +60,6 @@ export class BrokerOps {
     await this.control.start();
     this.loop.log('info', `control socket ${path} (tunneldigger-broker ctl -s ${path} status)`);
     if (this.cfg.metricsListen) await this.listenMetrics(this.cfg.metricsListen);
-    this.loop.onSignal(osConstants.signals.SIGHUP, () => this.reload('SIGHUP'));
     this.notify('READY=1');
     this.statusTimer = setInterval(() => this.notify(`STATUS=${this.statusLine()}`), STATUS_MS);
     this.statusTimer.unref();

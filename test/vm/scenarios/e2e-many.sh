@@ -37,6 +37,8 @@ EOF
 for h in up down; do cp "$W/broker-hook.sh" "$W/$h.sh"; chmod +x "$W/$h.sh"; done
 td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=32 connection_rate_limit=$RATE verbosity=INFO \
   session.up="$W/up.sh" session.down="$W/down.sh"
+# burst 1 = the original minimum interval (the default burst of 1000 would admit all 20 at once)
+sed -i '/^connection_rate_limit=/a connection_rate_limit_burst=1' "$W/broker.cfg"
 # The clients start first and wait for the broker (as after a broker restart): once it answers,
 # their PREPAREs arrive together and the global rate limit has to turn most of them away.
 fleet_mark clients-start

@@ -1,0 +1,219 @@
+// Fakes for the broker runtime tests (copied from broker-runtime.test.ts so that new suites can
+// share them): a Loop with a manual clock, a Native with scripted children and recorded socket
+// calls, a netlink kernel, and rig() wiring BrokerCore + BrokerDriver + JobRunner to them.
+import { createHmac } from 'node:crypto';
+import type { Endpoint, Native } from '../../src/native.js';
+import type { Loop, LogLevel } from '../../src/runtime/loop.js';
+import { BrokerCore } from '../../src/broker/broker.js';
+import type { BrokerConfig } from '../../src/broker/config.js';
+import { BrokerDriver, type BrokerKernel } from '../../src/broker/executor.js';
+import { JobRunner } from '../../src/broker/job-runner.js';
+import { brokerLogLoop } from '../../src/broker/redact.js';
+import * as m from '../../src/protocol/messages.js';
+
+export const ERRNO = {
+  EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97,
+  ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101,
+  // x86 values of names a newer Native may list
+  EBADF: 9, ECHILD: 10, EACCES: 13, ESRCH: 3, EMFILE: 24, ENOSYS: 38, E2BIG: 7, ENOMEM: 12,
+};
+const STRERROR: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 98: 'Address already in use', 111: 'Connection refused' };
+
+export class FakeLoop implements Loop {
+  t = 1_000_000;
+  timers: { at: number; cb: () => void; id: number }[] = [];
+  readable = new Map<number, () => void>();
+  logs: string[] = [];
+  private nextId = 1;
+  onReadable(fd: number, cb: (() => void) | null): void {
+    if (cb) this.readable.set(fd, cb);
+    else this.readable.delete(fd);
+  }
+  setTimer(ms: number, cb: () => void): unknown {
+    const id = this.nextId++;
+    this.timers.push({ at: this.t + ms, cb, id });
+    return id;
+  }
+  cancelTimer(handle: unknown): void {
+    this.timers = this.timers.filter((x) => x.id !== handle);
+  }
+  print(text: string): void {
+    this.logs.push(text);
+  }
+  now(): number {
+    return this.t;
+  }
+  onSignal(): void {}
+  log(level: LogLevel, message: string): void {
+    this.logs.push(`${level}: ${message}`);
+  }
+  exit(code: number): never {
+    throw new Error(`exit ${code}`);
+  }
+  /** Runs due timers in time order up to t+ms. */
+  advance(ms: number): void {
+    const end = this.t + ms;
+    for (;;) {
+      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!due) break;
+      this.timers = this.timers.filter((x) => x !== due);
+      this.t = Math.max(this.t, due.at);
+      due.cb();
+    }
+    this.t = end;
+  }
+}
+
+export interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number }
+
+/** Native with scripted children and recorded socket calls. */
+export class FakeNative implements Native {
+  calls: string[] = [];
+  children = new Map<number, Child>();
+  /** How each spawned path behaves: exit after ms with code and output; ms = Infinity hangs. */
+  behaviour = new Map<string, { ms: number; code: number; output?: string }>();
+  failBind = new Set<number>();
+  inbox = new Map<number, { data: Uint8Array; from: Endpoint }[]>();
+  sent: { fd: number; hex: string; to?: string }[] = [];
+  private nextFd = 10;
+  private nextPid = 500;
+  constructor(private readonly loop: FakeLoop) {}
+  errno = ERRNO;
+  signals = { SIGUSR1: 10 };
+  udpSocket(): number { const fd = this.nextFd++; this.calls.push(`socket=${fd}`); return fd; }
+  setReusePort(fd: number): number { this.calls.push(`reuseport ${fd}`); return 0; }
+  bindToDevice(fd: number, dev: string): number { this.calls.push(`bindtodevice ${fd} ${dev}`); return 0; }
+  setPmtuProbe(fd: number): number { this.calls.push(`pmtuprobe ${fd}`); return 0; }
+  /** Effective receive buffer granted (the kernel reports twice the request when it grants it). */
+  recvBufferResult: number | null = null;
+  setRecvBuffer(fd: number, bytes: number): number {
+    this.calls.push(`rcvbuf ${fd} ${bytes}`);
+    return this.recvBufferResult ?? 2 * bytes;
+  }
+  bind(fd: number, ip: string, port: number): number {
+    this.calls.push(`bind ${fd} ${ip}:${port}`);
+    return this.failBind.has(port) ? -ERRNO.EADDRINUSE : 0;
+  }
+  connect(fd: number, ip: string, port: number): number { this.calls.push(`connect ${fd} ${ip}:${port}`); return 0; }
+  localPort(): number { return 0; }
+  send(fd: number, data: Uint8Array): number { this.sent.push({ fd, hex: hexOf(data) }); return data.length; }
+  sendTo(fd: number, data: Uint8Array, ip: string, port: number): number {
+    this.sent.push({ fd, hex: hexOf(data), to: `${ip}:${port}` });
+    return data.length;
+  }
+  recvFrom(fd: number, buf: Uint8Array, from: Endpoint): number {
+    const next = this.inbox.get(fd)?.shift();
+    if (!next) return -ERRNO.EAGAIN;
+    buf.set(next.data);
+    from.ip = next.from.ip;
+    from.port = next.from.port;
+    return next.data.length;
+  }
+  close(fd: number): number { this.calls.push(`close ${fd}`); return 0; }
+  netlinkSocket(): number { return -1; }
+  netlinkSend(): number { return -1; }
+  netlinkRecv(): number { return -1; }
+  spawn(path: string, args: string[]): { pid: number; outFd: number } | number {
+    const b = this.behaviour.get(path);
+    if (!b) return -ERRNO.ENOENT;
+    const pid = this.nextPid++;
+    const outFd = this.nextFd++;
+    this.children.set(pid, {
+      path, args, exitAt: this.loop.t + b.ms, code: b.code, output: m.utf8Encode(b.output ?? ''), outFd, startedAt: this.loop.t,
+    });
+    this.calls.push(`spawn ${[path, ...args].join(' ')}`);
+    return { pid, outFd };
+  }
+  read(fd: number, buf: Uint8Array): number {
+    const c = [...this.children.values()].find((x) => x.outFd === fd);
+    if (!c) return -ERRNO.EINVAL;
+    if (c.output.length) {
+      const n = Math.min(buf.length, c.output.length);
+      buf.set(c.output.subarray(0, n));
+      c.output = c.output.subarray(n);
+      return n;
+    }
+    return this.loop.t >= c.exitAt || c.killedWith ? 0 : -ERRNO.EAGAIN;
+  }
+  waitPid(pid: number): number | null {
+    const c = this.children.get(pid)!;
+    if (c.killedWith) return 128 + c.killedWith;
+    return this.loop.t >= c.exitAt ? c.code : null;
+  }
+  kill(pid: number, signal: number): number {
+    const c = this.children.get(Math.abs(pid));
+    if (!c) return -3;
+    this.calls.push(`kill ${pid} ${signal}`);
+    c.killedWith = signal;
+    return 0;
+  }
+  /** No pidfd here: a job runner that uses one falls back to polling waitPid. */
+  pidWatch(): number { return -ERRNO.ENOSYS; }
+  raiseFdLimit(): { soft: number; hard: number } { return { soft: 1024, hard: 1024 }; }
+  resolveStart(): number { return -1; }
+  resolveFinish(): number { return -1; }
+  syslog(): void {}
+  strerror(errno: number): string { return STRERROR[errno] ?? `error ${errno}`; }
+}
+
+export const hexOf = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
+export class FakeKernel implements BrokerKernel {
+  lastProblem = '';
+  calls: string[] = [];
+  failSession = 0;
+  sessions: { tunnelId: number; sessionId: number }[] = [];
+  tunnels: { tunnelId: number }[] = [];
+  resolveL2tpFamily(): number { return 30; }
+  createTunnel(t: { tunnelId: number; peerTunnelId: number; fd: number }): number {
+    this.calls.push(`createTunnel ${t.tunnelId} peer ${t.peerTunnelId} fd ${t.fd}`);
+    return 0;
+  }
+  deleteTunnel(id: number): number { this.calls.push(`deleteTunnel ${id}`); return 0; }
+  createSession(s: { tunnelId: number; sessionId: number; peerSessionId: number; ifname: string }): number {
+    this.calls.push(`createSession ${s.tunnelId}/${s.sessionId} peer ${s.peerSessionId} ${s.ifname}`);
+    return this.failSession;
+  }
+  deleteSession(t: number, s: number): number { this.calls.push(`deleteSession ${t}/${s}`); return 0; }
+  setSessionMtu(t: number, s: number, mtu: number): number { this.calls.push(`setSessionMtu ${t}/${s} ${mtu}`); return 0; }
+  setLinkMtu(ifname: string, mtu: number): number { this.calls.push(`setLinkMtu ${ifname} ${mtu}`); return 0; }
+  listTunnels(): { tunnelId: number }[] { return this.tunnels; }
+  listSessions(): { tunnelId: number; sessionId: number }[] { return this.sessions; }
+}
+
+export const CFG: BrokerConfig = {
+  address: '203.0.113.1', ports: [8942, 53], interface: 'eth0', maxTunnels: 16, tunnelIdBase: 100,
+  connectionRateLimit: 0, perIpCount: 0, perIpTime: 0, pmtu: 0, verbosity: 'debug', logIpAddresses: true,
+  hooks: { sessionUp: '/up', sessionPreDown: '/predown', sessionDown: '/down', sessionMtuChanged: '', connectionRateLimit: '' },
+};
+export const CLIENT: Endpoint = { ip: '198.51.100.7', port: 40000 };
+
+export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number } = {}) {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  for (const p of ['/up', '/predown', '/down']) native.behaviour.set(p, { ms: 200, code: 0 });
+  const kernel = new FakeKernel();
+  // as broker-main.ts: the driver and the job runner log through brokerLogLoop
+  const logLoop = brokerLogLoop(loop, cfg);
+  const core = new BrokerCore(cfg, {
+    key: new Uint8Array(32), mac: (k, msg) => createHmac('sha1', k).update(msg).digest(), startMs: loop.t,
+    random: opts.random ?? (() => 0.5), errno: ERRNO, tcPath: '/usr/sbin/tc',
+  });
+  const jobs = new JobRunner(native, logLoop, { timeoutMs: 30_000, maxQueue: opts.jobs?.maxQueue });
+  const driver = new BrokerDriver(core, cfg, native, logLoop, kernel, jobs);
+  /** Delivers a datagram to fd and runs its readiness callback. */
+  const deliver = (fd: number, data: Uint8Array, from: Endpoint = CLIENT): void => {
+    const q = native.inbox.get(fd) ?? [];
+    q.push({ data, from });
+    native.inbox.set(fd, q);
+    loop.readable.get(fd)!();
+  };
+  return { loop, native, kernel, core, jobs, driver, deliver };
+}
+
+/** COOKIE + PREPARE on listener fd `fd` from `from`. */
+export function handshake(r: ReturnType<typeof rig>, from: Endpoint = CLIENT, uuid = 'foobar', fd = 10): void {
+  r.deliver(fd, m.encodeCookieRequest(), from);
+  const reply = r.native.sent.at(-1)!;
+  const cookie = Uint8Array.from(reply.hex.split(' ').slice(6, 14).map((x) => parseInt(x, 16)));
+  r.deliver(fd, m.encodePrepare(cookie, m.utf8Encode(uuid), 1, 1), from);
+}
