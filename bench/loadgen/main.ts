@@ -283,6 +283,9 @@ async function sampleBroker(o: LoadOptions, g: LoadGen): Promise<BrokerSample | 
   return { at, cpu, rssKiB, log };
 }
 
+/** CLOCK_MONOTONIC in µs (the clock of V8's CPU profiles). */
+const mono = (): number => Number(process.hrtime.bigint() / 1000n);
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Soft limit on open files (/proc/self/limits), or null if unknown. */
@@ -336,6 +339,8 @@ export async function main(argv: string[]): Promise<number> {
 
   say(`${o.clients} clients (${o.mode === 'ours' ? 'our client' : 'original client'}, ${o.kernel ? 'kernel tunnels' : 'control only'}), ` +
     `${o.rate > 0 ? `${o.rate}/s` : 'all at once'}, broker ${o.brokerIp}:${o.brokerPort}, ${o.sources.length} source address(es)`);
+  // CLOCK_MONOTONIC µs of the phases, to cut a broker CPU profile (node --cpu-prof) into them
+  const marks: Record<string, number> = {};
   const before = await sampleBroker(o, g);
   const ticker = setInterval(() => g.tickAll(), TICK_MS);
   let progress: ReturnType<typeof setInterval> | null = null;
@@ -347,6 +352,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   // arrivals
+  marks.start = mono();
   const t0 = g.now();
   if (o.rate <= 0) for (const s of g.slots) g.start(s);
   else {
@@ -359,10 +365,13 @@ export async function main(argv: string[]): Promise<number> {
   const upDeadline = t0 + (o.rate > 0 ? (o.clients / o.rate) * 1000 : 0) + o.upTimeoutS * 1000;
   while (g.upNow < o.clients && g.now() < upDeadline) await sleep(50);
   const allUpMs = g.upNow === o.clients ? g.now() - t0 : NaN;
+  marks.allUp = mono();
   if (Number.isNaN(allUpMs)) say(`only ${g.upNow} of ${o.clients} tunnels up after ${o.upTimeoutS} s`);
   else say(`all ${o.clients} tunnels up ${(allUpMs / 1000).toFixed(2)} s after the first client started`);
   await sleep(SETTLE_MS);
   const burst = await sampleBroker(o, g);
+  marks.burstEnd = mono();
+  if (o.settleS > 0) await sleep(o.settleS * 1000);
 
   // hold (idle measurement), with churn
   let churnTimer: ReturnType<typeof setInterval> | null = null;
@@ -373,8 +382,10 @@ export async function main(argv: string[]): Promise<number> {
     }, 1000 / o.churn);
   }
   const holdStart = await sampleBroker(o, g);
+  marks.holdStart = mono();
   if (o.durationS > 0) await sleep(o.durationS * 1000);
   if (churnTimer) clearInterval(churnTimer);
+  marks.holdEnd = mono();
   const holdEnd = await sampleBroker(o, g);
   const upAtEnd = g.upNow;
 
@@ -390,6 +401,7 @@ export async function main(argv: string[]): Promise<number> {
   }
   clearInterval(ticker);
   if (progress) clearInterval(progress);
+  marks.end = mono();
 
   // report
   const created = (a: BrokerSample | null, b: BrokerSample | null): number | null =>
@@ -409,6 +421,7 @@ export async function main(argv: string[]): Promise<number> {
     toldWhileUp: Object.fromEntries(g.told),
     handshakeMs: { p50: percentile(g.handshakeMs, 50), p95: percentile(g.handshakeMs, 95), p99: percentile(g.handshakeMs, 99), max: percentile(g.handshakeMs, 100) },
     timeToUpMs: { p50: percentile(g.timeToUpMs, 50), p95: percentile(g.timeToUpMs, 95), p99: percentile(g.timeToUpMs, 99), max: percentile(g.timeToUpMs, 100) },
+    monotonicUs: marks,
     recoveries: g.recoveries.map((r) => ({ lostAtS: r.lostAt / 1000, allBackAfterS: (r.allBackAt - r.lostAt) / 1000 })),
     broker: o.brokerPid === null ? null : {
       createdInBurst: burstCreated,

@@ -16,7 +16,10 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
                        no client-side kernel state)
   --source LIST        source addresses, round-robin: a.b.c.d[,a.b.c.e-f...] (default 0.0.0.0)
   --up-timeout S       give up waiting for all clients after S s (default 60)
-  --duration S         hold the tunnels S s after all are up (default 0); churn happens here
+  --settle S           after all are up (+2 s), wait S s before the hold starts (default 0): the
+                       broker's PMTU discovery runs for ~25 s after each tunnel is created
+  --duration S         hold the tunnels S s (default 0); churn happens here; the broker's CPU
+                       during the hold is its idle figure
   --churn R            during the hold, close R tunnels per second (ERROR 0x11) and reconnect them
   --broker-pid PID     the broker process: its CPU (/proc) and RSS are reported, and SIGUSR1 makes
   --broker-log FILE    it log its counters in FILE: tunnel creations and tunnels held come from there
@@ -39,6 +42,7 @@ export interface LoadOptions {
   sources: string[];
   upTimeoutS: number;
   durationS: number;
+  settleS: number;
   churn: number;
   brokerPid: number | null;
   brokerLog: string | null;
@@ -89,7 +93,7 @@ function num(opt: string, v: string | undefined, min: number, max: number, integ
 export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   const o: LoadOptions = {
     brokerIp: '', brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, sources: ['0.0.0.0'],
-    upTimeoutS: 60, durationS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
+    upTimeoutS: 60, durationS: 0, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
     ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -116,6 +120,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--source': o.sources = parseSources(val()); break;
       case '--up-timeout': o.upTimeoutS = num(a, val(), 1, 3600); break;
       case '--duration': o.durationS = num(a, val(), 0, 3600); break;
+      case '--settle': o.settleS = num(a, val(), 0, 3600); break;
       case '--churn': o.churn = num(a, val(), 0, 1000); break;
       case '--broker-pid': o.brokerPid = num(a, val(), 1, 2 ** 22, true); break;
       case '--broker-log': o.brokerLog = val(); break;

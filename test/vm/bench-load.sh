@@ -1,0 +1,224 @@
+# `make bench-load` (mk/bench.mk): one x86 VM boot measuring the broker and clients under load
+# (bench/README.md "Load"). Runs inside the VM (test/vm/run-vm.sh, dash, as root, cwd = repo).
+# Every step is bounded in count and time; nothing here fails on timing: each figure is printed
+# next to its target (met / not met). Writes the table to /run/vmout/table.md (build/vm/out/<name>/
+# on the host) and CPU profiles of the broker to /run/vmout/prof/.
+# Knobs (env): TD_BENCH_REAL_CLIENTS (500, real QuickJS clients for the 4 GiB test, 0 = skip),
+# TD_BENCH_BIG (1000, load generator clients for the RSS figure), TD_BENCH_IDLE_S (60),
+# TD_BENCH_PROFILE (1), VM_HOST_LOAD (the build machine's /proc/loadavg, set by mk/bench.mk).
+VMTEST_SCENARIO=bench-load
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/td-lib.sh"
+. "$(dirname "$0")/scenarios/fleet-lib.sh"
+. "$(dirname "$0")/scenarios/load-lib.sh"
+
+W=$TD_WORK
+REAL=${TD_BENCH_REAL_CLIENTS:-500}
+BIG=${TD_BENCH_BIG:-1000}
+IDLE=${TD_BENCH_IDLE_S:-60}
+PROFILE=${TD_BENCH_PROFILE:-1}
+T=/run/vmout/table.md
+ROWS=$W/rows.txt
+: > "$ROWS"
+ulimit -n 65536
+guest_load() { cut -d' ' -f1-3 /proc/loadavg; }
+# row <what> <figure> <target> <met|not met|-> : one table row
+row() { printf '| %s | %s | %s | %s |\n' "$1" "$2" "$3" "$4" >> "$ROWS"; echo "bench: $1: $2 (target $3: $4)"; }
+# le/ge/eq <a> <b>: "met" / "not met" ("-" when a figure is missing)
+cmp_() { [ -n "$2" ] && [ -n "$3" ] || { echo '-'; return; }; awk -v a="$2" -v b="$3" -v op="$1" 'BEGIN { r = op == "le" ? a <= b : op == "ge" ? a >= b : a == b; print r ? "met" : "NOT met" }'; }
+calc() { awk "BEGIN { printf \"%.${2:-2}f\", $1 }"; }
+cpu_of() { awk '{ s = substr($0, index($0, ") ") + 2); split(s, f, " "); print (f[12] + f[13]) / 100 }' "/proc/$1/stat" 2>/dev/null; }
+rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+echo "bench: machine load (host) ${VM_HOST_LOAD:-unknown}; guest $(guest_load); $(nproc) vCPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB"
+vm_check topo load_topo
+
+# --- calibration: one fork+exec of /bin/true from a small process (dash), CPU of parent + child
+# dash `times`: "0m0.01s 0m0.02s" (shell) and "0m1.20s 0m2.30s" (children); m/s stripped above
+cal=$(sh -c 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i + 1)); done; times' | sed 's/\([0-9]*\)m\([0-9.]*\)s/\1 \2/g' |
+  awk '{ for (k = 1; k + 1 <= NF; k += 2) v += $k * 60 + $(k + 1) } END { printf "%.3f", v / 300 * 1000 }')
+echo "bench: fork+exec of /bin/true: $cal ms CPU (300 runs, shell + children)"
+row "calibration: one fork+exec of /bin/true (CPU, this boot)" "$cal ms" "(unit)" "-"
+
+hooks() {
+  cat > "$W/hook.sh" <<EOF
+#!/bin/sh
+echo "\$(basename "\$0") \$1 \$3" >> $W/hooks-\$PPID.log
+exit 0
+EOF
+  chmod +x "$W/hook.sh"; cp "$W/hook.sh" "$W/up.sh"; cp "$W/hook.sh" "$W/down.sh"
+}
+hooks
+# the production-like broker: session.up and session.down hooks (one line into a log each)
+bench_broker() {
+  rm -f "$W"/hooks-*.log
+  load_broker session.up="$W/up.sh" session.down="$W/down.sh" "$@"
+}
+down_hooks() { cat "$W"/hooks-*.log 2>/dev/null | grep -c '^down.sh '; }
+
+# --- A: 100 at once (our client) + idle with 100 tunnels; profiled broker if TD_BENCH_PROFILE=1
+if [ "$PROFILE" = 1 ]; then
+  mkdir -p /run/vmout/prof
+  # node options for the broker only: bin/tunneldigger-broker is a node script
+  td_start_broker_prof() {
+    ip netns exec broker node --cpu-prof --cpu-prof-dir=/run/vmout/prof "$TD_BROKER_BIN" "$2" > "$3" 2>&1 &
+    TD_BROKER_PID=$!
+    wait_for 30 grep -q 'broker started' "$3"
+  }
+  td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO \
+    session.up="$W/up.sh" session.down="$W/down.sh"
+  fleet_do broker-a td_start_broker_prof broker "$W/broker.cfg" "$W/broker.log"
+else
+  fleet_do broker-a bench_broker
+fi
+rss0=$(rss_of "$TD_BROKER_PID")
+echo "bench: guest load before A: $(guest_load)"
+load_run_b a --clients 100 --settle 30 --duration "$IDLE" --uuid-prefix a; eval "$(load_vars a)"
+cat "$W/a.out" | grep -v '^LOADGEN'
+a_cpu=$lg_cpu_per; a_idle=$lg_idle_per_min; rss100=$lg_rss_hold
+a_units=$( [ -n "$a_cpu" ] && calc "$a_cpu / $cal" 1)
+row "100 at once (load generator, our client): time to all up" "${lg_all_up:-never} s" "≤ 10 s" "$(cmp_ le "$lg_all_up" 10)"
+row "  creations / orphans" "$lg_created / $lg_orphans" "100 / 0" "$( [ "$lg_created:$lg_orphans" = 100:0 ] && echo met || echo 'NOT met')"
+row "  handshake p50 / p95 / p99" "$lg_hs_p50 / $lg_hs_p95 / $lg_hs_p99 ms" "-" "-"
+row "broker CPU per created tunnel (incl. hooks it forks; burst of 100)" "$a_cpu ms = $a_units fork+exec" "≤ 1 fork+exec" "$(cmp_ le "$a_units" 1)"
+row "idle broker, 100 tunnels: CPU per minute" "$a_idle s" "≤ 1 s" "$(cmp_ le "$a_idle" 1)"
+grep -o '"monotonicUs":{[^}]*}' "$W/a.out" | sed 's/.*{//; s/}//; s/"//g; s/:/=/g; s/,/ /g' > "$W/a.marks"
+td_stop_broker
+
+# --- B: 100 at once, original-client mode (gives up silently after 15 s)
+fleet_do broker-b bench_broker
+load_run_b b --clients 100 --original --duration 5 --uuid-prefix b; eval "$(load_vars b)"
+grep -v '^LOADGEN' "$W/b.out"
+row "100 at once (load generator, original client): time to all up" "${lg_all_up:-never} s" "≤ 10 s" "$(cmp_ le "$lg_all_up" 10)"
+row "  creations / orphans / silent give-ups" "$lg_created / $lg_orphans / $lg_silent" "100 / 0 / -" "$( [ "$lg_created:$lg_orphans" = 100:0 ] && echo met || echo 'NOT met')"
+
+# --- C: 500 at once (load generator)
+load_run_b c --clients 500 --duration 5 --up-timeout 120 --uuid-prefix c; eval "$(load_vars c)"
+grep -v '^LOADGEN' "$W/c.out"
+row "500 at once (load generator): all up, creations" "${lg_all_up:-never} s, $lg_created" "all up, 500" "$( [ "$lg_never_up:$lg_created" = 0:500 ] && echo met || echo 'NOT met')"
+row "  handshake p50 / p95 / p99" "$lg_hs_p50 / $lg_hs_p95 / $lg_hs_p99 ms" "-" "-"
+td_stop_broker
+
+# --- D: memory: broker RSS at 0 (fresh, A), 100 (A, held), BIG (here, held)
+fleet_do broker-d bench_broker
+rssd0=$(rss_of "$TD_BROKER_PID")
+load_run_b d --clients "$BIG" --rate 50 --duration 5 --up-timeout 180 --uuid-prefix d; eval "$(load_vars d)"
+grep -v '^LOADGEN' "$W/d.out"
+rssbig=$lg_rss_hold
+per=$( [ -n "$rssbig" ] && [ -n "$rssd0" ] && calc "($rssbig - $rssd0) / $BIG" 2)
+row "broker RSS at 0 / 100 / $BIG tunnels" "$(( ${rss0:-0} / 1024 )) / $(( ${rss100:-0} / 1024 )) / $(( ${rssbig:-0} / 1024 )) MiB" "-" "-"
+row "  growth per tunnel (0 → $BIG, one broker)" "$per KiB" "≤ 8 KiB" "$(cmp_ le "$per" 8)"
+row "  $BIG at 50/s: all up, creations" "${lg_all_up:-never} s, $lg_created" "all up, $BIG" "$( [ "$lg_never_up:$lg_created" = "0:$BIG" ] && echo met || echo 'NOT met')"
+td_stop_broker
+
+# --- E: SIGTERM with 100 tunnels: every client told, every down hook run, exit within 5 s
+fleet_do broker-e bench_broker
+bpid=$TD_BROKER_PID
+load_run e --clients 100 --duration 25 --no-teardown --uuid-prefix e &
+lpid=$!
+if fleet_wait 120 grep -q 'all 100 tunnels up' "$W/e.out"; then
+  sleep 3
+  t0=$(date +%s.%N)
+  kill -TERM "$bpid"
+  i=0; while kill -0 "$bpid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+  t1=$(date +%s.%N)
+  wait "$bpid" 2>/dev/null
+  TD_BROKER_PID=
+  exit_s=$(calc "$t1 - $t0" 1)
+fi
+wait "$lpid"; eval "$(load_vars e)"
+grep -v '^LOADGEN' "$W/e.out"
+dh=$(down_hooks)
+row "SIGTERM, 100 tunnels: clients told / down hooks / exit" "$lg_told / $dh / ${exit_s:-?} s" "100 / 100 / ≤ 5 s" "$( [ "$lg_told:$dh" = 100:100 ] && [ "$(cmp_ le "${exit_s:-}" 5)" = met ] && echo met || echo 'NOT met')"
+
+# --- F: SIGKILL, restart after 3 s, 100 clients: all back within 30 s, exactly 100 kernel tunnels
+fleet_do broker-f bench_broker
+bpid=$TD_BROKER_PID
+load_run f --clients 100 --duration 90 --no-teardown --uuid-prefix f &
+lpid=$!
+back=""
+if fleet_wait 120 grep -q 'all 100 tunnels up' "$W/f.out"; then
+  sleep 3
+  kill -KILL "$bpid"; wait "$bpid" 2>/dev/null
+  sleep 3
+  fleet_do broker-f-restart td_start_broker broker "$W/broker.cfg" "$W/broker-f2.log"
+  t0=$(date +%s)
+  if fleet_wait 60 grep -q 'tunnels up again' "$W/f.out"; then back=$(( $(date +%s) - t0 )); fi
+  sleep 5
+  kt=$(load_kernel_tunnels broker)
+fi
+kill -TERM "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null
+row "SIGKILL + restart after 3 s, 100 clients: back after / kernel tunnels" "${back:-never} s / ${kt:-?}" "≤ 30 s / 100" "$( [ "$(cmp_ le "${back:-}" 30)" = met ] && [ "${kt:-}" = 100 ] && echo met || echo 'NOT met')"
+td_stop_broker
+
+# --- G: real clients (build/x86_64/tunneldigger, QuickJS), all in netns client, kernel tunnels
+if [ "$REAL" -gt 0 ]; then
+  fleet_do broker-g bench_broker
+  echo "bench: guest load before G: $(guest_load)"
+  : > "$W/g.pids"
+  tg0=$(date +%s.%N)
+  i=0
+  while [ $i -lt "$REAL" ]; do
+    src=198.51.100.$((10 + i % LOAD_SOURCES))
+    ip netns exec client "$TD_CLIENT_BIN" -f -u "real-$i" -l "$src" -b "$VM_BROKER_IP:8942" -i "td$i" -t $((2000 + i)) > "$W/g-$i.log" 2>&1 &
+    echo $! >> "$W/g.pids"
+    i=$((i + 1))
+  done
+  tg1=$(date +%s.%N)
+  ups() { cat "$W"/g-*.log | grep -c ' up on td'; }
+  fleet_wait 300 sh -c "[ \$(cat $W/g-*.log | grep -c ' up on td') -ge $REAL ]"
+  tg2=$(date +%s.%N)
+  n_up=$(ups)
+  echo "bench: $REAL real clients started in $(calc "$tg1 - $tg0" 1) s, $n_up up after $(calc "$tg2 - $tg0" 1) s"
+  sleep 30   # the broker's PMTU discovery, then the idle minute
+  c0=0; for p in $(cat "$W/g.pids"); do c0=$(calc "$c0 + $(cpu_of "$p")" 2); done
+  b0=$(cpu_of "$TD_BROKER_PID"); s0=$(date +%s.%N)
+  maxidle=0
+  k=0
+  while [ $k -lt 6 ]; do
+    sleep $((IDLE / 6))
+    fleet_broker_counters "$TD_BROKER_PID" "$W/broker.log"
+    m=$(awk '/status: / && /s$/ { v = $NF; sub(/s$/, "", v); if (v + 0 > mx) mx = v + 0 } END { print mx + 0 }' "$W/broker.log")
+    [ "$m" -gt "$maxidle" ] && maxidle=$m
+    : > /dev/null
+    k=$((k + 1))
+  done
+  c1=0; for p in $(cat "$W/g.pids"); do c1=$(calc "$c1 + $(cpu_of "$p")" 2); done
+  b1=$(cpu_of "$TD_BROKER_PID"); s1=$(date +%s.%N)
+  mins=$(calc "($s1 - $s0) / 60" 3)
+  per_client=$(calc "($c1 - $c0) / $REAL / $mins" 4)
+  rss_real=$(rss_of "$(head -n 1 "$W/g.pids")")
+  timeouts=$(cat "$W"/g-*.log | grep -c 'no control packet')
+  fleet_broker_counters "$TD_BROKER_PID" "$W/broker.log"
+  held=$(grep 'status: ' "$W/broker.log" | tail -n 1 | sed -n 's/.*status: \([0-9]*\)\/.*/\1/p')
+  row "$REAL real clients (QuickJS) + broker, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB VM: up / held / client timeouts / max broker idle" \
+    "$n_up / $held / $timeouts / ${maxidle} s" "$REAL / $REAL / 0 / ≤ 10 s (no missed keepalive)" \
+    "$( [ "$n_up:$held:$timeouts" = "$REAL:$REAL:0" ] && [ "$maxidle" -le 10 ] && echo met || echo 'NOT met')"
+  row "  each real client, tunnel up: CPU per minute" "$per_client s" "≤ 0.05 s" "$(cmp_ le "$per_client" 0.05)"
+  row "  real client VmRSS (x86_64)" "$rss_real KiB" "-" "-"
+  row "  broker with $REAL real clients: idle CPU per minute" "$(calc "($b1 - $b0) / $mins" 3) s" "-" "-"
+  for p in $(cat "$W/g.pids"); do kill -TERM "$p" 2>/dev/null; done
+  for p in $(cat "$W/g.pids"); do wait "$p" 2>/dev/null; done
+  td_stop_broker
+fi
+
+{
+  echo "Load bench, one VM boot ($(nproc) vCPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB, TCG), $(date -u +%Y-%m-%dT%H:%MZ);"
+  echo "machine load (host loadavg) at start: ${VM_HOST_LOAD:-unknown}; guest loadavg at end: $(guest_load)."
+  echo
+  echo "| figure | measured | target | |"
+  echo "|---|---|---|---|"
+  cat "$ROWS"
+} > "$T"
+cat "$T"
+# where the profiled broker of A spent its CPU: the burst (start → all up + 2 s) and the idle hold
+prof=$(ls /run/vmout/prof/*.cpuprofile 2>/dev/null | head -n 1)
+if [ -n "$prof" ] && [ -s "$W/a.marks" ]; then
+  . "$W/a.marks"
+  {
+    echo "== broker profile, burst of 100 (A)"; node "$TD_ROOT/build/js/bench/profile-summary.js" "$prof" --from "$start" --to "$burstEnd"
+    echo; echo "== broker profile, idle hold with 100 tunnels (A)"; node "$TD_ROOT/build/js/bench/profile-summary.js" "$prof" --from "$holdStart" --to "$holdEnd"
+  } > /run/vmout/profile.txt 2>&1
+  cat /run/vmout/profile.txt
+fi
+vm_done
