@@ -35,108 +35,129 @@ vm_check topo load_topo
 
 # --- calibration: one fork+exec of /bin/true from a small process (dash), CPU of parent + child
 # dash `times`: "0m0.01s 0m0.02s" (shell) and "0m1.20s 0m2.30s" (children); m/s stripped above
-cal=$(sh -c 'i=0; while [ $i -lt 300 ]; do /bin/true; i=$((i + 1)); done; times' | sed 's/\([0-9]*\)m\([0-9.]*\)s/\1 \2/g' |
-  awk '{ for (k = 1; k + 1 <= NF; k += 2) v += $k * 60 + $(k + 1) } END { printf "%.3f", v / 300 * 1000 }')
-echo "bench: fork+exec of /bin/true: $cal ms CPU (300 runs, shell + children)"
+cal=$(sh -c 'i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i + 1)); done; times' | sed 's/\([0-9]*\)m\([0-9.]*\)s/\1 \2/g' |
+  awk '{ for (k = 1; k + 1 <= NF; k += 2) v += $k * 60 + $(k + 1) } END { printf "%.3f", v / 100 * 1000 }')
+echo "bench: fork+exec of /bin/true: $cal ms CPU (100 runs, shell + children)"
 row "calibration: one fork+exec of /bin/true (CPU, this boot)" "$cal ms" "(unit)" "-"
+# the same from a Node process (a large one, as the broker forking a hook): CPU of parent + child
+calnode=$(node -e '
+  const { spawnSync } = require("child_process"); const fs = require("fs");
+  const cpu = () => { const f = fs.readFileSync("/proc/self/stat", "utf8").split(") ")[1].split(" ");
+    return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / 100; };
+  spawnSync("/bin/true"); const c0 = cpu(); for (let i = 0; i < 100; i++) spawnSync("/bin/true");
+  console.log(((cpu() - c0) * 10).toFixed(3));')
+row "  the same from a Node process (spawnSync, 100 runs)" "$calnode ms" "-" "-"
 
 hooks() {
   cat > "$W/hook.sh" <<EOF
 #!/bin/sh
-echo "\$(basename "\$0") \$1 \$3" >> $W/hooks-\$PPID.log
+echo "\$(basename "\$0") \$1 \$3" >> $W/hooks.log
 exit 0
 EOF
   chmod +x "$W/hook.sh"; cp "$W/hook.sh" "$W/up.sh"; cp "$W/hook.sh" "$W/down.sh"
 }
 hooks
-# the production-like broker: session.up and session.down hooks (one line into a log each)
+# bench_broker [key=value ...]: a fresh broker (no hooks unless given)
 bench_broker() {
-  rm -f "$W"/hooks-*.log
-  load_broker session.up="$W/up.sh" session.down="$W/down.sh" "$@"
+  rm -f "$W/hooks.log"
+  load_broker "$@"
 }
-down_hooks() { cat "$W"/hooks-*.log 2>/dev/null | grep -c '^down.sh '; }
+HOOKS="session.up=$W/up.sh session.down=$W/down.sh"
+down_hooks() { grep -c '^down.sh ' "$W/hooks.log" 2>/dev/null || echo 0; }
+both() { [ "$1" = "$2" ] && echo met || echo 'NOT met'; }
+units() { [ -n "$1" ] && calc "$1 / $cal" 2; }
 
-# --- A: 100 at once (our client) + idle with 100 tunnels; profiled broker if TD_BENCH_PROFILE=1
+# --- A0: 100 at once (our client), broker without hooks; then idle with 100 tunnels
+fleet_do broker-a0 bench_broker
+rss0=$(rss_of "$TD_BROKER_PID")
+echo "bench: guest load before A0: $(guest_load)"
+load_run_b a0 --clients 100 --settle 30 --duration "$IDLE" --uuid-prefix a0; eval "$(load_vars a0)"
+grep -v '^LOADGEN' "$W/a0.out"
+rss100=$lg_rss_hold
+row "100 at once (load generator, our client), broker without hooks: time to all up" "${lg_all_up:-never} s" "≤ 10 s" "$(cmp_ le "$lg_all_up" 10)"
+row "  creations / orphans" "$lg_created / $lg_orphans" "100 / 0" "$(both "$lg_created:$lg_orphans" 100:0)"
+row "  handshake p50 / p95 / p99" "$lg_hs_p50 / $lg_hs_p95 / $lg_hs_p99 ms" "-" "-"
+row "  broker CPU per created tunnel" "$lg_cpu_per ms = $(units "$lg_cpu_per") fork+exec" "≤ 1 fork+exec" "$(cmp_ le "$(units "$lg_cpu_per")" 1)"
+row "idle broker, 100 tunnels: CPU per minute (after 30 s settling)" "$lg_idle_per_min s" "≤ 1 s" "$(cmp_ le "$lg_idle_per_min" 1)"
+td_stop_broker
+
+# --- A: the same with session.up/session.down hooks (production-like); profiled broker
 if [ "$PROFILE" = 1 ]; then
   mkdir -p /run/vmout/prof
-  # node options for the broker only: bin/tunneldigger-broker is a node script
-  td_start_broker_prof() {
-    ip netns exec broker node --cpu-prof --cpu-prof-dir=/run/vmout/prof "$TD_BROKER_BIN" "$2" > "$3" 2>&1 &
-    TD_BROKER_PID=$!
-    wait_for 30 grep -q 'broker started' "$3"
-  }
-  td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO \
-    session.up="$W/up.sh" session.down="$W/down.sh"
-  fleet_do broker-a td_start_broker_prof broker "$W/broker.cfg" "$W/broker.log"
+  td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO $HOOKS
+  rm -f "$W/hooks.log"
+  ip netns exec broker node --cpu-prof --cpu-prof-dir=/run/vmout/prof "$TD_BROKER_BIN" "$W/broker.cfg" > "$W/broker.log" 2>&1 &
+  TD_BROKER_PID=$!
+  fleet_do broker-a wait_for 30 grep -q 'broker started' "$W/broker.log"
 else
-  fleet_do broker-a bench_broker
+  fleet_do broker-a bench_broker $HOOKS
 fi
-rss0=$(rss_of "$TD_BROKER_PID")
 echo "bench: guest load before A: $(guest_load)"
-load_run_b a --clients 100 --settle 30 --duration "$IDLE" --uuid-prefix a; eval "$(load_vars a)"
-cat "$W/a.out" | grep -v '^LOADGEN'
-a_cpu=$lg_cpu_per; a_idle=$lg_idle_per_min; rss100=$lg_rss_hold
-a_units=$( [ -n "$a_cpu" ] && calc "$a_cpu / $cal" 1)
-row "100 at once (load generator, our client): time to all up" "${lg_all_up:-never} s" "≤ 10 s" "$(cmp_ le "$lg_all_up" 10)"
-row "  creations / orphans" "$lg_created / $lg_orphans" "100 / 0" "$( [ "$lg_created:$lg_orphans" = 100:0 ] && echo met || echo 'NOT met')"
+load_run_b a --clients 100 --up-timeout 150 --settle 30 --duration 30 --uuid-prefix a; eval "$(load_vars a)"
+grep -v '^LOADGEN' "$W/a.out"
+row "100 at once (our client), broker with up/down hooks: time to all up" "${lg_all_up:-never} s (never up: $lg_never_up)" "≤ 10 s" "$(cmp_ le "$lg_all_up" 10)"
+row "  creations / orphans / lost" "$lg_created / $lg_orphans / $lg_lost" "100 / 0 / 0" "$(both "$lg_created:$lg_orphans:$lg_lost" 100:0:0)"
 row "  handshake p50 / p95 / p99" "$lg_hs_p50 / $lg_hs_p95 / $lg_hs_p99 ms" "-" "-"
-row "broker CPU per created tunnel (incl. hooks it forks; burst of 100)" "$a_cpu ms = $a_units fork+exec" "≤ 1 fork+exec" "$(cmp_ le "$a_units" 1)"
-row "idle broker, 100 tunnels: CPU per minute" "$a_idle s" "≤ 1 s" "$(cmp_ le "$a_idle" 1)"
+row "  broker CPU per created tunnel (own + reaped hooks)" "$lg_cpu_per ms = $(units "$lg_cpu_per") fork+exec" "≤ 1 fork+exec" "$(cmp_ le "$(units "$lg_cpu_per")" 1)"
 grep -o '"monotonicUs":{[^}]*}' "$W/a.out" | sed 's/.*{//; s/}//; s/"//g; s/:/=/g; s/,/ /g' > "$W/a.marks"
 td_stop_broker
 
-# --- B: 100 at once, original-client mode (gives up silently after 15 s)
-fleet_do broker-b bench_broker
-load_run_b b --clients 100 --original --duration 5 --uuid-prefix b; eval "$(load_vars b)"
+# --- B: 100 at once, original-client mode (gives up silently after 15 s), hooks as A
+fleet_do broker-b bench_broker $HOOKS
+load_run_b b --clients 100 --original --up-timeout 150 --duration 5 --uuid-prefix b; eval "$(load_vars b)"
 grep -v '^LOADGEN' "$W/b.out"
-row "100 at once (load generator, original client): time to all up" "${lg_all_up:-never} s" "≤ 10 s" "$(cmp_ le "$lg_all_up" 10)"
-row "  creations / orphans / silent give-ups" "$lg_created / $lg_orphans / $lg_silent" "100 / 0 / -" "$( [ "$lg_created:$lg_orphans" = 100:0 ] && echo met || echo 'NOT met')"
+row "100 at once (load generator, original client), hooks: time to all up" "${lg_all_up:-never} s (never up: $lg_never_up)" "≤ 10 s" "$(cmp_ le "$lg_all_up" 10)"
+row "  creations / orphans / silent give-ups" "$lg_created / $lg_orphans / $lg_silent" "100 / 0 / -" "$(both "$lg_created:$lg_orphans" 100:0)"
+td_stop_broker
 
-# --- C: 500 at once (load generator)
-load_run_b c --clients 500 --duration 5 --up-timeout 120 --uuid-prefix c; eval "$(load_vars c)"
+# --- C: 500 at once (load generator), no hooks
+fleet_do broker-c bench_broker
+load_run_b c --clients 500 --duration 5 --up-timeout 150 --uuid-prefix c; eval "$(load_vars c)"
 grep -v '^LOADGEN' "$W/c.out"
-row "500 at once (load generator): all up, creations" "${lg_all_up:-never} s, $lg_created" "all up, 500" "$( [ "$lg_never_up:$lg_created" = 0:500 ] && echo met || echo 'NOT met')"
+row "500 at once (load generator), no hooks: all up, creations" "${lg_all_up:-never} s, $lg_created (never up: $lg_never_up)" "all up, 500" "$(both "$lg_never_up:$lg_created" 0:500)"
 row "  handshake p50 / p95 / p99" "$lg_hs_p50 / $lg_hs_p95 / $lg_hs_p99 ms" "-" "-"
 td_stop_broker
 
-# --- D: memory: broker RSS at 0 (fresh, A), 100 (A, held), BIG (here, held)
+# --- D: memory: broker RSS at 0 and BIG (one fresh broker); 100 from A0
 fleet_do broker-d bench_broker
 rssd0=$(rss_of "$TD_BROKER_PID")
 load_run_b d --clients "$BIG" --rate 50 --duration 5 --up-timeout 180 --uuid-prefix d; eval "$(load_vars d)"
 grep -v '^LOADGEN' "$W/d.out"
 rssbig=$lg_rss_hold
 per=$( [ -n "$rssbig" ] && [ -n "$rssd0" ] && calc "($rssbig - $rssd0) / $BIG" 2)
-row "broker RSS at 0 / 100 / $BIG tunnels" "$(( ${rss0:-0} / 1024 )) / $(( ${rss100:-0} / 1024 )) / $(( ${rssbig:-0} / 1024 )) MiB" "-" "-"
+row "broker VmRSS at 0 / 100 / $BIG tunnels" "$(( ${rss0:-0} / 1024 )) / $(( ${rss100:-0} / 1024 )) / $(( ${rssbig:-0} / 1024 )) MiB" "-" "-"
 row "  growth per tunnel (0 → $BIG, one broker)" "$per KiB" "≤ 8 KiB" "$(cmp_ le "$per" 8)"
-row "  $BIG at 50/s: all up, creations" "${lg_all_up:-never} s, $lg_created" "all up, $BIG" "$( [ "$lg_never_up:$lg_created" = "0:$BIG" ] && echo met || echo 'NOT met')"
+row "  $BIG at 50/s, no hooks: all up, creations" "${lg_all_up:-never} s, $lg_created" "all up, $BIG" "$(both "$lg_never_up:$lg_created" "0:$BIG")"
 td_stop_broker
 
-# --- E: SIGTERM with 100 tunnels: every client told, every down hook run, exit within 5 s
-fleet_do broker-e bench_broker
+# --- E: SIGTERM with 100 tunnels (session.down hook only): every client told, every down hook
+#     run, exit within 5 s
+fleet_do broker-e bench_broker session.down="$W/down.sh"
 bpid=$TD_BROKER_PID
-load_run e --clients 100 --duration 25 --no-teardown --uuid-prefix e &
+load_run e --clients 100 --duration 40 --no-teardown --uuid-prefix e &
 lpid=$!
+exit_s=""
 if fleet_wait 120 grep -q 'all 100 tunnels up' "$W/e.out"; then
   sleep 3
   t0=$(date +%s.%N)
   kill -TERM "$bpid"
-  i=0; while kill -0 "$bpid" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+  i=0; while kill -0 "$bpid" 2>/dev/null && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done
   t1=$(date +%s.%N)
-  wait "$bpid" 2>/dev/null
-  TD_BROKER_PID=
-  exit_s=$(calc "$t1 - $t0" 1)
+  kill -0 "$bpid" 2>/dev/null || exit_s=$(calc "$t1 - $t0" 1)
 fi
+TD_BROKER_PID=$bpid; td_stop_broker
 wait "$lpid"; eval "$(load_vars e)"
 grep -v '^LOADGEN' "$W/e.out"
 dh=$(down_hooks)
-row "SIGTERM, 100 tunnels: clients told / down hooks / exit" "$lg_told / $dh / ${exit_s:-?} s" "100 / 100 / ≤ 5 s" "$( [ "$lg_told:$dh" = 100:100 ] && [ "$(cmp_ le "${exit_s:-}" 5)" = met ] && echo met || echo 'NOT met')"
+row "SIGTERM, 100 tunnels (down hook): clients told / down hooks run / exit after" "$lg_told / $dh / ${exit_s:-> 90} s" "100 / 100 / ≤ 5 s" "$( [ "$lg_told:$dh" = 100:100 ] && [ "$(cmp_ le "${exit_s:-}" 5)" = met ] && echo met || echo 'NOT met')"
 
-# --- F: SIGKILL, restart after 3 s, 100 clients: all back within 30 s, exactly 100 kernel tunnels
+# --- F: SIGKILL, restart after 3 s, 100 clients (no hooks): all back within 30 s, exactly 100
+#     kernel tunnels afterwards
 fleet_do broker-f bench_broker
 bpid=$TD_BROKER_PID
-load_run f --clients 100 --duration 90 --no-teardown --uuid-prefix f &
+load_run f --clients 100 --duration 100 --no-teardown --uuid-prefix f &
 lpid=$!
-back=""
+back=""; kt=""
 if fleet_wait 120 grep -q 'all 100 tunnels up' "$W/f.out"; then
   sleep 3
   kill -KILL "$bpid"; wait "$bpid" 2>/dev/null
@@ -148,10 +169,11 @@ if fleet_wait 120 grep -q 'all 100 tunnels up' "$W/f.out"; then
   kt=$(load_kernel_tunnels broker)
 fi
 kill -TERM "$lpid" 2>/dev/null; wait "$lpid" 2>/dev/null
-row "SIGKILL + restart after 3 s, 100 clients: back after / kernel tunnels" "${back:-never} s / ${kt:-?}" "≤ 30 s / 100" "$( [ "$(cmp_ le "${back:-}" 30)" = met ] && [ "${kt:-}" = 100 ] && echo met || echo 'NOT met')"
+grep -v '^LOADGEN' "$W/f.out"
+row "SIGKILL + restart after 3 s, 100 clients: all back after / broker kernel tunnels" "${back:-> 60} s / ${kt:-?}" "≤ 30 s / 100" "$( [ "$(cmp_ le "${back:-}" 30)" = met ] && [ "${kt:-}" = 100 ] && echo met || echo 'NOT met')"
 td_stop_broker
 
-# --- G: real clients (build/x86_64/tunneldigger, QuickJS), all in netns client, kernel tunnels
+# --- G: real clients (build/x86_64/tunneldigger, QuickJS) in netns client, kernel tunnels
 if [ "$REAL" -gt 0 ]; then
   fleet_do broker-g bench_broker
   echo "bench: guest load before G: $(guest_load)"
@@ -165,35 +187,32 @@ if [ "$REAL" -gt 0 ]; then
     i=$((i + 1))
   done
   tg1=$(date +%s.%N)
-  ups() { cat "$W"/g-*.log | grep -c ' up on td'; }
-  fleet_wait 300 sh -c "[ \$(cat $W/g-*.log | grep -c ' up on td') -ge $REAL ]"
+  fleet_wait 400 sh -c "[ \$(cat $W/g-*.log | grep -c ' up on td') -ge $REAL ]"
   tg2=$(date +%s.%N)
-  n_up=$(ups)
+  n_up=$(cat "$W"/g-*.log | grep -c ' up on td')
   echo "bench: $REAL real clients started in $(calc "$tg1 - $tg0" 1) s, $n_up up after $(calc "$tg2 - $tg0" 1) s"
   sleep 30   # the broker's PMTU discovery, then the idle minute
   c0=0; for p in $(cat "$W/g.pids"); do c0=$(calc "$c0 + $(cpu_of "$p")" 2); done
   b0=$(cpu_of "$TD_BROKER_PID"); s0=$(date +%s.%N)
-  maxidle=0
   k=0
-  while [ $k -lt 6 ]; do
-    sleep $((IDLE / 6))
+  while [ $k -lt 4 ]; do
+    sleep $((IDLE / 4))
     fleet_broker_counters "$TD_BROKER_PID" "$W/broker.log"
-    m=$(awk '/status: / && /s$/ { v = $NF; sub(/s$/, "", v); if (v + 0 > mx) mx = v + 0 } END { print mx + 0 }' "$W/broker.log")
-    [ "$m" -gt "$maxidle" ] && maxidle=$m
-    : > /dev/null
     k=$((k + 1))
   done
+  # idle column (s since the tunnel's last control packet) of every status table row
+  maxidle=$(awk '/status: / && $NF ~ /^[0-9]+s$/ { v = $NF + 0; if (v > mx) mx = v } END { print mx + 0 }' "$W/broker.log")
   c1=0; for p in $(cat "$W/g.pids"); do c1=$(calc "$c1 + $(cpu_of "$p")" 2); done
   b1=$(cpu_of "$TD_BROKER_PID"); s1=$(date +%s.%N)
   mins=$(calc "($s1 - $s0) / 60" 3)
   per_client=$(calc "($c1 - $c0) / $REAL / $mins" 4)
   rss_real=$(rss_of "$(head -n 1 "$W/g.pids")")
   timeouts=$(cat "$W"/g-*.log | grep -c 'no control packet')
-  fleet_broker_counters "$TD_BROKER_PID" "$W/broker.log"
-  held=$(grep 'status: ' "$W/broker.log" | tail -n 1 | sed -n 's/.*status: \([0-9]*\)\/.*/\1/p')
-  row "$REAL real clients (QuickJS) + broker, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB VM: up / held / client timeouts / max broker idle" \
+  held=$(grep 'status: ' "$W/broker.log" | grep ' tunnels, ' | tail -n 1 | sed -n 's/.*status: \([0-9]*\)\/.*/\1/p')
+  row "$REAL real clients (QuickJS, kernel tunnels) + broker (no hooks), $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB VM: up / held / client timeouts / max broker idle" \
     "$n_up / $held / $timeouts / ${maxidle} s" "$REAL / $REAL / 0 / ≤ 10 s (no missed keepalive)" \
     "$( [ "$n_up:$held:$timeouts" = "$REAL:$REAL:0" ] && [ "$maxidle" -le 10 ] && echo met || echo 'NOT met')"
+  row "  time to all up (client processes started one by one in $(calc "$tg1 - $tg0" 0) s)" "$(calc "$tg2 - $tg0" 1) s" "-" "-"
   row "  each real client, tunnel up: CPU per minute" "$per_client s" "≤ 0.05 s" "$(cmp_ le "$per_client" 0.05)"
   row "  real client VmRSS (x86_64)" "$rss_real KiB" "-" "-"
   row "  broker with $REAL real clients: idle CPU per minute" "$(calc "($b1 - $b0) / $mins" 3) s" "-" "-"
@@ -216,8 +235,9 @@ prof=$(ls /run/vmout/prof/*.cpuprofile 2>/dev/null | head -n 1)
 if [ -n "$prof" ] && [ -s "$W/a.marks" ]; then
   . "$W/a.marks"
   {
-    echo "== broker profile, burst of 100 (A)"; node "$TD_ROOT/build/js/bench/profile-summary.js" "$prof" --from "$start" --to "$burstEnd"
-    echo; echo "== broker profile, idle hold with 100 tunnels (A)"; node "$TD_ROOT/build/js/bench/profile-summary.js" "$prof" --from "$holdStart" --to "$holdEnd"
+    echo "== broker profile (up/down hooks), burst of 100 (A): start -> all up + 2 s"; node "$TD_ROOT/build/js/bench/profile-summary.js" "$prof" --from "$start" --to "$burstEnd"
+    echo; echo "== broker profile (up/down hooks), idle hold with the tunnels of A (30 s after settling)"; node "$TD_ROOT/build/js/bench/profile-summary.js" "$prof" --from "$holdStart" --to "$holdEnd"
+    echo; echo "== the whole profile of A (startup, burst, teardown by the clients, shutdown)"; node "$TD_ROOT/build/js/bench/profile-summary.js" "$prof"
   } > /run/vmout/profile.txt 2>&1
   cat /run/vmout/profile.txt
 fi
