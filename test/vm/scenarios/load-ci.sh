@@ -27,16 +27,16 @@ load_checks() {
   vm_check "$1-no-stale-broker-kernel-tunnels" [ "$(load_kernel_tunnels broker)" = 0 ]
 }
 
-load_run_b ours --clients "$N" --duration 5 --uuid-prefix ci-ours; rc=$?
+load_run_b ours --clients "$N" --duration 3 --uuid-prefix ci-ours; rc=$?
 vm_check ours-exit-0 [ "$rc" = 0 ]
 load_checks ours "$N"
 
-load_run_b original --clients "$N" --duration 5 --original --uuid-prefix ci-orig; rc=$?
+load_run_b original --clients "$N" --duration 3 --original --uuid-prefix ci-orig; rc=$?
 vm_check original-exit-0 [ "$rc" = 0 ]
 load_checks original "$N"
 
 # kernel mode: the client-side tunnels exist while held and are gone afterwards
-load_run_b kernel --clients "$NK" --kernel --duration 20 --uuid-prefix ci-kern &
+load_run_b kernel --clients "$NK" --kernel --duration 12 --uuid-prefix ci-kern &
 lpid=$!
 if fleet_wait 90 grep -q "all $NK tunnels up" "$TD_WORK/kernel.out"; then
   vm_check kernel-client-side-tunnels-$NK [ "$(load_kernel_tunnels client)" = "$NK" ]
