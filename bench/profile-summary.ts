@@ -3,10 +3,10 @@
 //
 //   node build/js/bench/profile-summary.js <file.cpuprofile> [--from US] [--to US] [--top N]
 //
-// Each sample is charged to the first category found walking from its leaf towards the root:
-// fork+exec (the addon's spawn), netlink (src/netlink/ or the addon's netlink calls), logging
-// (the loop's log), cookie HMAC, socket calls (other addon functions), broker/protocol JS,
-// then V8's own buckets (GC, program, idle) and "other JS" (Node internals, timers).
+// Each sample is charged to a category: V8's own buckets (GC, program, idle); the native addon
+// call its leaf JS function makes (fork+exec of hooks, netlink syscalls, UDP socket calls; addon
+// functions have no frames of their own); else the first of netlink encode/decode, logging,
+// cookie HMAC found walking towards the root; then broker/protocol JS, else other JS.
 import { readFileSync } from 'node:fs';
 
 interface ProfNode {
@@ -23,21 +23,29 @@ interface Profile {
   timeDeltas: number[];
 }
 
-const ADDON_NETLINK = new Set(['netlinkSend', 'netlinkRecv', 'netlinkSocket']);
-const ADDON_SOCKET = new Set(['udpSocket', 'setReusePort', 'bindToDevice', 'setPmtuProbe', 'bind', 'connect', 'send', 'sendTo', 'recvFrom', 'close', 'watch', 'unwatch', 'waitPid', 'read', 'kill']);
+// Calls into the native addon do not get frames of their own: their time is the self time of
+// the JS function that made them. These are the ones the broker makes.
+const NATIVE_CALLERS: [RegExp, string, string][] = [
+  [/\/broker\/job-runner\.js$/, 'startNext', 'fork+exec of hooks (JobRunner.startNext → spawn)'],
+  [/\/netlink\/kernel\.js$/, 'transact', 'netlink syscalls (NetlinkKernel.transact)'],
+  [/\/netlink\/kernel\.js$/, 'socket', 'netlink syscalls (NetlinkKernel.transact)'],
+  [/\/broker\/executor\.js$/, 'send', 'UDP socket calls (send, recv, socket setup)'],
+  [/\/broker\/executor\.js$/, 'readable', 'UDP socket calls (send, recv, socket setup)'],
+  [/\/broker\/executor\.js$/, 'boundSocket', 'UDP socket calls (send, recv, socket setup)'],
+  [/\/runtime\/node\/loop\.js$/, 'onReadable', 'UDP socket calls (send, recv, socket setup)'],
+];
 
 export function category(chain: ProfNode[]): string {
   const leaf = chain[0].callFrame;
   if (leaf.functionName === '(idle)') return 'idle';
   if (leaf.functionName === '(garbage collector)') return 'GC';
   if (leaf.functionName === '(program)') return 'V8/native (program)';
+  for (const [url, fn, cat] of NATIVE_CALLERS) if (leaf.functionName === fn && url.test(leaf.url)) return cat;
   for (const n of chain) {
     const { functionName: f, url } = n.callFrame;
-    if (f === 'spawn' && !url) return 'fork+exec (spawn)';
-    if (url.includes('/src/netlink/') || (ADDON_NETLINK.has(f) && !url)) return 'netlink (encode, syscalls, decode)';
-    if ((f === 'log' || f === 'write' || f === 'writeSync') && (url.includes('/runtime/node/loop') || url.includes('node:internal/fs') || url.includes('stream'))) return 'logging';
-    if (f === 'mac' || f === 'createHmac' || url.includes('/src/protocol/cookie')) return 'cookie HMAC';
-    if (ADDON_SOCKET.has(f) && !url) return 'socket calls';
+    if (url.includes('/src/netlink/')) return 'netlink encode/decode (JS)';
+    if (f === 'log' && url.includes('/runtime/node/loop')) return 'logging (format + synchronous stderr write)';
+    if (f === 'mac' || f === 'createHmac' || f === 'Hmac' || url.includes('/src/protocol/cookie')) return 'cookie HMAC';
   }
   for (const n of chain) {
     const url = n.callFrame.url;
@@ -92,10 +100,10 @@ function main(argv: string[]): number {
   const ms = (us: number): string => `${(us / 1000).toFixed(0)} ms`;
   const pct = (us: number): string => (busy ? `${((us / busy) * 100).toFixed(1)} %` : '-');
   console.log(`profile ${file}: window ${ms(total)} sampled, ${ms(busy)} not idle`);
-  console.log('category                                   time    of busy');
+  console.log(`${'category'.padEnd(50)}     time  of busy`);
   for (const [c, us] of [...cats].sort((a, b) => b[1] - a[1])) {
     if (c === 'idle') continue;
-    console.log(`${c.padEnd(40)} ${ms(us).padStart(8)}  ${pct(us).padStart(7)}`);
+    console.log(`${c.padEnd(50)} ${ms(us).padStart(8)}  ${pct(us).padStart(7)}`);
   }
   console.log(`\ntop ${top} functions by self time`);
   for (const [name, us] of [...selfBy].sort((a, b) => b[1] - a[1]).slice(0, top)) {

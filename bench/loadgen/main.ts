@@ -425,7 +425,8 @@ export async function main(argv: string[]): Promise<number> {
     recoveries: g.recoveries.map((r) => ({ lostAtS: r.lostAt / 1000, allBackAfterS: (r.allBackAt - r.lostAt) / 1000 })),
     broker: o.brokerPid === null ? null : {
       createdInBurst: burstCreated,
-      createdTotal: created(before, afterTeardown ?? holdEnd),
+      // by the last sample the broker answered (a swamped broker may miss the later ones)
+      createdTotal: created(before, afterTeardown) ?? created(before, holdEnd) ?? burstCreated,
       tunnelsAtEnd: holdEnd?.log?.tunnels ?? null,
       orphans: holdEnd?.log?.tunnels != null ? holdEnd.log.tunnels - upAtEnd : null,
       tunnelsAfterTeardown: afterTeardown?.log?.tunnels ?? null,

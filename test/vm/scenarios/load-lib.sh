@@ -59,3 +59,12 @@ load_vars() {
 
 # load_kernel_tunnels <ns>: number of kernel L2TP tunnels in a namespace
 load_kernel_tunnels() { ip -n "$1" l2tp show tunnel 2>/dev/null | grep -c '^Tunnel '; }
+
+# load_run_bg <name> <loadgen args...>: load_run in the background; LOAD_PID is the load
+# generator itself (ip netns exec execs node), so `kill $LOAD_PID` stops it.
+load_run_bg() {
+  _ln=$1; shift
+  ip netns exec client node "$LOAD_JS" --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" \
+    --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err" &
+  LOAD_PID=$!
+}
