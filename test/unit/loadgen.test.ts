@@ -9,6 +9,7 @@ import * as m from '../../src/protocol/messages.js';
 import { OptionError, parseLoadOptions, parseSources } from '../../bench/loadgen/options.js';
 import { ORIGINAL_NO_ANSWER_PAUSE_MS, OriginalSim, OursSim, type Sim, type SimConfig } from '../../bench/loadgen/sim.js';
 import { parseBrokerLog, parseProcStat, percentile } from '../../bench/loadgen/stats.js';
+import { category } from '../../bench/profile-summary.js';
 
 const CFG: SimConfig = { host: '198.51.100.1', port: 8942, uuid: 'lg-7', tunnelId: 1007, ifname: 'lg7' };
 const COOKIE = Uint8Array.from([0, 3, 0x79, 0x24, 0xfb, 0xc7, 2, 0x4b]);
@@ -144,6 +145,18 @@ test('options: sources, required options and errors naming the option', () => {
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--churn', '2']), /--churn needs --duration/);
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--broker-pid', '9']), /go together/);
   assert.equal(parseLoadOptions(['--help']), 'help');
+});
+
+test('profile-summary: addon time goes to the category of its JS caller, else by ancestry', () => {
+  const f = (functionName: string, url = '') => ({ id: 0, callFrame: { functionName, url, lineNumber: 0 } });
+  const B = 'file:///r/build/js/src';
+  assert.is(category([f('startNext', `${B}/broker/job-runner.js`), f('submit', `${B}/broker/job-runner.js`)]), 'fork+exec of hooks (JobRunner.startNext → spawn)');
+  assert.is(category([f('transact', `${B}/netlink/kernel.js`)]), 'netlink syscalls (NetlinkKernel.transact)');
+  assert.is(category([f('u32', `${B}/netlink/netlink.js`), f('setup', `${B}/broker/executor.js`)]), 'netlink encode/decode (JS)');
+  assert.is(category([f('writeBuffer'), f('log', `${B}/runtime/node/loop.js`), f('execute', `${B}/broker/executor.js`)]), 'logging (format + synchronous stderr write)');
+  assert.is(category([f('decodePrepare', `${B}/protocol/messages.js`)]), 'broker/protocol JS');
+  assert.is(category([f('(garbage collector)')]), 'GC');
+  assert.is(category([f('listOnTimeout', 'node:internal/timers')]), 'other JS (node internals, timers)');
 });
 
 test.run();
