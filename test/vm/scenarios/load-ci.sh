@@ -1,6 +1,6 @@
 # CI-sized load test (bench/README.md "Load generator"): the load generator brings up 100 clients
 # at once against one broker, first as our client, then as the original client (gives up
-# silently after 15 s), then 20 clients with client-side kernel tunnels. Counts only, no timing:
+# silently after 15 s), then 10 clients with client-side kernel tunnels. Counts only, no timing:
 # every client up, exactly N tunnel creations at the broker (its tunnels-created counter), no
 # orphan (broker tunnels = clients up), and after the clients closed their tunnels no broker
 # tunnel and no stale kernel tunnel on either side.
@@ -10,7 +10,7 @@
 . "$(dirname "$0")/load-lib.sh"
 
 N=${TD_LOAD_CI_CLIENTS:-100}
-NK=${TD_LOAD_CI_KERNEL_CLIENTS:-20}
+NK=${TD_LOAD_CI_KERNEL_CLIENTS:-10}
 ulimit -n 8192
 vm_check topo load_topo
 fleet_do broker-start load_broker
@@ -36,7 +36,7 @@ vm_check original-exit-0 [ "$rc" = 0 ]
 load_checks original "$N"
 
 # kernel mode: the client-side tunnels exist while held and are gone afterwards
-load_run_b kernel --clients "$NK" --kernel --duration 12 --uuid-prefix ci-kern &
+load_run_b kernel --clients "$NK" --kernel --duration 8 --uuid-prefix ci-kern &
 lpid=$!
 if fleet_wait 90 grep -q "all $NK tunnels up" "$TD_WORK/kernel.out"; then
   vm_check kernel-client-side-tunnels-$NK [ "$(load_kernel_tunnels client)" = "$NK" ]

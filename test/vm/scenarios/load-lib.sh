@@ -17,8 +17,10 @@ load_topo() {
 # load_broker [key=value ...]: broker.cfg for many tunnels (no rate limit, INFO logs), broker in
 # netns broker (log $TD_WORK/broker.log, pid $TD_BROKER_PID)
 load_broker() {
-  td_broker_cfg "$TD_WORK/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO "$@" &&
-  td_start_broker broker "$TD_WORK/broker.cfg" "$TD_WORK/broker.log"
+  td_broker_cfg "$TD_WORK/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO "$@" || return 1
+  # td_start_broker waits 30 s; Node's start in a TCG guest on a loaded host has taken longer
+  td_start_broker broker "$TD_WORK/broker.cfg" "$TD_WORK/broker.log" 2>/dev/null ||
+    wait_for 90 grep -q 'broker started' "$TD_WORK/broker.log"
 }
 
 # load_run <name> <loadgen args...>: the load generator in netns client; stdout (report and the
