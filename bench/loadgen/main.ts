@@ -1,0 +1,461 @@
+// Load generator: N simulated tunneldigger clients in one Node process (bench/README.md,
+// "Load generator"). Each client is our client core (or the original client's main loop, see
+// sim.ts) with its own UDP socket from the native addon, watched by the Node event loop; one
+// 500 ms timer ticks them all, as the client driver's timer does. --kernel also creates the
+// client-side kernel tunnel and session through the project's netlink code.
+//
+// Broker-side figures come from the broker itself: CPU (utime+stime) and VmRSS from /proc, and
+// the tunnel creations (counter tunnels-created) and tunnels held ("status: N/M tunnels") from
+// the lines it logs on SIGUSR1.
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
+import type { Action } from '../../src/client/actions.js';
+import { NetlinkKernel } from '../../src/netlink/kernel.js';
+import { MessageType } from '../../src/protocol/constants.js';
+import { decodeError, isFrame, parseFrame } from '../../src/protocol/messages.js';
+import { native } from '../../src/runtime/node/native.js';
+import { HELP, OptionError, parseLoadOptions, type LoadOptions } from './options.js';
+import { createSim, type Sim } from './sim.js';
+import { brokerCounters, percentile, procCpu, procRssKiB, type BrokerCounters, type ProcCpu } from './stats.js';
+
+const TICK_MS = 500;
+const SETTLE_MS = 2_000;
+/** Longest wait for the broker to close the tunnels after teardown. */
+const TEARDOWN_WAIT_MS = 60_000;
+
+interface Slot {
+  i: number;
+  sim: Sim;
+  fd: number;
+  started: boolean;
+  startAt: number;
+  attemptAt: number;
+  firstUpAt: number;
+  up: boolean;
+  /** Being closed by us (churn, teardown): its going down is not a loss. */
+  closing: boolean;
+  queue: Action[];
+  busy: boolean;
+}
+
+const say = (line: string): void => void process.stdout.write(`loadgen: ${line}\n`);
+
+class LoadGen {
+  readonly slots: Slot[] = [];
+  readonly kernel: NetlinkKernel | null;
+  readonly t0 = performance.now();
+  upNow = 0;
+  started = 0;
+  opens = 0;
+  lost = 0;
+  reconnects = 0;
+  churned = 0;
+  sendErrors = 0;
+  kernelErrors = 0;
+  told = new Map<string, number>();
+  logs = { error: 0, warning: 0 };
+  /** First-attempt figures: time from the start of the attempt that succeeded to up, and from
+   *  the client's start (retries included) to up. */
+  readonly handshakeMs: number[] = [];
+  readonly timeToUpMs: number[] = [];
+  readonly reconnectMs: number[] = [];
+  /** When the number of tunnels up last fell below N, and each recovery to N (ms since start). */
+  lossStartedAt = -1;
+  readonly recoveries: { lostAt: number; allBackAt: number }[] = [];
+  private readonly buf = new Uint8Array(2048);
+  private readonly from = { ip: '', port: 0 };
+  private lastLossAt = -1;
+
+  constructor(readonly o: LoadOptions) {
+    this.kernel = o.kernel ? new NetlinkKernel(native) : null;
+    for (let i = 0; i < o.clients; i++) {
+      this.slots.push({
+        i, sim: this.newSim(i), fd: -1, started: false, startAt: 0, attemptAt: 0, firstUpAt: -1, up: false,
+        closing: false, queue: [], busy: false,
+      });
+    }
+  }
+
+  now(): number {
+    return performance.now() - this.t0;
+  }
+
+  private newSim(i: number): Sim {
+    const o = this.o;
+    return createSim(o.mode, {
+      host: o.brokerIp, port: o.brokerPort, uuid: `${o.uuidPrefix}-${i}`, tunnelId: o.tunnelIdBase + i, ifname: `${o.ifnamePrefix}${i}`,
+    });
+  }
+
+  start(s: Slot): void {
+    s.started = true;
+    s.startAt = this.now();
+    this.started++;
+    this.run(s, s.sim.start(s.startAt));
+  }
+
+  tickAll(): void {
+    const now = this.now();
+    for (const s of this.slots) if (s.started) this.run(s, s.sim.tick(now));
+  }
+
+  /** Churn/teardown: ERROR 0x11 to the broker, kernel cleanup, socket closed. */
+  close(s: Slot): void {
+    s.closing = true;
+    this.run(s, s.sim.shutdown(this.now()));
+    this.closeSocket(s);
+    s.closing = false;
+  }
+
+  churn(s: Slot): void {
+    this.close(s);
+    this.churned++;
+    s.sim = this.newSim(s.i);
+    this.run(s, s.sim.start(this.now()));
+  }
+
+  run(s: Slot, actions: Action[]): void {
+    s.queue.push(...actions);
+    if (s.busy) return;
+    s.busy = true;
+    try {
+      for (let a = s.queue.shift(); a; a = s.queue.shift()) this.exec(s, a);
+    } finally {
+      s.busy = false;
+    }
+    this.observe(s);
+  }
+
+  private observe(s: Slot): void {
+    const up = s.sim.ctx.state === 'up';
+    if (up === s.up) return;
+    const now = this.now();
+    s.up = up;
+    if (up) {
+      this.upNow++;
+      if (s.firstUpAt < 0) {
+        s.firstUpAt = now;
+        this.handshakeMs.push(now - s.attemptAt);
+        this.timeToUpMs.push(now - s.startAt);
+      } else {
+        this.reconnects++;
+        this.reconnectMs.push(now - s.attemptAt);
+      }
+      if (this.upNow === this.o.clients && this.lossStartedAt >= 0) {
+        this.recoveries.push({ lostAt: this.lossStartedAt, allBackAt: now });
+        say(`all ${this.o.clients} tunnels up again ${((now - this.lossStartedAt) / 1000).toFixed(1)} s after the first loss`);
+        this.lossStartedAt = -1;
+      }
+      return;
+    }
+    this.upNow--;
+    if (s.closing) return;
+    this.lost++;
+    if (this.lossStartedAt < 0 && this.upNow === this.o.clients - 1) this.lossStartedAt = now;
+    if (this.lastLossAt < 0 || now - this.lastLossAt > 1000) say(`client ${s.i} lost its tunnel at ${(now / 1000).toFixed(1)} s (${this.lost} lost so far)`);
+    this.lastLossAt = now;
+  }
+
+  private exec(s: Slot, x: Action): void {
+    const n = native;
+    const now = this.now();
+    switch (x.a) {
+      case 'log':
+        if (x.level === 'error' || x.level === 'warning') {
+          this.logs[x.level]++;
+          if (this.o.verbose) say(`client ${s.i}: ${x.level}: ${x.msg}`);
+        }
+        return;
+      case 'open':
+        return this.open(s, x.gen);
+      case 'close':
+        return this.closeSocket(s);
+      case 'send': {
+        if (s.fd < 0) return;
+        const rc = n.send(s.fd, x.data);
+        if (rc >= 0 || x.quiet) return;
+        this.sendErrors++;
+        if (rc === -n.errno.EINVAL) this.run(s, s.sim.sendFailed(n.strerror(-rc), now));
+        return;
+      }
+      case 'setup': {
+        let error: string | null = null;
+        const k = this.kernel;
+        if (k) {
+          let rc = k.createTunnel({ tunnelId: x.tunnelId, peerTunnelId: x.peerTunnelId, fd: s.fd });
+          if (rc < 0) error = `creating kernel tunnel ${x.tunnelId} failed: ${n.strerror(-rc)}`;
+          else if ((rc = k.createSession({ tunnelId: x.tunnelId, sessionId: x.sessionId, peerSessionId: x.peerSessionId, ifname: x.ifname })) < 0) {
+            error = `creating kernel session ${x.sessionId} (${x.ifname}) failed: ${n.strerror(-rc)}`;
+            k.deleteTunnel(x.tunnelId);
+          }
+          if (error) {
+            this.kernelErrors++;
+            if (this.kernelErrors <= 5) say(`client ${s.i}: ${error}`);
+          }
+        }
+        return this.run(s, s.sim.setupDone(error, now));
+      }
+      case 'teardown': {
+        const k = this.kernel;
+        if (!k) return;
+        for (const sid of x.sessionIds) k.deleteSession(x.tunnelId, sid);
+        k.deleteTunnel(x.tunnelId);
+        return;
+      }
+      case 'mtu': {
+        const rc = this.kernel ? this.kernel.setLinkMtu(x.ifname, x.mtu) : 0;
+        return this.run(s, s.sim.mtuDone(x.mtu, 0, rc < 0 ? n.strerror(-rc) : null, now));
+      }
+      case 'hook':
+      case 'exit':
+        return;
+    }
+  }
+
+  private open(s: Slot, gen: number): void {
+    const n = native;
+    const o = this.o;
+    this.closeSocket(s);
+    this.opens++;
+    s.attemptAt = this.now();
+    const fail = (what: string, rc: number): void => this.run(s, s.sim.opened(gen, `${what}: ${n.strerror(-rc)}`, this.now()));
+    const fd = n.udpSocket();
+    if (fd < 0) return fail('cannot create a UDP socket', fd);
+    s.fd = fd;
+    const src = o.sources[s.i % o.sources.length];
+    let rc = n.bind(fd, src, 0);
+    if (rc < 0) return fail(`cannot bind to ${src}`, rc);
+    if ((rc = n.setPmtuProbe(fd)) < 0) return fail('cannot enable PMTU probing', rc);
+    if ((rc = n.connect(fd, o.brokerIp, o.brokerPort)) < 0) return fail(`cannot connect to ${o.brokerIp}:${o.brokerPort}`, rc);
+    rc = n.watch(fd, () => this.receive(s, fd));
+    if (rc < 0) return fail('cannot watch the socket', rc);
+    this.run(s, s.sim.opened(gen, { ip: o.brokerIp, port: o.brokerPort }, this.now()));
+  }
+
+  private closeSocket(s: Slot): void {
+    if (s.fd < 0) return;
+    native.close(s.fd);
+    s.fd = -1;
+  }
+
+  private receive(s: Slot, fd: number): void {
+    const n = native;
+    for (let k = 0; k < 64 && s.fd === fd; k++) {
+      const len = n.recvFrom(fd, this.buf, this.from);
+      if (len === -n.errno.EAGAIN) return;
+      if (len < 0) continue;
+      const data = this.buf.subarray(0, len);
+      if (s.up) {
+        const f = parseFrame(data);
+        if (isFrame(f) && f.type === MessageType.ERROR) {
+          const r = decodeError(f.payload).reason;
+          const key = r === undefined ? 'none' : `0x${r.toString(16).padStart(2, '0')}`;
+          this.told.set(key, (this.told.get(key) ?? 0) + 1);
+        }
+      }
+      this.run(s, s.sim.feed(data, this.now()));
+    }
+  }
+
+  silentGiveUps(): number {
+    return this.slots.reduce((t, s) => t + s.sim.silentGiveUps, 0);
+  }
+
+  neverUp(): number {
+    return this.slots.filter((s) => s.firstUpAt < 0).length;
+  }
+}
+
+interface BrokerSample {
+  at: number;
+  cpu: ProcCpu | null;
+  rssKiB: number | null;
+  log: BrokerCounters | null;
+}
+
+async function sampleBroker(o: LoadOptions, g: LoadGen): Promise<BrokerSample | null> {
+  if (o.brokerPid === null || o.brokerLog === null) return null;
+  const at = g.now();
+  const cpu = procCpu(o.brokerPid);
+  const rssKiB = procRssKiB(o.brokerPid);
+  const log = await brokerCounters(o.brokerPid, o.brokerLog);
+  if (!log) say(`broker pid ${o.brokerPid} did not log its counters in ${o.brokerLog} after SIGUSR1 (gone or too slow); its figures stay empty`);
+  return { at, cpu, rssKiB, log };
+}
+
+/** CLOCK_MONOTONIC in µs (the clock of V8's CPU profiles). */
+const mono = (): number => Number(process.hrtime.bigint() / 1000n);
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Soft limit on open files (/proc/self/limits), or null if unknown. */
+function fdLimit(): number | null {
+  try {
+    const m = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return !m ? null : m[1] === 'unlimited' ? Infinity : Number(m[1]);
+  } catch {
+    return null;
+  }
+}
+
+function ms(v: number): string {
+  return Number.isNaN(v) ? '-' : `${Math.round(v)} ms`;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let o: LoadOptions;
+  try {
+    const r = parseLoadOptions(argv);
+    if (r === 'help') {
+      process.stdout.write(HELP);
+      return 0;
+    }
+    o = r;
+  } catch (e) {
+    if (!(e instanceof OptionError)) throw e;
+    process.stderr.write(`loadgen: ${e.message}\n`);
+    return 2;
+  }
+  const limit = fdLimit();
+  if (limit !== null && limit < o.clients + 64) {
+    process.stderr.write(`loadgen: ${o.clients} clients need ${o.clients + 64} file descriptors, the limit is ${limit}; raise it (ulimit -n)\n`);
+    return 2;
+  }
+  const g = new LoadGen(o);
+  if (g.kernel) {
+    const fam = g.kernel.resolveL2tpFamily();
+    if (fam < 0) {
+      process.stderr.write(`loadgen: --kernel: no l2tp generic netlink family (${native.strerror(-fam)}); load l2tp_eth and l2tp_netlink\n`);
+      return 2;
+    }
+  }
+  // bounded whatever happens: arrivals + up-timeout + hold + teardown + broker queries
+  const maxS = (o.rate > 0 ? o.clients / o.rate : 0) + o.upTimeoutS + o.durationS + 90;
+  const guard = setTimeout(() => {
+    say(`still running after ${Math.round(maxS)} s: giving up`);
+    process.exit(1);
+  }, maxS * 1000);
+  guard.unref();
+
+  say(`${o.clients} clients (${o.mode === 'ours' ? 'our client' : 'original client'}, ${o.kernel ? 'kernel tunnels' : 'control only'}), ` +
+    `${o.rate > 0 ? `${o.rate}/s` : 'all at once'}, broker ${o.brokerIp}:${o.brokerPort}, ${o.sources.length} source address(es)`);
+  // CLOCK_MONOTONIC µs of the phases, to cut a broker CPU profile (node --cpu-prof) into them
+  const marks: Record<string, number> = {};
+  const before = await sampleBroker(o, g);
+  const ticker = setInterval(() => g.tickAll(), TICK_MS);
+  let progress: ReturnType<typeof setInterval> | null = null;
+  if (o.progressS > 0) {
+    progress = setInterval(() => {
+      process.stderr.write(`loadgen: ${(g.now() / 1000).toFixed(1)} s: started ${g.started}/${o.clients}, up ${g.upNow}, ` +
+        `attempts ${g.opens}, lost ${g.lost}, silent give-ups ${g.silentGiveUps()}, churned ${g.churned}\n`);
+    }, o.progressS * 1000);
+  }
+
+  // arrivals
+  marks.start = mono();
+  const t0 = g.now();
+  if (o.rate <= 0) for (const s of g.slots) g.start(s);
+  else {
+    const arrive = setInterval(() => {
+      const due = Math.min(o.clients, Math.floor(((g.now() - t0) / 1000) * o.rate) + 1);
+      for (let i = g.started; i < due; i++) g.start(g.slots[i]);
+      if (g.started >= o.clients) clearInterval(arrive);
+    }, 20);
+  }
+  const upDeadline = t0 + (o.rate > 0 ? (o.clients / o.rate) * 1000 : 0) + o.upTimeoutS * 1000;
+  while (g.upNow < o.clients && g.now() < upDeadline) await sleep(50);
+  const allUpMs = g.upNow === o.clients ? g.now() - t0 : NaN;
+  marks.allUp = mono();
+  if (Number.isNaN(allUpMs)) say(`only ${g.upNow} of ${o.clients} tunnels up after ${o.upTimeoutS} s`);
+  else say(`all ${o.clients} tunnels up ${(allUpMs / 1000).toFixed(2)} s after the first client started`);
+  await sleep(SETTLE_MS);
+  const burst = await sampleBroker(o, g);
+  marks.burstEnd = mono();
+  if (o.settleS > 0) await sleep(o.settleS * 1000);
+
+  // hold (idle measurement), with churn
+  let churnTimer: ReturnType<typeof setInterval> | null = null;
+  if (o.churn > 0) {
+    churnTimer = setInterval(() => {
+      const ups = g.slots.filter((s) => s.up);
+      if (ups.length) g.churn(ups[Math.floor(Math.random() * ups.length)]);
+    }, 1000 / o.churn);
+  }
+  const holdStart = await sampleBroker(o, g);
+  marks.holdStart = mono();
+  if (o.durationS > 0) await sleep(o.durationS * 1000);
+  if (churnTimer) clearInterval(churnTimer);
+  marks.holdEnd = mono();
+  const holdEnd = await sampleBroker(o, g);
+  const upAtEnd = g.upNow;
+
+  let afterTeardown: BrokerSample | null = null;
+  if (o.teardown) {
+    for (const s of g.slots) g.close(s);
+    // the broker closes each tunnel on its ERROR 0x11: poll (bounded) until it holds none
+    const end = g.now() + TEARDOWN_WAIT_MS;
+    do {
+      await sleep(1_000);
+      afterTeardown = await sampleBroker(o, g);
+      // a broker still busy closing may answer SIGUSR1 late: a missed sample is no answer
+    } while ((!afterTeardown?.log || afterTeardown.log.tunnels !== 0) && g.now() < end);
+  }
+  clearInterval(ticker);
+  if (progress) clearInterval(progress);
+  marks.end = mono();
+
+  // report
+  const created = (a: BrokerSample | null, b: BrokerSample | null): number | null =>
+    a?.log && b?.log ? (b.log.counters['tunnels-created'] ?? 0) - (a.log.counters['tunnels-created'] ?? 0) : null;
+  const cpuDelta = (a: BrokerSample | null, b: BrokerSample | null): { self: number; children: number } | null =>
+    a?.cpu && b?.cpu ? { self: b.cpu.self - a.cpu.self, children: b.cpu.children - a.cpu.children } : null;
+  const burstCreated = created(before, burst);
+  const burstCpu = cpuDelta(before, burst);
+  const holdCpu = cpuDelta(holdStart, holdEnd);
+  const holdMin = holdStart && holdEnd ? (holdEnd.at - holdStart.at) / 60_000 : 0;
+  const result = {
+    clients: o.clients, mode: o.mode, kernel: o.kernel, rate: o.rate,
+    allUpS: Number.isNaN(allUpMs) ? null : allUpMs / 1000,
+    neverUp: g.neverUp(), upAtEnd, lost: g.lost, reconnects: g.reconnects, churned: g.churned,
+    attempts: g.opens, silentGiveUps: g.silentGiveUps(), sendErrors: g.sendErrors, kernelErrors: g.kernelErrors,
+    clientWarnings: g.logs.warning, clientErrors: g.logs.error,
+    toldWhileUp: Object.fromEntries(g.told),
+    handshakeMs: { p50: percentile(g.handshakeMs, 50), p95: percentile(g.handshakeMs, 95), p99: percentile(g.handshakeMs, 99), max: percentile(g.handshakeMs, 100) },
+    timeToUpMs: { p50: percentile(g.timeToUpMs, 50), p95: percentile(g.timeToUpMs, 95), p99: percentile(g.timeToUpMs, 99), max: percentile(g.timeToUpMs, 100) },
+    monotonicUs: marks,
+    recoveries: g.recoveries.map((r) => ({ lostAtS: r.lostAt / 1000, allBackAfterS: (r.allBackAt - r.lostAt) / 1000 })),
+    broker: o.brokerPid === null ? null : {
+      createdInBurst: burstCreated,
+      // by the last sample the broker answered (a swamped broker may miss the later ones)
+      createdTotal: created(before, afterTeardown) ?? created(before, holdEnd) ?? burstCreated,
+      tunnelsAtEnd: holdEnd?.log?.tunnels ?? null,
+      orphans: holdEnd?.log?.tunnels != null ? holdEnd.log.tunnels - upAtEnd : null,
+      tunnelsAfterTeardown: afterTeardown?.log?.tunnels ?? null,
+      burstCpuS: burstCpu,
+      cpuPerCreatedMs: burstCpu && burstCreated ? ((burstCpu.self + burstCpu.children) * 1000) / burstCreated : null,
+      holdCpuPerMinS: holdCpu && holdMin > 0 ? (holdCpu.self + holdCpu.children) / holdMin : null,
+      holdS: holdMin * 60,
+      rssKiB: { before: before?.rssKiB ?? null, burst: burst?.rssKiB ?? null, holdEnd: holdEnd?.rssKiB ?? null, afterTeardown: afterTeardown?.rssKiB ?? null },
+      counters: holdEnd?.log?.counters ?? null,
+    },
+  };
+  const b = result.broker;
+  say(`time to all up ${result.allUpS === null ? 'never' : `${result.allUpS.toFixed(2)} s`}; never up ${result.neverUp}; ` +
+    `lost ${result.lost}, reconnected ${result.reconnects}, churned ${result.churned}; attempts ${result.attempts}, silent give-ups ${result.silentGiveUps}`);
+  say(`handshake (attempt that succeeded) p50 ${ms(result.handshakeMs.p50)} p95 ${ms(result.handshakeMs.p95)} p99 ${ms(result.handshakeMs.p99)} max ${ms(result.handshakeMs.max)}; ` +
+    `client start to up p50 ${ms(result.timeToUpMs.p50)} p95 ${ms(result.timeToUpMs.p95)} p99 ${ms(result.timeToUpMs.p99)}`);
+  if (b) {
+    say(`broker: ${b.createdInBurst ?? '?'} tunnels created in the burst, ${b.createdTotal ?? '?'} in all; holds ${b.tunnelsAtEnd ?? '?'} ` +
+      `(orphans ${b.orphans ?? '?'}), ${b.tunnelsAfterTeardown ?? '-'} after teardown`);
+    say(`broker CPU: burst ${b.burstCpuS ? `${b.burstCpuS.self.toFixed(2)} s + children ${b.burstCpuS.children.toFixed(2)} s` : '?'}, ` +
+      `${b.cpuPerCreatedMs?.toFixed(2) ?? '?'} ms per created tunnel; hold ${b.holdCpuPerMinS?.toFixed(3) ?? '?'} s per minute over ${b.holdS.toFixed(0)} s`);
+    say(`broker RSS KiB: before ${b.rssKiB.before ?? '?'}, after burst ${b.rssKiB.burst ?? '?'}, end of hold ${b.rssKiB.holdEnd ?? '?'}, after teardown ${b.rssKiB.afterTeardown ?? '-'}`);
+  }
+  process.stdout.write(`LOADGEN-RESULT ${JSON.stringify(result)}\n`);
+  return result.neverUp > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
+  process.stderr.write(`loadgen: internal error: ${e instanceof Error ? e.stack : String(e)}\n`);
+  process.exit(1);
+});

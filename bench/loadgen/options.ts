@@ -1,0 +1,146 @@
+// Command line of the load generator (bench/loadgen/main.ts). Bad values name the option.
+import type { Mode } from './sim.js';
+
+export const HELP = `Usage: node build/js/bench/loadgen/main.js --broker IP:PORT --clients N [options]
+Simulates N tunneldigger clients in one process, each with its own UDP socket and uuid, speaking
+the bytes of our client (src/client/context.ts). Bounded: stops by itself. Exit status 0 when
+every client came up, 1 when one never did (or was still down at the end), 2 on bad options.
+
+  --broker IP:PORT     broker address (an IPv4 address, no name resolution)
+  --clients N          number of simulated clients (1..20000)
+  --rate R             arrivals per second (default 0: all at once)
+  --original           behave like the original C client: give up silently after 15 s (no ERROR),
+                       retry at once, no backoff (default: our client's main loop)
+  --kernel             create each client's kernel L2TP tunnel + session (interface <prefix><i>),
+                       so data can flow; default: control only (keepalives, PMTU probes answered,
+                       no client-side kernel state)
+  --source LIST        source addresses, round-robin: a.b.c.d[,a.b.c.e-f...] (default 0.0.0.0)
+  --up-timeout S       give up waiting for all clients after S s (default 60)
+  --settle S           after all are up (+2 s), wait S s before the hold starts (default 0): the
+                       broker's PMTU discovery runs for ~25 s after each tunnel is created
+  --duration S         hold the tunnels S s (default 0); churn happens here; the broker's CPU
+                       during the hold is its idle figure
+  --churn R            during the hold, close R tunnels per second (ERROR 0x11) and reconnect them
+  --broker-pid PID     the broker process: its CPU (/proc) and RSS are reported, and SIGUSR1 makes
+  --broker-log FILE    it log its counters in FILE: tunnel creations and tunnels held come from there
+  --tunnel-id-base N   local tunnel id of client i = N + i (default 1000)
+  --ifname-prefix P    kernel interface names P<i> (default lg; --kernel only)
+  --uuid-prefix P      uuid of client i = P-<i> (default loadgen)
+  --progress S         progress line on stderr every S s (default 1, 0 = none)
+  --no-teardown        at the end, leave the tunnels to their fate (default: close them all)
+  --verbose            print the simulated clients' warnings and errors
+  -h, --help           this text
+`;
+
+export interface LoadOptions {
+  brokerIp: string;
+  brokerPort: number;
+  clients: number;
+  rate: number;
+  mode: Mode;
+  kernel: boolean;
+  sources: string[];
+  upTimeoutS: number;
+  durationS: number;
+  settleS: number;
+  churn: number;
+  brokerPid: number | null;
+  brokerLog: string | null;
+  tunnelIdBase: number;
+  ifnamePrefix: string;
+  uuidPrefix: string;
+  progressS: number;
+  teardown: boolean;
+  verbose: boolean;
+}
+
+export class OptionError extends Error {}
+
+const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
+
+function ipv4(opt: string, v: string): string {
+  const m = IPV4.exec(v);
+  if (!m || m.slice(1).some((x) => Number(x) > 255)) throw new OptionError(`${opt}: '${v}' is not an IPv4 address`);
+  return v;
+}
+
+/** "a.b.c.d,a.b.c.e-f" → every address (ranges in the last octet). */
+export function parseSources(v: string): string[] {
+  const out: string[] = [];
+  for (const part of v.split(',')) {
+    const r = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$/.exec(part);
+    if (!r) {
+      out.push(ipv4('--source', part));
+      continue;
+    }
+    const [lo, hi] = [Number(r[2]), Number(r[3])];
+    if (lo > hi || hi > 255) throw new OptionError(`--source: '${part}' is not a range a.b.c.lo-hi with lo <= hi <= 255`);
+    for (let i = lo; i <= hi; i++) out.push(ipv4('--source', `${r[1]}${i}`));
+  }
+  return out;
+}
+
+function num(opt: string, v: string | undefined, min: number, max: number, integer = false): number {
+  if (v === undefined) throw new OptionError(`${opt} needs a value`);
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isInteger(n))) {
+    throw new OptionError(`${opt}: '${v}' is not ${integer ? 'an integer' : 'a number'} in ${min}..${max}`);
+  }
+  return n;
+}
+
+/** Options, or 'help'. Throws OptionError naming the option on bad input. */
+export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
+  const o: LoadOptions = {
+    brokerIp: '', brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, sources: ['0.0.0.0'],
+    upTimeoutS: 60, durationS: 0, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
+    ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false,
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new OptionError(`${a} needs a value`);
+      return v;
+    };
+    switch (a) {
+      case '-h': case '--help': return 'help';
+      case '--broker': {
+        const v = val();
+        const m = /^(.+):(\d+)$/.exec(v);
+        if (!m) throw new OptionError(`--broker: '${v}' is not IP:PORT`);
+        o.brokerIp = ipv4('--broker', m[1]);
+        o.brokerPort = num('--broker (port)', m[2], 1, 65535, true);
+        break;
+      }
+      case '--clients': o.clients = num(a, val(), 1, 20000, true); break;
+      case '--rate': o.rate = num(a, val(), 0, 100000); break;
+      case '--original': o.mode = 'original'; break;
+      case '--kernel': o.kernel = true; break;
+      case '--source': o.sources = parseSources(val()); break;
+      case '--up-timeout': o.upTimeoutS = num(a, val(), 1, 3600); break;
+      case '--duration': o.durationS = num(a, val(), 0, 3600); break;
+      case '--settle': o.settleS = num(a, val(), 0, 3600); break;
+      case '--churn': o.churn = num(a, val(), 0, 1000); break;
+      case '--broker-pid': o.brokerPid = num(a, val(), 1, 2 ** 22, true); break;
+      case '--broker-log': o.brokerLog = val(); break;
+      case '--tunnel-id-base': o.tunnelIdBase = num(a, val(), 1, 2 ** 32 - 20001, true); break;
+      case '--ifname-prefix': {
+        const v = val();
+        if (!/^[a-z][a-z0-9]{0,7}$/.test(v)) throw new OptionError(`--ifname-prefix: '${v}' is not 1-8 lower-case letters/digits`);
+        o.ifnamePrefix = v;
+        break;
+      }
+      case '--uuid-prefix': o.uuidPrefix = val(); break;
+      case '--progress': o.progressS = num(a, val(), 0, 3600); break;
+      case '--no-teardown': o.teardown = false; break;
+      case '--verbose': o.verbose = true; break;
+      default: throw new OptionError(`unknown option '${a}' (see --help)`);
+    }
+  }
+  if (!o.brokerIp) throw new OptionError('--broker IP:PORT is required');
+  if (!o.clients) throw new OptionError('--clients N is required');
+  if ((o.brokerPid === null) !== (o.brokerLog === null)) throw new OptionError('--broker-pid and --broker-log go together');
+  if (o.churn > 0 && o.durationS === 0) throw new OptionError('--churn needs --duration (churn happens while holding)');
+  return o;
+}

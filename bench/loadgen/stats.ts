@@ -1,0 +1,112 @@
+// Figures of a load run: percentiles, /proc readings of another process (the broker), and the
+// broker's own counters (SIGUSR1 → "counters: ..." and "status: N/M tunnels" in its log).
+import { readFileSync } from 'node:fs';
+
+/** Nearest-rank percentile (p in 0..100) of unsorted values; NaN when empty. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1];
+}
+
+export interface ProcCpu {
+  /** utime + stime of the process itself, seconds. */
+  self: number;
+  /** cutime + cstime: its children that it has reaped (hooks, resolver helpers), seconds. */
+  children: number;
+}
+
+/** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on every Linux port we run on). */
+export const USER_HZ = 100;
+
+/** Parses /proc/<pid>/stat text (the comm field may hold spaces and parentheses). */
+export function parseProcStat(text: string): ProcCpu | null {
+  const close = text.lastIndexOf(')');
+  if (close < 0) return null;
+  // fields after comm start at field 3 (state); utime is field 14
+  const f = text.slice(close + 2).trim().split(/\s+/);
+  const n = (i: number): number => Number(f[i - 3]);
+  const [ut, st, cut, cst] = [n(14), n(15), n(16), n(17)];
+  if (![ut, st, cut, cst].every(Number.isFinite)) return null;
+  return { self: (ut + st) / USER_HZ, children: (cut + cst) / USER_HZ };
+}
+
+export function procCpu(pid: number): ProcCpu | null {
+  try {
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return null;
+  }
+}
+
+/** VmRSS of a process in KiB, or null when it is gone. */
+export function procRssKiB(pid: number): number | null {
+  try {
+    const m = /^VmRSS:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+export interface BrokerCounters {
+  counters: Record<string, number>;
+  /** Tunnels the broker holds ("status: N/M tunnels"), null if that line was not seen. */
+  tunnels: number | null;
+}
+
+/** The last "counters: a=1 b=2" line of a log and the "status: N/M tunnels" line after it. */
+export function parseBrokerLog(text: string): BrokerCounters | null {
+  const lines = text.split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const at = lines[i].indexOf('counters: ');
+    if (at < 0) continue;
+    const counters: Record<string, number> = {};
+    for (const kv of lines[i].slice(at + 10).trim().split(/\s+/)) {
+      const m = /^([a-z0-9-]+)=(\d+)$/.exec(kv);
+      if (m) counters[m[1]] = Number(m[2]);
+    }
+    let tunnels: number | null = null;
+    for (const l of lines.slice(i + 1, i + 3)) {
+      const s = /status: (\d+)\/\d+ tunnels/.exec(l);
+      if (s) tunnels = Number(s[1]);
+    }
+    return { counters, tunnels };
+  }
+  return null;
+}
+
+function countMatches(text: string, needle: string): number {
+  let n = 0;
+  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) n++;
+  return n;
+}
+
+/** SIGUSR1 the broker and wait (≤ timeoutMs; a broker closing 100 tunnels in a loaded TCG guest
+ *  took more than 10 s) until its log shows the new counters and status. */
+export async function brokerCounters(pid: number, logPath: string, timeoutMs = 30_000): Promise<BrokerCounters | null> {
+  const read = (): string => {
+    try {
+      return readFileSync(logPath, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const before = countMatches(read(), 'counters: ');
+  try {
+    process.kill(pid, 'SIGUSR1');
+  } catch {
+    return null;
+  }
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 100));
+    const text = read();
+    // the status table follows the counters line; give it the moment it needs
+    if (countMatches(text, 'counters: ') > before && /status: \d+\/\d+ tunnels[^\n]*\n/.test(text.slice(text.lastIndexOf('counters: ')))) {
+      return parseBrokerLog(text);
+    }
+  }
+  return null;
+}

@@ -1,0 +1,162 @@
+// Load generator (bench/loadgen): the simulated clients' main loops (ours vs the original
+// client's silent give-up), its figures (percentiles, /proc/<pid>/stat, the broker's counters
+// lines) and its options.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import type { Action } from '../../src/client/actions.js';
+import { ClientErrorCode, MessageType, timers } from '../../src/protocol/constants.js';
+import * as m from '../../src/protocol/messages.js';
+import { OptionError, parseLoadOptions, parseSources } from '../../bench/loadgen/options.js';
+import { ORIGINAL_NO_ANSWER_PAUSE_MS, OriginalSim, OursSim, type Sim, type SimConfig } from '../../bench/loadgen/sim.js';
+import { parseBrokerLog, parseProcStat, percentile } from '../../bench/loadgen/stats.js';
+import { category } from '../../bench/profile-summary.js';
+
+const CFG: SimConfig = { host: '198.51.100.1', port: 8942, uuid: 'lg-7', tunnelId: 1007, ifname: 'lg7' };
+const COOKIE = Uint8Array.from([0, 3, 0x79, 0x24, 0xfb, 0xc7, 2, 0x4b]);
+
+const sends = (out: Action[]): Uint8Array[] => out.flatMap((a) => (a.a === 'send' ? [a.data] : []));
+const types = (out: Action[]): number[] => sends(out).map((d) => d[4]);
+const opens = (out: Action[]): Extract<Action, { a: 'open' }>[] => out.flatMap((a) => (a.a === 'open' ? [a] : []));
+
+/** Runs a sim to the point where PREPARE is out (the broker answered USAGE and COOKIE). */
+function toPrepare(sim: Sim, now: number): Action[] {
+  const start = sim.start(now);
+  const open = opens(start)[0];
+  assert.ok(open, 'the first round opens a socket');
+  assert.equal(types(sim.opened(open.gen, { ip: CFG.host, port: CFG.port }, now)), [MessageType.USAGE]);
+  const afterUsage = sim.feed(m.encodeUsageReply(0), now);
+  assert.equal(types(afterUsage), [MessageType.COOKIE], 'selected at once: cookie request');
+  const afterCookie = sim.feed(m.encodeCookieReply(COOKIE), now);
+  assert.equal(types(afterCookie), [MessageType.PREPARE]);
+  return afterCookie;
+}
+
+test('original client: no TUNNEL within 15 s → gives up silently (no ERROR), new socket at once', () => {
+  const sim = new OriginalSim(CFG);
+  toPrepare(sim, 0);
+  const before = sim.tick(timers.establishTimeout - 1);
+  assert.not.ok(types(before).includes(MessageType.ERROR));
+  assert.equal(opens(before).length, 0);
+  const out = sim.tick(timers.establishTimeout);
+  assert.not.ok(types(out).includes(MessageType.ERROR), 'the broker is told nothing');
+  assert.ok(out.some((a) => a.a === 'close'), 'the old socket is closed');
+  assert.equal(opens(out).length, 1, 'and a new one opened without backoff');
+  assert.equal(sim.silentGiveUps, 1);
+  assert.equal(sim.phase, 'round');
+});
+
+test('our client in the same situation tells the broker (ERROR 0x13) and backs off', () => {
+  const sim = new OursSim(CFG, () => 0.5);
+  toPrepare(sim, 0);
+  const out = sim.tick(timers.establishTimeout);
+  const err = sends(out).find((d) => d[4] === MessageType.ERROR);
+  assert.ok(err, 'ERROR sent');
+  assert.equal(m.decodeError(err!.subarray(6, 6 + err![5])).reason, ClientErrorCode.FAILURE);
+  assert.equal(opens(out).length, 0, 'no new socket before the backoff delay');
+  assert.equal(sim.silentGiveUps, 0);
+});
+
+test('original client: TUNNEL → setup → up; lost tunnel → new round at once; shutdown sends ERROR 0x11', () => {
+  const sim = new OriginalSim(CFG);
+  toPrepare(sim, 0);
+  const setup = sim.feed(m.encodeTunnel(120, 1), 10).find((a) => a.a === 'setup');
+  assert.ok(setup && setup.a === 'setup');
+  assert.equal([setup.tunnelId, setup.peerTunnelId, setup.sessionId, setup.peerSessionId], [1007, 120, 1007, 120]);
+  sim.setupDone(null, 20);
+  assert.equal(sim.ctx.state, 'up');
+  assert.equal(sim.phase, 'up');
+  // the broker closes the tunnel: the original starts over at once
+  const lost = sim.feed(m.encodeError(2), 30);
+  assert.equal(opens(lost).length, 1);
+  assert.equal(sim.phase, 'round');
+  // up again, then SIGTERM-like shutdown
+  const sim2 = new OriginalSim(CFG);
+  toPrepare(sim2, 0);
+  sim2.feed(m.encodeTunnel(121, 1), 10);
+  sim2.setupDone(null, 20);
+  const bye = sends(sim2.shutdown(30));
+  assert.equal(bye.map((d) => [d[4], d[6]]), [[MessageType.ERROR, ClientErrorCode.SHUTDOWN]]);
+});
+
+test('original client: nobody answers within 10 s → 5 s pause, then a new round', () => {
+  const sim = new OriginalSim(CFG);
+  const open = opens(sim.start(0))[0];
+  sim.opened(open.gen, { ip: CFG.host, port: CFG.port }, 0);
+  const out = sim.tick(timers.selectionWindow);
+  assert.ok(out.some((a) => a.a === 'close'));
+  assert.equal(sim.phase, 'pause');
+  assert.equal(opens(sim.tick(timers.selectionWindow + ORIGINAL_NO_ANSWER_PAUSE_MS - 1)).length, 0);
+  assert.equal(opens(sim.tick(timers.selectionWindow + ORIGINAL_NO_ANSWER_PAUSE_MS)).length, 1);
+});
+
+test('our sim shutdown: ERROR 0x11, no exit action', () => {
+  const sim = new OursSim(CFG, () => 0.5);
+  toPrepare(sim, 0);
+  sim.feed(m.encodeTunnel(120, 1), 10);
+  sim.setupDone(null, 20);
+  const out = sim.shutdown(30);
+  assert.not.ok(out.some((a) => a.a === 'exit'));
+  assert.equal(sends(out).map((d) => [d[4], d[6]]), [[MessageType.ERROR, ClientErrorCode.SHUTDOWN]]);
+});
+
+test('percentile: nearest rank', () => {
+  const v = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
+  assert.equal([percentile(v, 50), percentile(v, 95), percentile(v, 99), percentile(v, 100)], [50, 95, 99, 100]);
+  assert.equal(percentile([7], 99), 7);
+  assert.ok(Number.isNaN(percentile([], 50)));
+});
+
+test('parseProcStat: comm with blanks and parentheses; utime+stime and children', () => {
+  const stat = '4242 (node (x) y) S 1 4242 4242 0 -1 4194560 1 0 0 0 150 50 30 20 20 0 11 0 99 1 2';
+  assert.equal(parseProcStat(stat), { self: 2, children: 0.5 });
+  assert.equal(parseProcStat('garbage'), null);
+});
+
+test('parseBrokerLog: last counters line and the status line after it', () => {
+  const log = [
+    '2026-12-01T21:00:00.000Z INFO counters: tunnels-created=3',
+    '2026-12-01T21:00:00.001Z INFO status: 3/1100 tunnels, 1097 ids free',
+    '2026-12-01T21:00:05.000Z INFO counters: cookies-issued=120 datagrams=900 tunnels-created=100',
+    '2026-12-01T21:00:05.001Z INFO status: 98/1100 tunnels, 1002 ids free',
+    '',
+  ].join('\n');
+  assert.equal(parseBrokerLog(log), { counters: { 'cookies-issued': 120, datagrams: 900, 'tunnels-created': 100 }, tunnels: 98 });
+  assert.equal(parseBrokerLog('nothing here\n'), null);
+});
+
+test('options: sources, required options and errors naming the option', () => {
+  assert.equal(parseSources('198.51.100.10-12,203.0.113.5'), ['198.51.100.10', '198.51.100.11', '198.51.100.12', '203.0.113.5']);
+  const o = parseLoadOptions(['--broker', '198.51.100.1:8942', '--clients', '100', '--original', '--rate', '20']);
+  if (o === 'help') throw new Error('options parsed as --help');
+  assert.equal([o.brokerIp, o.brokerPort, o.clients, o.mode, o.rate, o.kernel], ['198.51.100.1', 8942, 100, 'original', 20, false]);
+  const err = (argv: string[]): string => {
+    try {
+      parseLoadOptions(argv);
+    } catch (e) {
+      assert.instance(e, OptionError);
+      return (e as Error).message;
+    }
+    return '';
+  };
+  assert.match(err(['--broker', 'broker.example:8942', '--clients', '1']), /--broker: 'broker.example' is not an IPv4 address/);
+  assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '0']), /--clients: '0'/);
+  assert.match(err(['--broker', '198.51.100.1:8942']), /--clients N is required/);
+  assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--source', '198.51.100.9-3']), /--source: '198.51.100.9-3'/);
+  assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--churn', '2']), /--churn needs --duration/);
+  assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--broker-pid', '9']), /go together/);
+  assert.equal(parseLoadOptions(['--help']), 'help');
+});
+
+test('profile-summary: addon time goes to the category of its JS caller, else by ancestry', () => {
+  const f = (functionName: string, url = '') => ({ id: 0, callFrame: { functionName, url, lineNumber: 0 } });
+  const B = 'file:///r/build/js/src';
+  assert.is(category([f('startNext', `${B}/broker/job-runner.js`), f('submit', `${B}/broker/job-runner.js`)]), 'fork+exec of hooks (JobRunner.startNext → spawn)');
+  assert.is(category([f('transact', `${B}/netlink/kernel.js`)]), 'netlink syscalls (NetlinkKernel.transact)');
+  assert.is(category([f('u32', `${B}/netlink/netlink.js`), f('setup', `${B}/broker/executor.js`)]), 'netlink encode/decode (JS)');
+  assert.is(category([f('writeBuffer'), f('log', `${B}/runtime/node/loop.js`), f('execute', `${B}/broker/executor.js`)]), 'logging (format + synchronous stderr write)');
+  assert.is(category([f('decodePrepare', `${B}/protocol/messages.js`)]), 'broker/protocol JS');
+  assert.is(category([f('(garbage collector)')]), 'GC');
+  assert.is(category([f('listOnTimeout', 'node:internal/timers')]), 'other JS (node internals, timers)');
+});
+
+test.run();

@@ -1,0 +1,72 @@
+# Helpers for the load scenarios (load-*.sh) and test/vm/bench-load.sh: the load generator
+# (bench/loadgen, built to build/js/bench/loadgen/main.js) in netns client against a broker in
+# netns broker. Source after lib.sh and td-lib.sh. run-scenarios.sh runs every scenarios/*.sh,
+# this file included: run directly (not sourced, so $0 is this file) it does nothing.
+case "$(basename "$0")" in load-lib.sh) exit 0 ;; esac
+
+LOAD_JS=${LOAD_JS:-$TD_ROOT/build/js/bench/loadgen/main.js}
+# client i binds 198.51.100.(10 + i % LOAD_SOURCES): several source addresses, as many routers
+LOAD_SOURCES=${LOAD_SOURCES:-10}
+
+# load_topo: vm_topo_pair plus the load generator's source addresses in netns client
+load_topo() {
+  vm_topo_pair || return 1
+  for _i in $(seq 10 $((9 + LOAD_SOURCES))); do echo "addr add 198.51.100.$_i/24 dev ul0"; done | ip -n client -batch -
+}
+
+# load_broker [key=value ...]: broker.cfg for many tunnels (no rate limit, INFO logs), broker in
+# netns broker (log $TD_WORK/broker.log, pid $TD_BROKER_PID)
+load_broker() {
+  td_broker_cfg "$TD_WORK/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO "$@" || return 1
+  # td_start_broker waits 30 s; Node's start in a TCG guest on a loaded host has taken longer
+  td_start_broker broker "$TD_WORK/broker.cfg" "$TD_WORK/broker.log" 2>/dev/null ||
+    wait_for 90 grep -q 'broker started' "$TD_WORK/broker.log"
+}
+
+# load_run <name> <loadgen args...>: the load generator in netns client; stdout (report and the
+# LOADGEN-RESULT json line) in $TD_WORK/<name>.out, progress in <name>.err; its exit status.
+load_run() {
+  _ln=$1; shift
+  ip netns exec client node "$LOAD_JS" --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" \
+    --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err"
+}
+
+# load_run_b <name> <loadgen args...>: load_run with the broker's pid and log (creations, CPU, RSS)
+load_run_b() {
+  _ln=$1; shift
+  load_run "$_ln" --broker-pid "$TD_BROKER_PID" --broker-log "$TD_WORK/broker.log" "$@"
+}
+
+# load_vars <name>: shell assignments (lg_<key>=value) of the figures in <name>.out's result line,
+# for `eval "$(load_vars run1)"`; missing figures are empty.
+load_vars() {
+  node -e '
+    const fs = require("fs");
+    const line = fs.readFileSync(process.argv[1], "utf8").split("\n").find((x) => x.startsWith("LOADGEN-RESULT "));
+    const r = line ? JSON.parse(line.slice(15)) : {};
+    const b = r.broker || {};
+    const v = {
+      found: line ? 1 : 0, all_up: r.allUpS, never_up: r.neverUp, up_at_end: r.upAtEnd, lost: r.lost,
+      attempts: r.attempts, silent: r.silentGiveUps, hs_p50: r.handshakeMs && r.handshakeMs.p50,
+      hs_p95: r.handshakeMs && r.handshakeMs.p95, hs_p99: r.handshakeMs && r.handshakeMs.p99,
+      created: b.createdTotal, created_burst: b.createdInBurst, held: b.tunnelsAtEnd, orphans: b.orphans,
+      left: b.tunnelsAfterTeardown, cpu_per: b.cpuPerCreatedMs, idle_per_min: b.holdCpuPerMinS,
+      rss0: b.rssKiB && b.rssKiB.before, rss_burst: b.rssKiB && b.rssKiB.burst, rss_hold: b.rssKiB && b.rssKiB.holdEnd,
+      told: Object.values(r.toldWhileUp || {}).reduce((a, x) => a + x, 0),
+      recovery: r.recoveries && r.recoveries.length ? r.recoveries[r.recoveries.length - 1].allBackAfterS : "",
+    };
+    for (const [k, x] of Object.entries(v)) console.log(`lg_${k}=${x === undefined || x === null ? "" : typeof x === "number" ? Math.round(x * 1000) / 1000 : x}`);
+  ' "$TD_WORK/$1.out"
+}
+
+# load_kernel_tunnels <ns>: number of kernel L2TP tunnels in a namespace
+load_kernel_tunnels() { ip -n "$1" l2tp show tunnel 2>/dev/null | grep -c '^Tunnel '; }
+
+# load_run_bg <name> <loadgen args...>: load_run in the background; LOAD_PID is the load
+# generator itself (ip netns exec execs node), so `kill $LOAD_PID` stops it.
+load_run_bg() {
+  _ln=$1; shift
+  ip netns exec client node "$LOAD_JS" --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" \
+    --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err" &
+  LOAD_PID=$!
+}
