@@ -85,3 +85,10 @@ $$(RC_D_$(1))/tunneldigger: $$(RC_D_$(1))/tunneldigger.unstripped
 	@echo "router-client: $$@ $$$$(stat -c %s $$@) bytes (stripped, $(1))"
 endef
 $(foreach a,$(ROUTER_ARCHES),$(eval $(call RC_TEMPLATE,$(a))))
+
+# for test/cross/run-user.sh (builds a target qjsc with the same sources and switches)
+.PHONY: router-qjs-vars
+router-qjs-vars:
+	$(info QJS_SRC=$(QJS_SRC))
+	$(info QJS_MIN_DEFS=$(QJS_MIN_DEFS))
+	@:
