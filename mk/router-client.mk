@@ -92,3 +92,22 @@ router-qjs-vars:
 	$(info QJS_SRC=$(QJS_SRC))
 	$(info QJS_MIN_DEFS=$(QJS_MIN_DEFS))
 	@:
+
+# ---- packages: `make ipk ARCH=<arch>` (mk/openwrt.mk) and `make ipks` ----------------------------
+# Budget per ipk (issue 11): 192 KiB for MIPS and ARM, 256 KiB for x86_64; ipk-build.sh refuses
+# to write a bigger one. mips_24kc's rule is in mk/openwrt.mk; the size table checks all five.
+define RC_IPK_TEMPLATE
+$(call ipk_file,$(1)): $(call router_bin,$(1)) openwrt/ipk-build.sh openwrt/files/tunneldigger.init \
+    openwrt/files/tunneldigger.config package.json
+	BIN=$$< OUT_DIR=$$(@D) ARCH=$(1) STRIP=$(RC_TRIPLE_$(1))-strip \
+	  BUDGET_KIB=$(if $(filter x86_64,$(1)),256,192) openwrt/ipk-build.sh
+endef
+$(foreach a,$(ROUTER_ARCHES),$(eval $(call RC_IPK_TEMPLATE,$(a))))
+
+.PHONY: ipks router-sizes
+ipks: $(foreach a,$(IPK_ARCHES),$(call ipk_file,$(a)))
+	@scripts/cross/size-table.sh $(foreach a,$(IPK_ARCHES),$(a):$(call router_bin,$(a)):$(call ipk_file,$(a)))
+
+# the table for whatever is built (no build)
+router-sizes:
+	@scripts/cross/size-table.sh

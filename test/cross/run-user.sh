@@ -203,10 +203,20 @@ run builtins --selftest-builtins
   || fail $t "rc=$rc, stdout '$(tr '\n' '|' <<<"$out")', stderr '$(head -2 <<<"$err" | tr '\n' ' ')'"
 
 t=loop-rules
-run loop --selftest-loop
-[ $rc -eq 0 ] && [ "$out" = "selftest-loop: fd,t20,t40, 0 ms timer ran a few times" ] \
-  && grep -qx 'warning: fd [0-9]* was closed while watched, no longer watching it' <<<"$err" && [ "$(wc -l <<<"$err")" -eq 1 ] \
-  && pass $t || fail $t "rc=$rc, stdout '$out', stderr '$(head -2 <<<"$err" | tr '\n' ' ')'"
+loop_ok() {
+  run loop --selftest-loop
+  [ $rc -eq 0 ] && [ "$out" = "selftest-loop: fd,t20,t40, 0 ms timer ran a few times" ] \
+    && grep -qx 'warning: fd [0-9]* was closed while watched, no longer watching it' <<<"$err" && [ "$(wc -l <<<"$err")" -eq 1 ]
+}
+# The self-test arms its 20 ms timer before the loop first polls: when qemu needs longer than that
+# to get there (a loaded machine), the timer is due before the datagram is seen (t20,fd,t40).
+# Up to two retries, reported; a wrong order on all three runs fails.
+first=""
+for try in 1 2 3; do
+  if loop_ok; then pass $t; [ -n "$first" ] && echo "info: $t passed on run $try; earlier: $first"; break; fi
+  first="${first:+$first; }'$out'"
+  [ $try -eq 3 ] && fail $t "rc=$rc, stdout '$out', stderr '$(head -2 <<<"$err" | tr '\n' ' ')' (3 runs: $first)"
+done
 
 t=promise-rejection
 run reject --selftest-reject
