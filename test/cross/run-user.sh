@@ -9,7 +9,8 @@
 #   <arch>/cpu-model-traps  the qemu CPU model really refuses what the router lacks (FPU on the
 #                           24Kc, ARMv8 on the A7, LSE atomics on the A53, AVX on x86-64)
 #   <arch>/bytecode         the little-endian host bytecode linked into the binary is
-#                           byte-identical to what a qjsc built for this arch writes
+#                           byte-identical to what a qjsc built for this arch writes (not on
+#                           x86_64, whose bytecode comes from an x86-64 qjsc already)
 # Prints "VMTEST PASS <arch>/<name>" / "VMTEST FAIL <arch>/<name>: why" (test/run.sh counts
 # them); one "VMTEST SKIP <arch>/user: why" line and exit 0 when qemu-user or the toolchain is
 # not available (test/run.sh counts a skip, and a failure under CI=true).
@@ -148,13 +149,15 @@ vars=$(make -s router-qjs-vars 2>/dev/null)
 qsrc=$(sed -n 's/^QJS_SRC=//p' <<<"$vars")
 qdefs=$(sed -n 's/^QJS_MIN_DEFS=//p' <<<"$vars")
 why=""
-if [ ! -x "$qjsc" ] || [ "$qsrc/.td-unpacked" -nt "$qjsc" ]; then
+if [ "$A" = x86_64 ]; then
+  : # the host qjsc that wrote it is an x86-64 build of the same sources: nothing to compare
+elif [ ! -x "$qjsc" ] || [ "$qsrc/.td-unpacked" -nt "$qjsc" ]; then
   mkdir -p "$(dirname "$qjsc")"
   # shellcheck disable=SC2086 # qdefs is a list of -D flags
   (cd "$qsrc" && eval "\"$CACHE/$A/bin/$A-musl-gcc\" -O1 -static $qdefs -w -o '$qjsc.tmp' qjsc.c quickjs.c libregexp.c libunicode.c cutils.c quickjs-libc.c dtoa.c") \
     >"$OUT/qjsc-build.log" 2>&1 && mv "$qjsc.tmp" "$qjsc" || add "qjsc for $A does not build: $(grep -m1 error "$OUT/qjsc-build.log")"
 fi
-if [ -z "$why" ]; then
+if [ -z "$why" ] && [ "$A" != x86_64 ]; then
   if ! timeout -s KILL 120 "${QEMU[@]}" "$qjsc" -c -s -N qjsc_client -M tdnative,tdnative -M tdproc,tdproc -m \
       -o "$OUT/client_bytecode.c" build/qjs/client.js >"$OUT/qjsc-run.log" 2>&1; then
     add "qjsc under qemu failed: $(head -1 "$OUT/qjsc-run.log")"
@@ -162,7 +165,8 @@ if [ -z "$why" ]; then
     add "differs from the host's build/qjs/client_bytecode.c ($(cmp "$OUT/client_bytecode.c" build/qjs/client_bytecode.c | head -1))"
   fi
 fi
-[ -z "$why" ] && pass $t || fail $t "$why"
+if [ "$A" = x86_64 ]; then echo "info: $t: not checked on x86_64 (the host qjsc is an x86-64 build)"
+elif [ -z "$why" ]; then pass $t; else fail $t "$why"; fi
 
 # ---- command line -------------------------------------------------------------------------------
 t=help
