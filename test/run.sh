@@ -115,6 +115,7 @@ if [ "$only" = all ]; then
   done
   run_script_suite vm-x86_64 test/vm/run-scenarios.sh
   run_script_suite vm-mips test/vm-mips/run-scenarios.sh
+  run_script_suite vm-mipsel test/vm-mipsel/run-scenarios.sh
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then echo "failing: ${failures[*]}"; fi
