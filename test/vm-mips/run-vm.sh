@@ -58,6 +58,9 @@ fi
 mkdir -p "$vmout"
 log="${log:-$vmcache/vm-$name.log}"
 append="console=ttyS0 quiet panic=-1 vmtest=$script VMNAME=$name HOST_CACHE=$CACHE ${envs[*]:-}"
+# qemu's Malta hands the kernel at most 255 bytes of command line, "rd_start=... rd_size=... "
+# (about 45) included; the rest is cut off silently.
+[ ${#append} -le 205 ] || { echo "run-vm: kernel command line is ${#append} bytes, Malta passes only ~205 besides the initrd: shorten the checkout path, --name or --env values" >&2; exit 2; }
 t0=$(date +%s.%N)
 set +e
 timeout --foreground -k 5 "$timeout" "$qemu" -M malta -cpu 24Kc -m 256 -nic none \

@@ -55,7 +55,7 @@ fi
 mkdir -p "$XOUT/mips"
 mlog=$OUTD/e2e-client.console.log
 test/vm-mips/run-vm.sh --mipsel --no-build --name mipsel-e2e-client --log "$mlog" --vmout "$ROOT/$XOUT/mips" \
-  --timeout "$T" --env TD_E2E_NAME=mipsel-e2e --env TD_CLIENT_BIN=build/mipsel_24kc/tunneldigger \
+  --timeout "$T" --env TDARCH=mipsel_24kc \
   test/vm-mips/e2e-client.sh -- \
   -netdev "socket,id=n0,connect=127.0.0.1:$port" -device virtio-net-pci,netdev=n0,mac=52:54:00:5e:01:02 \
   > "$OUTD/e2e-client.out" 2>&1
