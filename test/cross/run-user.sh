@@ -11,6 +11,8 @@
 #   <arch>/bytecode         the little-endian host bytecode linked into the binary is
 #                           byte-identical to what a qjsc built for this arch writes (not on
 #                           x86_64, whose bytecode comes from an x86-64 qjsc already)
+#   <arch>/openwrt-client-little-endian  (arm only) `make openwrt-client` with the SDK's
+#                           variables, little-endian path: runs, and links the host bytecode
 # Prints "VMTEST PASS <arch>/<name>" / "VMTEST FAIL <arch>/<name>: why" (test/run.sh counts
 # them); one "VMTEST SKIP <arch>/user: why" line and exit 0 when qemu-user or the toolchain is
 # not available (test/run.sh counts a skip, and a failure under CI=true).
@@ -256,6 +258,27 @@ else
   first="rc=$rc, stdout '$(tr '\n' '|' <"$OUT/signal1.out")'"
   if sigterm_run 2; then pass $t; echo "info: $t passed on the retry; first run: $first"
   else fail $t "$first; retry: rc=$rc, stdout '$(tr '\n' '|' <"$OUT/signal2.out")'"; fi
+fi
+
+# ---- `make openwrt-client`, little-endian (the SDK contract in openwrt/README.md) ---------------
+# Once, on arm: the musl wrapper stands in for the SDK's TARGET_CC with ipq40xx's TARGET_CFLAGS;
+# the little-endian path links the host qjsc's bytecode (big-endian: test/mips/run-user.sh).
+if [ "$A" = arm_cortex-a7_neon-vfpv4 ]; then
+  t=openwrt-client-little-endian
+  owrt=$OUT/openwrt-out/tunneldigger
+  rm -f "$owrt"
+  if ! make -s openwrt-client TD_TARGET_CC="$CACHE/$A/bin/$A-musl-gcc" \
+      TD_TARGET_CFLAGS="-Os -pipe -mcpu=cortex-a7 -mfpu=neon-vfpv4 -fno-caller-saves -mthumb" \
+      TD_TARGET_LDFLAGS= TD_TARGET_ARCH=arm TD_TARGET_ENDIAN=little TD_TARGET_SOFT_FLOAT=0 \
+      TD_OUT="$owrt" >"$OUT/openwrt-client.log" 2>&1; then
+    fail $t "make openwrt-client failed: $(grep -m1 -i 'error' "$OUT/openwrt-client.log" || tail -1 "$OUT/openwrt-client.log")"
+  else
+    re=$(timeout -s KILL 30 "${QEMU[@]}" "$owrt" --selftest-builtins 2>&1)
+    if [ "$re" != "$BUILTINS_OUT" ]; then fail $t "SDK-style binary: '$(tr '\n' '|' <<<"$re")'"
+    elif ! cmp -s build/openwrt-arm-little/client_bytecode.c build/qjs/client_bytecode.c; then
+      fail $t "its bytecode differs from build/qjs/client_bytecode.c"
+    else pass $t; fi
+  fi
 fi
 
 # ---- the client proper, as far as qemu-user lets it go (no NETLINK_GENERIC under qemu-user) ------
