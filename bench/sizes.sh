@@ -2,6 +2,8 @@
 # Prints the client's size and memory figures (recorded in bench/size.md):
 #  * stripped / gzip -9 / xz -9 of build/mips_24kc/tunneldigger (and build/x86_64/tunneldigger),
 #  * the ipk in dist/ (make ipk),
+#  * the per-arch table of the router builds (scripts/cross/size-table.sh: binary, gzip, xz, ipk
+#    and budget for each of the five package architectures that are built; make ipks),
 #  * peak RSS (VmHWM) under qemu-mips-static -cpu 24Kc: the client waiting for the kernel's
 #    L2TP interface, and a trivial static MIPS program as qemu's own baseline. qemu-user RSS
 #    includes the emulator and its translation cache, so this is an upper bound, not the device
@@ -24,6 +26,9 @@ for ipk in dist/tunneldigger_*_mips_24kc.ipk; do
   awk -v f="$ipk" -v n="$n" 'BEGIN { printf "ipk %s: %d B (%.1f KiB)\n", f, n, n / 1024 }'
   [ "$ipk" -ot "$BIN" ] && echo "  (older than $BIN: run make ipk to refresh)"
 done
+
+echo "== router builds (make ipks)"
+scripts/cross/size-table.sh || echo "(an ipk over budget or a file missing, see above)"
 
 echo "== peak RSS under qemu-mips-static -cpu 24Kc (upper bound; includes qemu)"
 cp "$CACHE/mips/musl/lib/libc.so" "$OUT/sysroot/lib/ld-musl-mips-sf.so.1"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every test suite and ends with the line CI reads: "N passed, N failed, N skipped".
-#   test/run.sh            all suites (unit, openwrt, qemu-user MIPS, x86 VM, MIPS VM)
+#   test/run.sh            all suites (unit, openwrt, qemu-user per router arch, x86 VM, MIPS VMs)
 #   test/run.sh unit       unit tests only
 # Suites report either uvu summaries (unit) or lines "VMTEST PASS <name>",
 # "VMTEST FAIL <name>: why" and "VMTEST SKIP <name>: why".
@@ -93,9 +93,9 @@ for src in "${sources[@]}"; do
     failed=$((failed + 1)); failures+=("unit:$(basename "$src" .test.ts)")
   fi
 done
-# run_script_suite NAME SCRIPT: a suite script that is missing or not executable is a failure.
+# run_script_suite NAME SCRIPT [ARGS...]: a suite script that is missing or not executable is a failure.
 run_script_suite() {
-  if [ -x "$2" ]; then run_vmtest_suite "$1" "$2"
+  if [ -x "$2" ]; then run_vmtest_suite "$1" "$2" "${@:3}"
   else
     echo "== $1: $2 is missing or not executable, counted as 1 failure"
     failed=$((failed + 1)); failures+=("$1")
@@ -110,8 +110,13 @@ if [ "$only" = all ]; then
   run_script_suite deb test/deb/run.sh
   run_script_suite mips-user test/mips/run-user.sh
   run_script_suite native-c-mips test/native/run-mips.sh
+  # the other router archs (mk/router-client.mk), one suite each
+  for a in mipsel_24kc arm_cortex-a7_neon-vfpv4 aarch64_cortex-a53 x86_64; do
+    run_script_suite "user-$a" test/cross/run-user.sh "$a"
+  done
   run_script_suite vm-x86_64 test/vm/run-scenarios.sh
   run_script_suite vm-mips test/vm-mips/run-scenarios.sh
+  run_script_suite vm-mipsel test/vm-mipsel/run-scenarios.sh
 fi
 
 if [ ${#failures[@]} -gt 0 ]; then echo "failing: ${failures[*]}"; fi

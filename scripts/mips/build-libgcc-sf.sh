@@ -3,9 +3,13 @@
 # integer/complex helpers (__divdi3, __muldc3, ...) compiled -msoft-float from Debian's
 # gcc-12-source. Debian's mips cross libgcc is hard-float (__adddf3 is a literal add.d),
 # which SIGILLs on FPU-less 24Kc cores. Output: $CACHE/mips/musl/lib/libgcc-sf.a.
+# The little-endian build (scripts/cross/build-musl.sh mipsel_24kc) sets LIBGCC_SF_CROSS,
+# LIBGCC_SF_CFLAGS, LIBGCC_SF_OUT and LIBGCC_SF_OBJ to reuse this with mipsel-linux-gnu-gcc.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/common.sh"
-out="$MIPS_CACHE/musl/lib/libgcc-sf.a"
+CROSS=${LIBGCC_SF_CROSS:-$CROSS}
+MIPS_CFLAGS=${LIBGCC_SF_CFLAGS:-$MIPS_CFLAGS}
+out="${LIBGCC_SF_OUT:-$MIPS_CACHE/musl/lib/libgcc-sf.a}"
 [ -f "$out" ] && { echo "$out"; exit 0; }
 deb=$(debian_deb gcc-12-source)
 ver=$(basename "$deb" .deb | cut -d_ -f2)
@@ -19,7 +23,7 @@ if [ ! -f "$G/libgcc/libgcc2.c" ]; then
     'gcc-12.*/libgcc/*' 'gcc-12.*/include/*' 'gcc-12.*/gcc/*.h' 'gcc-12.*/gcc/*.def'
   mv "$tmp"/gcc-12.*/ "$G"; rm -rf "$tmp"
 fi
-obj="$MIPS_CACHE/libgcc-sf-obj"; rm -rf "$obj"; mkdir -p "$obj/stub"
+obj="${LIBGCC_SF_OBJ:-$MIPS_CACHE/libgcc-sf-obj}"; rm -rf "$obj"; mkdir -p "$obj/stub"
 # Stand-ins for the headers gcc's own build would generate (tconfig.h, tm.h, ...):
 # libgcc2.h only needs MIN_UNITS_PER_WORD from tm.h; the rest comes from the
 # __LIBGCC_*__ macros gcc predefines under -fbuilding-libgcc.
@@ -53,7 +57,7 @@ n=$(ls "$obj"/*.o | wc -l); want=$(( $(echo $lib2 $sfp | wc -w) ))
 [ "$n" -eq "$want" ] || die "libgcc-sf: only $n of $want objects compiled"
 mkdir -p "$(dirname "$out")"
 rm -f "$out.tmp"; ${CROSS}ar rcs "$out.tmp" "$obj"/*.o
-"$here/check-no-fpu.sh" "$out.tmp" >/dev/null || die "libgcc-sf.a contains FPU instructions"
+OBJDUMP=${CROSS}objdump "$here/check-no-fpu.sh" "$out.tmp" >/dev/null || die "libgcc-sf.a contains FPU instructions"
 mv "$out.tmp" "$out"
 log "libgcc-sf.a: $n objects, $(stat -c %s "$out") bytes"
 echo "$out"

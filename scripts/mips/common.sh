@@ -2,6 +2,9 @@
 # Sourced, not executed. Everything expensive lives under $MIPS_CACHE and can be rebuilt
 # from Debian's repositories (deb.debian.org) alone.
 set -euo pipefail
+# `make ipk ARCH=...` passes ARCH through MAKEFLAGS and the environment: the makefiles these
+# scripts run (musl, busybox, iproute2, the kernel) must not see it.
+unset MAKEFLAGS MFLAGS MAKELEVEL ARCH
 CACHE="${CACHE:-$HOME/.cache/tunneldigger}"
 MIPS_CACHE="$CACHE/mips"
 MIPS_DL="$MIPS_CACHE/dl"          # downloaded .debs and Debian source packages

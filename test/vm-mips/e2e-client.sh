@@ -7,13 +7,15 @@
 # SIGTERM -> clean exit, down hook, no kernel state left.
 # Meets the broker VM through /run/vmout (host dir shared with it): waits for broker-ready and
 # broker-checks-done, writes client-stopped.
-VMTEST_SCENARIO=mips-e2e
+# TDARCH: the package arch of the client under test (mipsel_24kc: test/vm-mipsel/run-scenarios.sh)
+TDARCH=${TDARCH:-mips_24kc}
+VMTEST_SCENARIO=${TDARCH%%_*}-e2e
 . "$(dirname "$0")/../vm/lib.sh"
 TD_WORK=/run/vmout/$VMTEST_SCENARIO
 . "$(dirname "$0")/../vm/td-lib.sh"
 W=$TD_WORK
 SYNC=/run/vmout
-BIN=$(cd "$(dirname "$0")/../.." && pwd)/build/mips_24kc/tunneldigger
+BIN=$(cd "$(dirname "$0")/../.." && pwd)/build/$TDARCH/tunneldigger
 HOOK=/tmp/client-hook.sh     # tmpfs: exec from the 9p shares is not needed
 CPID=
 

@@ -12,6 +12,9 @@
 #   --log FILE        console log (default $CACHE/mips/vm-<name>.log)
 #   --vmout DIR       host dir mounted writable at /run/vmout (default $CACHE/mips/vmout)
 #   --no-build        do not (re)build kernel and initramfs, use the cached ones
+#   --mipsel          the little-endian VM instead (qemu-system-mipsel, Debian's packaged
+#                     4kc-malta kernel + modules, mipsel musl userland: test/vm-mipsel/);
+#                     give it before --vmout (it changes that default)
 # Everything after `--` goes to qemu unchanged, e.g. a link to another VM:
 #   -- -netdev socket,id=n0,listen=127.0.0.1:10001 -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:02
 # (the kernel has virtio-net and pcnet32 built in; the guest names it eth0).
@@ -20,6 +23,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 CACHE="${CACHE:-$HOME/.cache/tunneldigger}"
 timeout=180 name=mipsvm log="" vmout="$CACHE/mips/vmout" build=1 envs=()
+qemu=qemu-system-mips vmcache="$CACHE/mips"
 while [ $# -gt 0 ]; do
   case "$1" in
     --timeout) timeout="$2"; shift 2 ;;
@@ -29,6 +33,7 @@ while [ $# -gt 0 ]; do
     --log) log="$2"; shift 2 ;;
     --vmout) vmout="$2"; shift 2 ;;
     --no-build) build=0; shift ;;
+    --mipsel) qemu=qemu-system-mipsel vmcache="$CACHE/mipsel_24kc" vmout="$CACHE/mipsel_24kc/vmout"; shift ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     --) break ;;
     -*) echo "run-vm: unknown option $1" >&2; exit 2 ;;
@@ -40,19 +45,25 @@ script=$(realpath "$1"); shift
 [ -f "$script" ] || { echo "run-vm: no such script $script" >&2; exit 2; }
 [ "${1:-}" = -- ] && shift
 [[ "$script" =~ [[:space:]] ]] && { echo "run-vm: script path must not contain spaces" >&2; exit 2; }
-if [ $build -eq 1 ]; then
+if [ "$qemu" = qemu-system-mipsel ]; then
+  if [ $build -eq 1 ]; then { read -r kernel; read -r initrd; } < <("$root/test/vm-mipsel/make-initramfs.sh")
+  else kernel="$vmcache/kernel/vmlinuz"; initrd="$vmcache/initramfs.cpio.gz"; fi
+elif [ $build -eq 1 ]; then
   kernel=$("$root/scripts/mips/build-kernel.sh")
   initrd=$("$here/make-initramfs.sh")
 else
   kernel="$CACHE/mips/kernel/vmlinux"; initrd="$CACHE/mips/initramfs.cpio.gz"
 fi
-[ -f "$kernel" ] && [ -f "$initrd" ] || { echo "run-vm: kernel or initramfs missing (run make mips-vm)" >&2; exit 2; }
+[ -f "$kernel" ] && [ -f "$initrd" ] || { echo "run-vm: kernel or initramfs missing (run make ${qemu#qemu-system-}-vm)" >&2; exit 2; }
 mkdir -p "$vmout"
-log="${log:-$CACHE/mips/vm-$name.log}"
+log="${log:-$vmcache/vm-$name.log}"
 append="console=ttyS0 quiet panic=-1 vmtest=$script VMNAME=$name HOST_CACHE=$CACHE ${envs[*]:-}"
+# qemu's Malta hands the kernel at most 255 bytes of command line, "rd_start=... rd_size=... "
+# (about 45) included; the rest is cut off silently.
+[ ${#append} -le 205 ] || { echo "run-vm: kernel command line is ${#append} bytes, Malta passes only ~205 besides the initrd: shorten the checkout path, --name or --env values" >&2; exit 2; }
 t0=$(date +%s.%N)
 set +e
-timeout --foreground -k 5 "$timeout" qemu-system-mips -M malta -cpu 24Kc -m 256 -nic none \
+timeout --foreground -k 5 "$timeout" "$qemu" -M malta -cpu 24Kc -m 256 -nic none \
   -display none -monitor none -serial stdio -no-reboot \
   -kernel "$kernel" -initrd "$initrd" -append "$append" \
   -virtfs "local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap" \

@@ -5,7 +5,7 @@
 # MTU 1346, pass pings, and see ERROR 0x11 and a clean kernel when the client gets SIGTERM.
 # The two VMs meet through files in /run/vmout/mips/ (= the MIPS VM's /run/vmout):
 #   broker-ready (we write)  broker-checks-done (we write)  client-stopped (the MIPS VM writes).
-VMTEST_SCENARIO=mips-e2e
+VMTEST_SCENARIO=${TD_E2E_NAME:-mips-e2e}   # mipsel-e2e: test/vm-mipsel/run-scenarios.sh
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../td-lib.sh"
 W=$TD_WORK
