@@ -82,18 +82,20 @@ test('all: VMTEST SKIP lines are skips; a missing suite script is a failure', ()
     rmSync(join(dir, 'test/unit/missing.test.ts'));
     write(join(dir, 'test/openwrt/run.sh'), '#!/bin/sh\necho "VMTEST PASS a"\necho "VMTEST PASS b"\necho "VMTEST SKIP c: no tool"\n', 0o755);
     write(join(dir, 'test/openwrt/feed.sh'), '#!/bin/sh\necho "VMTEST PASS feed"\n', 0o755);
+    write(join(dir, 'test/cross/run-user.sh'), '#!/bin/sh\necho "VMTEST PASS user-$1"\n', 0o755);
+    write(join(dir, 'test/vm-mipsel/run-scenarios.sh'), '#!/bin/sh\necho "VMTEST PASS vm-mipsel"\n', 0o755);
     write(join(dir, 'test/native/run-mips.sh'), '#!/bin/sh\necho "VMTEST PASS native-c-mips"\n', 0o755);
     write(join(dir, 'test/deb/run.sh'), '#!/bin/sh\necho "VMTEST PASS deb"\n', 0o755);
     write(join(dir, 'test/mips/run-user.sh'), '#!/bin/sh\necho "VMTEST SKIP mips-user: no qemu"\nexit 0\n', 0o755);
     write(join(dir, 'test/vm/run-scenarios.sh'), '#!/bin/sh\necho "VMTEST PASS vm"\necho "VMTEST FAIL vm2: broken"\nexit 1\n', 0o755);
     // test/vm-mips/run-scenarios.sh is missing
     const r = run(dir, []);
-    assert.is(r.last, '11 passed, 2 failed, 4 skipped', r.out);
+    assert.is(r.last, '16 passed, 2 failed, 4 skipped', r.out);
     assert.match(r.out, /== vm-mips: test\/vm-mips\/run-scenarios\.sh is missing or not executable, counted as 1 failure/);
     assert.match(r.out, /^VMTEST SKIP mips-user: no qemu$/m);
     assert.is(r.status, 1);
     const ci = run(dir, [], 'true');
-    assert.is(ci.last, '11 passed, 6 failed, 4 skipped', ci.out);
+    assert.is(ci.last, '16 passed, 6 failed, 4 skipped', ci.out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
