@@ -2,6 +2,7 @@
 // timers, log) and the netlink kernel executor, and feeds results back into the core.
 // Runtime-neutral: nothing here is Node-specific.
 import type { Endpoint, Native } from '../native.js';
+import { ActionQueue } from '../runtime/action-queue.js';
 import type { Loop } from '../runtime/loop.js';
 import type { Action, SetupResult, SocketRef, TunnelSetup } from './actions.js';
 import type { BrokerCore } from './broker.js';
@@ -39,9 +40,11 @@ export class BrokerDriver {
   private readonly buf = new Uint8Array(RECV_BUFFER);
   private timer: unknown = null;
   private timerAt = Infinity;
-  private queue: Action[] = [];
-  private queueHead = 0;
-  private draining = false;
+  /** A failing action is logged as an internal error and the drain goes on. */
+  private readonly queue = new ActionQueue<Action>(
+    (a) => this.execute(a),
+    (a, e) => this.loop.log('error', `internal error while executing ${a.type}: ${oneLine(e)}`),
+  );
   private stopping = false;
 
   constructor(
@@ -136,24 +139,7 @@ export class BrokerDriver {
 
   /** Executes actions (and whatever the core answers to their results) in order. */
   run(actions: Action[]): void {
-    for (const a of actions) this.queue.push(a);
-    if (this.draining) return;
-    this.draining = true;
-    try {
-      while (this.queueHead < this.queue.length) {
-        const a = this.queue[this.queueHead++];
-        try {
-          this.execute(a);
-        } catch (e) {
-          this.loop.log('error', `internal error while executing ${a.type}: ${oneLine(e)}`);
-        }
-      }
-    } finally {
-      this.queue = [];
-      this.queueHead = 0;
-      this.draining = false;
-    }
-    this.reschedule();
+    if (this.queue.run(actions)) this.reschedule();
   }
 
   private execute(a: Action): void {

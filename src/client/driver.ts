@@ -4,6 +4,7 @@ import type { Native } from '../native.js';
 import type { NetlinkKernel } from '../netlink/kernel.js';
 import { Supervisor } from '../process/supervisor.js';
 import { timers } from '../protocol/constants.js';
+import { ActionQueue } from '../runtime/action-queue.js';
 import type { Loop } from '../runtime/loop.js';
 import type { Action } from './actions.js';
 import type { Client } from './client.js';
@@ -35,8 +36,8 @@ export class ClientDriver {
   private readonly hooks: Supervisor;
   private readonly buf = new Uint8Array(2048);
   private readonly from = { ip: '', port: 0 };
-  private queue: Action[] = [];
-  private running = false;
+  /** An exception from exec propagates and leaves the rest queued (no handler). */
+  private readonly queue = new ActionQueue<Action>((x) => this.exec(x));
   private started = false;
   /** The one core timer: its handle and deadline (Infinity: none armed). */
   private timer: unknown = null;
@@ -89,15 +90,7 @@ export class ClientDriver {
 
   /** Executes actions in order; completions reported to the core append to the same queue. */
   run(actions: Action[]): void {
-    this.queue.push(...actions);
-    if (this.running) return;
-    this.running = true;
-    try {
-      while (this.queue.length) this.exec(this.queue.shift()!);
-    } finally {
-      this.running = false;
-    }
-    this.arm();
+    if (this.queue.run(actions)) this.arm();
   }
 
   /** After every action batch: one timer for the core's next deadline, re-armed only when the
