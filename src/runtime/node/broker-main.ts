@@ -2,7 +2,7 @@
 // native addon, the netlink executor and the Node loop, and handles signals.
 import { createHmac, randomBytes } from 'node:crypto';
 import {
-  accessSync, closeSync, constants as fsConstants, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync,
+  closeSync, mkdirSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync,
 } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import { BrokerCore } from '../../broker/broker.js';
@@ -12,7 +12,7 @@ import { lockIdRange, type LockFs } from '../../broker/id-range-lock.js';
 import { JobRunner } from '../../broker/job-runner.js';
 import { brokerLogLoop } from '../../broker/redact.js';
 import { timers } from '../../protocol/constants.js';
-import { BrokerOps } from './broker-ops.js';
+import { BrokerOps, isExecutable, warnHooksNotExecutable } from './broker-ops.js';
 import { CLI_USAGE } from './broker-cli.js';
 import { NodeLoop } from './loop.js';
 
@@ -56,9 +56,7 @@ export async function main(argv: string[]): Promise<number> {
   if (process.getuid?.() !== 0) loop.log('warning', 'not running as root: netlink and SO_BINDTODEVICE will probably fail');
   const tcPath = TC_CANDIDATES.find((p) => isExecutable(p)) ?? 'tc';
   if (tcPath === 'tc') loop.log('warning', `tc not found in ${TC_CANDIDATES.join(', ')}: bandwidth limits will fail (install iproute2)`);
-  for (const [key, hook] of Object.entries(cfg.hooks)) {
-    if (hook && !isExecutable(hook)) loop.log('warning', `hook ${key} = ${hook} is not an executable file; running it will fail`);
-  }
+  warnHooksNotExecutable(cfg, loop);
 
   const kernel = new NetlinkKernel(native);
   const family = kernel.resolveL2tpFamily();
@@ -200,12 +198,3 @@ export const nodeLockFs: LockFs = {
     }
   },
 };
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}

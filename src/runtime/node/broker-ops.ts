@@ -110,9 +110,7 @@ export class BrokerOps {
     const oldListen = this.cfg.metricsListen ?? null;
     const { changed, needRestart } = this.core.reconfigure(next);
     this.loop.level = this.cfg.verbosity;
-    for (const [key, hook] of Object.entries(this.cfg.hooks)) {
-      if (hook && !isExecutable(hook)) this.loop.log('warning', `hook ${key} = ${hook} is not an executable file; running it will fail`);
-    }
+    warnHooksNotExecutable(this.cfg, this.loop);
     if (needRestart.length) {
       this.loop.log('warning', `reload (${source}): ${needRestart.join(', ')} changed but need a restart; ` +
         'they keep their running values');
@@ -176,11 +174,20 @@ function listenText(l: ListenAddress | null): string {
   return l.host.includes(':') ? `[${l.host}]:${l.port}` : `${l.host}:${l.port}`;
 }
 
-function isExecutable(path: string): boolean {
+/** True when `path` is a file this process may execute (access X_OK). broker-main.ts uses it
+ *  too (tc lookup). */
+export function isExecutable(path: string): boolean {
   try {
     accessSync(path, fsConstants.X_OK);
     return true;
   } catch {
     return false;
+  }
+}
+
+/** One warning per configured hook that is not executable (at start and on reload). */
+export function warnHooksNotExecutable(cfg: BrokerConfig, loop: Pick<NodeLoop, 'log'>): void {
+  for (const [key, hook] of Object.entries(cfg.hooks)) {
+    if (hook && !isExecutable(hook)) loop.log('warning', `hook ${key} = ${hook} is not an executable file; running it will fail`);
   }
 }
