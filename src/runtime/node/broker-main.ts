@@ -8,6 +8,7 @@ import { constants as osConstants } from 'node:os';
 import { BrokerCore } from '../../broker/broker.js';
 import { ConfigError, configWarnings, parseConfig, type BrokerConfig } from '../../broker/config.js';
 import { BrokerDriver } from '../../broker/executor.js';
+import { fdBudgetLog } from '../../broker/fd-budget.js';
 import { lockIdRange, type LockFs } from '../../broker/id-range-lock.js';
 import { JobRunner } from '../../broker/job-runner.js';
 import { brokerLogLoop } from '../../broker/redact.js';
@@ -57,6 +58,9 @@ export async function main(argv: string[]): Promise<number> {
   const tcPath = TC_CANDIDATES.find((p) => isExecutable(p)) ?? 'tc';
   if (tcPath === 'tc') loop.log('warning', `tc not found in ${TC_CANDIDATES.join(', ')}: bandwidth limits will fail (install iproute2)`);
   warnHooksNotExecutable(cfg, loop);
+  // every tunnel holds a socket: use the whole hard limit, and say how many tunnels it allows
+  const fds = fdBudgetLog(native.raiseFdLimit(), cfg, (e) => native.strerror(e));
+  loop.log(fds.level, fds.message);
 
   const kernel = new NetlinkKernel(native);
   const family = kernel.resolveL2tpFamily();
