@@ -1,5 +1,5 @@
-// Fakes for the broker runtime tests (copied from broker-runtime.test.ts so that new suites can
-// share them): a Loop with a manual clock, a Native with scripted children and recorded socket
+// Fakes for the broker runtime suites (broker-runtime, broker-hardening, broker-load): a Loop
+// with a manual clock, a Native with scripted children (pidfd or polled) and recorded socket
 // calls, a netlink kernel, and rig() wiring BrokerCore + BrokerDriver + JobRunner to them.
 import { createHmac } from 'node:crypto';
 import type { Endpoint, Native } from '../../src/native.js';
@@ -10,14 +10,14 @@ import { BrokerDriver, type BrokerKernel } from '../../src/broker/executor.js';
 import { JobRunner } from '../../src/broker/job-runner.js';
 import { brokerLogLoop } from '../../src/broker/redact.js';
 import * as m from '../../src/protocol/messages.js';
+import { native as hostNative } from '../../src/runtime/node/native.js';
 
-export const ERRNO = {
-  EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2, EAFNOSUPPORT: 97,
-  ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98, EHOSTUNREACH: 113, ENETUNREACH: 101,
-  // x86 values of names a newer Native may list
-  EBADF: 9, ECHILD: 10, EACCES: 13, ESRCH: 3, EMFILE: 24, ENOSYS: 38, E2BIG: 7, ENOMEM: 12,
+/** The host's errno values: the one table (qjs-native/td_core.c via the host addon), not a copy. */
+export const ERRNO = hostNative.errno;
+const STRERROR: Record<number, string> = {
+  [ERRNO.ENOENT]: 'No such file or directory', [ERRNO.EEXIST]: 'File exists',
+  [ERRNO.EADDRINUSE]: 'Address already in use', [ERRNO.ECONNREFUSED]: 'Connection refused',
 };
-const STRERROR: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 98: 'Address already in use', 111: 'Connection refused' };
 
 export class FakeLoop implements Loop {
   t = 1_000_000;
@@ -64,7 +64,7 @@ export class FakeLoop implements Loop {
   }
 }
 
-export interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number }
+export interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number; pidFd?: number }
 
 /** Native with scripted children and recorded socket calls. */
 export class FakeNative implements Native {
@@ -109,7 +109,11 @@ export class FakeNative implements Native {
     from.port = next.from.port;
     return next.data.length;
   }
-  close(fd: number): number { this.calls.push(`close ${fd}`); return 0; }
+  close(fd: number): number {
+    if (this.pidFds.delete(fd)) return 0; // pidfds are not part of the recorded socket calls
+    this.calls.push(`close ${fd}`);
+    return 0;
+  }
   netlinkSocket(): number { return -1; }
   netlinkSend(): number { return -1; }
   netlinkRecv(): number { return -1; }
@@ -118,14 +122,17 @@ export class FakeNative implements Native {
     if (!b) return -ERRNO.ENOENT;
     const pid = this.nextPid++;
     const outFd = this.nextFd++;
-    this.children.set(pid, {
+    const child: Child = {
       path, args, exitAt: this.loop.t + b.ms, code: b.code, output: m.utf8Encode(b.output ?? ''), outFd, startedAt: this.loop.t,
-    });
+    };
+    this.children.set(pid, child);
+    this.byOutFd.set(outFd, child);
     this.calls.push(`spawn ${[path, ...args].join(' ')}`);
     return { pid, outFd };
   }
+  private readonly byOutFd = new Map<number, Child>();
   read(fd: number, buf: Uint8Array): number {
-    const c = [...this.children.values()].find((x) => x.outFd === fd);
+    const c = this.byOutFd.get(fd);
     if (!c) return -ERRNO.EINVAL;
     if (c.output.length) {
       const n = Math.min(buf.length, c.output.length);
@@ -142,13 +149,30 @@ export class FakeNative implements Native {
   }
   kill(pid: number, signal: number): number {
     const c = this.children.get(Math.abs(pid));
-    if (!c) return -3;
+    if (!c) return -ERRNO.ESRCH;
     this.calls.push(`kill ${pid} ${signal}`);
     c.killedWith = signal;
+    this.exitNotice(c, 0);
     return 0;
   }
-  /** No pidfd here: a job runner that uses one falls back to polling waitPid. */
-  pidWatch(): number { return -ERRNO.ENOSYS; }
+  /** Spawned children whose pidfd is open (watched or not). */
+  pidFds = new Set<number>();
+  /** pidfd_open: the fd becomes readable (its Loop callback runs) when the child exits;
+   *  pidWatchResult < 0 plays a kernel without pidfd_open. */
+  pidWatchResult = 0;
+  pidWatch(pid: number): number {
+    if (this.pidWatchResult < 0) return this.pidWatchResult;
+    const c = this.children.get(pid)!;
+    c.pidFd = this.nextFd++;
+    this.pidFds.add(c.pidFd);
+    this.exitNotice(c, c.exitAt - this.loop.t);
+    return c.pidFd;
+  }
+  private exitNotice(c: Child, ms: number): void {
+    const fd = c.pidFd;
+    if (fd === undefined || !Number.isFinite(ms)) return;
+    this.loop.setTimer(ms, () => { if (this.pidFds.has(fd)) this.loop.readable.get(fd)?.(); });
+  }
   raiseFdLimit(): { soft: number; hard: number } { return { soft: 1024, hard: 1024 }; }
   resolveStart(): number { return -1; }
   resolveFinish(): number { return -1; }
@@ -187,9 +211,12 @@ export const CFG: BrokerConfig = {
 };
 export const CLIENT: Endpoint = { ip: '198.51.100.7', port: 40000 };
 
-export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number } = {}) {
+/** opts.pidfd: hook exits arrive on a pidfd; otherwise (the default) pidWatch fails with ENOSYS
+ *  and the job runner polls waitPid, as on a kernel without pidfd_open. */
+export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number; pidfd?: boolean } = {}) {
   const loop = new FakeLoop();
   const native = new FakeNative(loop);
+  if (!opts.pidfd) native.pidWatchResult = -ERRNO.ENOSYS;
   for (const p of ['/up', '/predown', '/down']) native.behaviour.set(p, { ms: 200, code: 0 });
   const kernel = new FakeKernel();
   // as broker-main.ts: the driver and the job runner log through brokerLogLoop

@@ -40,7 +40,7 @@ function config(over: Partial<BrokerConfig> = {}): BrokerConfig {
 function broker(over: Partial<BrokerConfig> = {}): BrokerCore {
   return new BrokerCore(config(over), {
     key: new Uint8Array(32), mac: (k, msg) => createHmac('sha1', k).update(msg).digest(), startMs: 0, random: () => 0.5,
-    errno: { EEXIST: 17, EMSGSIZE: 90 }, tcPath: '/usr/sbin/tc',
+    errno: ERRNO, tcPath: '/usr/sbin/tc',
   });
 }
 

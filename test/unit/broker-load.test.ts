@@ -12,7 +12,7 @@ import type { BrokerConfig } from '../../src/broker/config.js';
 import { BrokerTunnel } from '../../src/broker/tunnel.js';
 import * as m from '../../src/protocol/messages.js';
 import { DEFAULT_MAX_RUNNING } from '../../src/broker/job-runner.js';
-import { CFG, handshake, rig } from './broker-fakes.js';
+import { CFG, ERRNO, handshake, rig } from './broker-fakes.js';
 
 const LISTENER: SocketRef = { kind: 'listener', port: 8942 };
 const T0 = 1_000_000;
@@ -31,7 +31,7 @@ function fleet(n: number, over: Partial<BrokerConfig> = {}): { b: BrokerCore; ep
   let seed = 42;
   const b = new BrokerCore(config(over), {
     key: new Uint8Array(32), mac: (k, msg) => createHmac('sha1', k).update(msg).digest(), startMs: 0,
-    random: () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000), errno: { EEXIST: 17, EMSGSIZE: 90 },
+    random: () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000), errno: ERRNO,
     tcPath: '/usr/sbin/tc',
   });
   const eps: Endpoint[] = [];
