@@ -3,6 +3,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createHmac } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import type { Endpoint } from '../../src/native.js';
 import type { Action, Job, SocketRef } from '../../src/broker/actions.js';
 import { BrokerCore } from '../../src/broker/broker.js';
@@ -14,9 +15,8 @@ import * as m from '../../src/protocol/messages.js';
 const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i);
-const EEXIST = 17;
-const EMSGSIZE = 90;
-const ECONNREFUSED = 111;
+/** The host's errno values (as the addon's table: qjs-native/td_core.c), no copy. */
+const { EEXIST, EMSGSIZE, ECONNREFUSED } = osConstants.errno;
 const LISTENER: SocketRef = { kind: 'listener', port: 8942 };
 const TUN100: SocketRef = { kind: 'tunnel', tunnelId: 100 };
 const C1: Endpoint = { ip: '198.51.100.7', port: 40000 };

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
+import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Endpoint } from '../../src/native.js';
 import type { Action, SocketRef } from '../../src/broker/actions.js';
@@ -50,7 +50,7 @@ broker.connection-rate-limit=
 function broker(text = BASE_CFG): BrokerCore {
   return new BrokerCore(parseConfig(text), {
     key: new Uint8Array(32), mac: (k, msg) => createHmac('sha1', k).update(msg).digest(), startMs: 0,
-    random: () => 0.5, errno: { EEXIST: 17, EMSGSIZE: 90 }, tcPath: '/usr/sbin/tc',
+    random: () => 0.5, errno: osConstants.errno, tcPath: '/usr/sbin/tc',
   });
 }
 

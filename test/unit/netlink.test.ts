@@ -2,10 +2,10 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { endianness } from 'node:os';
+import { constants as osConstants, endianness } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import type { Native } from '../../src/native.js';
+import { ERRNO_NAMES, type ErrnoTable, type Native } from '../../src/native.js';
 import {
   AttrBuilder,
   NLMSG_DONE,
@@ -401,11 +401,8 @@ test('RTM_SETLINK up/down touches only IFF_UP; RTM_GETLINK by name', () => {
 
 // --- kernel.ts with a fake Native replaying canned kernel behaviour ---
 
-const ERRNO = {
-  EAGAIN: 11, EINTR: 4, EMSGSIZE: 90, ECONNREFUSED: 111, EINVAL: 22, EEXIST: 17, ENOENT: 2,
-  EAFNOSUPPORT: 97, ENODEV: 19, EPROTONOSUPPORT: 93, ENOBUFS: 105, EPERM: 1, EADDRINUSE: 98,
-  EHOSTUNREACH: 113, ENETUNREACH: 101,
-};
+/** The host's errno values by ERRNO_NAMES (as the addon's table: qjs-native/td_core.c), no copy. */
+const ERRNO = Object.fromEntries(ERRNO_NAMES.map((n) => [n, osConstants.errno[n]])) as ErrnoTable;
 
 /** A scripted kernel: `respond` sees each decoded request and returns the datagrams to queue. */
 class FakeNative {
