@@ -3,7 +3,6 @@
 // calls, a netlink kernel, and rig() wiring BrokerCore + BrokerDriver + JobRunner to them.
 import { createHmac } from 'node:crypto';
 import type { Endpoint, Native } from '../../src/native.js';
-import type { Loop, LogLevel } from '../../src/runtime/loop.js';
 import { BrokerCore } from '../../src/broker/broker.js';
 import type { BrokerConfig } from '../../src/broker/config.js';
 import { BrokerDriver, type BrokerKernel } from '../../src/broker/executor.js';
@@ -11,6 +10,9 @@ import { JobRunner } from '../../src/broker/job-runner.js';
 import { brokerLogLoop } from '../../src/broker/redact.js';
 import * as m from '../../src/protocol/messages.js';
 import { native as hostNative } from '../../src/runtime/node/native.js';
+import { FakeLoop } from './fake-loop.js';
+
+export { FakeLoop };
 
 /** The host's errno values: the one table (qjs-native/td_core.c via the host addon), not a copy. */
 export const ERRNO = hostNative.errno;
@@ -18,51 +20,6 @@ const STRERROR: Record<number, string> = {
   [ERRNO.ENOENT]: 'No such file or directory', [ERRNO.EEXIST]: 'File exists',
   [ERRNO.EADDRINUSE]: 'Address already in use', [ERRNO.ECONNREFUSED]: 'Connection refused',
 };
-
-export class FakeLoop implements Loop {
-  t = 1_000_000;
-  timers: { at: number; cb: () => void; id: number }[] = [];
-  readable = new Map<number, () => void>();
-  logs: string[] = [];
-  private nextId = 1;
-  onReadable(fd: number, cb: (() => void) | null): void {
-    if (cb) this.readable.set(fd, cb);
-    else this.readable.delete(fd);
-  }
-  setTimer(ms: number, cb: () => void): unknown {
-    const id = this.nextId++;
-    this.timers.push({ at: this.t + ms, cb, id });
-    return id;
-  }
-  cancelTimer(handle: unknown): void {
-    this.timers = this.timers.filter((x) => x.id !== handle);
-  }
-  print(text: string): void {
-    this.logs.push(text);
-  }
-  now(): number {
-    return this.t;
-  }
-  onSignal(): void {}
-  log(level: LogLevel, message: string): void {
-    this.logs.push(`${level}: ${message}`);
-  }
-  exit(code: number): never {
-    throw new Error(`exit ${code}`);
-  }
-  /** Runs due timers in time order up to t+ms. */
-  advance(ms: number): void {
-    const end = this.t + ms;
-    for (;;) {
-      const due = this.timers.filter((x) => x.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((x) => x !== due);
-      this.t = Math.max(this.t, due.at);
-      due.cb();
-    }
-    this.t = end;
-  }
-}
 
 export interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number; pidFd?: number }
 

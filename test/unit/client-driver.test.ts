@@ -6,27 +6,28 @@ import { Client } from '../../src/client/client.js';
 import { ClientDriver, type ClientKernel, KERNEL_RETRY_MS } from '../../src/client/driver.js';
 import type { Options } from '../../src/client/options.js';
 import type { Endpoint, Native, Resolved } from '../../src/native.js';
-import type { Loop, LogLevel } from '../../src/runtime/loop.js';
+import type { LogLevel } from '../../src/runtime/loop.js';
 import { native as hostNative } from '../../src/runtime/node/native.js';
+import { FakeLoop } from './fake-loop.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 /** The host's errno values: the one table (qjs-native/td_core.c), not a copy. */
 const E = hostNative.errno;
-const TEXT: Record<number, string> = { 2: 'No such file or directory', 17: 'File exists', 22: 'Invalid argument', 93: 'Protocol not supported' };
+const TEXT: Record<number, string> = {
+  [E.ENOENT]: 'No such file or directory', [E.EEXIST]: 'File exists', [E.EINVAL]: 'Invalid argument', [E.EPROTONOSUPPORT]: 'Protocol not supported',
+};
 
 class Fake {
-  now = 0;
+  /** The shared Loop fake (fake-loop.ts), its clock started at 0; its log and print lines go
+   *  to `logs` with a "stderr"/"print" prefix, next to the Logger's and syslog's. */
+  loop = new FakeLoop();
   calls: string[] = [];
   logs: string[] = [];
   sent: { fd: number; hex: string }[] = [];
   inbox = new Map<number, Uint8Array[]>();
-  readers = new Map<number, () => void>();
-  timers: { at: number; cb: () => void; id: number }[] = [];
-  signals = new Map<number, () => void>();
   resolveAnswers = new Map<number, Resolved | number>();
   children = new Map<number, number | null>();
-  exited: number | null = null;
   nextFd = 10;
   nextPid = 500;
   family = -E.EPROTONOSUPPORT;
@@ -82,23 +83,16 @@ class Fake {
     signals: { SIGUSR1: 10 },
   };
 
-  loop: Loop = {
-    onReadable: (fd, cb) => (cb ? this.readers.set(fd, cb) : this.readers.delete(fd), undefined),
-    setTimer: (ms, cb) => {
-      const t = { at: this.now + ms, cb, id: this.timers.length };
-      this.timers.push(t);
-      return t;
-    },
-    cancelTimer: (h) => (this.timers = this.timers.filter((t) => t !== h), undefined),
-    now: () => this.now,
-    onSignal: (sig, cb) => (this.signals.set(sig, cb), undefined),
-    log: (level: LogLevel, msg: string) => this.logs.push(`stderr ${level}: ${msg}`),
-    print: (text: string) => this.logs.push(`print ${text}`),
-    exit: (code: number): never => {
-      this.exited = code;
-      throw new Error('exit');
-    },
-  };
+  constructor() {
+    this.loop.t = 0;
+    this.loop.log = (level: LogLevel, msg: string) => this.logs.push(`stderr ${level}: ${msg}`);
+    this.loop.print = (text: string) => this.logs.push(`print ${text}`);
+  }
+  get now(): number { return this.loop.t; }
+  get timers(): FakeLoop['timers'] { return this.loop.timers; }
+  get readers(): FakeLoop['readable'] { return this.loop.readable; }
+  get signals(): FakeLoop['signals'] { return this.loop.signals; }
+  get exited(): number | null { return this.loop.exited; }
 
   kernel: ClientKernel = {
     resolveL2tpFamily: () => (this.calls.push('family'), this.family),
@@ -114,15 +108,7 @@ class Fake {
 
   /** Advances the clock, firing due timers in order. */
   advance(ms: number): void {
-    const end = this.now + ms;
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at || a.id - b.id)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.now = due.at;
-      due.cb();
-    }
-    this.now = end;
+    this.loop.advance(ms);
   }
   readable(fd: number): void {
     const cb = this.readers.get(fd);
@@ -297,7 +283,7 @@ test('teardown: unexpected kernel errors are logged, "no such tunnel" is not', (
   const { f, d } = setup();
   f.kernel.deleteTunnel = () => -E.EPERM;
   d.start();
-  assert.ok(f.logs.includes('warning: could not remove kernel tunnel 1: errno 1'));
+  assert.ok(f.logs.includes(`warning: could not remove kernel tunnel 1: errno ${E.EPERM}`));
   const q = setup();
   q.f.kernel.deleteTunnel = () => -E.ENODEV;
   q.d.start();
@@ -340,7 +326,7 @@ test('no polling: one core timer at the next deadline; an idle tunnel wakes for 
   const { f, d } = setup({ hook: null });
   bringUp(f, d);
   let fired = 0;
-  const wrap = f.loop.setTimer;
+  const wrap = f.loop.setTimer.bind(f.loop);
   f.loop.setTimer = (ms, cb) => wrap(ms, () => (fired++, cb()));
   // tunnel up at 0; the first PMTU round is due at 15 s: run past it, then count one minute
   f.advance(15_000);
