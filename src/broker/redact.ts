@@ -21,13 +21,15 @@ export class RedactingLoop implements Loop {
     keep: string[],
     /** The inner loop's level check, so that texts of disabled levels are not scanned. */
     private readonly enabled: (level: LogLevel) => boolean = () => true,
+    /** Whether to redact now (log_ip_addresses can change with a reload). */
+    private readonly active: () => boolean = () => true,
   ) {
     this.keep = new Set(keep);
   }
 
   log(level: LogLevel, message: string): void {
     if (!this.enabled(level)) return;
-    this.inner.log(level, redactAddresses(message, this.keep));
+    this.inner.log(level, this.active() ? redactAddresses(message, this.keep) : message);
   }
 
   onReadable(fd: number, cb: (() => void) | null): void {
@@ -59,9 +61,10 @@ export class RedactingLoop implements Loop {
   }
 }
 
-/** The Loop the broker's driver and job runner log through: `loop` itself when addresses may
- *  be logged, else a RedactingLoop keeping the broker's own address. */
+/** The Loop the broker's driver and job runner log through: a RedactingLoop keeping the
+ *  broker's own address, active while cfg.logIpAddresses is false (read at every line: a reload
+ *  may switch it, and cfg is the object the reload updates). */
 export function brokerLogLoop(loop: Loop, cfg: { logIpAddresses: boolean; address: string },
   enabled?: (level: LogLevel) => boolean): Loop {
-  return cfg.logIpAddresses ? loop : new RedactingLoop(loop, [cfg.address], enabled);
+  return new RedactingLoop(loop, [cfg.address], enabled, () => !cfg.logIpAddresses);
 }

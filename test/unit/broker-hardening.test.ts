@@ -13,13 +13,14 @@ import type { Action, Job, SocketRef } from '../../src/broker/actions.js';
 import { ANSWER_BUDGET_BURST, BrokerCore, PREPARE_MAX_COOKIE_AGE_MS } from '../../src/broker/broker.js';
 import { ConfigError, DEFAULT_RATE_LIMIT_BURST, configWarnings, parseConfig, type BrokerConfig } from '../../src/broker/config.js';
 import { lockIdRange, type LockFs } from '../../src/broker/id-range-lock.js';
-import { redactAddresses } from '../../src/broker/redact.js';
+import { brokerLogLoop, redactAddresses } from '../../src/broker/redact.js';
 import { LIMIT_INTERVAL_MS, UNHEARD_MS } from '../../src/broker/tunnel.js';
 import { FINE_TICK_MS, FineCookieJar } from '../../src/protocol/cookie.js';
 import * as m from '../../src/protocol/messages.js';
 import type { LogLevel } from '../../src/runtime/loop.js';
 import { nodeLockFs } from '../../src/runtime/node/broker-main.js';
 import { CFG, CLIENT, ERRNO, handshake, rig } from './broker-fakes.js';
+import { FakeLoop } from './fake-loop.js';
 
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
 const LISTENER: SocketRef = { kind: 'listener', port: 8942 };
@@ -364,6 +365,22 @@ test('log_ip_addresses=false: no client address in any log line of core, driver 
   assert.ok(text.includes('203.0.113.1:8942'), 'the broker\'s own address stays visible');
   // hooks still got the real address
   assert.ok([...r.native.children.values()].some((c) => c.path === '/up' && c.args.includes(IP)));
+});
+
+test('brokerLogLoop follows log_ip_addresses when a reload switches it', () => {
+  const inner = new FakeLoop();
+  const cfg = { logIpAddresses: true, address: '198.51.100.1' };
+  const logLoop = brokerLogLoop(inner, cfg);
+  logLoop.log('info', 'client 203.0.113.9 on 198.51.100.1');
+  cfg.logIpAddresses = false; // what BrokerCore.reconfigure does to the running config
+  logLoop.log('info', 'client 203.0.113.9 on 198.51.100.1');
+  cfg.logIpAddresses = true;
+  logLoop.log('info', 'client 203.0.113.9 again');
+  assert.equal(inner.logs, [
+    'info: client 203.0.113.9 on 198.51.100.1',
+    'info: client <ip hidden> on 198.51.100.1',
+    'info: client 203.0.113.9 again',
+  ]);
 });
 
 test('redactAddresses: every IPv4 address but the kept ones; not version-like longer dotted numbers', () => {

@@ -14,10 +14,10 @@ td_std_client
 vm_check listener-recv-buffer-logged grep -q 'listening on .*8942 .*receive buffer' "$W/broker.log"
 grep 'listening on' "$W/broker.log"
 
-# SIGHUP: still running, log level re-read (the config now says DEBUG)
+# SIGHUP: still running, config re-read (it now says DEBUG)
 sed -i 's/^verbosity=.*/verbosity=DEBUG/' "$W/broker.cfg"
 kill -HUP "$BPID"
-vm_check sighup-logged wait_for 10 grep -q 'SIGHUP: log level is now debug' "$W/broker.log"
+vm_check sighup-logged wait_for 10 grep -q 'reload (SIGHUP): .*log.verbosity [a-z]* -> debug' "$W/broker.log"
 vm_check sighup-broker-alive kill -0 "$BPID"
 vm_check sighup-tunnel-kept sh -c "ip -n broker l2tp show tunnel | grep -q '^Tunnel 100,'"
 
