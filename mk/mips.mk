@@ -36,9 +36,8 @@ mips-kernel: mips-deps
 	@scripts/mips/build-kernel.sh
 
 mips-userland: mips-toolchain
-	@scripts/mips/build-busybox.sh >/dev/null
-	@scripts/mips/build-iproute2.sh >/dev/null
-	@test/vm-mips/make-initramfs.sh
+	@scripts/cross/build-userland.sh mips_24kc >/dev/null
+	@test/vm-mips/make-initramfs.sh mips_24kc
 
 mips-vm: mips-kernel mips-userland
 

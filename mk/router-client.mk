@@ -120,7 +120,7 @@ router-sizes:
 # this VM against the Node broker in the x86 VM) is test/vm-mipsel/run-scenarios.sh.
 .PHONY: mipsel-vm mipsel-vm-test
 mipsel-vm: router-toolchain-mipsel_24kc
-	@test/vm-mipsel/make-initramfs.sh >/dev/null
+	@test/vm-mips/make-initramfs.sh mipsel_24kc >/dev/null
 
 mipsel-vm-test:
 	test/vm-mipsel/run-scenarios.sh

@@ -1,10 +1,12 @@
 #!/bin/bash
 # usage: scripts/cross/build-userland.sh <openwrt-arch>
 # Static busybox and iproute2 (`ip` with l2tp/netns, `tc`, `genl`) for a test VM of that arch,
-# from Debian bookworm's sources, built with the arch's musl wrapper (scripts/cross/build-musl.sh),
-# the same way scripts/mips/build-busybox.sh and build-iproute2.sh do it for big-endian MIPS.
-# Kernel UAPI headers come from Debian's linux-libc-dev for the arch (X_DEB_ARCH), fetched with
-# a private apt state. Output: $CACHE/<arch>/userland/{busybox,ip,tc,genl}; prints that dir.
+# from Debian bookworm's sources, built with the arch's musl wrapper (scripts/cross/build-musl.sh;
+# for mips_24kc scripts/mips/build-musl.sh). Kernel UAPI headers: for mips_24kc from the
+# linux-source-6.1 its VM kernel is built from (scripts/mips/install-kernel-headers.sh), for the
+# others from Debian's linux-libc-dev of the arch, fetched with a private apt state.
+# Output: $CACHE/<arch>/userland/{busybox,ip,tc,genl} ($CACHE/mips/userland for mips_24kc);
+# prints that dir.
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 <openwrt-arch>" >&2; exit 2; }
 X_ARCH=$1
@@ -14,7 +16,9 @@ dst="$X_CACHE/userland"
 [ -x "$dst/busybox" ] && [ -x "$dst/ip" ] && [ -x "$dst/genl" ] && [ -x "$dst/tc" ] && { echo "$dst"; exit 0; }
 cc=$("$here/build-musl.sh" "$X_ARCH")
 mkdir -p "$dst"
-if [ ! -f "$X_SYSROOT/include/linux/l2tp.h" ]; then
+if [ "$X_ARCH" = mips_24kc ]; then
+  "$here/../mips/install-kernel-headers.sh"
+elif [ ! -f "$X_SYSROOT/include/linux/l2tp.h" ]; then
   deb=$("$here/debian-deb.sh" "$X_ARCH" linux-libc-dev)
   tmp="$X_CACHE/lld"; rm -rf "$tmp"; dpkg-deb -x "$deb" "$tmp"
   inc="$tmp/usr/include"
@@ -28,6 +32,7 @@ if [ ! -x "$dst/busybox" ]; then
   bld="$X_CACHE/busybox-build"; rm -rf "$bld"; mkdir -p "$bld"
   B="make -C $src O=$bld CROSS_COMPILE=$CROSS CC=$cc"
   $B defconfig >/dev/null
+  # static; nothing that needs glibc-only interfaces or extra libraries
   sed -i -e 's/^# CONFIG_STATIC is not set/CONFIG_STATIC=y/' \
     -e 's/^CONFIG_FEATURE_HAVE_RPC=y/# CONFIG_FEATURE_HAVE_RPC is not set/' \
     -e 's/^CONFIG_SELINUX=y/# CONFIG_SELINUX is not set/' \
@@ -41,9 +46,11 @@ fi
 if [ ! -x "$dst/ip" ] || [ ! -x "$dst/tc" ] || [ ! -x "$dst/genl" ]; then
   src=$(debian_source iproute2)
   bld="$X_CACHE/iproute2-build"; rm -rf "$bld"; cp -a "$src" "$bld"; cd "$bld"
+  # no pkg-config: no libmnl/libelf/libbpf/selinux/cap (none are in the sysroot)
   PKG_CONFIG=/bin/false CC="$cc" ./configure >configure.log 2>&1 || { cat configure.log >&2; die "iproute2 configure failed"; }
   t0=$(date +%s)
-  # SHARED_LIBS=n: see scripts/mips/build-iproute2.sh
+  # SHARED_LIBS=n: a static `genl` with SHARED_LIBS=y dlsym()s its ctrl module and fails
+  # with "Unknown genl ctrl".
   make -j"$JOBS" CC="$cc" HOSTCC=gcc SHARED_LIBS=n LDFLAGS=-static SUBDIRS="lib ip tc genl" >build.log 2>&1 \
     || { tail -30 build.log >&2; die "iproute2 build failed, see $bld/build.log"; }
   log "iproute2 built in $(( $(date +%s) - t0 )) s"

@@ -9,8 +9,10 @@ cross_here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 unset MAKEFLAGS MFLAGS MAKELEVEL ARCH
 cross_arch "$X_ARCH" || exit 2
 X_CACHE="$CACHE/$X_ARCH"
-X_SYSROOT="$X_CACHE/musl"
 X_CC="$X_CACHE/bin/$X_ARCH-musl-gcc"
+# mips_24kc's toolchain is scripts/mips/'s: cache $CACHE/mips, wrapper mips-musl-gcc
+if [ "$X_ARCH" = mips_24kc ]; then X_CACHE="$MIPS_CACHE" X_CC="$MIPS_CACHE/bin/mips-musl-gcc"; fi
+X_SYSROOT="$X_CACHE/musl"
 CROSS="$X_TRIPLE-"
 log() { echo "[$X_ARCH] $*" >&2; }
 die() { echo "[$X_ARCH] error: $*" >&2; exit 1; }

@@ -111,7 +111,7 @@ test('mips-user without qemu-mips-static prints one VMTEST SKIP line, not a pass
     }
     const r = spawnSync('/bin/bash', ['test/mips/run-user.sh'], { env: { PATH: bin, HOME: tmpdir() }, encoding: 'utf8' });
     assert.is(r.status, 0, r.stderr);
-    assert.is(r.stdout, 'VMTEST SKIP mips-user: qemu-mips-static not installed (make deps installs qemu-user-static)\n');
+    assert.is(r.stdout, 'VMTEST SKIP mips_24kc/user: qemu-mips-static not installed (make deps installs qemu-user-static)\n');
   } finally {
     rmSync(bin, { recursive: true, force: true });
   }

@@ -13,7 +13,7 @@
 #   --vmout DIR       host dir mounted writable at /run/vmout (default $CACHE/mips/vmout)
 #   --no-build        do not (re)build kernel and initramfs, use the cached ones
 #   --mipsel          the little-endian VM instead (qemu-system-mipsel, Debian's packaged
-#                     4kc-malta kernel + modules, mipsel musl userland: test/vm-mipsel/);
+#                     4kc-malta kernel + modules, mipsel musl userland: make-initramfs.sh mipsel_24kc);
 #                     give it before --vmout (it changes that default)
 # Everything after `--` goes to qemu unchanged, e.g. a link to another VM:
 #   -- -netdev socket,id=n0,listen=127.0.0.1:10001 -device virtio-net-pci,netdev=n0,mac=52:54:00:12:34:02
@@ -46,11 +46,12 @@ script=$(realpath "$1"); shift
 [ "${1:-}" = -- ] && shift
 [[ "$script" =~ [[:space:]] ]] && { echo "run-vm: script path must not contain spaces" >&2; exit 2; }
 if [ "$qemu" = qemu-system-mipsel ]; then
-  if [ $build -eq 1 ]; then { read -r kernel; read -r initrd; } < <("$root/test/vm-mipsel/make-initramfs.sh")
-  else kernel="$vmcache/kernel/vmlinuz"; initrd="$vmcache/initramfs.cpio.gz"; fi
+  # make-initramfs.sh also downloads this kernel (its modules go into the initramfs)
+  kernel="$vmcache/kernel/vmlinuz"; initrd="$vmcache/initramfs.cpio.gz"
+  [ $build -eq 0 ] || initrd=$("$here/make-initramfs.sh" mipsel_24kc)
 elif [ $build -eq 1 ]; then
   kernel=$("$root/scripts/mips/build-kernel.sh")
-  initrd=$("$here/make-initramfs.sh")
+  initrd=$("$here/make-initramfs.sh" mips_24kc)
 else
   kernel="$CACHE/mips/kernel/vmlinux"; initrd="$CACHE/mips/initramfs.cpio.gz"
 fi
