@@ -3,7 +3,8 @@
 #   test/run.sh            all suites (unit, openwrt, qemu-user per router arch, x86 VM, MIPS VMs)
 #   test/run.sh unit       unit tests only
 # Suites report either uvu summaries (unit) or lines "VMTEST PASS <name>",
-# "VMTEST FAIL <name>: why" and "VMTEST SKIP <name>: why".
+# "VMTEST FAIL <name>: why" and "VMTEST SKIP <name>: why". After each suite a line
+# "time <suite>: N s" gives its wall time (where a cold run's time goes: README.md).
 # A skip is counted as a skip, never as a pass. With CI=true every skip also counts as a failure:
 # CI has everything `make deps` installs, so nothing a suite needs may be missing there.
 # The unit suites are the sources test/unit/*.test.ts: a source without its compiled
@@ -63,10 +64,11 @@ run_uvu_file() {
 # counts as one failure of the suite itself.
 run_vmtest_suite() {
   local suite=$1; shift
-  local log="$logdir/$suite.log"
+  local log="$logdir/$suite.log" t0=$SECONDS
   echo "== $suite: $*"
   "$@" >"$log" 2>&1
   local rc=$?
+  echo "time $suite: $((SECONDS - t0)) s"
   local p f s
   p=$(strip_ansi <"$log" | grep -c '^VMTEST PASS ')
   f=$(strip_ansi <"$log" | grep -c '^VMTEST FAIL ')
@@ -83,6 +85,7 @@ run_vmtest_suite() {
 }
 
 echo "== unit tests"
+unit_t0=$SECONDS
 sources=(test/unit/*.test.ts)
 [ -e "${sources[0]}" ] || { echo "unit: no test/unit/*.test.ts found, counted as 1 failure"; failed=$((failed + 1)); failures+=("unit"); sources=(); }
 for src in "${sources[@]}"; do
@@ -93,6 +96,7 @@ for src in "${sources[@]}"; do
     failed=$((failed + 1)); failures+=("unit:$(basename "$src" .test.ts)")
   fi
 done
+echo "time unit: $((SECONDS - unit_t0)) s"
 # run_script_suite NAME SCRIPT [ARGS...]: a suite script that is missing or not executable is a failure.
 run_script_suite() {
   if [ -x "$2" ]; then run_vmtest_suite "$1" "$2" "${@:3}"
