@@ -22,9 +22,15 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 # The compiled tests are removed first: a suite deleted or renamed in test/ must not keep
 # running from a stale build/js/test (test/run.sh runs exactly the test/unit/*.test.ts sources).
-ts: npm
+# tsc runs only when a .ts file, a directory holding one (a file added, removed or renamed) or
+# the configuration changed: `make deb`, `make install` and the suites that call them no longer
+# recompile everything each time.
+TS_INPUTS := $(shell find src test bench -name '*.ts' 2>/dev/null)
+ts: build/js/.tsc-stamp
+build/js/.tsc-stamp: tsconfig.json node_modules/.package-lock.json $(TS_INPUTS) $(sort $(dir $(TS_INPUTS)))
 	rm -rf build/js/test
 	npx tsc -p tsconfig.json
+	@touch $@
 
 build: deps npm ts $(BUILD_TARGETS)
 

@@ -56,7 +56,7 @@ install: broker $(ADDON)
 	install -m 0644 docs/operations.md docs/metrics.md $(DESTDIR)$(DOCDIR)/
 
 deb: $(DEB)
-$(DEB): broker $(ADDON) $(wildcard packaging/deb/* packaging/systemd/* packaging/modules-load.d/*) docs/operations.md docs/metrics.md examples/l2tp_broker.cfg
+$(DEB): build/js/.tsc-stamp $(ADDON) $(wildcard packaging/deb/* packaging/systemd/* packaging/modules-load.d/*) docs/operations.md docs/metrics.md examples/l2tp_broker.cfg
 	@grep -q '^tunneldigger-broker ($(TD_VERSION))' packaging/deb/changelog || \
 	  { echo "packaging/deb/changelog has no entry for version $(TD_VERSION) (package.json)" >&2; exit 1; }
 	rm -rf build/deb && mkdir -p build/deb/root/DEBIAN dist
