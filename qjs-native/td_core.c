@@ -807,3 +807,27 @@ int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgr
     }
     return n;
 }
+
+/* sendmmsg of n (<= TD_SEND_BATCH_MAX) datagrams on a connected socket: datagram i is lens[i]
+ * bytes, the datagrams consecutive in buf. */
+int td_send_batch(int fd, const uint8_t *buf, const uint32_t *lens, unsigned n)
+{
+    struct mmsghdr msgs[TD_SEND_BATCH_MAX];
+    struct iovec iov[TD_SEND_BATCH_MAX];
+    size_t at = 0;
+    unsigned i;
+    int r;
+    if (n == 0 || n > TD_SEND_BATCH_MAX)
+        return -EINVAL;
+    memset(msgs, 0, sizeof msgs[0] * n);
+    for (i = 0; i < n; i++) {
+        iov[i].iov_base = (void *)(buf + at);
+        iov[i].iov_len = lens[i];
+        at += lens[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    do r = sendmmsg(fd, msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? neg_errno() : r;
+}

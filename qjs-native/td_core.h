@@ -35,6 +35,12 @@ struct td_dgram {
  * holds max * slot bytes); fills out[0..n). Returns n, 0 when nothing is queued, or -errno (a
  * pending socket error, e.g. -ECONNREFUSED after an ICMP port unreachable). */
 int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgram *out);
+/* Most datagrams one td_send_batch call sends. */
+#define TD_SEND_BATCH_MAX 64
+/* sendmmsg(MSG_DONTWAIT) of n datagrams on a connected socket, datagram i lens[i] bytes, all
+ * consecutive in buf. Returns how many were sent: fewer than n when one failed (it and those
+ * after it were not sent; sending it alone gives its error), or -errno when the first failed. */
+int td_send_batch(int fd, const uint8_t *buf, const uint32_t *lens, unsigned n);
 
 int td_netlink_socket(int protocol);
 ssize_t td_netlink_send(int fd, const void *buf, size_t len);

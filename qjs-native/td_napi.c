@@ -661,6 +661,7 @@ static napi_value signals_object(napi_env env)
 static napi_value js_sd_notify(napi_env env, napi_callback_info info);
 static napi_value js_datagram_reader(napi_env env, napi_callback_info info);
 static napi_value js_watch_datagrams(napi_env env, napi_callback_info info);
+static napi_value js_send_batch(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports)
 {
@@ -682,6 +683,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("watch", js_watch), FN("unwatch", js_unwatch),
         FN("sdNotify", js_sd_notify),
         FN("datagramReader", js_datagram_reader), FN("watchDatagrams", js_watch_datagrams),
+        FN("sendBatch", js_send_batch),
         { "errno", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
         { "signals", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
     };
@@ -946,4 +948,33 @@ static napi_value js_watch_datagrams(napi_env env, napi_callback_info info)
         return num(env, rc);
     }
     return num(env, 0);
+}
+
+/* sendBatch(fd, buf: Uint8Array, lens: Int32Array, count): td_send_batch of the first count
+ * datagrams (lens[i] bytes each, consecutive in buf). Sent count or -errno; -EINVAL when the
+ * lengths do not fit buf. */
+static napi_value js_send_batch(napi_env env, napi_callback_info info)
+{
+    void *buf, *lens;
+    size_t buf_len, lens_len, total = 0;
+    int32_t fd, count, i;
+    GET_ARGS(4);
+    if (!arg_int(env, argv[0], &fd))
+        return NULL;
+    if (!typed_array_info(env, argv[1], napi_uint8_array, &buf, &buf_len) ||
+        !typed_array_info(env, argv[2], napi_int32_array, &lens, &lens_len))
+        return type_error(env, "tdnative.sendBatch: expected a Uint8Array and an Int32Array");
+    if (!arg_int(env, argv[3], &count))
+        return NULL;
+    if (count <= 0 || count > TD_SEND_BATCH_MAX || (size_t)count > lens_len)
+        return num(env, -EINVAL);
+    for (i = 0; i < count; i++) {
+        int32_t l = ((int32_t *)lens)[i];
+        if (l < 0)
+            return num(env, -EINVAL);
+        total += (size_t)l;
+    }
+    if (total > buf_len)
+        return num(env, -EINVAL);
+    return num(env, td_send_batch(fd, buf, (const uint32_t *)lens, (unsigned)count));
 }

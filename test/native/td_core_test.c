@@ -254,6 +254,49 @@ static void test_recv_batch(void)
     close(tx);
 }
 
+/* td_send_batch: n datagrams on a connected socket in one call, each arriving as its own
+ * datagram with its own length; -EINVAL for 0 or too many; a failure as -errno. */
+static void test_send_batch(void)
+{
+    struct sockaddr_in ra, ta, dead;
+    struct td_dgram d[8];
+    static uint8_t buf[8 * 64];
+    const uint8_t out[] = "aabbbcccc";
+    const uint32_t lens[] = { 2, 3, 4 };
+    int rx = lo_socket(&ra), tx = lo_socket(&ta), gone, c, n, i, r;
+    if (rx < 0 || tx < 0 || connect(tx, (struct sockaddr *)&ra, sizeof ra) < 0) {
+        CHECK("send_batch_sockets", 0, "socket/connect failed: %s", strerror(errno));
+        return;
+    }
+    n = td_send_batch(tx, out, lens, 3);
+    CHECK("send_batch_sent_all", n == 3, "got %d", n);
+    for (i = 0, r = 0; i < 100 && r < 3; i++) {
+        int k = td_recv_batch(rx, buf + r * 64, 64, 8 - r, d + r);
+        if (k > 0)
+            r += k;
+        else
+            usleep(10000);
+    }
+    CHECK("send_batch_arrive_separately", r == 3 && d[0].len == 2 && memcmp(buf, "aa", 2) == 0 && d[1].len == 3 &&
+          memcmp(buf + 64, "bbb", 3) == 0 && d[2].len == 4 && memcmp(buf + 128, "cccc", 4) == 0, "got %d datagrams", r);
+    CHECK("send_batch_bad_counts", td_send_batch(tx, out, lens, 0) == -EINVAL &&
+          td_send_batch(tx, out, lens, TD_SEND_BATCH_MAX + 1) == -EINVAL, "accepted");
+    /* to a closed port: the ICMP error comes back on a later call */
+    gone = lo_socket(&dead);
+    close(gone);
+    c = lo_socket(&ta);
+    connect(c, (struct sockaddr *)&dead, sizeof dead);
+    td_send_batch(c, out, lens, 1);
+    for (i = 0, n = 1; i < 100 && n >= 0; i++) {
+        usleep(10000);
+        n = td_send_batch(c, out, lens, 1);
+    }
+    CHECK("send_batch_error", n == -ECONNREFUSED, "got %d", n);
+    close(c);
+    close(rx);
+    close(tx);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -264,6 +307,7 @@ int main(void)
     test_spawn_exec_error_and_pidfd();
     test_spawn_closes_inherited_fds();
     test_recv_batch();
+    test_send_batch();
 #endif
     printf("%d failed\n", failures);
     return failures ? 1 : 0;

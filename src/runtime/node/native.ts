@@ -19,6 +19,10 @@ export interface NodeNative extends Native {
   /** Like watch(fd), but fd's datagrams go to the datagramReader callback (set it first,
    *  else -EINVAL). unwatch(fd) and close(fd) stop it. 0 or -errno. */
   watchDatagrams(fd: number): number;
+  /** sendmmsg on a connected socket: the first `count` datagrams, lens[i] bytes each, one after
+   *  the other in buf. How many were sent (fewer: the next one failed; sent alone it gives the
+   *  error), or -errno when the first failed. */
+  sendBatch(fd: number, buf: Uint8Array, lens: Int32Array, count: number): number;
 }
 
 // This file runs from build/js/src/runtime/node/, four levels below build/.
