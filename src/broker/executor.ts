@@ -3,7 +3,7 @@
 // Runtime-neutral: nothing here is Node-specific.
 import type { Endpoint, Native } from '../native.js';
 import { ActionQueue } from '../runtime/action-queue.js';
-import type { DatagramBatch, DatagramReader } from '../runtime/datagram-batch.js';
+import type { DatagramBatch, DatagramReader, DatagramSender } from '../runtime/datagram-batch.js';
 import { parseIpv4 } from '../runtime/datagram-batch.js';
 import type { Loop } from '../runtime/loop.js';
 import type { Action, SetupResult, SocketRef, TunnelSetup } from './actions.js';
@@ -53,6 +53,13 @@ export class BrokerDriver {
   private readonly fdSockets = new Map<number, WatchedSocket>();
   private readonly closedInBatch = new Set<number>();
   private inBatch = false;
+  /** Consecutive sends on one tunnel socket, sent together (sendmmsg) when the next action is
+   *  anything else, the socket changes or the drain ends: a client's PMTU round (six probes
+   *  read in one batch) gets its six ACKs in one syscall. */
+  private readonly outbox: Uint8Array[] = [];
+  private outFd = -1;
+  private outSocket: SocketRef | null = null;
+  private readonly sender?: DatagramSender;
 
   constructor(
     private readonly core: BrokerCore,
@@ -63,9 +70,10 @@ export class BrokerDriver {
     readonly jobs: JobRunner,
     /** Batched reception (one callback per loop turn for all readable sockets); without it
      *  every socket is read through loop.onReadable + native.recvFrom. */
-    private readonly reader?: DatagramReader,
+    private readonly reader?: DatagramReader & Partial<DatagramSender>,
   ) {
     if (reader && reader.start((b) => this.onBatch(b)) < 0) this.reader = undefined;
+    if (this.reader && typeof this.reader.sendBatch === 'function') this.sender = this.reader as DatagramSender;
   }
 
   /** Deletes kernel sessions and tunnels left in our id range by an earlier run. */
@@ -152,10 +160,13 @@ export class BrokerDriver {
   /** Executes actions (and whatever the core answers to their results) in order. `now`: the
    *  caller's clock reading, if it has one. Inside a batch the timer is re-armed once at its end. */
   run(actions: Action[], now?: number): void {
-    if (this.queue.run(actions) && !this.inBatch) this.reschedule(now);
+    if (!this.queue.run(actions) || this.inBatch) return;
+    this.flushSends();
+    this.reschedule(now);
   }
 
   private execute(a: Action): void {
+    if (a.type !== 'send' && a.type !== 'log') this.flushSends();
     switch (a.type) {
       case 'log':
         this.loop.log(a.level, a.message);
@@ -189,14 +200,47 @@ export class BrokerDriver {
     } else {
       const fd = this.tunnelFds.get(socket.tunnelId);
       if (fd === undefined) return;
+      if (this.sender) {
+        if (fd !== this.outFd) this.flushSends();
+        this.outFd = fd;
+        this.outSocket = socket;
+        this.outbox.push(data);
+        return;
+      }
       n = this.native.send(fd, data);
     }
+    this.sent(socket, n);
+  }
+
+  /** The result of one send: errors other than EAGAIN go to the core. */
+  private sent(socket: SocketRef, n: number): void {
     if (n >= 0) return;
     if (n === -this.native.errno.EAGAIN) {
       this.core.counters.add('send-dropped-eagain');
       return;
     }
     for (const a of this.core.socketError(socket, -n, this.native.strerror(-n), this.loop.now())) this.queue.push(a);
+  }
+
+  /** Sends what the outbox holds (see outbox), then drains what the core answered to errors,
+   *  which may queue sends again. */
+  private flushSends(): void {
+    while (this.outbox.length > 0) {
+      const fd = this.outFd;
+      const socket = this.outSocket!;
+      const items = this.outbox.splice(0);
+      for (let i = 0; i < items.length;) {
+        const n = items.length - i > 1 ? this.sender!.sendBatch(fd, i === 0 ? items : items.slice(i)) : 0;
+        if (n > 0) {
+          i += n;
+          continue;
+        }
+        // one alone (or the one a batch stopped at): its own result, error handling as ever
+        this.sent(socket, this.native.send(fd, items[i]));
+        i++;
+      }
+      if (this.queue.length > 0) this.queue.run([]);
+    }
   }
 
   /** Tunnel socket + kernel tunnel + session. Cleans up after itself on failure. */
@@ -362,6 +406,7 @@ export class BrokerDriver {
       this.inBatch = false;
       this.closedInBatch.clear();
     }
+    this.flushSends();
     this.reschedule(now);
   }
 

@@ -117,16 +117,34 @@ export interface DatagramReader {
   unwatch(fd: number): void;
 }
 
+/** Batched sending on a connected socket (the same runtime's sendmmsg). */
+export interface DatagramSender {
+  /** Sends datagrams in order; returns how many went out (fewer when the next one failed: the
+   *  caller sends that one alone to learn its error), or -errno when the first failed. */
+  sendBatch(fd: number, datagrams: readonly Uint8Array[]): number;
+}
+
 /** A dotted quad as a number (see DatagramBatch.ipv4), NaN when it is not one. */
 export function parseIpv4(ip: string): number {
-  const parts = ip.split('.');
-  if (parts.length !== 4) return NaN;
   let v = 0;
-  for (const p of parts) {
-    if (!/^\d{1,3}$/.test(p) || Number(p) > 255) return NaN;
-    v = v * 256 + Number(p);
+  let part = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let k = 0; k <= ip.length; k++) {
+    const c = k < ip.length ? ip.charCodeAt(k) : 46;
+    if (c >= 48 && c <= 57) {
+      part = part * 10 + (c - 48);
+      if (++digits > 3 || part > 255) return NaN;
+    } else if (c === 46 && digits > 0 && dots < 4) {
+      v = v * 256 + part;
+      part = 0;
+      digits = 0;
+      dots++;
+    } else {
+      return NaN;
+    }
   }
-  return v;
+  return dots === 4 ? v : NaN;
 }
 
 /** RFC 5952 text of 16 address bytes, as glibc's inet_ntop writes it: lower-case hex, the

@@ -134,6 +134,72 @@ test('socket errors in a batch count toward closing the tunnel; truncated datagr
   assert.ok(r.loop.logs.some((l) => l.includes('10 socket errors')));
 });
 
+/** A reader that also sends in batches, recorded in native.calls next to the other socket calls. */
+class SendingReader extends FakeReader {
+  sendBatches: { fd: number; n: number }[] = [];
+  /** How many of a batch go out (the rest "fail"); Infinity: all. */
+  accept = Infinity;
+  constructor(private readonly record: (fd: number, d: Uint8Array) => void, private readonly calls: string[]) {
+    super();
+  }
+  sendBatch(fd: number, datagrams: readonly Uint8Array[]): number {
+    const n = Math.min(datagrams.length, this.accept);
+    this.sendBatches.push({ fd, n: datagrams.length });
+    this.calls.push(`sendBatch ${fd} ${n}/${datagrams.length}`);
+    for (const d of datagrams.slice(0, n)) this.record(fd, d);
+    return n;
+  }
+}
+
+function sendingRig() {
+  const r0 = { calls: [] as string[], rec: null as null | ((fd: number, d: Uint8Array) => void) };
+  const reader = new SendingReader((fd, d) => r0.rec!(fd, d), r0.calls);
+  const r = rig(CFG, { reader });
+  r.native.calls = r0.calls;
+  r0.rec = (fd, d) => r.native.sent.push({ fd, hex: Array.from(d, (x) => x.toString(16).padStart(2, '0')).join(' ') });
+  r.driver.openListeners();
+  reader.turn([[LISTENER, m.encodeCookieRequest()]]);
+  const cookie = Uint8Array.from(r.native.sent.at(-1)!.hex.split(' ').slice(6, 14).map((x) => parseInt(x, 16)));
+  reader.turn([[LISTENER, m.encodePrepare(cookie, m.utf8Encode('uuid-1'), 1, 1)]]);
+  assert.is(r.core.tunnelCount, 1);
+  return { ...r, reader };
+}
+
+const ackHex = (probeSize: number): string => {
+  const n = probeSize - 28;
+  return `80 73 a7 01 07 02 ${(n >> 8).toString(16).padStart(2, '0')} ${(n & 0xff).toString(16).padStart(2, '0')}`;
+};
+
+test("a client's PMTU round read in one batch is answered with one sendBatch, in order", () => {
+  const r = sendingRig();
+  const before = r.native.sent.length;
+  const sizes = [1334, 1400, 1450, 1476, 1492, 1500];
+  r.reader.turn(sizes.map((s): Item => [TUNNEL_FD, m.encodePmtuProbe(s)]));
+  assert.equal(r.reader.sendBatches.at(-1), { fd: TUNNEL_FD, n: 6 });
+  assert.equal(r.native.sent.slice(before).map((s) => s.hex.slice(0, 23)), sizes.map(ackHex));
+});
+
+test('a batch that stops early: the failing datagram is sent alone (its error counted), the rest follow', () => {
+  const r = sendingRig();
+  r.reader.accept = 2;
+  const before = r.native.sent.length;
+  r.reader.turn([1334, 1400, 1450, 1476].map((s): Item => [TUNNEL_FD, m.encodePmtuProbe(s)]));
+  // 2 by the batch, the third alone (the fake native's send succeeds), the fourth alone
+  assert.equal(r.native.sent.slice(before).map((s) => s.hex.slice(0, 23)), [1334, 1400, 1450, 1476].map(ackHex));
+  assert.ok(r.native.calls.includes(`sendBatch ${TUNNEL_FD} 2/4`));
+});
+
+test('sends queued for a socket go out before anything else happens to it (teardown, other sockets)', () => {
+  const r = sendingRig();
+  r.native.calls.length = 0;
+  // a probe (ACK queued), then the client's ERROR: the ACK goes out before the socket closes
+  r.reader.turn([[TUNNEL_FD, m.encodePmtuProbe(1400)], [TUNNEL_FD, m.encodeError(0x11)]]);
+  const closeAt = r.native.calls.indexOf(`close ${TUNNEL_FD}`);
+  assert.ok(closeAt >= 0, r.native.calls.join('; '));
+  assert.ok(r.native.sent.some((s) => s.fd === TUNNEL_FD && s.hex.startsWith(ackHex(1400))));
+  assert.not.ok(r.native.calls.slice(closeAt).some((c) => c.startsWith('sendBatch')), 'nothing sent after the close');
+});
+
 test('shutdown stops the listeners in the reader', () => {
   const r = upRig(true);
   assert.ok(r.reader.watched.has(LISTENER));

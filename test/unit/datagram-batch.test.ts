@@ -148,6 +148,28 @@ test('addon reader: a pending socket error comes as a negative result; close() s
   assert.equal(results, [-n.errno.ECONNREFUSED]);
 });
 
+test('addon sendBatch: datagrams on a connected socket arrive one by one, in order; errors as -errno', async () => {
+  const reader = new NodeDatagramReader(n);
+  const rx = udp();
+  const tx = udp();
+  assert.is(n.connect(tx.fd, LO, rx.port), 0);
+  assert.is(reader.sendBatch(tx.fd, [Uint8Array.of(1), Uint8Array.of(2, 2), new Uint8Array(1400).fill(3)]), 3);
+  const got: number[][] = [];
+  const buf = new Uint8Array(2048);
+  const from = { ip: '', port: 0 };
+  for (let i = 0; i < 100 && got.length < 3; i++) {
+    const r = n.recvFrom(rx.fd, buf, from);
+    if (r >= 0) got.push([r, buf[0]]);
+    else await sleep(10);
+  }
+  assert.equal(got, [[1, 1], [2, 2], [1400, 3]]);
+  assert.is(n.sendBatch(tx.fd, new Uint8Array(4), Int32Array.of(2, 3), 2), -n.errno.EINVAL, 'lengths beyond the buffer');
+  assert.is(n.sendBatch(tx.fd, new Uint8Array(4), Int32Array.of(2), 0), -n.errno.EINVAL);
+  assert.is(reader.sendBatch(-1, [Uint8Array.of(1), Uint8Array.of(2)]), -n.errno.EBADF);
+  n.close(rx.fd);
+  n.close(tx.fd);
+});
+
 test('addon: datagramReader with too small a buffer is -EINVAL, wrong types throw', () => {
   assert.is(n.datagramReader(new Uint8Array(10), new Int32Array(DGRAM_META_WORDS), 16, 1, () => {}), -n.errno.EINVAL);
   assert.throws(() => n.datagramReader(new Uint8Array(64), new Uint32Array(8) as unknown as Int32Array, 16, 1, () => {}), TypeError);
