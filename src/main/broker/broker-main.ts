@@ -15,8 +15,8 @@ import { brokerLogLoop } from '../../broker/redact.js';
 import { timers } from '../../protocol/constants.js';
 import { BrokerOps, isExecutable, warnHooksNotExecutable } from './broker-ops.js';
 import { CLI_USAGE } from './broker-cli.js';
-import { nodeDatagramReader } from './datagram-reader.js';
-import { NodeLoop } from './loop.js';
+import { nodeDatagramReader } from '../../runtime/node/datagram-reader.js';
+import { NodeLoop } from '../../runtime/node/loop.js';
 
 export const USAGE = CLI_USAGE;
 
@@ -44,7 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   // loaded only now, so --help and config errors work without the addon
-  const { native } = await import('./native.js');
+  const { native } = await import('../../runtime/node/native.js');
   const { NetlinkKernel } = await import('../../netlink/kernel.js');
   const loop = new NodeLoop(native, cfg.verbosity);
   // from now on SIGHUP must not kill the broker (Node's default), also while it starts; once the
