@@ -98,7 +98,10 @@ grep -v '^LOADGEN' "$W/a.out"
 row "100 at once (our client), broker with up/down hooks: time to all up" "${lg_all_up:-never} s (never up: $lg_never_up)" "≤ 10 s" "$(cmp_ le "$lg_all_up" 10)"
 row "  creations / orphans / lost" "$lg_created / $lg_orphans / $lg_lost" "100 / 0 / 0" "$(both "$lg_created:$lg_orphans:$lg_lost" 100:0:0)"
 row "  handshake p50 / p95 / p99" "$lg_hs_p50 / $lg_hs_p95 / $lg_hs_p99 ms" "-" "-"
-row "  broker CPU per created tunnel (own + reaped hooks)" "$lg_cpu_per ms = $(units "$lg_cpu_per") fork+exec" "≤ 1 fork+exec" "$(cmp_ le "$(units "$lg_cpu_per")" 1)"
+# the target is the broker's own CPU (utime+stime, /proc/PID/stat); its reaped hooks (cutime+cstime)
+# are the hooks' own CPU, shown next to it, and the total as before
+row "  broker CPU per created tunnel, hooks' own CPU excluded (broker utime+stime)" "$lg_cpu_own ms = $(units "$lg_cpu_own") fork+exec" "≤ 1 fork+exec" "$(cmp_ le "$(units "$lg_cpu_own")" 1)"
+row "  the hooks it reaped (cutime+cstime) / total, per created tunnel" "$lg_cpu_children ms / $lg_cpu_per ms = $(units "$lg_cpu_per") fork+exec" "-" "-"
 grep -o '"monotonicUs":{[^}]*}' "$W/a.out" | sed 's/.*{//; s/}//; s/"//g; s/:/=/g; s/,/ /g' > "$W/a.marks"
 td_stop_broker
 

@@ -51,6 +51,7 @@ load_vars() {
       hs_p95: r.handshakeMs && r.handshakeMs.p95, hs_p99: r.handshakeMs && r.handshakeMs.p99,
       created: b.createdTotal, created_burst: b.createdInBurst, held: b.tunnelsAtEnd, orphans: b.orphans,
       left: b.tunnelsAfterTeardown, cpu_per: b.cpuPerCreatedMs, idle_per_min: b.holdCpuPerMinS,
+      cpu_own: b.cpuPerCreatedOwnMs, cpu_children: b.cpuPerCreatedChildrenMs,
       rss0: b.rssKiB && b.rssKiB.before, rss_burst: b.rssKiB && b.rssKiB.burst, rss_hold: b.rssKiB && b.rssKiB.holdEnd,
       told: Object.values(r.toldWhileUp || {}).reduce((a, x) => a + x, 0),
       recovery: r.recoveries && r.recoveries.length ? r.recoveries[r.recoveries.length - 1].allBackAfterS : "",
