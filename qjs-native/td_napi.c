@@ -236,13 +236,46 @@ static void on_readable(uv_poll_t *h, int status, int events)
     napi_close_handle_scope(env, scope);
 }
 
+/* A new watcher of fd (uv_poll initialised, not started, not linked): 0 or -errno. */
+static int watcher_new(napi_env env, int fd, struct watcher **out)
+{
+    struct watcher *w;
+    uv_loop_t *loop;
+    int rc;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok)
+        return -EINVAL;
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    rc = uv_poll_init(loop, &w->poll, fd); /* libuv errors are -errno on Unix */
+    if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    w->fd = fd;
+    w->env = env;
+    *out = w;
+    return 0;
+}
+
+/* Links w into the addon's list and starts polling: 0 or -errno (then w is closed). */
+static int watcher_start(struct addon *a, struct watcher *w)
+{
+    int rc;
+    w->next = a->watchers;
+    a->watchers = w;
+    rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
+    if (rc < 0)
+        stop_watcher(w);
+    return rc;
+}
+
 static napi_value js_watch(napi_env env, napi_callback_info info)
 {
     struct addon *a = get_addon(env);
     struct watcher *w;
     napi_valuetype t;
     napi_value name;
-    uv_loop_t *loop;
     int32_t fd;
     int rc;
     GET_ARGS(2);
@@ -261,17 +294,8 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
         CHECK(napi_create_reference(env, argv[1], 1, &w->cb));
         return num(env, 0);
     }
-    CHECK(napi_get_uv_event_loop(env, &loop));
-    w = calloc(1, sizeof *w);
-    if (!w)
-        return num(env, -ENOMEM);
-    rc = uv_poll_init(loop, &w->poll, fd); /* libuv errors are -errno on Unix */
-    if (rc < 0) {
-        free(w);
+    if ((rc = watcher_new(env, fd, &w)) < 0)
         return num(env, rc);
-    }
-    w->fd = fd;
-    w->env = env;
     if (napi_create_reference(env, argv[1], 1, &w->cb) != napi_ok ||
         napi_create_string_utf8(env, "tdnative.watch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
         napi_async_init(env, NULL, name, &w->actx) != napi_ok) {
@@ -283,14 +307,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
         throw_last(env);
         return NULL;
     }
-    w->next = a->watchers;
-    a->watchers = w;
-    rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
-    if (rc < 0) {
-        stop_watcher(w);
-        return num(env, rc);
-    }
-    return num(env, 0);
+    return num(env, watcher_start(a, w));
 }
 
 static napi_value js_unwatch(napi_env env, napi_callback_info info)
@@ -915,7 +932,6 @@ static napi_value js_watch_datagrams(napi_env env, napi_callback_info info)
 {
     struct addon *a = get_addon(env);
     struct watcher *w;
-    uv_loop_t *loop;
     int32_t fd;
     int rc;
     GET_ARGS(1);
@@ -928,26 +944,10 @@ static napi_value js_watch_datagrams(napi_env env, napi_callback_info info)
             return num(env, 0);
         stop_watcher(w);
     }
-    CHECK(napi_get_uv_event_loop(env, &loop));
-    w = calloc(1, sizeof *w);
-    if (!w)
-        return num(env, -ENOMEM);
-    rc = uv_poll_init(loop, &w->poll, fd);
-    if (rc < 0) {
-        free(w);
+    if ((rc = watcher_new(env, fd, &w)) < 0)
         return num(env, rc);
-    }
-    w->fd = fd;
-    w->env = env;
     w->dgram = true;
-    w->next = a->watchers;
-    a->watchers = w;
-    rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
-    if (rc < 0) {
-        stop_watcher(w);
-        return num(env, rc);
-    }
-    return num(env, 0);
+    return num(env, watcher_start(a, w));
 }
 
 /* sendBatch(fd, buf: Uint8Array, lens: Int32Array, count): td_send_batch of the first count
