@@ -14,7 +14,7 @@ import { BrokerCore } from '../src/broker/broker.js';
 import type { BrokerConfig } from '../src/broker/config.js';
 import { BrokerDriver, type BrokerKernel } from '../src/broker/executor.js';
 import { JobRunner } from '../src/broker/job-runner.js';
-import { DatagramBatch, type DatagramReader } from '../src/runtime/datagram-batch.js';
+import { HandedDatagramReader } from '../src/runtime/datagram-batch.js';
 import { NodeLoop } from '../src/runtime/node/loop.js';
 import { native as hostNative } from '../src/runtime/node/native.js';
 import * as m from '../src/protocol/messages.js';
@@ -64,36 +64,13 @@ const core = new BrokerCore(cfg, {
   key: new Uint8Array(32), mac: (k, msg) => createHmac('sha1', k).update(msg).digest(), startMs: loop.now(),
   random: Math.random, errno: E, tcPath: '/usr/sbin/tc',
 });
-/** Hands datagrams to the driver as the addon's reader does (src/runtime/node/datagram-reader.ts). */
-class BenchReader implements DatagramReader {
-  readonly watched = new Set<number>();
-  private readonly batch = new DatagramBatch();
-  private onBatch: ((b: DatagramBatch) => void) | null = null;
-  start(cb: (b: DatagramBatch) => void): number {
-    this.onBatch = cb;
-    return 0;
-  }
-  watch(fd: number): number {
-    this.watched.add(fd);
-    return 0;
-  }
-  unwatch(fd: number): void {
-    this.watched.delete(fd);
-  }
-  /** The simulated keepalives come one per timer callback, spread in time: each is a batch of
-   *  one, the case where batching saves least. */
-  deliver(fd: number, data: Uint8Array, from: Endpoint): void {
-    if (!this.watched.has(fd)) return;
-    this.batch.count = 0;
-    this.batch.push(fd, data, from);
-    this.onBatch!(this.batch);
-  }
-}
-const reader = PER_DATAGRAM ? undefined : new BenchReader();
+// the simulated keepalives come one per timer callback, spread in time: each is a batch of one,
+// the case where batching saves least
+const reader = PER_DATAGRAM ? undefined : new HandedDatagramReader();
 const driver = new BrokerDriver(core, cfg, native, loop, kernel, new JobRunner(native, loop, { timeoutMs: 30_000 }), reader);
 driver.openListeners();
 const deliver = (fd: number, data: Uint8Array, from: Endpoint): void => {
-  if (reader) return reader.deliver(fd, data, from);
+  if (reader) return reader.turn([[fd, data, from]]);
   const q = inbox.get(fd) ?? [];
   q.push({ data, from });
   inbox.set(fd, q);

@@ -177,3 +177,36 @@ export function ipv6Text(b: Uint8Array): string {
   if (bestAt < 0) return hex(0, 8);
   return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
 }
+
+/** One datagram handed to a HandedDatagramReader: fd, data or -errno, source. */
+export type HandedDatagram = readonly [fd: number, data: Uint8Array | number, from?: { ip: string; port: number }];
+
+/** A DatagramReader that is handed its datagrams instead of reading sockets (simulations and
+ *  test doubles): turn() delivers what one event-loop turn read, of the watched fds only. */
+export class HandedDatagramReader implements DatagramReader {
+  readonly watched = new Set<number>();
+  private onBatch: ((b: DatagramBatch) => void) | null = null;
+
+  constructor(private readonly batch: DatagramBatch = new DatagramBatch()) {}
+
+  start(onBatch: (b: DatagramBatch) => void): number {
+    this.onBatch = onBatch;
+    return 0;
+  }
+
+  watch(fd: number): number {
+    this.watched.add(fd);
+    return 0;
+  }
+
+  unwatch(fd: number): void {
+    this.watched.delete(fd);
+  }
+
+  /** What a turn read; nothing happens before start(). */
+  turn(items: readonly HandedDatagram[]): void {
+    this.batch.count = 0;
+    for (const [fd, data, from] of items) if (this.watched.has(fd)) this.batch.push(fd, data, from);
+    this.onBatch?.(this.batch);
+  }
+}

@@ -6,34 +6,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Endpoint } from '../../src/native.js';
-import { DatagramBatch, type DatagramReader } from '../../src/runtime/datagram-batch.js';
+import { DatagramBatch, HandedDatagramReader, type HandedDatagram } from '../../src/runtime/datagram-batch.js';
 import * as m from '../../src/protocol/messages.js';
 import { CFG, CLIENT, ERRNO, rig } from './broker-fakes.js';
 
-type Item = [fd: number, data: Uint8Array | number, from?: Endpoint];
+type Item = HandedDatagram;
 
-class FakeReader implements DatagramReader {
-  watched = new Set<number>();
+/** The driver's reader: what a loop turn read, handed over by the test (sources default to CLIENT). */
+class FakeReader extends HandedDatagramReader {
   batches = 0;
-  private onBatch: ((b: DatagramBatch) => void) | null = null;
-  private readonly batch = new DatagramBatch(new Uint8Array(16 * 2048), new Int32Array(16 * 8), 2048);
-  start(cb: (b: DatagramBatch) => void): number {
-    this.onBatch = cb;
-    return 0;
+  constructor() {
+    super(new DatagramBatch(new Uint8Array(16 * 2048), new Int32Array(16 * 8), 2048));
   }
-  watch(fd: number): number {
-    this.watched.add(fd);
-    return 0;
-  }
-  unwatch(fd: number): void {
-    this.watched.delete(fd);
-  }
-  /** One loop turn in which these datagrams were read (only watched fds are read). */
-  turn(items: Item[]): void {
-    this.batch.count = 0;
-    for (const [fd, data, from] of items) if (this.watched.has(fd)) this.batch.push(fd, data, from ?? CLIENT);
+  override turn(items: readonly Item[]): void {
     this.batches++;
-    this.onBatch!(this.batch);
+    super.turn(items.map(([fd, data, from]): Item => [fd, data, from ?? CLIENT]));
   }
 }
 
