@@ -28,8 +28,7 @@ TRACE=${TD_IDLE_TRACE:-1}
 cpu_ticks() { awk '{ s = substr($0, index($0, ") ") + 2); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat" 2>/dev/null; }
 echo "bench-idle: machine load (host) ${VM_HOST_LOAD:-unknown}; guest $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) vCPUs"
 vm_check topo load_topo
-cal=$(sh -c 'i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i + 1)); done; times' | sed 's/\([0-9]*\)m\([0-9.]*\)s/\1 \2/g' |
-  awk '{ for (k = 1; k + 1 <= NF; k += 2) v += $k * 60 + $(k + 1) } END { printf "%.3f", v / 100 * 1000 }')
+cal=$(bench_calibrate)
 echo "bench-idle: calibration: one fork+exec of /bin/true = $cal ms CPU"
 perf_ok=0
 if [ "$TRACE" = 1 ] && command -v perf > /dev/null && perf record -q -a -e cpu-clock -o "$W/perf-probe.data" -- sleep 0.2 > /dev/null 2>&1; then perf_ok=1; fi

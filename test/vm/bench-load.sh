@@ -34,9 +34,7 @@ echo "bench: machine load (host) ${VM_HOST_LOAD:-unknown}; guest $(guest_load); 
 vm_check topo load_topo
 
 # --- calibration: one fork+exec of /bin/true from a small process (dash), CPU of parent + child
-# dash `times`: "0m0.01s 0m0.02s" (shell) and "0m1.20s 0m2.30s" (children); m/s stripped above
-cal=$(sh -c 'i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i + 1)); done; times' | sed 's/\([0-9]*\)m\([0-9.]*\)s/\1 \2/g' |
-  awk '{ for (k = 1; k + 1 <= NF; k += 2) v += $k * 60 + $(k + 1) } END { printf "%.3f", v / 100 * 1000 }')
+cal=$(bench_calibrate)
 echo "bench: fork+exec of /bin/true: $cal ms CPU (100 runs, shell + children)"
 row "calibration: one fork+exec of /bin/true (CPU, this boot)" "$cal ms" "(unit)" "-"
 # the same from a Node process (a large one, as the broker forking a hook): CPU of parent + child
