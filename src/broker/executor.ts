@@ -196,6 +196,7 @@ export class BrokerDriver {
     if (socket.kind === 'listener') {
       const fd = this.listeners.get(socket.port);
       if (fd === undefined) return;
+      this.flushSends(); // what the drain sent before goes out before
       n = this.native.sendTo(fd, data, to.ip, to.port);
     } else {
       const fd = this.tunnelFds.get(socket.tunnelId);
