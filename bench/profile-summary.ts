@@ -5,7 +5,8 @@
 //
 // Each sample is charged to a category: V8's own buckets (GC, program, idle); the native addon
 // call its leaf JS function makes (fork+exec of hooks, netlink syscalls, UDP socket calls; addon
-// functions have no frames of their own); else the first of netlink encode/decode, logging,
+// functions have no frames of their own; the batched receive runs before JS is entered, so it
+// is in "(program)"); else the first of netlink encode/decode, logging,
 // cookie HMAC found walking towards the root; then broker/protocol JS, else other JS.
 import { readFileSync } from 'node:fs';
 
@@ -33,13 +34,18 @@ const NATIVE_CALLERS: [RegExp, string, string][] = [
   [/\/broker\/executor\.js$/, 'readable', 'UDP socket calls (send, recv, socket setup)'],
   [/\/broker\/executor\.js$/, 'boundSocket', 'UDP socket calls (send, recv, socket setup)'],
   [/\/runtime\/node\/loop\.js$/, 'onReadable', 'UDP socket calls (send, recv, socket setup)'],
+  [/\/broker\/executor\.js$/, 'flushSends', 'UDP socket calls (send, recv, socket setup)'],
+  [/\/runtime\/node\/datagram-reader\.js$/, 'sendBatch', 'UDP socket calls (send, recv, socket setup)'],
+  [/\/broker\/executor\.js$/, 'watchSocket', 'UDP socket calls (send, recv, socket setup)'],
 ];
 
 export function category(chain: ProfNode[]): string {
   const leaf = chain[0].callFrame;
   if (leaf.functionName === '(idle)') return 'idle';
   if (leaf.functionName === '(garbage collector)') return 'GC';
-  if (leaf.functionName === '(program)') return 'V8/native (program)';
+  // with batched reception the addon reads the sockets (recvmmsg) before it enters JS: no JS
+  // frame is on the stack then, so that time is V8's "(program)"
+  if (leaf.functionName === '(program)') return 'V8/native (program; includes batched recvmmsg)';
   for (const [url, fn, cat] of NATIVE_CALLERS) if (leaf.functionName === fn && url.test(leaf.url)) return cat;
   for (const n of chain) {
     const { functionName: f, url } = n.callFrame;

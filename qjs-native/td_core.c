@@ -758,3 +758,76 @@ int td_sd_notify(const char *state)
     close(fd);
     return r;
 }
+
+/* ---- batched UDP receive (the broker's datagram hot path) ---- */
+
+/* recvmmsg(MSG_DONTWAIT) of up to max (<= TD_RECV_BATCH_MAX) datagrams from fd into consecutive
+ * slots of `slot` bytes of buf; out[i] describes datagram i. One syscall however many are queued,
+ * and none more to learn that the queue is empty (fewer than max returned). */
+int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgram *out)
+{
+    struct mmsghdr msgs[TD_RECV_BATCH_MAX];
+    struct iovec iov[TD_RECV_BATCH_MAX];
+    struct sockaddr_storage from[TD_RECV_BATCH_MAX];
+    unsigned i;
+    int n;
+    if (max > TD_RECV_BATCH_MAX)
+        max = TD_RECV_BATCH_MAX;
+    if (max == 0 || slot == 0)
+        return -EINVAL;
+    memset(msgs, 0, sizeof msgs[0] * max);
+    for (i = 0; i < max; i++) {
+        iov[i].iov_base = buf + (size_t)i * slot;
+        iov[i].iov_len = slot;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+    }
+    do n = recvmmsg(fd, msgs, max, MSG_DONTWAIT, NULL);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : neg_errno();
+    for (i = 0; i < (unsigned)n; i++) {
+        struct td_dgram *d = &out[i];
+        memset(d, 0, sizeof *d);
+        d->len = msgs[i].msg_len;
+        d->truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        if (from[i].ss_family == AF_INET && msgs[i].msg_hdr.msg_namelen >= sizeof(struct sockaddr_in)) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)&from[i];
+            d->family = 4;
+            d->port = ntohs(sin->sin_port);
+            memcpy(d->addr, &sin->sin_addr, 4);
+        } else if (from[i].ss_family == AF_INET6 && msgs[i].msg_hdr.msg_namelen >= sizeof(struct sockaddr_in6)) {
+            const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&from[i];
+            d->family = 6;
+            d->port = ntohs(sin6->sin6_port);
+            memcpy(d->addr, &sin6->sin6_addr, 16);
+        }
+    }
+    return n;
+}
+
+/* sendmmsg of n (<= TD_SEND_BATCH_MAX) datagrams on a connected socket: datagram i is lens[i]
+ * bytes, the datagrams consecutive in buf. */
+int td_send_batch(int fd, const uint8_t *buf, const uint32_t *lens, unsigned n)
+{
+    struct mmsghdr msgs[TD_SEND_BATCH_MAX];
+    struct iovec iov[TD_SEND_BATCH_MAX];
+    size_t at = 0;
+    unsigned i;
+    int r;
+    if (n == 0 || n > TD_SEND_BATCH_MAX)
+        return -EINVAL;
+    memset(msgs, 0, sizeof msgs[0] * n);
+    for (i = 0; i < n; i++) {
+        iov[i].iov_base = (void *)(buf + at);
+        iov[i].iov_len = lens[i];
+        at += lens[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    do r = sendmmsg(fd, msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (r < 0 && errno == EINTR);
+    return r < 0 ? neg_errno() : r;
+}

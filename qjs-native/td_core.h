@@ -19,6 +19,29 @@ ssize_t td_sendto4(int fd, const void *buf, size_t len, uint32_t addr, uint16_t 
 ssize_t td_recvfrom4(int fd, void *buf, size_t len, uint32_t *addr, uint16_t *port);
 int td_close(int fd);
 
+/* One datagram read by td_recv_batch: its length (bytes in its slot), whether it was longer than
+ * the slot (then cut), and its source: family 4 or 6 (0: unknown), port in host order, address
+ * bytes in network order (4 or 16 used). */
+struct td_dgram {
+    uint32_t len;
+    uint8_t truncated;
+    uint8_t family;
+    uint16_t port;
+    uint8_t addr[16];
+};
+/* Most datagrams one td_recv_batch call reads. */
+#define TD_RECV_BATCH_MAX 64
+/* recvmmsg(MSG_DONTWAIT) of up to max datagrams from fd into slots of `slot` bytes of buf (buf
+ * holds max * slot bytes); fills out[0..n). Returns n, 0 when nothing is queued, or -errno (a
+ * pending socket error, e.g. -ECONNREFUSED after an ICMP port unreachable). */
+int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgram *out);
+/* Most datagrams one td_send_batch call sends. */
+#define TD_SEND_BATCH_MAX 64
+/* sendmmsg(MSG_DONTWAIT) of n datagrams on a connected socket, datagram i lens[i] bytes, all
+ * consecutive in buf. Returns how many were sent: fewer than n when one failed (it and those
+ * after it were not sent; sending it alone gives its error), or -errno when the first failed. */
+int td_send_batch(int fd, const uint8_t *buf, const uint32_t *lens, unsigned n);
+
 int td_netlink_socket(int protocol);
 ssize_t td_netlink_send(int fd, const void *buf, size_t len);
 ssize_t td_netlink_recv(int fd, void *buf, size_t len);

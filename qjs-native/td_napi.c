@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include "td_core.h"
@@ -41,7 +42,7 @@ static napi_value type_error(napi_env env, const char *msg)
     return NULL;
 }
 
-#define MAX_ARGS 4
+#define MAX_ARGS 5
 #define GET_ARGS(n)                                                             \
     size_t argc = MAX_ARGS;                                                     \
     napi_value argv[MAX_ARGS];                                                  \
@@ -137,10 +138,17 @@ struct watcher {
     napi_ref cb;
     napi_async_context actx;
     struct watcher *next;
+    /* watchDatagrams: read by the addon (recvmmsg), reported in batches (dgram_reader) */
+    bool dgram;
+    bool queued;
+    struct watcher *ready_next;
 };
+
+struct dgram_reader;
 
 struct addon {
     struct watcher *watchers;
+    struct dgram_reader *reader;
 };
 
 static struct addon *get_addon(napi_env env)
@@ -171,14 +179,20 @@ static void unlink_watcher(struct addon *a, struct watcher *w)
 }
 
 /* Runs on a later loop turn than unwatch(), so never inside this watcher's own callback. */
+static void dgram_unqueue(struct addon *a, struct watcher *w);
+
 static void on_watcher_closed(uv_handle_t *h)
 {
     struct watcher *w = (struct watcher *)h;
     struct addon *a = get_addon(w->env);
-    if (a)
+    if (a) {
         unlink_watcher(a, w);
-    napi_delete_reference(w->env, w->cb);
-    napi_async_destroy(w->env, w->actx);
+        dgram_unqueue(a, w);
+    }
+    if (w->cb)
+        napi_delete_reference(w->env, w->cb);
+    if (w->actx)
+        napi_async_destroy(w->env, w->actx);
     free(w);
 }
 
@@ -191,6 +205,8 @@ static void stop_watcher(struct watcher *w)
     uv_close((uv_handle_t *)&w->poll, on_watcher_closed);
 }
 
+static void dgram_ready(struct watcher *w);
+
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     struct watcher *w = (struct watcher *)h;
@@ -202,6 +218,10 @@ static void on_readable(uv_poll_t *h, int status, int events)
     (void)events;
     if (w->closing)
         return;
+    if (w->dgram) {
+        dgram_ready(w);
+        return;
+    }
     if (napi_open_handle_scope(env, &scope) != napi_ok)
         return;
     if (napi_get_reference_value(env, w->cb, &cb) == napi_ok && cb &&
@@ -216,13 +236,46 @@ static void on_readable(uv_poll_t *h, int status, int events)
     napi_close_handle_scope(env, scope);
 }
 
+/* A new watcher of fd (uv_poll initialised, not started, not linked): 0 or -errno. */
+static int watcher_new(napi_env env, int fd, struct watcher **out)
+{
+    struct watcher *w;
+    uv_loop_t *loop;
+    int rc;
+    if (napi_get_uv_event_loop(env, &loop) != napi_ok)
+        return -EINVAL;
+    w = calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    rc = uv_poll_init(loop, &w->poll, fd); /* libuv errors are -errno on Unix */
+    if (rc < 0) {
+        free(w);
+        return rc;
+    }
+    w->fd = fd;
+    w->env = env;
+    *out = w;
+    return 0;
+}
+
+/* Links w into the addon's list and starts polling: 0 or -errno (then w is closed). */
+static int watcher_start(struct addon *a, struct watcher *w)
+{
+    int rc;
+    w->next = a->watchers;
+    a->watchers = w;
+    rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
+    if (rc < 0)
+        stop_watcher(w);
+    return rc;
+}
+
 static napi_value js_watch(napi_env env, napi_callback_info info)
 {
     struct addon *a = get_addon(env);
     struct watcher *w;
     napi_valuetype t;
     napi_value name;
-    uv_loop_t *loop;
     int32_t fd;
     int rc;
     GET_ARGS(2);
@@ -231,23 +284,18 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
     CHECK(napi_typeof(env, argv[1], &t));
     if (t != napi_function)
         return type_error(env, "tdnative.watch: expected a callback function");
-    if ((w = find_watcher(a, fd)) != NULL) {
+    if ((w = find_watcher(a, fd)) != NULL && w->dgram) {
+        stop_watcher(w); /* watched by watchDatagrams until now */
+        w = NULL;
+    }
+    if (w) {
         /* Already watched: just swap the callback. */
         napi_delete_reference(env, w->cb);
         CHECK(napi_create_reference(env, argv[1], 1, &w->cb));
         return num(env, 0);
     }
-    CHECK(napi_get_uv_event_loop(env, &loop));
-    w = calloc(1, sizeof *w);
-    if (!w)
-        return num(env, -ENOMEM);
-    rc = uv_poll_init(loop, &w->poll, fd); /* libuv errors are -errno on Unix */
-    if (rc < 0) {
-        free(w);
+    if ((rc = watcher_new(env, fd, &w)) < 0)
         return num(env, rc);
-    }
-    w->fd = fd;
-    w->env = env;
     if (napi_create_reference(env, argv[1], 1, &w->cb) != napi_ok ||
         napi_create_string_utf8(env, "tdnative.watch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
         napi_async_init(env, NULL, name, &w->actx) != napi_ok) {
@@ -259,14 +307,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
         throw_last(env);
         return NULL;
     }
-    w->next = a->watchers;
-    a->watchers = w;
-    rc = uv_poll_start(&w->poll, UV_READABLE, on_readable);
-    if (rc < 0) {
-        stop_watcher(w);
-        return num(env, rc);
-    }
-    return num(env, 0);
+    return num(env, watcher_start(a, w));
 }
 
 static napi_value js_unwatch(napi_env env, napi_callback_info info)
@@ -282,6 +323,8 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info)
     return NULL;
 }
 
+static void dgram_reader_close(struct addon *a);
+
 /* Environment teardown (process exit, worker end): release the libuv handles. */
 static void on_env_cleanup(void *arg)
 {
@@ -292,6 +335,7 @@ static void on_env_cleanup(void *arg)
             w->closing = true;
             uv_poll_stop(&w->poll);
         }
+    dgram_reader_close(a);
 }
 
 static void on_addon_finalize(napi_env env, void *data, void *hint)
@@ -632,6 +676,9 @@ static napi_value signals_object(napi_env env)
 #define FN(name, fn) { name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL }
 
 static napi_value js_sd_notify(napi_env env, napi_callback_info info);
+static napi_value js_datagram_reader(napi_env env, napi_callback_info info);
+static napi_value js_watch_datagrams(napi_env env, napi_callback_info info);
+static napi_value js_send_batch(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports)
 {
@@ -652,6 +699,8 @@ static napi_value init(napi_env env, napi_value exports)
         FN("syslog", js_syslog), FN("strerror", js_strerror),
         FN("watch", js_watch), FN("unwatch", js_unwatch),
         FN("sdNotify", js_sd_notify),
+        FN("datagramReader", js_datagram_reader), FN("watchDatagrams", js_watch_datagrams),
+        FN("sendBatch", js_send_batch),
         { "errno", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
         { "signals", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
     };
@@ -685,4 +734,247 @@ static napi_value js_sd_notify(napi_env env, napi_callback_info info)
     r = td_sd_notify(state);
     free(state);
     return num(env, r);
+}
+
+/* ---- batched datagram reading (watchDatagrams + datagramReader) ----
+ * The readiness callbacks of all watched datagram sockets only queue their watcher; a check
+ * handle (libuv runs it right after the poll phase of the same loop turn) then reads every
+ * queued socket with td_recv_batch into the shared buffers and calls the JS callback once with
+ * the count: one JS entry per loop turn instead of one per socket and datagram, and no recvfrom
+ * that only returns EAGAIN. Meta words per datagram: see TD_DGRAM_META. */
+
+#define TD_DGRAM_META 8 /* fd, length or -errno, flags (1 = truncated) | family << 8, port, address (16 bytes) */
+
+struct dgram_reader {
+    napi_env env;
+    napi_ref cb, buf_ref, meta_ref;
+    napi_async_context actx;
+    uint8_t *buf;
+    int32_t *meta;
+    size_t slot;
+    uint32_t slots, per_fd;
+    uv_check_t check;
+    bool check_active, closing;
+    struct watcher *ready;
+};
+
+static void dgram_reader_release(struct dgram_reader *r)
+{
+    if (r->cb)
+        napi_delete_reference(r->env, r->cb);
+    if (r->buf_ref)
+        napi_delete_reference(r->env, r->buf_ref);
+    if (r->meta_ref)
+        napi_delete_reference(r->env, r->meta_ref);
+    if (r->actx)
+        napi_async_destroy(r->env, r->actx);
+    r->cb = r->buf_ref = r->meta_ref = NULL;
+    r->actx = NULL;
+}
+
+static void on_reader_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void dgram_reader_close(struct addon *a)
+{
+    struct dgram_reader *r = a->reader;
+    if (!r || r->closing)
+        return;
+    r->closing = true;
+    r->ready = NULL;
+    uv_check_stop(&r->check);
+    r->check.data = r;
+    uv_close((uv_handle_t *)&r->check, on_reader_closed);
+    a->reader = NULL;
+}
+
+static void dgram_unqueue(struct addon *a, struct watcher *w)
+{
+    struct watcher **pp;
+    if (!w->queued || !a->reader)
+        return;
+    for (pp = &a->reader->ready; *pp; pp = &(*pp)->ready_next)
+        if (*pp == w) {
+            *pp = w->ready_next;
+            break;
+        }
+    w->queued = false;
+}
+
+static void on_dgram_check(uv_check_t *h)
+{
+    struct dgram_reader *r = (struct dgram_reader *)((char *)h - offsetof(struct dgram_reader, check));
+    struct td_dgram dg[TD_RECV_BATCH_MAX];
+    napi_handle_scope scope;
+    napi_value cb, global, arg, result, exc;
+    bool pending = false;
+    uint32_t count = 0;
+    struct watcher *w;
+    int n, i;
+    uv_check_stop(h);
+    r->check_active = false;
+    while ((w = r->ready) != NULL) {
+        uint32_t room = r->slots - count;
+        r->ready = w->ready_next;
+        w->ready_next = NULL;
+        w->queued = false;
+        if (w->closing || room == 0)
+            continue; /* what is left stays queued in the kernel: the poll reports it again */
+        n = td_recv_batch(w->fd, r->buf + (size_t)count * r->slot, r->slot, room < r->per_fd ? room : r->per_fd, dg);
+        if (n < 0) {
+            int32_t *m = r->meta + (size_t)count * TD_DGRAM_META;
+            memset(m, 0, TD_DGRAM_META * sizeof *m);
+            m[0] = w->fd;
+            m[1] = n;
+            count++;
+            continue;
+        }
+        for (i = 0; i < n; i++, count++) {
+            int32_t *m = r->meta + (size_t)count * TD_DGRAM_META;
+            m[0] = w->fd;
+            m[1] = (int32_t)dg[i].len;
+            m[2] = (dg[i].truncated ? 1 : 0) | (dg[i].family << 8);
+            m[3] = dg[i].port;
+            memcpy(&m[4], dg[i].addr, 16);
+        }
+    }
+    if (count == 0)
+        return;
+    if (napi_open_handle_scope(r->env, &scope) != napi_ok)
+        return;
+    if (napi_get_reference_value(r->env, r->cb, &cb) == napi_ok && cb && napi_get_global(r->env, &global) == napi_ok &&
+        napi_create_uint32(r->env, count, &arg) == napi_ok) {
+        if (napi_make_callback(r->env, r->actx, global, cb, 1, &arg, &result) != napi_ok) {
+            napi_is_exception_pending(r->env, &pending);
+            if (pending && napi_get_and_clear_last_exception(r->env, &exc) == napi_ok)
+                napi_fatal_exception(r->env, exc);
+        }
+    }
+    napi_close_handle_scope(r->env, scope);
+}
+
+static void dgram_ready(struct watcher *w)
+{
+    struct addon *a = get_addon(w->env);
+    struct dgram_reader *r = a ? a->reader : NULL;
+    if (!r || r->closing || w->queued)
+        return;
+    w->queued = true;
+    w->ready_next = r->ready;
+    r->ready = w;
+    if (!r->check_active) {
+        r->check_active = true;
+        uv_check_start(&r->check, on_dgram_check);
+    }
+}
+
+static bool typed_array_info(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length)
+{
+    bool is_ta = false;
+    napi_typedarray_type type;
+    return napi_is_typedarray(env, v, &is_ta) == napi_ok && is_ta &&
+           napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) == napi_ok && type == want;
+}
+
+/* datagramReader(buf: Uint8Array, meta: Int32Array, slotSize, perFd, cb(count)): sets (or
+ * replaces) the reader of all watchDatagrams sockets. meta holds TD_DGRAM_META words per slot;
+ * buf at least slots * slotSize bytes. 0 or -EINVAL. */
+static napi_value js_datagram_reader(napi_env env, napi_callback_info info)
+{
+    struct addon *a = get_addon(env);
+    struct dgram_reader *r = a->reader;
+    void *buf, *meta;
+    size_t buf_len, meta_len;
+    int32_t slot, per_fd;
+    napi_valuetype t;
+    napi_value name;
+    uv_loop_t *loop;
+    GET_ARGS(5);
+    if (!typed_array_info(env, argv[0], napi_uint8_array, &buf, &buf_len) ||
+        !typed_array_info(env, argv[1], napi_int32_array, &meta, &meta_len))
+        return type_error(env, "tdnative.datagramReader: expected a Uint8Array and an Int32Array");
+    if (!arg_int(env, argv[2], &slot) || !arg_int(env, argv[3], &per_fd))
+        return NULL;
+    CHECK(napi_typeof(env, argv[4], &t));
+    if (t != napi_function)
+        return type_error(env, "tdnative.datagramReader: expected a callback function");
+    if (slot <= 0 || per_fd <= 0 || meta_len / TD_DGRAM_META == 0 || buf_len / (size_t)slot < meta_len / TD_DGRAM_META)
+        return num(env, -EINVAL);
+    if (!r) {
+        CHECK(napi_get_uv_event_loop(env, &loop));
+        r = calloc(1, sizeof *r);
+        if (!r)
+            return num(env, -ENOMEM);
+        uv_check_init(loop, &r->check);
+        uv_unref((uv_handle_t *)&r->check);
+        r->env = env;
+        a->reader = r;
+    }
+    dgram_reader_release(r);
+    r->buf = buf;
+    r->meta = meta;
+    r->slot = (size_t)slot;
+    r->slots = (uint32_t)(meta_len / TD_DGRAM_META);
+    r->per_fd = (uint32_t)(per_fd > TD_RECV_BATCH_MAX ? TD_RECV_BATCH_MAX : per_fd);
+    CHECK(napi_create_reference(env, argv[0], 1, &r->buf_ref));
+    CHECK(napi_create_reference(env, argv[1], 1, &r->meta_ref));
+    CHECK(napi_create_reference(env, argv[4], 1, &r->cb));
+    CHECK(napi_create_string_utf8(env, "tdnative.datagramReader", NAPI_AUTO_LENGTH, &name));
+    CHECK(napi_async_init(env, NULL, name, &r->actx));
+    return num(env, 0);
+}
+
+/* watchDatagrams(fd): fd's datagrams go to the datagramReader callback (which must be set).
+ * Replaces a watch(fd, cb). unwatch(fd) and close(fd) stop it. 0 or -errno. */
+static napi_value js_watch_datagrams(napi_env env, napi_callback_info info)
+{
+    struct addon *a = get_addon(env);
+    struct watcher *w;
+    int32_t fd;
+    int rc;
+    GET_ARGS(1);
+    if (!arg_int(env, argv[0], &fd))
+        return NULL;
+    if (!a->reader)
+        return num(env, -EINVAL);
+    if ((w = find_watcher(a, fd)) != NULL) {
+        if (w->dgram)
+            return num(env, 0);
+        stop_watcher(w);
+    }
+    if ((rc = watcher_new(env, fd, &w)) < 0)
+        return num(env, rc);
+    w->dgram = true;
+    return num(env, watcher_start(a, w));
+}
+
+/* sendBatch(fd, buf: Uint8Array, lens: Int32Array, count): td_send_batch of the first count
+ * datagrams (lens[i] bytes each, consecutive in buf). Sent count or -errno; -EINVAL when the
+ * lengths do not fit buf. */
+static napi_value js_send_batch(napi_env env, napi_callback_info info)
+{
+    void *buf, *lens;
+    size_t buf_len, lens_len, total = 0;
+    int32_t fd, count, i;
+    GET_ARGS(4);
+    if (!arg_int(env, argv[0], &fd))
+        return NULL;
+    if (!typed_array_info(env, argv[1], napi_uint8_array, &buf, &buf_len) ||
+        !typed_array_info(env, argv[2], napi_int32_array, &lens, &lens_len))
+        return type_error(env, "tdnative.sendBatch: expected a Uint8Array and an Int32Array");
+    if (!arg_int(env, argv[3], &count))
+        return NULL;
+    if (count <= 0 || count > TD_SEND_BATCH_MAX || (size_t)count > lens_len)
+        return num(env, -EINVAL);
+    for (i = 0; i < count; i++) {
+        int32_t l = ((int32_t *)lens)[i];
+        if (l < 0)
+            return num(env, -EINVAL);
+        total += (size_t)l;
+    }
+    if (total > buf_len)
+        return num(env, -EINVAL);
+    return num(env, td_send_batch(fd, buf, (const uint32_t *)lens, (unsigned)count));
 }

@@ -433,6 +433,9 @@ export async function main(argv: string[]): Promise<number> {
       tunnelsAfterTeardown: afterTeardown?.log?.tunnels ?? null,
       burstCpuS: burstCpu,
       cpuPerCreatedMs: burstCpu && burstCreated ? ((burstCpu.self + burstCpu.children) * 1000) / burstCreated : null,
+      // the broker process itself (utime+stime) and the children it reaped (hooks: cutime+cstime)
+      cpuPerCreatedOwnMs: burstCpu && burstCreated ? (burstCpu.self * 1000) / burstCreated : null,
+      cpuPerCreatedChildrenMs: burstCpu && burstCreated ? (burstCpu.children * 1000) / burstCreated : null,
       holdCpuPerMinS: holdCpu && holdMin > 0 ? (holdCpu.self + holdCpu.children) / holdMin : null,
       holdS: holdMin * 60,
       rssKiB: { before: before?.rssKiB ?? null, burst: burst?.rssKiB ?? null, holdEnd: holdEnd?.rssKiB ?? null, afterTeardown: afterTeardown?.rssKiB ?? null },

@@ -3,6 +3,8 @@
 // Runtime-neutral: nothing here is Node-specific.
 import type { Endpoint, Native } from '../native.js';
 import { ActionQueue } from '../runtime/action-queue.js';
+import type { DatagramBatch, DatagramReader, DatagramSender } from '../runtime/datagram-batch.js';
+import { parseIpv4 } from '../runtime/datagram-batch.js';
 import type { Loop } from '../runtime/loop.js';
 import type { Action, SetupResult, SocketRef, TunnelSetup } from './actions.js';
 import type { BrokerCore } from './broker.js';
@@ -46,6 +48,18 @@ export class BrokerDriver {
     (a, e) => this.loop.log('error', `internal error while executing ${a.type}: ${oneLine(e)}`),
   );
   private stopping = false;
+  /** With a DatagramReader: fd → its socket (and a tunnel's peer, reused as the source of its
+   *  datagrams); fds closed while a batch is handled (their rest of the batch is dropped). */
+  private readonly fdSockets = new Map<number, WatchedSocket>();
+  private readonly closedInBatch = new Set<number>();
+  private inBatch = false;
+  /** Consecutive sends on one tunnel socket, sent together (sendmmsg) when the next action is
+   *  anything else, the socket changes or the drain ends: a client's PMTU round (six probes
+   *  read in one batch) gets its six ACKs in one syscall. */
+  private readonly outbox: Uint8Array[] = [];
+  private outFd = -1;
+  private outSocket: SocketRef | null = null;
+  private readonly sender?: DatagramSender;
 
   constructor(
     private readonly core: BrokerCore,
@@ -54,7 +68,13 @@ export class BrokerDriver {
     private readonly loop: Loop,
     private readonly kernel: BrokerKernel,
     readonly jobs: JobRunner,
-  ) {}
+    /** Batched reception (one callback per loop turn for all readable sockets); without it
+     *  every socket is read through loop.onReadable + native.recvFrom. */
+    private readonly reader?: DatagramReader & Partial<DatagramSender>,
+  ) {
+    if (reader && reader.start((b) => this.onBatch(b)) < 0) this.reader = undefined;
+    if (this.reader && typeof this.reader.sendBatch === 'function') this.sender = this.reader as DatagramSender;
+  }
 
   /** Deletes kernel sessions and tunnels left in our id range by an earlier run. */
   cleanupStaleKernelState(): void {
@@ -90,7 +110,7 @@ export class BrokerDriver {
         continue;
       }
       this.listeners.set(port, fd);
-      this.loop.onReadable(fd, () => this.readable({ kind: 'listener', port }, fd));
+      this.watchSocket(fd, { kind: 'listener', port });
       this.loop.log('info', `listening on ${this.cfg.address}:${port} (interface ${this.cfg.interface}), ${this.recvBuffer(fd)}`);
     }
     this.reschedule();
@@ -103,7 +123,7 @@ export class BrokerDriver {
     if (this.stopping) return;
     this.stopping = true;
     for (const [port, fd] of this.listeners) {
-      this.loop.onReadable(fd, null);
+      this.unwatchSocket(fd);
       this.native.close(fd);
       this.listeners.delete(port);
     }
@@ -137,12 +157,16 @@ export class BrokerDriver {
         'otherwise net.core.rmem_max caps it)';
   }
 
-  /** Executes actions (and whatever the core answers to their results) in order. */
-  run(actions: Action[]): void {
-    if (this.queue.run(actions)) this.reschedule();
+  /** Executes actions (and whatever the core answers to their results) in order. `now`: the
+   *  caller's clock reading, if it has one. Inside a batch the timer is re-armed once at its end. */
+  run(actions: Action[], now?: number): void {
+    if (!this.queue.run(actions) || this.inBatch) return;
+    this.flushSends();
+    this.reschedule(now);
   }
 
   private execute(a: Action): void {
+    if (a.type !== 'send' && a.type !== 'log') this.flushSends();
     switch (a.type) {
       case 'log':
         this.loop.log(a.level, a.message);
@@ -172,18 +196,52 @@ export class BrokerDriver {
     if (socket.kind === 'listener') {
       const fd = this.listeners.get(socket.port);
       if (fd === undefined) return;
+      this.flushSends(); // what the drain sent before goes out before
       n = this.native.sendTo(fd, data, to.ip, to.port);
     } else {
       const fd = this.tunnelFds.get(socket.tunnelId);
       if (fd === undefined) return;
+      if (this.sender) {
+        if (fd !== this.outFd) this.flushSends();
+        this.outFd = fd;
+        this.outSocket = socket;
+        this.outbox.push(data);
+        return;
+      }
       n = this.native.send(fd, data);
     }
+    this.sent(socket, n);
+  }
+
+  /** The result of one send: errors other than EAGAIN go to the core. */
+  private sent(socket: SocketRef, n: number): void {
     if (n >= 0) return;
     if (n === -this.native.errno.EAGAIN) {
       this.core.counters.add('send-dropped-eagain');
       return;
     }
     for (const a of this.core.socketError(socket, -n, this.native.strerror(-n), this.loop.now())) this.queue.push(a);
+  }
+
+  /** Sends what the outbox holds (see outbox), then drains what the core answered to errors,
+   *  which may queue sends again. */
+  private flushSends(): void {
+    while (this.outbox.length > 0) {
+      const fd = this.outFd;
+      const socket = this.outSocket!;
+      const items = this.outbox.splice(0);
+      for (let i = 0; i < items.length;) {
+        const n = items.length - i > 1 ? this.sender!.sendBatch(fd, i === 0 ? items : items.slice(i)) : 0;
+        if (n > 0) {
+          i += n;
+          continue;
+        }
+        // one alone (or the one a batch stopped at): its own result, error handling as ever
+        this.sent(socket, this.native.send(fd, items[i]));
+        i++;
+      }
+      if (this.queue.length > 0) this.queue.run([]);
+    }
   }
 
   /** Tunnel socket + kernel tunnel + session. Cleans up after itself on failure. */
@@ -204,7 +262,7 @@ export class BrokerDriver {
     });
     if (sess < 0) return fail('session', sess);
     this.tunnelFds.set(s.tunnelId, fd);
-    this.loop.onReadable(fd, () => this.readable({ kind: 'tunnel', tunnelId: s.tunnelId }, fd));
+    this.watchSocket(fd, { kind: 'tunnel', tunnelId: s.tunnelId }, s.client);
     return { ok: true };
   }
 
@@ -218,7 +276,7 @@ export class BrokerDriver {
       this.loop.log('debug', `tunnel ${tunnelId}: deleting kernel tunnel: ${this.errText(-tr)}`);
     }
     if (fd !== undefined) {
-      this.loop.onReadable(fd, null);
+      this.unwatchSocket(fd);
       this.native.close(fd);
       this.tunnelFds.delete(tunnelId);
     }
@@ -251,15 +309,16 @@ export class BrokerDriver {
   private readable(socket: SocketRef, fd: number): void {
     const stillOpen = (): boolean =>
       socket.kind === 'listener' ? this.listeners.get(socket.port) === fd : this.tunnelFds.get(socket.tunnelId) === fd;
+    // one clock reading per wake-up (clock_gettime is a syscall where the vDSO cannot be used)
+    const now = this.loop.now();
     for (let i = 0; i < READ_BURST && stillOpen(); i++) {
       const from: Endpoint = { ip: '', port: 0 };
       const n = this.native.recvFrom(fd, this.buf, from);
       if (n === -this.native.errno.EAGAIN) break;
       if (n === -this.native.errno.EINTR) continue;
-      const now = this.loop.now();
       try {
-        if (n < 0) this.run(this.core.socketError(socket, -n, this.native.strerror(-n), now));
-        else this.run(this.core.datagram(socket, this.buf.subarray(0, n), from, now));
+        if (n < 0) this.run(this.core.socketError(socket, -n, this.native.strerror(-n), now), now);
+        else this.run(this.core.datagram(socket, this.buf.subarray(0, n), from, now), now);
       } catch (e) {
         // a bug must not take the broker down: count it and go on
         this.core.counters.add('internal-errors');
@@ -271,7 +330,7 @@ export class BrokerDriver {
   /** One timer, armed for the core's next deadline (O(1) to ask: the core keeps its deadlines in
    *  a heap). A timer already armed for that moment or earlier is kept: when it fires early,
    *  tick() finds nothing due and the timer is re-armed. */
-  private reschedule(): void {
+  private reschedule(now?: number): void {
     if (this.stopping) return;
     const at = this.core.nextDeadline();
     if (this.timer !== null && this.timerAt <= at) return;
@@ -280,18 +339,83 @@ export class BrokerDriver {
     this.timerAt = at;
     if (!Number.isFinite(at)) return;
     // +1: timers may fire up to 1 ms early relative to performance.now()
-    this.timer = this.loop.setTimer(Math.max(0, at - this.loop.now()) + 1, () => {
+    this.timer = this.loop.setTimer(Math.max(0, at - (now ?? this.loop.now())) + 1, () => {
       this.timer = null;
       this.timerAt = Infinity;
+      const t = this.loop.now();
       let actions: Action[] = [];
       try {
-        actions = this.core.tick(this.loop.now());
+        actions = this.core.tick(t);
       } catch (e) {
         this.core.counters.add('internal-errors');
         this.loop.log('error', `internal error in the timer tick: ${oneLine(e)}`);
       }
-      this.run(actions);
+      this.run(actions, t);
     });
+  }
+
+  /** Starts reading fd: through the batch reader when there is one, else its own callback. */
+  private watchSocket(fd: number, ref: SocketRef, peer?: Endpoint): void {
+    if (!this.reader) {
+      this.loop.onReadable(fd, () => this.readable(ref, fd));
+      return;
+    }
+    this.fdSockets.set(fd, { ref, peer, peer4: peer ? parseIpv4(peer.ip) : NaN });
+    this.closedInBatch.delete(fd);
+    const r = this.reader.watch(fd);
+    if (r < 0) this.loop.log('error', `cannot watch file descriptor ${fd} (${this.native.strerror(-r)}); it will not be read`);
+  }
+
+  private unwatchSocket(fd: number): void {
+    if (!this.reader) {
+      this.loop.onReadable(fd, null);
+      return;
+    }
+    this.fdSockets.delete(fd);
+    if (this.inBatch) this.closedInBatch.add(fd);
+    this.reader.unwatch(fd);
+  }
+
+  /** The datagrams of all sockets that were readable in one loop turn, read by the runtime:
+   *  one clock reading and one timer re-arm for the lot. */
+  private onBatch(b: DatagramBatch): void {
+    const now = this.loop.now();
+    this.inBatch = true;
+    try {
+      for (let i = 0; i < b.count; i++) {
+        const fd = b.fd(i);
+        const s = this.fdSockets.get(fd);
+        if (s === undefined || this.closedInBatch.has(fd)) continue;
+        const n = b.result(i);
+        try {
+          if (n < 0) {
+            if (n !== -this.native.errno.EAGAIN && n !== -this.native.errno.EINTR) {
+              this.run(this.core.socketError(s.ref, -n, this.native.strerror(-n), now));
+            }
+          } else if (b.truncated(i)) {
+            // longer than any Tunneldigger message (DGRAM_SLOT_BYTES): cut, so not parsed
+            this.core.counters.add('drop-oversized');
+          } else {
+            this.run(this.core.datagram(s.ref, b.data(i), this.source(s, b, i), now));
+          }
+        } catch (e) {
+          this.core.counters.add('internal-errors');
+          this.loop.log('error', `internal error on a datagram: ${oneLine(e)}`);
+        }
+      }
+    } finally {
+      this.inBatch = false;
+      this.closedInBatch.clear();
+    }
+    this.flushSends();
+    this.reschedule(now);
+  }
+
+  /** Datagram i's source: a tunnel's own peer object when it is from there (no allocation;
+   *  a connected socket gets nothing else), else a new Endpoint. */
+  private source(s: WatchedSocket, b: DatagramBatch, i: number): Endpoint {
+    if (s.peer && b.port(i) === s.peer.port && b.ipv4(i) === s.peer4) return s.peer;
+    return { ip: b.ip(i), port: b.port(i) };
   }
 
   private errText(errno: number): string {
@@ -307,6 +431,13 @@ export class BrokerDriver {
   get tunnelSocketCount(): number {
     return this.tunnelFds.size;
   }
+}
+
+interface WatchedSocket {
+  ref: SocketRef;
+  /** A tunnel socket's connected peer and its IPv4 address as a number (NaN otherwise). */
+  peer?: Endpoint;
+  peer4: number;
 }
 
 /** An exception as one log line (stack frames joined with " | "). */

@@ -187,6 +187,116 @@ static void test_spawn_closes_inherited_fds(void)
 }
 #endif
 
+/* td_recv_batch: several datagrams in one call with their sources, 0 when the queue is empty,
+ * a longer datagram flagged as truncated, max respected, a pending error as -errno. Plain
+ * sockets on loopback (not td_udp_socket), so the test does not depend on the socket helpers. */
+static int lo_socket(struct sockaddr_in *addr)
+{
+    socklen_t len = sizeof *addr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    memset(addr, 0, sizeof *addr);
+    addr->sin_family = AF_INET;
+    addr->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || bind(fd, (struct sockaddr *)addr, sizeof *addr) < 0 || getsockname(fd, (struct sockaddr *)addr, &len) < 0)
+        return -1;
+    return fd;
+}
+
+static void test_recv_batch(void)
+{
+    struct sockaddr_in ra, ta, dead;
+    struct td_dgram d[TD_RECV_BATCH_MAX];
+    static uint8_t buf[TD_RECV_BATCH_MAX * 64];
+    uint8_t big[200];
+    int rx = lo_socket(&ra), tx = lo_socket(&ta), gone, c, i, n, ok;
+    char msg[8];
+    CHECK("recv_batch_sockets", rx >= 0 && tx >= 0, "socket/bind failed: %s", strerror(errno));
+    if (rx < 0 || tx < 0)
+        return;
+    n = td_recv_batch(rx, buf, 64, TD_RECV_BATCH_MAX, d);
+    CHECK("recv_batch_empty_is_0", n == 0, "got %d", n);
+    for (i = 0; i < 5; i++) {
+        snprintf(msg, sizeof msg, "dg%d", i);
+        sendto(tx, msg, strlen(msg), 0, (struct sockaddr *)&ra, sizeof ra);
+    }
+    memset(big, 7, sizeof big);
+    sendto(tx, big, sizeof big, 0, (struct sockaddr *)&ra, sizeof ra);
+    n = td_recv_batch(rx, buf, 64, 3, d);
+    ok = n == 3;
+    for (i = 0; ok && i < 3; i++) {
+        snprintf(msg, sizeof msg, "dg%d", i);
+        ok = d[i].len == strlen(msg) && memcmp(buf + i * 64, msg, d[i].len) == 0 && !d[i].truncated && d[i].family == 4 &&
+             d[i].port == ntohs(ta.sin_port) && memcmp(d[i].addr, &ta.sin_addr, 4) == 0;
+    }
+    CHECK("recv_batch_max_and_sources", ok, "n=%d len0=%u family0=%u port0=%u (want %u)", n, d[0].len, d[0].family,
+          d[0].port, ntohs(ta.sin_port));
+    n = td_recv_batch(rx, buf, 64, TD_RECV_BATCH_MAX, d);
+    CHECK("recv_batch_rest_in_one_call", n == 3 && d[0].len == 3 && memcmp(buf, "dg3", 3) == 0 && d[1].len == 3 &&
+          memcmp(buf + 64, "dg4", 3) == 0 && d[2].truncated && d[2].len == 64 && buf[128] == 7,
+          "n=%d len2=%u truncated2=%u", n, d[2].len, d[2].truncated);
+    CHECK("recv_batch_drained", td_recv_batch(rx, buf, 64, TD_RECV_BATCH_MAX, d) == 0, "queue not empty");
+    CHECK("recv_batch_bad_args", td_recv_batch(rx, buf, 0, 4, d) == -EINVAL && td_recv_batch(-1, buf, 64, 4, d) == -EBADF,
+          "slot 0 or a bad fd accepted");
+    /* a connected socket to a closed port: ECONNREFUSED after the ICMP error */
+    gone = lo_socket(&dead);
+    close(gone);
+    c = lo_socket(&ta);
+    connect(c, (struct sockaddr *)&dead, sizeof dead);
+    send(c, "x", 1, 0);
+    for (i = 0, n = 0; i < 100 && n == 0; i++) {
+        n = td_recv_batch(c, buf, 64, 4, d);
+        if (n == 0)
+            usleep(10000);
+    }
+    CHECK("recv_batch_pending_error", n == -ECONNREFUSED, "got %d", n);
+    close(c);
+    close(rx);
+    close(tx);
+}
+
+/* td_send_batch: n datagrams on a connected socket in one call, each arriving as its own
+ * datagram with its own length; -EINVAL for 0 or too many; a failure as -errno. */
+static void test_send_batch(void)
+{
+    struct sockaddr_in ra, ta, dead;
+    struct td_dgram d[8];
+    static uint8_t buf[8 * 64];
+    const uint8_t out[] = "aabbbcccc";
+    const uint32_t lens[] = { 2, 3, 4 };
+    int rx = lo_socket(&ra), tx = lo_socket(&ta), gone, c, n, i, r;
+    if (rx < 0 || tx < 0 || connect(tx, (struct sockaddr *)&ra, sizeof ra) < 0) {
+        CHECK("send_batch_sockets", 0, "socket/connect failed: %s", strerror(errno));
+        return;
+    }
+    n = td_send_batch(tx, out, lens, 3);
+    CHECK("send_batch_sent_all", n == 3, "got %d", n);
+    for (i = 0, r = 0; i < 100 && r < 3; i++) {
+        int k = td_recv_batch(rx, buf + r * 64, 64, 8 - r, d + r);
+        if (k > 0)
+            r += k;
+        else
+            usleep(10000);
+    }
+    CHECK("send_batch_arrive_separately", r == 3 && d[0].len == 2 && memcmp(buf, "aa", 2) == 0 && d[1].len == 3 &&
+          memcmp(buf + 64, "bbb", 3) == 0 && d[2].len == 4 && memcmp(buf + 128, "cccc", 4) == 0, "got %d datagrams", r);
+    CHECK("send_batch_bad_counts", td_send_batch(tx, out, lens, 0) == -EINVAL &&
+          td_send_batch(tx, out, lens, TD_SEND_BATCH_MAX + 1) == -EINVAL, "accepted");
+    /* to a closed port: the ICMP error comes back on a later call */
+    gone = lo_socket(&dead);
+    close(gone);
+    c = lo_socket(&ta);
+    connect(c, (struct sockaddr *)&dead, sizeof dead);
+    td_send_batch(c, out, lens, 1);
+    for (i = 0, n = 1; i < 100 && n >= 0; i++) {
+        usleep(10000);
+        n = td_send_batch(c, out, lens, 1);
+    }
+    CHECK("send_batch_error", n == -ECONNREFUSED, "got %d", n);
+    close(c);
+    close(rx);
+    close(tx);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -196,6 +306,8 @@ int main(void)
     test_argv_size();
     test_spawn_exec_error_and_pidfd();
     test_spawn_closes_inherited_fds();
+    test_recv_batch();
+    test_send_batch();
 #endif
     printf("%d failed\n", failures);
     return failures ? 1 : 0;

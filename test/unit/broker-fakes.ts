@@ -8,6 +8,7 @@ import type { BrokerConfig } from '../../src/broker/config.js';
 import { BrokerDriver, type BrokerKernel } from '../../src/broker/executor.js';
 import { JobRunner } from '../../src/broker/job-runner.js';
 import { brokerLogLoop } from '../../src/broker/redact.js';
+import type { DatagramReader } from '../../src/runtime/datagram-batch.js';
 import * as m from '../../src/protocol/messages.js';
 import { native as hostNative } from '../../src/runtime/node/native.js';
 import { FakeLoop } from './fake-loop.js';
@@ -170,7 +171,7 @@ export const CLIENT: Endpoint = { ip: '198.51.100.7', port: 40000 };
 
 /** opts.pidfd: hook exits arrive on a pidfd; otherwise (the default) pidWatch fails with ENOSYS
  *  and the job runner polls waitPid, as on a kernel without pidfd_open. */
-export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number; pidfd?: boolean } = {}) {
+export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number; pidfd?: boolean; reader?: DatagramReader } = {}) {
   const loop = new FakeLoop();
   const native = new FakeNative(loop);
   if (!opts.pidfd) native.pidWatchResult = -ERRNO.ENOSYS;
@@ -183,7 +184,7 @@ export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number 
     random: opts.random ?? (() => 0.5), errno: ERRNO, tcPath: '/usr/sbin/tc',
   });
   const jobs = new JobRunner(native, logLoop, { timeoutMs: 30_000, maxQueue: opts.jobs?.maxQueue });
-  const driver = new BrokerDriver(core, cfg, native, logLoop, kernel, jobs);
+  const driver = new BrokerDriver(core, cfg, native, logLoop, kernel, jobs, opts.reader);
   /** Delivers a datagram to fd and runs its readiness callback. */
   const deliver = (fd: number, data: Uint8Array, from: Endpoint = CLIENT): void => {
     const q = native.inbox.get(fd) ?? [];

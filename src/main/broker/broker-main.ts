@@ -15,6 +15,7 @@ import { brokerLogLoop } from '../../broker/redact.js';
 import { timers } from '../../protocol/constants.js';
 import { BrokerOps, isExecutable, warnHooksNotExecutable } from './broker-ops.js';
 import { CLI_USAGE } from './broker-cli.js';
+import { nodeDatagramReader } from '../../runtime/node/datagram-reader.js';
 import { NodeLoop } from '../../runtime/node/loop.js';
 
 export const USAGE = CLI_USAGE;
@@ -97,7 +98,9 @@ export async function main(argv: string[]): Promise<number> {
   });
   const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
   const ops = new BrokerOps(core, cfg, path, native, loop, jobs);
-  const driver = new BrokerDriver(core, cfg, native, logLoop, ops.wrapKernel(kernel), jobs);
+  // TD_DATAGRAM_BATCH=0: one callback and recvfrom per datagram, as before (for benchmarks)
+  const reader = process.env.TD_DATAGRAM_BATCH === '0' ? undefined : nodeDatagramReader(native);
+  const driver = new BrokerDriver(core, cfg, native, logLoop, ops.wrapKernel(kernel), jobs, reader);
   driver.cleanupStaleKernelState();
   if (driver.openListeners() === 0) {
     loop.log('error', `no port of broker.port (${cfg.ports.join(',')}) could be opened on ${cfg.address}; exiting`);

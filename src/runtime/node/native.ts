@@ -11,6 +11,18 @@ export interface NodeNative extends Native {
   watch(fd: number, cb: () => void): number;
   /** Stops watching fd (no-op when not watched). */
   unwatch(fd: number): void;
+  /** Sets (or replaces) the reader of the watchDatagrams sockets: once per event-loop turn in
+   *  which some were readable, the addon reads them (recvmmsg, at most perFd datagrams each, as
+   *  many as fit) into `buf` (slots of slotSize bytes) and `meta` (DGRAM_META_WORDS words per
+   *  datagram, src/runtime/datagram-batch.ts) and calls cb(count). 0 or -EINVAL. */
+  datagramReader(buf: Uint8Array, meta: Int32Array, slotSize: number, perFd: number, cb: (count: number) => void): number;
+  /** Like watch(fd), but fd's datagrams go to the datagramReader callback (set it first,
+   *  else -EINVAL). unwatch(fd) and close(fd) stop it. 0 or -errno. */
+  watchDatagrams(fd: number): number;
+  /** sendmmsg on a connected socket: the first `count` datagrams, lens[i] bytes each, one after
+   *  the other in buf. How many were sent (fewer: the next one failed; sent alone it gives the
+   *  error), or -errno when the first failed. */
+  sendBatch(fd: number, buf: Uint8Array, lens: Int32Array, count: number): number;
 }
 
 // This file runs from build/js/src/runtime/node/, four levels below build/.

@@ -51,6 +51,7 @@ load_vars() {
       hs_p95: r.handshakeMs && r.handshakeMs.p95, hs_p99: r.handshakeMs && r.handshakeMs.p99,
       created: b.createdTotal, created_burst: b.createdInBurst, held: b.tunnelsAtEnd, orphans: b.orphans,
       left: b.tunnelsAfterTeardown, cpu_per: b.cpuPerCreatedMs, idle_per_min: b.holdCpuPerMinS,
+      cpu_own: b.cpuPerCreatedOwnMs, cpu_children: b.cpuPerCreatedChildrenMs,
       rss0: b.rssKiB && b.rssKiB.before, rss_burst: b.rssKiB && b.rssKiB.burst, rss_hold: b.rssKiB && b.rssKiB.holdEnd,
       told: Object.values(r.toldWhileUp || {}).reduce((a, x) => a + x, 0),
       recovery: r.recoveries && r.recoveries.length ? r.recoveries[r.recoveries.length - 1].allBackAfterS : "",
@@ -69,4 +70,12 @@ load_run_bg() {
   ip netns exec client node "$LOAD_JS" --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" \
     --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err" &
   LOAD_PID=$!
+}
+
+# bench_calibrate: CPU (ms, shell + children) of one fork+exec of /bin/true from dash, over 100
+# runs: the unit of the benches' CPU figures. dash `times`: "0m0.01s 0m0.02s" (shell) and
+# "0m1.20s 0m2.30s" (children); m/s stripped before summing.
+bench_calibrate() {
+  sh -c 'i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i + 1)); done; times' | sed 's/\([0-9]*\)m\([0-9.]*\)s/\1 \2/g' |
+    awk '{ for (k = 1; k + 1 <= NF; k += 2) v += $k * 60 + $(k + 1) } END { printf "%.3f", v / 100 * 1000 }'
 }

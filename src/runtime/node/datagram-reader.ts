@@ -1,0 +1,54 @@
+// DatagramReader (src/runtime/datagram-batch.ts) on the Node addon: watchDatagrams sockets are
+// read by the addon once per event-loop turn (recvmmsg), and one JS callback gets them all;
+// sendBatch is sendmmsg on a connected socket.
+import { DatagramBatch, DGRAM_PER_SOCKET, type DatagramReader, type DatagramSender } from '../datagram-batch.js';
+import type { NodeNative } from './native.js';
+
+/** Most datagrams and bytes one sendBatch call passes (TD_SEND_BATCH_MAX in td_core.h). */
+const SEND_MAX = 64;
+const SEND_BYTES = 128 * 1024;
+
+export class NodeDatagramReader implements DatagramReader, DatagramSender {
+  private readonly batch = new DatagramBatch();
+  private readonly out = new Uint8Array(SEND_BYTES);
+  private readonly lens = new Int32Array(SEND_MAX);
+
+  constructor(private readonly native: Pick<NodeNative, 'datagramReader' | 'watchDatagrams' | 'unwatch' | 'sendBatch'>) {}
+
+  start(onBatch: (batch: DatagramBatch) => void): number {
+    const b = this.batch;
+    return this.native.datagramReader(b.buf, b.meta, b.slotBytes, DGRAM_PER_SOCKET, (count) => {
+      b.count = count;
+      onBatch(b);
+    });
+  }
+
+  watch(fd: number): number {
+    return this.native.watchDatagrams(fd);
+  }
+
+  unwatch(fd: number): void {
+    this.native.unwatch(fd);
+  }
+
+  /** Copies what fits (SEND_MAX datagrams, SEND_BYTES) into the shared buffer: one native call. */
+  sendBatch(fd: number, datagrams: readonly Uint8Array[]): number {
+    let at = 0;
+    let count = 0;
+    for (const d of datagrams) {
+      if (count === SEND_MAX || at + d.length > SEND_BYTES) break;
+      this.out.set(d, at);
+      this.lens[count++] = d.length;
+      at += d.length;
+    }
+    // 0 (a datagram larger than the buffer): the caller sends it alone
+    return count === 0 ? 0 : this.native.sendBatch(fd, this.out, this.lens, count);
+  }
+}
+
+/** The addon's reader, or undefined for an older addon without datagramReader. */
+export function nodeDatagramReader(native: Partial<NodeNative>): NodeDatagramReader | undefined {
+  if (typeof native.datagramReader !== 'function' || typeof native.watchDatagrams !== 'function' ||
+    typeof native.sendBatch !== 'function') return undefined;
+  return new NodeDatagramReader(native as NodeNative);
+}

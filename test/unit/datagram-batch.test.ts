@@ -1,0 +1,179 @@
+// Batched datagram reception: the DatagramBatch view (src/runtime/datagram-batch.ts) and the real
+// addon path (watchDatagrams + datagramReader: recvmmsg in td_recv_batch) on loopback.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { DatagramBatch, DGRAM_META_WORDS, DGRAM_PER_SOCKET, ipv6Text, parseIpv4 } from '../../src/runtime/datagram-batch.js';
+import { NodeDatagramReader } from '../../src/runtime/node/datagram-reader.js';
+import { native as n } from '../../src/runtime/node/native.js';
+
+const LO = '127.0.0.1';
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function udp(): { fd: number; port: number } {
+  const fd = n.udpSocket();
+  assert.ok(fd >= 0);
+  assert.is(n.bind(fd, LO, 0), 0);
+  return { fd, port: n.localPort(fd) };
+}
+
+/** Runs the loop until cond() or ~2 s. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await sleep(10);
+}
+
+test('parseIpv4 and ipv6Text agree with inet_ntop forms', () => {
+  assert.is(parseIpv4('198.51.100.7'), 198 * 2 ** 24 + 51 * 2 ** 16 + 100 * 256 + 7);
+  assert.is(parseIpv4('255.255.255.255'), 0xffffffff);
+  for (const bad of ['1.2.3', '1.2.3.256', '2001:db8::1', '1.2.3.4 ', 'a.b.c.d', '']) assert.ok(Number.isNaN(parseIpv4(bad)), bad);
+  const v6 = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
+  assert.is(ipv6Text(v6('20010db8000000000000000000000001')), '2001:db8::1');
+  assert.is(ipv6Text(v6('00000000000000000000000000000001')), '::1');
+  assert.is(ipv6Text(v6('00000000000000000000000000000000')), '::');
+  assert.is(ipv6Text(v6('20010db8000000010000000000000000')), '2001:db8:0:1::');
+  // a single zero group is not compressed; of two equal runs the first is
+  assert.is(ipv6Text(v6('20010db8000000010001000100010001')), '2001:db8:0:1:1:1:1:1');
+  assert.is(ipv6Text(v6('20010db8000000000001000000000001')), '2001:db8::1:0:0:1');
+  assert.is(ipv6Text(v6('20010000000000010000000000000001')), '2001:0:0:1::1');
+  assert.is(ipv6Text(v6('00000000000000000000000000000102')), '::102');
+  assert.is(ipv6Text(v6('00000000000000000000ffffc6336407')), '::ffff:198.51.100.7');
+  assert.is(ipv6Text(v6('000000000000000000000000c6336407')), '::198.51.100.7');
+  assert.is(ipv6Text(v6('20010DB8ABCD00000000000000000000'.toLowerCase())), '2001:db8:abcd::');
+});
+
+test('DatagramBatch: push and read back data, errors, truncation and the source', () => {
+  const b = new DatagramBatch(new Uint8Array(4 * 16), new Int32Array(4 * DGRAM_META_WORDS), 16);
+  assert.is(b.capacity, 4);
+  assert.ok(b.push(7, Uint8Array.of(1, 2, 3), { ip: '203.0.113.9', port: 8942 }));
+  assert.ok(b.push(8, -111));
+  assert.ok(b.push(9, new Uint8Array(20).fill(5), { ip: '198.51.100.1', port: 1 }));
+  assert.ok(b.push(10, new Uint8Array(0)));
+  assert.not.ok(b.push(11, Uint8Array.of(1)), 'full');
+  assert.is(b.count, 4);
+  assert.equal([b.fd(0), b.result(0), b.family(0), b.port(0), b.ip(0)], [7, 3, 4, 8942, '203.0.113.9']);
+  assert.equal([...b.data(0)], [1, 2, 3]);
+  assert.is(b.ipv4(0), parseIpv4('203.0.113.9'));
+  assert.equal([b.fd(1), b.result(1), b.family(1), b.ip(1)], [8, -111, 0, '']);
+  assert.ok(Number.isNaN(b.ipv4(1)));
+  assert.equal([b.result(2), b.truncated(2), b.truncated(0)], [16, true, false]);
+  assert.is(b.data(3).length, 0);
+});
+
+test('addon reader: datagrams of several sockets in one batch, with sources, then nothing more', async () => {
+  const batches: { fd: number; len: number; data: number[]; ip: string; port: number; v4: number }[][] = [];
+  const reader = new NodeDatagramReader(n);
+  assert.is(reader.start((b) => {
+    const rows = [];
+    for (let i = 0; i < b.count; i++) rows.push({ fd: b.fd(i), len: b.result(i), data: [...b.data(i)], ip: b.ip(i), port: b.port(i), v4: b.ipv4(i) });
+    batches.push(rows);
+  }), 0);
+  const a = udp();
+  const c = udp();
+  const tx = udp();
+  assert.is(reader.watch(a.fd), 0);
+  assert.is(reader.watch(c.fd), 0);
+  // queued before the loop runs: one loop turn sees both sockets readable
+  for (let k = 0; k < 3; k++) assert.is(n.sendTo(tx.fd, Uint8Array.of(0x80, k), LO, a.port), 2);
+  assert.is(n.sendTo(tx.fd, Uint8Array.of(0x81), LO, c.port), 1);
+  await until(() => batches.flat().length >= 4);
+  const all = batches.flat();
+  assert.is(all.length, 4);
+  assert.is(batches.length, 1, 'one callback for both sockets');
+  assert.equal(all.filter((r) => r.fd === a.fd).map((r) => r.data), [[0x80, 0], [0x80, 1], [0x80, 2]]);
+  assert.equal(all.filter((r) => r.fd === c.fd).map((r) => r.data), [[0x81]]);
+  for (const r of all) {
+    assert.is(r.ip, LO);
+    assert.is(r.port, tx.port);
+    assert.is(r.v4, parseIpv4(LO));
+  }
+  await sleep(50);
+  assert.is(batches.length, 1, 'no callback without datagrams');
+  // unwatch stops delivery; the datagram stays queued in the kernel
+  reader.unwatch(c.fd);
+  assert.is(n.sendTo(tx.fd, Uint8Array.of(9), LO, c.port), 1);
+  await sleep(100);
+  assert.is(batches.length, 1);
+  const from = { ip: '', port: 0 };
+  const buf = new Uint8Array(16);
+  assert.is(n.recvFrom(c.fd, buf, from), 1);
+  for (const s of [a, c, tx]) n.close(s.fd);
+});
+
+test('addon reader: a long queue is read in slices of DGRAM_PER_SOCKET per turn, nothing lost; oversized is flagged', async () => {
+  let got = 0;
+  let turns = 0;
+  let truncated = 0;
+  let maxPerTurn = 0;
+  const reader = new NodeDatagramReader(n);
+  reader.start((b) => {
+    turns++;
+    maxPerTurn = Math.max(maxPerTurn, b.count);
+    for (let i = 0; i < b.count; i++) {
+      if (b.truncated(i)) truncated++;
+      else got++;
+    }
+  });
+  const rx = udp();
+  const tx = udp();
+  n.setRecvBuffer(rx.fd, 1 << 20);
+  reader.watch(rx.fd);
+  const total = 3 * DGRAM_PER_SOCKET + 5;
+  for (let k = 0; k < total; k++) assert.is(n.sendTo(tx.fd, Uint8Array.of(k & 0xff), LO, rx.port), 1);
+  assert.is(n.sendTo(tx.fd, new Uint8Array(3000), LO, rx.port), 3000);
+  await until(() => got + truncated >= total + 1);
+  assert.is(got, total);
+  assert.is(truncated, 1);
+  assert.ok(maxPerTurn <= DGRAM_PER_SOCKET, `at most ${DGRAM_PER_SOCKET} per turn, saw ${maxPerTurn}`);
+  assert.ok(turns >= 4, `${turns} turns`);
+  n.close(rx.fd);
+  n.close(tx.fd);
+});
+
+test('addon reader: a pending socket error comes as a negative result; close() stops the watch', async () => {
+  const results: number[] = [];
+  const reader = new NodeDatagramReader(n);
+  reader.start((b) => {
+    for (let i = 0; i < b.count; i++) results.push(b.result(i));
+  });
+  const closed = udp();
+  const port = closed.port;
+  n.close(closed.fd);
+  const s = udp();
+  assert.is(n.connect(s.fd, LO, port), 0);
+  reader.watch(s.fd);
+  n.send(s.fd, Uint8Array.of(1)); // ICMP port unreachable → ECONNREFUSED pending on s
+  await until(() => results.length > 0);
+  assert.equal(results, [-n.errno.ECONNREFUSED]);
+  n.close(s.fd);
+  await sleep(30);
+  assert.equal(results, [-n.errno.ECONNREFUSED]);
+});
+
+test('addon sendBatch: datagrams on a connected socket arrive one by one, in order; errors as -errno', async () => {
+  const reader = new NodeDatagramReader(n);
+  const rx = udp();
+  const tx = udp();
+  assert.is(n.connect(tx.fd, LO, rx.port), 0);
+  assert.is(reader.sendBatch(tx.fd, [Uint8Array.of(1), Uint8Array.of(2, 2), new Uint8Array(1400).fill(3)]), 3);
+  const got: number[][] = [];
+  const buf = new Uint8Array(2048);
+  const from = { ip: '', port: 0 };
+  for (let i = 0; i < 100 && got.length < 3; i++) {
+    const r = n.recvFrom(rx.fd, buf, from);
+    if (r >= 0) got.push([r, buf[0]]);
+    else await sleep(10);
+  }
+  assert.equal(got, [[1, 1], [2, 2], [1400, 3]]);
+  assert.is(n.sendBatch(tx.fd, new Uint8Array(4), Int32Array.of(2, 3), 2), -n.errno.EINVAL, 'lengths beyond the buffer');
+  assert.is(n.sendBatch(tx.fd, new Uint8Array(4), Int32Array.of(2), 0), -n.errno.EINVAL);
+  assert.is(reader.sendBatch(-1, [Uint8Array.of(1), Uint8Array.of(2)]), -n.errno.EBADF);
+  n.close(rx.fd);
+  n.close(tx.fd);
+});
+
+test('addon: datagramReader with too small a buffer is -EINVAL, wrong types throw', () => {
+  assert.is(n.datagramReader(new Uint8Array(10), new Int32Array(DGRAM_META_WORDS), 16, 1, () => {}), -n.errno.EINVAL);
+  assert.throws(() => n.datagramReader(new Uint8Array(64), new Uint32Array(8) as unknown as Int32Array, 16, 1, () => {}), TypeError);
+  assert.throws(() => n.datagramReader(new Uint8Array(64), new Int32Array(8), 16, 1, 5 as unknown as () => void), TypeError);
+});
+
+test.run();

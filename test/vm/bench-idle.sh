@@ -1,0 +1,80 @@
+# Idle cost of brokers side by side in one x86 VM boot: each broker of TD_IDLE_BINS
+# ("name=path name=path ...", default "this=bin/tunneldigger-broker"; "name=K=V,K2=V2@path" runs
+# path with those environment variables) in turn holds 100 tunnels of
+# the load generator (no hooks, INFO); after 30 s of settling its CPU (utime+stime, /proc) over
+# TD_BENCH_IDLE_S (60) s, then (TD_IDLE_TRACE=1, default) `strace -c -f` for 20 s: syscalls and
+# epoll_wait returns (= wake-ups) per minute, and `perf record -a` (cpu-clock) for 20 s when perf
+# works in the guest: where the guest's CPU went (kernel/user, by symbol). Rounds: TD_IDLE_ROUNDS
+# (1): the brokers alternate, round after round, so a drift of the host load hits all of them.
+#   VM_NAME=broker-idle-x TD_IDLE_BINS="base=build/base/bin/tunneldigger-broker this=bin/tunneldigger-broker" \
+#     test/vm/run-vm.sh test/vm/bench-idle.sh
+# Point TD_IDLE_BINS (and TD_LOAD_JS) at copies of the builds (e.g. build/base/: bin/ and
+# lib/tunneldigger-broker/{js,node}/, the installed layout) if the tree is rebuilt meanwhile.
+# Output: one `bench-idle: <name> round <r>: ...` line per run, /run/vmout/bench-idle/ (= build/vm/out/<VM_NAME>/).
+# vm-scenario-timeout: 1800
+VMTEST_SCENARIO=bench-idle
+# TD_LOAD_JS: the load generator to use (a copy, so that rebuilding the tree during a run changes nothing)
+LOAD_JS=${TD_LOAD_JS:-}
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/td-lib.sh"
+. "$(dirname "$0")/scenarios/fleet-lib.sh"
+. "$(dirname "$0")/scenarios/load-lib.sh"
+ulimit -n 65536
+W=$TD_WORK
+IDLE=${TD_BENCH_IDLE_S:-60}
+BINS=${TD_IDLE_BINS:-this=bin/tunneldigger-broker}
+ROUNDS=${TD_IDLE_ROUNDS:-1}
+TRACE=${TD_IDLE_TRACE:-1}
+cpu_ticks() { awk '{ s = substr($0, index($0, ") ") + 2); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat" 2>/dev/null; }
+echo "bench-idle: machine load (host) ${VM_HOST_LOAD:-unknown}; guest $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) vCPUs"
+vm_check topo load_topo
+cal=$(bench_calibrate)
+echo "bench-idle: calibration: one fork+exec of /bin/true = $cal ms CPU"
+perf_ok=0
+if [ "$TRACE" = 1 ] && command -v perf > /dev/null && perf record -q -a -e cpu-clock -o "$W/perf-probe.data" -- sleep 0.2 > /dev/null 2>&1; then perf_ok=1; fi
+r=1
+while [ "$r" -le "$ROUNDS" ]; do
+  for nb in $BINS; do
+    name=${nb%%=*}; bin=${nb#*=}; envs=
+    case "$bin" in *@*) envs=$(echo "${bin%%@*}" | tr ',' ' '); bin=${bin#*@} ;; esac
+    td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO
+    log=$W/broker-$name-$r.log
+    # shellcheck disable=SC2086
+    ip netns exec broker env $envs node "$bin" "$W/broker.cfg" > "$log" 2>&1 &
+    TD_BROKER_PID=$!
+    if ! wait_for 90 grep -q 'broker started' "$log"; then vm_fail "start-$name-$r" "broker did not start (see $log)"; continue; fi
+    out=$W/lg-$name-$r
+    hold=$((30 + IDLE + 20 * TRACE * 2 + 10))
+    load_run_bg "lg-$name-$r" --clients 100 --duration "$hold" --up-timeout 120 --uuid-prefix "$name$r"
+    lpid=$LOAD_PID
+    if fleet_wait 150 grep -q 'all 100 tunnels up' "$out.out"; then
+      sleep 30
+      c0=$(cpu_ticks "$TD_BROKER_PID"); t0=$(date +%s.%N)
+      sleep "$IDLE"
+      c1=$(cpu_ticks "$TD_BROKER_PID"); t1=$(date +%s.%N)
+      per=$(awk -v c="$((c1 - c0))" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", c / 100 / (b - a) * 60 }')
+      units=$(awk -v p="$per" -v u="$cal" 'BEGIN { printf "%.1f", p * 1000 / u }')
+      echo "bench-idle: $name round $r: idle broker, 100 tunnels: $per s CPU per minute = $units fork+exec per minute (guest load $(cut -d' ' -f1-3 /proc/loadavg))"
+      vm_pass "idle-$name-$r"
+      if [ "$TRACE" = 1 ]; then
+        timeout -s INT 20 strace -c -f -qq -p "$TD_BROKER_PID" -o "$W/strace-$name-$r.txt" > /dev/null 2>&1
+        echo "bench-idle: $name round $r: syscalls in 20 s (strace -c -f; x3 = per minute):"
+        sed -n '1,/^----.*total/p' "$W/strace-$name-$r.txt" | head -n 20
+        grep total "$W/strace-$name-$r.txt"
+        if [ "$perf_ok" = 1 ]; then
+          perf record -q -a -e cpu-clock -F 499 -o "$W/perf-$name-$r.data" -- sleep 20 > /dev/null 2>&1
+          echo "bench-idle: $name round $r: perf, whole guest, 20 s, by process and dso:"
+          perf report -q -i "$W/perf-$name-$r.data" --sort pid,dso --stdio 2> /dev/null | grep -v '^$' | head -n 12
+          echo "bench-idle: $name round $r: perf, the broker (pid $TD_BROKER_PID), top symbols:"
+          perf report -q -i "$W/perf-$name-$r.data" --pid "$TD_BROKER_PID" --sort dso,sym --stdio 2> /dev/null | grep -v '^$' | head -n 40
+        fi
+      fi
+    else
+      vm_fail "idle-$name-$r" "not all 100 tunnels up (see $out.out)"
+    fi
+    kill -TERM "$lpid" 2> /dev/null; wait "$lpid" 2> /dev/null
+    td_stop_broker
+  done
+  r=$((r + 1))
+done
+vm_done
