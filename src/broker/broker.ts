@@ -19,7 +19,7 @@ import { DeadlineHeap } from './deadline-heap.js';
 import { EndpointMemory } from './endpoint-memory.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
-import { PortUsage } from './port-usage.js';
+import { PortUsage, tieBreak } from './port-usage.js';
 import { RateLimiter } from './rate-limiter.js';
 import { fitReply } from './reply-size.js';
 import { TokenBucket } from './token-bucket.js';
@@ -249,7 +249,7 @@ export class BrokerCore {
         return [reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now)))];
       }
       this.counters.add('usage-requests');
-      return [reply(encodeUsageReply(this.usage(req.features, socket.kind === 'listener' ? socket.port : tunnel?.port)))];
+      return [reply(encodeUsageReply(this.usage(req.features, socket.kind === 'listener' ? socket.port : tunnel?.port, from)))];
     }
     const prepare = decodePrepare(frame.payload);
     if (!prepare) return this.dropShort(frame, from);
@@ -453,11 +453,14 @@ export class BrokerCore {
 
   /** floor(live tunnels / max_tunnels × 65535): tunnels that never heard from their client
    *  within UNHEARD_MS of TUNNEL are not counted. Asked on a port: that port's figure, which is
-   *  higher when the port holds more than its share of the tunnels (port-usage.ts). */
-  usage(clientFeatures: number, port?: number): number {
+   *  higher when the port holds more than its share of the tunnels, and, with several ports,
+   *  less than a tunnel's worth added per asking endpoint to break ties (port-usage.ts). */
+  usage(clientFeatures: number, port?: number, from?: Endpoint): number {
     if (this.draining) return 0xffff;
     if (this.requireUniqueSessionId && (clientFeatures & FEATURE_UNIQUE_SESSION_ID) === 0) return 0xffff;
-    return this.liveUsage.figure(this.cfg.maxTunnels, this.cfg.ports.length, port);
+    const figure = this.liveUsage.figure(this.cfg.maxTunnels, this.cfg.ports.length, port);
+    if (port === undefined || from === undefined || this.cfg.ports.length < 2) return figure;
+    return tieBreak(figure, this.cfg.maxTunnels, from.ip, from.port, port, this.queueSalt);
   }
 
   /** Human status table (SIGUSR1). */

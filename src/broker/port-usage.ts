@@ -35,3 +35,17 @@ export class PortUsage {
     return Math.floor((load / maxTunnels) * 0xffff);
   }
 }
+
+/** Added to a port's figure when the broker has several ports: 0 .. (one tunnel's worth − 1),
+ *  fixed per asking endpoint and port (salted FNV-1a). When the ports' figures are equal (a
+ *  restarted broker: every returning client sees 0 everywhere) clients would all take their
+ *  first port; this spreads them, and is too small to reorder ports or brokers that differ by a
+ *  tunnel or more. Never turns a figure into 0xFFFF (full). */
+export function tieBreak(figure: number, maxTunnels: number, ip: string, port: number, listenerPort: number, salt: number): number {
+  const span = Math.floor(0xffff / Math.max(1, maxTunnels));
+  if (span <= 1 || figure >= 0xffff) return figure;
+  let h = (0x811c9dc5 ^ salt) >>> 0;
+  const key = `${ip}:${port}>${listenerPort}`;
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193) >>> 0;
+  return Math.min(0xfffe, figure + (h % span));
+}

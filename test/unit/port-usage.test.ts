@@ -9,7 +9,7 @@ import type { Endpoint } from '../../src/native.js';
 import type { Action, SocketRef } from '../../src/broker/actions.js';
 import { BrokerCore } from '../../src/broker/broker.js';
 import type { BrokerConfig } from '../../src/broker/config.js';
-import { PortUsage } from '../../src/broker/port-usage.js';
+import { PortUsage, tieBreak } from '../../src/broker/port-usage.js';
 import { chooseBroker } from '../../src/client/selection.js';
 import { MessageType } from '../../src/protocol/constants.js';
 import { COOKIE_TICK_MS } from '../../src/protocol/cookie.js';
@@ -88,23 +88,28 @@ test('PortUsage: a port above its share reports more; never below the broker-wid
   assert.is(u.figure(30, 3, 8944), 0xffff, '17 of a 10-tunnel share');
 });
 
+/** value is figure plus a tie-break below one tunnel's worth (0xffff / max_tunnels). */
+function near(value: number, figure: number, maxTunnels: number, what: string): void {
+  assert.ok(value >= figure && value < figure + Math.floor(0xffff / maxTunnels), `${what}: ${value} vs ${figure}`);
+}
+
 test('broker: USAGE on each listener reflects the tunnels on that port; one port behaves as before', () => {
   const b = broker();
-  for (const p of PORTS) assert.is(usageOn(b, listener(p), asker), 0);
+  for (const p of PORTS) near(usageOn(b, listener(p), asker), 0, 30, `idle ${p}`);
   for (let i = 0; i < 3; i++) tunnelOn(b, 8942, client(i));
-  const on42 = usageOn(b, listener(8942), asker);
-  const on43 = usageOn(b, listener(8943), asker);
-  assert.is(on42, Math.floor((9 / 30) * 0xffff), '3 tunnels on a 10-tunnel share');
-  assert.is(on43, Math.floor((3 / 30) * 0xffff), 'the broker-wide 3/30');
-  assert.is(usageOn(b, listener(8944), asker), on43);
+  near(usageOn(b, listener(8942), asker), Math.floor((9 / 30) * 0xffff), 30, '3 tunnels on a 10-tunnel share');
+  near(usageOn(b, listener(8943), asker), Math.floor((3 / 30) * 0xffff), 30, 'the broker-wide 3/30');
+  near(usageOn(b, listener(8944), asker), Math.floor((3 / 30) * 0xffff), 30, 'the broker-wide 3/30');
   // the same USAGE arriving on a tunnel socket is answered for that tunnel's port
-  assert.is(usageOn(b, { kind: 'tunnel', tunnelId: 100 }, client(0)), on42);
+  near(usageOn(b, { kind: 'tunnel', tunnelId: 100 }, client(0)), Math.floor((9 / 30) * 0xffff), 30, 'tunnel socket');
+  // the same endpoint asking again gets the same answer
+  assert.is(usageOn(b, listener(8943), asker), usageOn(b, listener(8943), asker));
   // metrics and the broker-wide view stay broker-wide
   assert.is(b.usage(1), Math.floor((3 / 30) * 0xffff));
 
   const one = broker({ ports: [8942] });
   for (let i = 0; i < 3; i++) tunnelOn(one, 8942, client(i));
-  assert.is(usageOn(one, listener(8942), asker), Math.floor((3 / 30) * 0xffff));
+  assert.is(usageOn(one, listener(8942), asker), Math.floor((3 / 30) * 0xffff), 'one port: exact, no tie-break');
 });
 
 test('broker: draining and the unique-session-id rule still answer 0xFFFF on every port', () => {
@@ -125,6 +130,36 @@ test('clients listing the ports of one broker spread over them (lowest usage, ti
     held.set(pick.port, held.get(pick.port)! + 1);
   }
   assert.equal([...held.values()], [20, 20, 20]);
+});
+
+test('a restarted broker: clients that all see every port idle still spread (tie-break per endpoint)', () => {
+  const b = broker({ maxTunnels: 3000 });
+  // 300 returning routers ask all three ports before any of them has a tunnel again
+  const picks = Array.from({ length: 300 }, (_, i) => {
+    const ready = PORTS.map((port, index) => ({ index, port, usage: usageOn(b, listener(port), client(i)) }));
+    return chooseBroker(ready, 'usage', () => 0).port;
+  });
+  picks.forEach((port, i) => tunnelOn(b, port, client(i)));
+  for (const p of PORTS) {
+    const n = picks.filter((x) => x === p).length;
+    assert.ok(n >= 70 && n <= 130, `port ${p}: ${n} of 300`);
+  }
+});
+
+test('tieBreak: below one tunnel\'s worth, never full, off when a tunnel is worth less than 2', () => {
+  for (let i = 0; i < 200; i++) {
+    const v = tieBreak(1000, 256, '198.51.100.7', 40000 + i, 8942, 12345);
+    assert.ok(v >= 1000 && v < 1000 + 255, String(v));
+  }
+  const spread = new Set(Array.from({ length: 200 }, (_, i) => tieBreak(0, 256, '198.51.100.7', 40000 + i, 8942, 1)));
+  assert.ok(spread.size > 100, `${spread.size} distinct values`);
+  assert.is(tieBreak(0xffff, 256, '198.51.100.7', 40000, 8942, 1), 0xffff);
+  assert.ok(tieBreak(0xfffe, 256, '198.51.100.7', 40000, 8942, 1) <= 0xfffe);
+  assert.is(tieBreak(500, 40000, '198.51.100.7', 40000, 8942, 1), 500);
+  // salt and listener port change the answer for the same endpoint
+  const a = Array.from({ length: 20 }, (_, i) => tieBreak(0, 256, '198.51.100.7', 40000 + i, 8942, 1));
+  const c = Array.from({ length: 20 }, (_, i) => tieBreak(0, 256, '198.51.100.7', 40000 + i, 8943, 1));
+  assert.not.equal(a, c);
 });
 
 test.run();
