@@ -30,10 +30,10 @@ OUT=${VMOUT:-/run/vmout}
 RAW=$OUT/results.txt
 : > "$RAW"
 KREL=$(uname -r)
-# The 4-tuple hash adds udp4_hash4/udp_lib_hash4-style symbols (static ones may be inlined).
-H4=$(grep -cE ' udp[a-z0-9_]*hash4' /proc/kallsyms)
+# The 4-tuple hash adds udp*hash4* functions (those not inlined show up in kallsyms).
+H4=$(grep -oE ' udp[a-z0-9_]*hash4[a-z0-9_]*' /proc/kallsyms | sort -u | tr -d ' ' | tr '\n' ' ')
 echo "bench-ports: kernel $KREL, $(nproc) vCPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB," \
-  "kallsyms: $H4 udp *hash4* symbols; host load at start: ${VM_HOST_LOAD:-?}"
+  "kallsyms udp*hash4*: ${H4:-none}; host load at start: ${VM_HOST_LOAD:-?}"
 
 [ -x build/bench/port-flood ] || { echo "bench-ports: build/bench/port-flood missing (make bench-ports builds it)" >&2; exit 1; }
 ulimit -n 40000 || { echo "bench-ports: cannot raise the fd limit" >&2; exit 1; }
@@ -121,7 +121,10 @@ for spec in $MODES; do
     echo "bench-ports: $mode n=$n rep=$rep: ${ms} ms to resize; $sockets connected sockets on port $PORT;" \
       "MemAvailable $(awk '/MemAvailable/ {print int($2/1024)}' /proc/meminfo) MiB"
     echo "SETUP kernel=$KREL mode=$mode n=$n rep=$rep resize_ms=$ms sockets=$sockets" >> "$RAW"
-    sleep 1
+    # the kernel deletes L2TP tunnels from a workqueue: wait until their interfaces are gone
+    [ "$mode" = udp ] || wait_for 600 sh -c "[ \$(grep -c '^ *l2tpo' /proc/$HOLDER/net/dev) -eq $n ]" ||
+      echo "bench-ports: $mode n=$n: the kernel still holds $(grep -c '^ *l2tpo' "/proc/$HOLDER/net/dev") interfaces"
+    sleep 2
     measure "$mode" "$n" "$rep"
   done
   [ "$ok" = 1 ] && vm_pass "$mode/sweeps"
