@@ -58,3 +58,15 @@ bench-load: build vm-prep
 	  VM_HOST_LOAD="$$(cat /proc/loadavg)" test/vm/run-vm.sh test/vm/bench-load.sh; \
 	  rc=$$?; cat build/vm/out/$(BENCH_LOAD_VM)/table.md 2>/dev/null || \
 	  echo "bench-load: no table (see build/vm/$(BENCH_LOAD_VM).log)"; exit $$rc
+
+# `make bench-ports`: the kernel's cost per port (docs/scaling.md "The kernel's cost per port"):
+# packets per second through one L2TP tunnel while 0-10,000 other connected sockets share its
+# port, one VM boot per kernel (BENCH_PORTS_KERNELS, default: Debian 12's 6.1 and the newest
+# trixie-backports kernel, fetched by test/vm/prep.sh VM_KSUITE). Never fails on timing.
+.PHONY: bench-ports
+bench-ports: build vm-prep build/bench/port-flood
+	bench/port-cost/run.sh
+
+build/bench/port-flood: bench/port-cost/flood.c
+	@mkdir -p $(@D)
+	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $<

@@ -19,6 +19,7 @@ import { DeadlineHeap } from './deadline-heap.js';
 import { EndpointMemory } from './endpoint-memory.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
+import { PortUsage, tieBreak } from './port-usage.js';
 import { RateLimiter } from './rate-limiter.js';
 import { fitReply } from './reply-size.js';
 import { TokenBucket } from './token-bucket.js';
@@ -83,8 +84,8 @@ export class BrokerCore {
   private readonly ctx: TunnelContext;
   /** Per-tunnel deadlines (keepalive, probe, ...): tick() pops only what is due. */
   private readonly timers = new DeadlineHeap<BrokerTunnel>();
-  /** Tunnels counted in the usage figure (see BrokerTunnel.live). */
-  private liveCount = 0;
+  /** Tunnels counted in the usage figure (see BrokerTunnel.live), per port (port-usage.ts). */
+  private readonly liveUsage = new PortUsage();
   private readonly answers = new TokenBucket(1000 / ANSWER_BUDGET_PER_S, ANSWER_BUDGET_BURST);
   private readonly logOn: (level: LogLevel) => boolean;
   private readonly slackMs: number;
@@ -114,7 +115,7 @@ export class BrokerCore {
       cfg, counters: this.counters, random: deps.random, errno: deps.errno, tcPath: deps.tcPath,
       showEndpoint: (ep) => this.showEndpoint(ep),
       logOn: this.logOn,
-      liveChanged: (delta) => { this.liveCount += delta; },
+      liveChanged: (delta, port) => this.liveUsage.change(delta, port),
     };
   }
 
@@ -248,7 +249,7 @@ export class BrokerCore {
         return [reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now)))];
       }
       this.counters.add('usage-requests');
-      return [reply(encodeUsageReply(this.usage(req.features)))];
+      return [reply(encodeUsageReply(this.usage(req.features, socket.kind === 'listener' ? socket.port : tunnel?.port, from)))];
     }
     const prepare = decodePrepare(frame.payload);
     if (!prepare) return this.dropShort(frame, from);
@@ -451,11 +452,15 @@ export class BrokerCore {
   }
 
   /** floor(live tunnels / max_tunnels × 65535): tunnels that never heard from their client
-   *  within UNHEARD_MS of TUNNEL are not counted. */
-  usage(clientFeatures: number): number {
+   *  within UNHEARD_MS of TUNNEL are not counted. Asked on a port: that port's figure, which is
+   *  higher when the port holds more than its share of the tunnels, and, with several ports,
+   *  less than a tunnel's worth added per asking endpoint to break ties (port-usage.ts). */
+  usage(clientFeatures: number, port?: number, from?: Endpoint): number {
     if (this.draining) return 0xffff;
     if (this.requireUniqueSessionId && (clientFeatures & FEATURE_UNIQUE_SESSION_ID) === 0) return 0xffff;
-    return Math.floor((Math.min(this.liveCount, this.cfg.maxTunnels) / this.cfg.maxTunnels) * 0xffff);
+    const figure = this.liveUsage.figure(this.cfg.maxTunnels, this.cfg.ports.length, port);
+    if (port === undefined || from === undefined || this.cfg.ports.length < 2) return figure;
+    return tieBreak(figure, this.cfg.maxTunnels, from.ip, from.port, port, this.queueSalt);
   }
 
   /** Human status table (SIGUSR1). */

@@ -36,7 +36,7 @@ export interface TunnelContext {
   /** Whether a log line of this level would be written (build the text only then). */
   logOn: (level: LogLevel) => boolean;
   /** The tunnel started (+1) or stopped (-1) counting as live for the usage figure. */
-  liveChanged: (delta: number) => void;
+  liveChanged: (delta: number, port: number) => void;
 }
 
 export type TunnelState = 'setup' | 'up' | 'closed';
@@ -331,7 +331,7 @@ export class BrokerTunnel {
   private setLive(live: boolean): void {
     if (live === this.live) return;
     this.live = live;
-    this.ctx.liveChanged(live ? 1 : -1);
+    this.ctx.liveChanged(live ? 1 : -1, this.port);
   }
 
   private updateMtu(out: Action[]): void {

@@ -6,7 +6,8 @@
 # Exits with the script's status (124 on timeout, 1 if the VM died without a status).
 # Console log: build/vm/<name>.log; clean script output: build/vm/out/<name>/transcript.txt.
 # Env: VM_NAME (default: script basename), VM_TIMEOUT (s, default 600), VM_MEM (MiB, 1024),
-#      VM_SMP (2), VM_QUIET=1 (don't echo the console), CACHE. All VM_* and TD_* variables are
+#      VM_SMP (2), VM_QUIET=1 (don't echo the console), CACHE, VM_KVER/VM_KSUITE (which Debian
+#      kernel, see prep.sh). All VM_* and TD_* variables are
 #      exported to the script inside the VM. VM_QEMU_EXTRA: extra qemu arguments (split on
 #      blanks), e.g. a link to another VM: `-netdev socket,id=n0,listen=127.0.0.1:PORT
 #      -device virtio-net-pci,netdev=n0` (the guest names it eth0).
@@ -24,8 +25,10 @@ export CACHE
 command -v qemu-system-x86_64 >/dev/null ||
   { echo "run-vm: qemu-system-x86_64 missing; run 'make deps' (qemu-system-x86)" >&2; exit 1; }
 "$ROOT/test/vm/prep.sh" || { echo "run-vm: VM preparation failed, not booting" >&2; exit 1; }
-KVER=$(cat "$CACHE/vm-x86_64/current")
-K=$CACHE/vm-x86_64/$KVER
+# VM_KSUITE/VM_KVER: a kernel from another Debian suite / a given version (prep.sh).
+KROOT=$CACHE/vm-x86_64${VM_KSUITE:+/$VM_KSUITE}
+KVER=${VM_KVER:-$(cat "$KROOT/current")}
+K=$KROOT/$KVER
 
 OUT=$ROOT/build/vm/out/$NAME
 LOG=$ROOT/build/vm/$NAME.log
@@ -89,5 +92,5 @@ if [ -z "$rcline" ]; then
   exit 1
 fi
 rc=${rcline#VMTEST-RC=}
-echo "run-vm: $NAME rc=$rc, $times, log $LOG"
+echo "run-vm: $NAME rc=$rc, kernel $KVER, $times, log $LOG"
 exit "$rc"
