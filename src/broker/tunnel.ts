@@ -97,6 +97,8 @@ export class BrokerTunnel {
     /** Negotiated features (client offer & FEATURES_MASK). */
     features: number,
     now: number,
+    /** Address of the listener the PREPARE came in on ('' = the first of broker.address). */
+    readonly listenAddress = '',
   ) {
     this.features = features;
     const unique = (features & FEATURE_UNIQUE_SESSION_ID) !== 0;
