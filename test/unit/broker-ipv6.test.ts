@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import type { Endpoint } from '../../src/native.js';
 import type { BrokerConfig } from '../../src/broker/config.js';
 import * as m from '../../src/protocol/messages.js';
-import { CFG, CLIENT, ERRNO, handshake, rig } from './broker-fakes.js';
+import { CFG, CLIENT, ERRNO, handshake, hexOf, rig } from './broker-fakes.js';
 
 /** A dual-stack broker: fd 10 = 203.0.113.1:8942, fd 11 = [2001:db8::1]:8942. */
 const DUAL: BrokerConfig = { ...CFG, address: '203.0.113.1,2001:db8::1', ports: [8942] };
@@ -39,7 +39,7 @@ test('a PREPARE over IPv6: the tunnel socket is IPv6, bound to the v6 listener a
   assert.equal(r.kernel.calls.slice(0, 2), ['createTunnel 100 peer 1 fd 12', 'createSession 100/100 peer 1 l2tp100-100']);
   assert.equal(r.native.sent.at(-1), { fd: 12, hex: '80 73 a7 01 04 08 00 00 00 64 00 00 00 01' }, 'TUNNEL on the tunnel socket');
   // hook arguments: the IPv6 address where the original puts the IPv4 one (5th), ports after it
-  assert.ok(r.native.calls.includes('spawn /up 100 100 l2tp100-100 1446 2001:db8:0:7::7 40000 8942 six 8942'), r.native.calls.join('\n'));
+  assert.ok(r.native.calls.includes('spawn /up 100 100 l2tp100-100 1426 2001:db8:0:7::7 40000 8942 six 8942'), r.native.calls.join('\n'));
   assert.ok(r.loop.logs.some((l) => l.includes('tunnel 100 (uuid six, [2001:db8:0:7::7]:40000) up')), r.loop.logs.join('\n'));
   // a refusal goes back through the v6 listener (the one the PREPARE came in on)
   r.kernel.failSession = -ERRNO.EEXIST;
@@ -60,6 +60,42 @@ test('v4 and v6 clients at once: each on its own family, usage shared across fam
     r.deliver(fd, m.encodeUsageRequest(1), from);
     assert.equal(r.native.sent.at(-1)!.hex, '80 73 a7 01 0a 02 7f ff 00 00 00 00');
   }
+});
+
+test('PMTU over IPv6: 1426 by default, probes 20 bytes smaller, a 1400-byte path ends at 1326 at both ends', () => {
+  const r = rig(DUAL);
+  r.driver.openListeners();
+  handshake(r, V6, 'six', V6_FD);
+  const TUN = 12;
+  assert.ok(r.kernel.calls.includes('setLinkMtu l2tp100-100 1426'), r.kernel.calls.join('\n'));
+  const sizes = (): number[] => r.native.sent.filter((x) => x.fd === TUN && x.hex.startsWith('80 73 a7 01 06')).map((x) => x.hex.split(' ').length);
+  r.loop.advance(5_000);
+  assert.equal([...new Set(sizes())], [1452], 'the 1500-byte probe carries 1452 bytes over IPv6');
+  // the path carries 1400 bytes: the client acknowledges the 1400 probe (UDP payload 1352)
+  r.kernel.calls = [];
+  r.deliver(TUN, m.encodePmtuAck(1352), V6);
+  assert.equal(r.native.sent.at(-1)!.hex, hexOf(m.encodePmtuNotify(1326)));
+  assert.ok(r.kernel.calls.includes('setLinkMtu l2tp100-100 1326'), r.kernel.calls.join('\n'));
+  r.kernel.calls = [];
+  r.deliver(TUN, m.encodePmtuNotify(1326), V6); // the client measured the same path
+  assert.not.ok(r.kernel.calls.some((c) => c.startsWith('setLinkMtu')), 'no change: both at 1326');
+  // an ACK larger than any IPv6 probe (1472 + 48 > 1500) is a lying peer
+  r.deliver(TUN, m.encodePmtuAck(1472), V6);
+  assert.is(r.core.counters.get('drop-pmtud-ack-too-large'), 1);
+  // the whole run over IPv6 ends with 1280 (fits every IPv6 link)
+  const s = rig(DUAL);
+  s.driver.openListeners();
+  handshake(s, V6, 'six', V6_FD);
+  s.loop.advance(40_000);
+  const run = [...new Set(s.native.sent.filter((x) => x.fd === TUN && x.hex.startsWith('80 73 a7 01 06')).map((x) => x.hex.split(' ').length + 48))];
+  assert.equal(run, [1500, 1492, 1476, 1450, 1400, 1334, 1280]);
+  // ... and an IPv4 tunnel next to it is as before: 1446, 1500-byte probes of 1472 bytes
+  const v4 = rig(DUAL);
+  v4.driver.openListeners();
+  handshake(v4, CLIENT, 'four', V4_FD);
+  assert.ok(v4.kernel.calls.includes('setLinkMtu l2tp100-100 1446'));
+  v4.loop.advance(5_000);
+  assert.ok(v4.native.sent.some((x) => x.fd === TUN && x.hex.startsWith('80 73 a7 01 06') && x.hex.split(' ').length === 1472));
 });
 
 test('a cookie binds the full IPv6 address and port: another address in the same /64 or another port is refused', () => {
