@@ -85,6 +85,7 @@ class LoadGen {
     const o = this.o;
     return createSim(o.mode, {
       host: o.brokerIp, port: o.brokerPort, uuid: `${o.uuidPrefix}-${i}`, tunnelId: o.tunnelIdBase + i, ifname: `${o.ifnamePrefix}${i}`,
+      limitKbps: o.limitKbps,
     });
   }
 

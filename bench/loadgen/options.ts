@@ -17,6 +17,7 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
   --kernel             create each client's kernel L2TP tunnel + session (interface <prefix><i>),
                        so data can flow; default: control only (keepalives, PMTU probes answered,
                        no client-side kernel state)
+  --limit KBPS         each client asks for a downstream limit of KBPS kbit/s once up (as -L)
   --source LIST        source addresses of the broker's family, round-robin: a.b.c.d[,a.b.c.e-f...]
                        or 2001:db8::10[,2001:db8::20-2f...] (a range in the last group, hex for
                        IPv6); default 0.0.0.0 or ::
@@ -46,6 +47,8 @@ export interface LoadOptions {
   rate: number;
   mode: Mode;
   kernel: boolean;
+  /** LIMIT bandwidth_down per client (kbit/s), 0 = none. */
+  limitKbps: number;
   sources: string[];
   upTimeoutS: number;
   durationS: number;
@@ -130,7 +133,7 @@ function num(opt: string, v: string | undefined, min: number, max: number, integ
 /** Options, or 'help'. Throws OptionError naming the option on bad input. */
 export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   const o: LoadOptions = {
-    brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, sources: [],
+    brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, limitKbps: 0, sources: [],
     upTimeoutS: 60, durationS: 0, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
     ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false,
   };
@@ -154,6 +157,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--rate': o.rate = num(a, val(), 0, 100000); break;
       case '--original': o.mode = 'original'; break;
       case '--kernel': o.kernel = true; break;
+      case '--limit': o.limitKbps = num(a, val(), 1, 2 ** 32 - 1, true); break;
       case '--source': o.sources = parseSources(val()); break;
       case '--up-timeout': o.upTimeoutS = num(a, val(), 1, 3600); break;
       case '--duration': o.durationS = num(a, val(), 0, 3600); break;
