@@ -212,3 +212,22 @@ export function handshake(r: ReturnType<typeof rig>, from: Endpoint = CLIENT, uu
   const cookie = Uint8Array.from(reply.hex.split(' ').slice(6, 14).map((x) => parseInt(x, 16)));
   r.deliver(fd, m.encodePrepare(cookie, m.utf8Encode(uuid), 1, 1), from);
 }
+
+/** The native's sendTo to `port` throws an error naming the address (as an addon error might). */
+export function throwOnSendToPort(r: ReturnType<typeof rig>, port: number): void {
+  const sendTo = r.native.sendTo.bind(r.native);
+  r.native.sendTo = (fd, data, ip, p) => {
+    if (p === port) throw new TypeError(`sendTo: cannot send to ${ip}:${p}${ip.includes(':') ? ` ([${ip}]:${p})` : ''}`);
+    return sendTo(fd, data, ip, p);
+  };
+}
+
+/** Tunnel sends fail (ECONNREFUSED) for 20 s, then a shutdown runs to its end; the log text. */
+export function refuseThenShutdown(r: ReturnType<typeof rig>): { text: string; done: boolean } {
+  r.native.send = () => -ERRNO.ECONNREFUSED;
+  r.loop.advance(20_000);
+  let done = false;
+  r.driver.shutdown(65_000, () => { done = true; });
+  r.loop.advance(70_000);
+  return { text: r.loop.logs.join('\n'), done };
+}

@@ -19,7 +19,7 @@ import { FINE_TICK_MS, FineCookieJar } from '../../src/protocol/cookie.js';
 import * as m from '../../src/protocol/messages.js';
 import type { LogLevel } from '../../src/runtime/loop.js';
 import { nodeLockFs } from '../../src/main/broker/broker-main.js';
-import { CFG, CLIENT, ERRNO, handshake, rig } from './broker-fakes.js';
+import { CFG, CLIENT, ERRNO, handshake, refuseThenShutdown, rig, throwOnSendToPort } from './broker-fakes.js';
 import { FakeLoop } from './fake-loop.js';
 
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
@@ -340,20 +340,11 @@ test('log_ip_addresses=false: no client address in any log line of core, driver 
   r.deliver(10, m.encodeClientKeepalive(0), { ip: IP, port: 9 });
   // a wrong source on the tunnel socket, socket errors, an addon error naming the address
   r.deliver(11, m.encodeClientKeepalive(1), { ip: IP, port: 1 });
-  const sendTo = r.native.sendTo.bind(r.native);
-  r.native.sendTo = (fd, data, ip, port) => {
-    if (port === 10) throw new TypeError(`sendTo: cannot send to ${ip}:${port}`);
-    return sendTo(fd, data, ip, port);
-  };
+  throwOnSendToPort(r, 10);
   r.deliver(10, m.encodeCookieRequest(), { ip: IP, port: 10 });
-  r.native.send = () => -ERRNO.ECONNREFUSED;
-  r.loop.advance(20_000);
   // close via timeout path is long; close via shutdown
-  let done = false;
-  r.driver.shutdown(65_000, () => { done = true; });
-  r.loop.advance(70_000);
+  const { text, done } = refuseThenShutdown(r);
   assert.ok(done);
-  const text = r.loop.logs.join('\n');
   assert.ok(r.loop.logs.length > 30, `${r.loop.logs.length} lines`);
   // every path was taken
   for (const needle of ['<ip hidden>', 'hook session.up', 'tc for tunnel 100', 'not run, 1 jobs already waiting in queue ip#',

@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import type { Endpoint } from '../../src/native.js';
 import type { BrokerConfig } from '../../src/broker/config.js';
 import * as m from '../../src/protocol/messages.js';
-import { CFG, CLIENT, ERRNO, handshake, hexOf, rig } from './broker-fakes.js';
+import { CFG, CLIENT, ERRNO, handshake, hexOf, refuseThenShutdown, rig, throwOnSendToPort } from './broker-fakes.js';
 
 /** A dual-stack broker: fd 10 = 203.0.113.1:8942, fd 11 = [2001:db8::1]:8942. */
 const DUAL: BrokerConfig = { ...CFG, address: '203.0.113.1,2001:db8::1', ports: [8942] };
@@ -173,19 +173,10 @@ test('log_ip_addresses=false: no IPv6 client address in any log line; the broker
   r.deliver(V6_FD, m.encodePrepare(new Uint8Array(8), m.utf8Encode('forged'), 1, 1), { ...V6, port: 7 });
   r.deliver(V6_FD, Uint8Array.of(1, 2, 3), { ...V6, port: 8 });
   r.deliver(V6_FD, m.encodeClientKeepalive(0), { ...V6, port: 9 });
-  const sendTo = r.native.sendTo.bind(r.native);
-  r.native.sendTo = (fd, data, ip, port) => {
-    if (port === 10) throw new TypeError(`sendTo: cannot send to ${ip}:${port} ([${ip}]:${port})`);
-    return sendTo(fd, data, ip, port);
-  };
+  throwOnSendToPort(r, 10);
   r.deliver(V6_FD, m.encodeCookieRequest(), { ...V6, port: 10 });
-  r.native.send = () => -ERRNO.ECONNREFUSED;
-  r.loop.advance(20_000);
-  let done = false;
-  r.driver.shutdown(65_000, () => { done = true; });
-  r.loop.advance(70_000);
+  const { text, done } = refuseThenShutdown(r);
   assert.ok(done);
-  const text = r.loop.logs.join('\n');
   for (const needle of ['<ip hidden>', 'hook session.up', 'tc for tunnel 100', 'from its /64', 'hook broker.connection-rate-limit',
     'internal error while executing send', 'not the tunnel\'s endpoint', ' closed: ']) {
     assert.ok(text.includes(needle), `no line with "${needle}":\n${text}`);
