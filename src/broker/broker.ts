@@ -566,7 +566,8 @@ export class BrokerCore {
     ];
     for (const [key, a, b] of restartKeys) if (a !== b) needRestart.push(key);
     const limitsChanged = cur.connectionRateLimit !== next.connectionRateLimit || cur.perIpCount !== next.perIpCount ||
-      cur.perIpTime !== next.perIpTime || cur.connectionRateLimitBurst !== next.connectionRateLimitBurst;
+      cur.perIpTime !== next.perIpTime || cur.connectionRateLimitBurst !== next.connectionRateLimitBurst ||
+      cur.perIpIpv6Prefix !== next.perIpIpv6Prefix;
     if (limitsChanged) {
       this.limiter = new RateLimiter(next.connectionRateLimit * 1000, next.perIpCount, next.perIpTime * 1000, undefined,
         next.connectionRateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST);
@@ -586,7 +587,8 @@ export class BrokerCore {
     if (listen(cur.metricsListen) !== listen(next.metricsListen)) changed.push(`metrics.listen ${listen(next.metricsListen)}`);
     Object.assign(cur, {
       maxTunnels: next.maxTunnels, connectionRateLimit: next.connectionRateLimit, perIpCount: next.perIpCount,
-      perIpTime: next.perIpTime, pmtu: next.pmtu, verbosity: next.verbosity, logIpAddresses: next.logIpAddresses,
+      perIpTime: next.perIpTime, perIpIpv6Prefix: next.perIpIpv6Prefix, pmtu: next.pmtu, verbosity: next.verbosity,
+      logIpAddresses: next.logIpAddresses,
       hooks: { ...next.hooks }, metricsListen: next.metricsListen,
     });
     return { changed, needRestart };

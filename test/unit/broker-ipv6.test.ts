@@ -142,6 +142,21 @@ test('per-IP limit: IPv6 clients count per /64 (rotating addresses does not help
   assert.is(p48.driver.tunnelSocketCount, 1, '/48: both in one prefix');
 });
 
+test('reload: a new IPv6 prefix length applies at once (a new limiter), a new address list needs a restart', () => {
+  const r = rig({ ...DUAL, perIpCount: 1, perIpTime: 60 });
+  r.driver.openListeners();
+  handshake(r, { ip: '2001:db8:0:7::1', port: 1000 }, 'a', V6_FD);
+  handshake(r, { ip: '2001:db8:0:7::2', port: 1000 }, 'b', V6_FD);
+  assert.is(r.driver.tunnelSocketCount, 1, '/64: the second is refused');
+  const res = r.core.reconfigure({ ...DUAL, perIpCount: 1, perIpTime: 60, perIpIpv6Prefix: 128, address: '2001:db8::1' });
+  assert.ok(res.changed.includes('rate limits'), res.changed.join(', '));
+  assert.equal(res.needRestart, ['broker.address']);
+  assert.is(r.core.cfg.perIpIpv6Prefix, 128);
+  r.loop.advance(20_000); // past the 15 s refusal hold of the refused endpoint
+  handshake(r, { ip: '2001:db8:0:7::3', port: 1000 }, 'c', V6_FD);
+  assert.is(r.driver.tunnelSocketCount, 2, '/128 now: another address of that /64 gets its tunnel');
+});
+
 test('an IPv6 listener on a host without IPv6: an error naming the address; the IPv4 listener still serves', () => {
   const r = rig(DUAL);
   r.native.noIpv6 = true;
