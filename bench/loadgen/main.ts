@@ -13,6 +13,7 @@ import type { Action } from '../../src/client/actions.js';
 import { NetlinkKernel } from '../../src/netlink/kernel.js';
 import { MessageType } from '../../src/protocol/constants.js';
 import { decodeError, isFrame, parseFrame } from '../../src/protocol/messages.js';
+import { formatHostPort } from '../../src/protocol/ip-address.js';
 import { native } from '../../src/runtime/node/native.js';
 import { HELP, OptionError, parseLoadOptions, type LoadOptions } from './options.js';
 import { createSim, type Sim } from './sim.js';
@@ -84,6 +85,7 @@ class LoadGen {
     const o = this.o;
     return createSim(o.mode, {
       host: o.brokerIp, port: o.brokerPort, uuid: `${o.uuidPrefix}-${i}`, tunnelId: o.tunnelIdBase + i, ifname: `${o.ifnamePrefix}${i}`,
+      limitKbps: o.limitKbps,
     });
   }
 
@@ -219,14 +221,14 @@ class LoadGen {
     this.opens++;
     s.attemptAt = this.now();
     const fail = (what: string, rc: number): void => this.run(s, s.sim.opened(gen, `${what}: ${n.strerror(-rc)}`, this.now()));
-    const fd = n.udpSocket();
+    const fd = n.udpSocket(o.family);
     if (fd < 0) return fail('cannot create a UDP socket', fd);
     s.fd = fd;
     const src = o.sources[s.i % o.sources.length];
     let rc = n.bind(fd, src, 0);
     if (rc < 0) return fail(`cannot bind to ${src}`, rc);
     if ((rc = n.setPmtuProbe(fd)) < 0) return fail('cannot enable PMTU probing', rc);
-    if ((rc = n.connect(fd, o.brokerIp, o.brokerPort)) < 0) return fail(`cannot connect to ${o.brokerIp}:${o.brokerPort}`, rc);
+    if ((rc = n.connect(fd, o.brokerIp, o.brokerPort)) < 0) return fail(`cannot connect to ${formatHostPort(o.brokerIp, o.brokerPort)}`, rc);
     rc = n.watch(fd, () => this.receive(s, fd));
     if (rc < 0) return fail('cannot watch the socket', rc);
     this.run(s, s.sim.opened(gen, { ip: o.brokerIp, port: o.brokerPort }, this.now()));
@@ -338,7 +340,7 @@ export async function main(argv: string[]): Promise<number> {
   guard.unref();
 
   say(`${o.clients} clients (${o.mode === 'ours' ? 'our client' : 'original client'}, ${o.kernel ? 'kernel tunnels' : 'control only'}), ` +
-    `${o.rate > 0 ? `${o.rate}/s` : 'all at once'}, broker ${o.brokerIp}:${o.brokerPort}, ${o.sources.length} source address(es)`);
+    `${o.rate > 0 ? `${o.rate}/s` : 'all at once'}, broker ${formatHostPort(o.brokerIp, o.brokerPort)}, ${o.sources.length} source address(es)`);
   // CLOCK_MONOTONIC µs of the phases, to cut a broker CPU profile (node --cpu-prof) into them
   const marks: Record<string, number> = {};
   const before = await sampleBroker(o, g);
@@ -392,8 +394,9 @@ export async function main(argv: string[]): Promise<number> {
   let afterTeardown: BrokerSample | null = null;
   if (o.teardown) {
     for (const s of g.slots) g.close(s);
-    // the broker closes each tunnel on its ERROR 0x11: poll (bounded) until it holds none
-    const end = g.now() + TEARDOWN_WAIT_MS;
+    // the broker closes each tunnel on its ERROR 0x11: poll (bounded) until it holds none; without
+    // --broker-pid nobody can be asked, so one second for the ERRORs to leave is all
+    const end = g.now() + (o.brokerPid === null ? 0 : TEARDOWN_WAIT_MS);
     do {
       await sleep(1_000);
       afterTeardown = await sampleBroker(o, g);

@@ -1,4 +1,6 @@
 // Command line of the load generator (bench/loadgen/main.ts). Bad values name the option.
+import type { IpFamily } from '../../src/native.js';
+import { formatIpv6, ipFamily, parseIpv6 } from '../../src/protocol/ip-address.js';
 import type { Mode } from './sim.js';
 
 export const HELP = `Usage: node build/js/bench/loadgen/main.js --broker IP:PORT --clients N [options]
@@ -6,7 +8,8 @@ Simulates N tunneldigger clients in one process, each with its own UDP socket an
 the bytes of our client (src/client/context.ts). Bounded: stops by itself. Exit status 0 when
 every client came up, 1 when one never did (or was still down at the end), 2 on bad options.
 
-  --broker IP:PORT     broker address (an IPv4 address, no name resolution)
+  --broker IP:PORT     broker address: a.b.c.d:PORT or [IPv6]:PORT (no name resolution); the
+                       clients use the broker's address family
   --clients N          number of simulated clients (1..20000)
   --rate R             arrivals per second (default 0: all at once)
   --original           behave like the original C client: give up silently after 15 s (no ERROR),
@@ -14,7 +17,10 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
   --kernel             create each client's kernel L2TP tunnel + session (interface <prefix><i>),
                        so data can flow; default: control only (keepalives, PMTU probes answered,
                        no client-side kernel state)
-  --source LIST        source addresses, round-robin: a.b.c.d[,a.b.c.e-f...] (default 0.0.0.0)
+  --limit KBPS         each client asks for a downstream limit of KBPS kbit/s once up (as -L)
+  --source LIST        source addresses of the broker's family, round-robin: a.b.c.d[,a.b.c.e-f...]
+                       or 2001:db8::10[,2001:db8::20-2f...] (a range in the last group, hex for
+                       IPv6); default 0.0.0.0 or ::
   --up-timeout S       give up waiting for all clients after S s (default 60)
   --settle S           after all are up (+2 s), wait S s before the hold starts (default 0): the
                        broker's PMTU discovery runs for ~25 s after each tunnel is created
@@ -34,11 +40,15 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
 
 export interface LoadOptions {
   brokerIp: string;
+  /** The broker address's family: every client socket is of it. */
+  family: IpFamily;
   brokerPort: number;
   clients: number;
   rate: number;
   mode: Mode;
   kernel: boolean;
+  /** LIMIT bandwidth_down per client (kbit/s), 0 = none. */
+  limitKbps: number;
   sources: string[];
   upTimeoutS: number;
   durationS: number;
@@ -64,10 +74,15 @@ function ipv4(opt: string, v: string): string {
   return v;
 }
 
-/** "a.b.c.d,a.b.c.e-f" → every address (ranges in the last octet). */
+/** "a.b.c.d,a.b.c.e-f" → every address (ranges in the last octet); IPv6 addresses and ranges
+ *  in the last group ("2001:db8::10-1f", hex) are canonical text. */
 export function parseSources(v: string): string[] {
   const out: string[] = [];
   for (const part of v.split(',')) {
+    if (part.includes(':')) {
+      out.push(...ipv6Range(part));
+      continue;
+    }
     const r = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.)(\d{1,3})-(\d{1,3})$/.exec(part);
     if (!r) {
       out.push(ipv4('--source', part));
@@ -78,6 +93,32 @@ export function parseSources(v: string): string[] {
     for (let i = lo; i <= hi; i++) out.push(ipv4('--source', `${r[1]}${i}`));
   }
   return out;
+}
+
+function ipv6(opt: string, v: string): string {
+  const b = parseIpv6(v);
+  if (!b) throw new OptionError(`${opt}: '${v}' is not an IPv6 address (no brackets, no zone id)`);
+  return formatIpv6(b);
+}
+
+function ipv6Range(part: string): string[] {
+  const r = /^(.*:)([0-9A-Fa-f]{1,4})-([0-9A-Fa-f]{1,4})$/.exec(part);
+  if (!r) return [ipv6('--source', part)];
+  const [lo, hi] = [parseInt(r[2], 16), parseInt(r[3], 16)];
+  if (lo > hi || hi - lo >= 65536) throw new OptionError(`--source: '${part}' is not a range ...:lo-hi with lo <= hi`);
+  const out: string[] = [];
+  for (let i = lo; i <= hi; i++) out.push(ipv6('--source', `${r[1]}${i.toString(16)}`));
+  return out;
+}
+
+/** "198.51.100.1:8942" or "[2001:db8::1]:8942". */
+function brokerAddress(v: string): { ip: string; port: string } {
+  const m = /^\[([^\]]*)\]:(\d+)$/.exec(v) ?? /^([^:[\]]+):(\d+)$/.exec(v);
+  if (m) return { ip: v.startsWith('[') ? ipv6('--broker', m[1]) : ipv4('--broker', m[1]), port: m[2] };
+  if (/^[^[]*:.*:/.test(v)) {
+    throw new OptionError(`--broker: '${v}': an IPv6 address needs brackets around it, e.g. [2001:db8::1]:8942`);
+  }
+  throw new OptionError(`--broker: '${v}' is not IP:PORT or [IPv6]:PORT`);
 }
 
 function num(opt: string, v: string | undefined, min: number, max: number, integer = false): number {
@@ -92,7 +133,7 @@ function num(opt: string, v: string | undefined, min: number, max: number, integ
 /** Options, or 'help'. Throws OptionError naming the option on bad input. */
 export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   const o: LoadOptions = {
-    brokerIp: '', brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, sources: ['0.0.0.0'],
+    brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, limitKbps: 0, sources: [],
     upTimeoutS: 60, durationS: 0, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
     ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false,
   };
@@ -106,17 +147,17 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
     switch (a) {
       case '-h': case '--help': return 'help';
       case '--broker': {
-        const v = val();
-        const m = /^(.+):(\d+)$/.exec(v);
-        if (!m) throw new OptionError(`--broker: '${v}' is not IP:PORT`);
-        o.brokerIp = ipv4('--broker', m[1]);
-        o.brokerPort = num('--broker (port)', m[2], 1, 65535, true);
+        const b = brokerAddress(val());
+        o.brokerIp = b.ip;
+        o.family = ipFamily(b.ip) ?? 4;
+        o.brokerPort = num('--broker (port)', b.port, 1, 65535, true);
         break;
       }
       case '--clients': o.clients = num(a, val(), 1, 20000, true); break;
       case '--rate': o.rate = num(a, val(), 0, 100000); break;
       case '--original': o.mode = 'original'; break;
       case '--kernel': o.kernel = true; break;
+      case '--limit': o.limitKbps = num(a, val(), 1, 2 ** 32 - 1, true); break;
       case '--source': o.sources = parseSources(val()); break;
       case '--up-timeout': o.upTimeoutS = num(a, val(), 1, 3600); break;
       case '--duration': o.durationS = num(a, val(), 0, 3600); break;
@@ -139,6 +180,9 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
     }
   }
   if (!o.brokerIp) throw new OptionError('--broker IP:PORT is required');
+  if (!o.sources.length) o.sources = [o.family === 6 ? '::' : '0.0.0.0'];
+  const other = o.sources.find((src) => ipFamily(src) !== o.family);
+  if (other) throw new OptionError(`--source: '${other}' is not of the broker's address family (IPv${o.family}: ${o.brokerIp})`);
   if (!o.clients) throw new OptionError('--clients N is required');
   if ((o.brokerPid === null) !== (o.brokerLog === null)) throw new OptionError('--broker-pid and --broker-log go together');
   if (o.churn > 0 && o.durationS === 0) throw new OptionError('--churn needs --duration (churn happens while holding)');

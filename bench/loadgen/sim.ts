@@ -18,6 +18,8 @@ export interface SimConfig {
   uuid: string;
   tunnelId: number;
   ifname: string;
+  /** LIMIT bandwidth_down asked for once the tunnel is up (kbit/s, 0 = none), as -L. */
+  limitKbps?: number;
 }
 
 export interface Sim {
@@ -48,7 +50,7 @@ export class OursSim implements Sim {
   constructor(cfg: SimConfig, random: () => number) {
     this.core = new Client({
       uuid: cfg.uuid, bindIp: '0.0.0.0', brokers: [{ host: cfg.host, port: String(cfg.port) }], ifname: cfg.ifname,
-      bindDevice: null, hook: null, tunnelId: cfg.tunnelId, limitKbps: 0, selection: 'first', foreground: true,
+      bindDevice: null, hook: null, tunnelId: cfg.tunnelId, limitKbps: cfg.limitKbps ?? 0, selection: 'first', foreground: true,
       mtuHook: false,
     }, random);
   }
@@ -84,7 +86,7 @@ export class OriginalSim implements Sim {
   private at = 0;
 
   constructor(private readonly cfg: SimConfig) {
-    const t: TunnelConfig = { uuid: utf8Encode(cfg.uuid), tunnelId: cfg.tunnelId, ifname: cfg.ifname, limitKbps: 0, hook: null };
+    const t: TunnelConfig = { uuid: utf8Encode(cfg.uuid), tunnelId: cfg.tunnelId, ifname: cfg.ifname, limitKbps: cfg.limitKbps ?? 0, hook: null };
     this.ctx = new BrokerContext(0, cfg.host, String(cfg.port), t);
   }
 

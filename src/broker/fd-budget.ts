@@ -1,6 +1,6 @@
 // How many tunnels the broker's file descriptor limit leaves room for (logged at start by
 // src/main/broker/broker-main.ts after Native.raiseFdLimit). Pure: fed limits and config.
-import type { BrokerConfig } from './config.js';
+import { listenAddresses, type BrokerConfig } from './config.js';
 import { DEFAULT_MAX_RUNNING } from './job-runner.js';
 
 /** Descriptors the broker holds besides tunnels, listeners and hook processes: stdio, Node's own
@@ -11,22 +11,29 @@ export const FD_FIXED_RESERVE = 64;
 export const FD_PER_JOB = 2;
 
 export interface FdBudget {
-  /** Descriptors kept back: FD_FIXED_RESERVE + one per listener port + FD_PER_JOB per
-   *  `[hooks] max_concurrent`. */
+  /** Descriptors kept back: FD_FIXED_RESERVE + one per listener (port × address) + FD_PER_JOB
+   *  per `[hooks] max_concurrent`. */
   reserve: number;
   /** Tunnels that fit (each holds one UDP socket); Infinity with an unlimited soft limit. */
   tunnels: number;
 }
 
-export function fdBudget(soft: number, cfg: Pick<BrokerConfig, 'ports' | 'maxConcurrentJobs'>): FdBudget {
-  const reserve = FD_FIXED_RESERVE + cfg.ports.length + FD_PER_JOB * (cfg.maxConcurrentJobs ?? DEFAULT_MAX_RUNNING);
+type ListenerKeys = Pick<BrokerConfig, 'ports'> & Partial<Pick<BrokerConfig, 'address'>>;
+
+/** Listening sockets: every port on every address of broker.address. */
+function listeners(cfg: ListenerKeys): number {
+  return cfg.ports.length * (cfg.address ? listenAddresses({ address: cfg.address }).length : 1);
+}
+
+export function fdBudget(soft: number, cfg: ListenerKeys & Pick<BrokerConfig, 'maxConcurrentJobs'>): FdBudget {
+  const reserve = FD_FIXED_RESERVE + listeners(cfg) + FD_PER_JOB * (cfg.maxConcurrentJobs ?? DEFAULT_MAX_RUNNING);
   return { reserve, tunnels: soft === Infinity ? Infinity : Math.max(0, soft - reserve) };
 }
 
 /** The start-up line for raiseFdLimit's answer (limits or -errno): info when broker.max_tunnels
  *  fits, a warning naming what to raise when it does not or the limit could not be raised. */
 export function fdBudgetLog(
-  r: { soft: number; hard: number } | number, cfg: Pick<BrokerConfig, 'ports' | 'maxConcurrentJobs' | 'maxTunnels'>,
+  r: { soft: number; hard: number } | number, cfg: ListenerKeys & Pick<BrokerConfig, 'maxConcurrentJobs' | 'maxTunnels'>,
   strerror: (errno: number) => string,
 ): { level: 'info' | 'warning'; message: string } {
   if (typeof r === 'number') {
@@ -37,7 +44,7 @@ export function fdBudgetLog(
   const limit = r.soft === Infinity ? 'unlimited' : `${r.soft}`;
   const room = b.tunnels === Infinity ? 'any number of' : `${b.tunnels}`;
   const text = `file descriptor limit ${limit}: room for ${room} tunnels (one socket each) after a reserve of ` +
-    `${b.reserve} (${FD_FIXED_RESERVE} fixed, ${cfg.ports.length} listeners, ${FD_PER_JOB} × hooks.max_concurrent ${jobs})`;
+    `${b.reserve} (${FD_FIXED_RESERVE} fixed, ${listeners(cfg)} listeners, ${FD_PER_JOB} × hooks.max_concurrent ${jobs})`;
   if (b.tunnels >= cfg.maxTunnels) return { level: 'info', message: text };
   return {
     level: 'warning',

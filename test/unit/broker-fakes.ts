@@ -20,6 +20,7 @@ export const ERRNO = hostNative.errno;
 const STRERROR: Record<number, string> = {
   [ERRNO.ENOENT]: 'No such file or directory', [ERRNO.EEXIST]: 'File exists',
   [ERRNO.EADDRINUSE]: 'Address already in use', [ERRNO.ECONNREFUSED]: 'Connection refused',
+  [ERRNO.EAFNOSUPPORT]: 'Address family not supported by protocol',
 };
 
 export interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number; pidFd?: number }
@@ -38,7 +39,14 @@ export class FakeNative implements Native {
   constructor(private readonly loop: FakeLoop) {}
   errno = ERRNO;
   signals = { SIGUSR1: 10 };
-  udpSocket(): number { const fd = this.nextFd++; this.calls.push(`socket=${fd}`); return fd; }
+  /** udpSocket(6) fails as on a host without IPv6. */
+  noIpv6 = false;
+  udpSocket(family?: 4 | 6): number {
+    if (family === 6 && this.noIpv6) return -ERRNO.EAFNOSUPPORT;
+    const fd = this.nextFd++;
+    this.calls.push(family === 6 ? `socket6=${fd}` : `socket=${fd}`);
+    return fd;
+  }
   setReusePort(fd: number): number { this.calls.push(`reuseport ${fd}`); return 0; }
   bindToDevice(fd: number, dev: string): number { this.calls.push(`bindtodevice ${fd} ${dev}`); return 0; }
   setPmtuProbe(fd: number): number { this.calls.push(`pmtuprobe ${fd}`); return 0; }
@@ -49,14 +57,17 @@ export class FakeNative implements Native {
     return this.recvBufferResult ?? 2 * bytes;
   }
   bind(fd: number, ip: string, port: number): number {
-    this.calls.push(`bind ${fd} ${ip}:${port}`);
+    this.calls.push(`bind ${fd} ${ip.includes(':') ? `[${ip}]` : ip}:${port}`);
     return this.failBind.has(port) ? -ERRNO.EADDRINUSE : 0;
   }
-  connect(fd: number, ip: string, port: number): number { this.calls.push(`connect ${fd} ${ip}:${port}`); return 0; }
+  connect(fd: number, ip: string, port: number): number {
+    this.calls.push(`connect ${fd} ${ip.includes(':') ? `[${ip}]` : ip}:${port}`);
+    return 0;
+  }
   localPort(): number { return 0; }
   send(fd: number, data: Uint8Array): number { this.sent.push({ fd, hex: hexOf(data) }); return data.length; }
   sendTo(fd: number, data: Uint8Array, ip: string, port: number): number {
-    this.sent.push({ fd, hex: hexOf(data), to: `${ip}:${port}` });
+    this.sent.push({ fd, hex: hexOf(data), to: ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}` });
     return data.length;
   }
   recvFrom(fd: number, buf: Uint8Array, from: Endpoint): number {
@@ -201,4 +212,23 @@ export function handshake(r: ReturnType<typeof rig>, from: Endpoint = CLIENT, uu
   const reply = r.native.sent.at(-1)!;
   const cookie = Uint8Array.from(reply.hex.split(' ').slice(6, 14).map((x) => parseInt(x, 16)));
   r.deliver(fd, m.encodePrepare(cookie, m.utf8Encode(uuid), 1, 1), from);
+}
+
+/** The native's sendTo to `port` throws an error naming the address (as an addon error might). */
+export function throwOnSendToPort(r: ReturnType<typeof rig>, port: number): void {
+  const sendTo = r.native.sendTo.bind(r.native);
+  r.native.sendTo = (fd, data, ip, p) => {
+    if (p === port) throw new TypeError(`sendTo: cannot send to ${ip}:${p}${ip.includes(':') ? ` ([${ip}]:${p})` : ''}`);
+    return sendTo(fd, data, ip, p);
+  };
+}
+
+/** Tunnel sends fail (ECONNREFUSED) for 20 s, then a shutdown runs to its end; the log text. */
+export function refuseThenShutdown(r: ReturnType<typeof rig>): { text: string; done: boolean } {
+  r.native.send = () => -ERRNO.ECONNREFUSED;
+  r.loop.advance(20_000);
+  let done = false;
+  r.driver.shutdown(65_000, () => { done = true; });
+  r.loop.advance(70_000);
+  return { text: r.loop.logs.join('\n'), done };
 }

@@ -19,7 +19,7 @@ import { FINE_TICK_MS, FineCookieJar } from '../../src/protocol/cookie.js';
 import * as m from '../../src/protocol/messages.js';
 import type { LogLevel } from '../../src/runtime/loop.js';
 import { nodeLockFs } from '../../src/main/broker/broker-main.js';
-import { CFG, CLIENT, ERRNO, handshake, rig } from './broker-fakes.js';
+import { CFG, CLIENT, ERRNO, handshake, refuseThenShutdown, rig, throwOnSendToPort } from './broker-fakes.js';
 import { FakeLoop } from './fake-loop.js';
 
 const toHex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join(' ');
@@ -340,20 +340,11 @@ test('log_ip_addresses=false: no client address in any log line of core, driver 
   r.deliver(10, m.encodeClientKeepalive(0), { ip: IP, port: 9 });
   // a wrong source on the tunnel socket, socket errors, an addon error naming the address
   r.deliver(11, m.encodeClientKeepalive(1), { ip: IP, port: 1 });
-  const sendTo = r.native.sendTo.bind(r.native);
-  r.native.sendTo = (fd, data, ip, port) => {
-    if (port === 10) throw new TypeError(`sendTo: cannot send to ${ip}:${port}`);
-    return sendTo(fd, data, ip, port);
-  };
+  throwOnSendToPort(r, 10);
   r.deliver(10, m.encodeCookieRequest(), { ip: IP, port: 10 });
-  r.native.send = () => -ERRNO.ECONNREFUSED;
-  r.loop.advance(20_000);
   // close via timeout path is long; close via shutdown
-  let done = false;
-  r.driver.shutdown(65_000, () => { done = true; });
-  r.loop.advance(70_000);
+  const { text, done } = refuseThenShutdown(r);
   assert.ok(done);
-  const text = r.loop.logs.join('\n');
   assert.ok(r.loop.logs.length > 30, `${r.loop.logs.length} lines`);
   // every path was taken
   for (const needle of ['<ip hidden>', 'hook session.up', 'tc for tunnel 100', 'not run, 1 jobs already waiting in queue ip#',
@@ -388,6 +379,20 @@ test('redactAddresses: every IPv4 address but the kept ones; not version-like lo
   assert.is(redactAddresses('from 198.51.100.7:40000 to 203.0.113.1:8942, (10.0.0.1)', keep),
     'from <ip hidden>:40000 to 203.0.113.1:8942, (<ip hidden>)');
   assert.is(redactAddresses('version 1.2.3.4.5 and 1.2.3', keep), 'version 1.2.3.4.5 and 1.2.3');
+});
+
+test('redactAddresses: IPv6 in every written form; MAC addresses, times and words stay', () => {
+  const keep = new Set(['2001:db8::1', '203.0.113.1']);
+  const cases: [string, string][] = [
+    ['from [2001:db8:0:7::9]:40000 to [2001:db8::1]:8942', 'from [<ip hidden>]:40000 to [2001:db8::1]:8942'],
+    ['connect ECONNREFUSED 2001:db8::5:8942.', 'connect ECONNREFUSED <ip hidden>.'],
+    ['own 2001:DB8:0:0:0:0:0:1 (uncompressed, kept) vs 2001:0db8:0000::0007', 'own 2001:DB8:0:0:0:0:0:1 (uncompressed, kept) vs <ip hidden>'],
+    ['mapped ::ffff:198.51.100.2, loopback ::1, any ::', 'mapped <ip hidden>, loopback <ip hidden>, any <ip hidden>'],
+    ['zone fe80::1%eth0 via:2001:db8:a::b', 'zone <ip hidden>%eth0 via:<ip hidden>'],
+    ['mac 52:54:00:12:34:56 at 12:30:05, Error::foo, deadbeef', 'mac 52:54:00:12:34:56 at 12:30:05, Error::foo, deadbeef'],
+    ['v4 198.51.100.7 and v6 2001:db8:1::7 on one line', 'v4 <ip hidden> and v6 <ip hidden> on one line'],
+  ];
+  for (const [text, want] of cases) assert.is(redactAddresses(text, keep), want, text);
 });
 
 // ---------------------------------------------------------------------------------------------

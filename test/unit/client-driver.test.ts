@@ -76,7 +76,10 @@ class Fake {
       this.calls.push(`resolve ${host} ${service} → ${fd}`);
       return fd;
     },
-    resolveFinish: (fd) => this.resolveAnswers.get(fd) ?? -E.EAGAIN,
+    resolveFinish: (fd) => {
+      const r = this.resolveAnswers.get(fd) ?? -E.EAGAIN;
+      return typeof r === 'number' ? r : { ...r, all: [r] };
+    },
     syslog: (prio, ident, msg) => this.logs.push(`syslog ${prio} ${ident} ${msg}`),
     strerror: (e) => TEXT[e] ?? `errno ${e}`,
     errno: E,

@@ -14,6 +14,9 @@ test('reserve: fixed part, one per listener, two per concurrent hook; the rest i
   assert.is(b.tunnels, 65536 - b.reserve);
   // max_concurrent absent: the job runner's default cap
   assert.is(fdBudget(65536, { ports: [8942] }).reserve, FD_FIXED_RESERVE + 1 + 2 * DEFAULT_MAX_RUNNING);
+  // a listener per port and address: dual stack on three ports holds six
+  assert.is(fdBudget(65536, { ports: [8942, 53, 123], address: '198.51.100.1,2001:db8::1' }).reserve,
+    FD_FIXED_RESERVE + 6 + 2 * DEFAULT_MAX_RUNNING);
   assert.is(fdBudget(100, cfg).tunnels, 0, 'never negative');
   assert.is(fdBudget(Infinity, cfg).tunnels, Infinity);
 });

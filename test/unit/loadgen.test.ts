@@ -99,6 +99,21 @@ test('our sim shutdown: ERROR 0x11, no exit action', () => {
   assert.equal(sends(out).map((d) => [d[4], d[6]]), [[MessageType.ERROR, ClientErrorCode.SHUTDOWN]]);
 });
 
+test('--limit: both sims ask for the downstream limit (reliable LIMIT) once the tunnel is up', () => {
+  for (const sim of [new OursSim({ ...CFG, limitKbps: 1024 }, () => 0.5), new OriginalSim({ ...CFG, limitKbps: 1024 })]) {
+    toPrepare(sim, 0);
+    sim.feed(m.encodeTunnel(120, 1), 10);
+    const up = sim.setupDone(null, 20);
+    const limit = sends(up).find((d) => d[4] === MessageType.LIMIT);
+    assert.ok(limit, 'LIMIT sent');
+    assert.is(m.decodeLimit(limit!.subarray(6, 6 + limit![5]))?.bandwidthKbps, 1024);
+  }
+  const plain = new OursSim(CFG, () => 0.5);
+  toPrepare(plain, 0);
+  plain.feed(m.encodeTunnel(120, 1), 10);
+  assert.not.ok(types(plain.setupDone(null, 20)).includes(MessageType.LIMIT));
+});
+
 test('percentile: nearest rank', () => {
   const v = Array.from({ length: 100 }, (_, i) => 100 - i); // 100..1, unsorted
   assert.equal([percentile(v, 50), percentile(v, 95), percentile(v, 99), percentile(v, 100)], [50, 95, 99, 100]);
@@ -139,6 +154,26 @@ test('options: sources, required options and errors naming the option', () => {
     return '';
   };
   assert.match(err(['--broker', 'broker.example:8942', '--clients', '1']), /--broker: 'broker.example' is not an IPv4 address/);
+  // IPv6: brackets, sources of the broker's family, hex ranges in the last group
+  const v6 = parseLoadOptions(['--broker', '[2001:DB8::1]:8942', '--clients', '3', '--source', '2001:db8:0:7::a-c,2001:db8:0:8::1']);
+  if (v6 === 'help') throw new Error('options parsed as --help');
+  assert.equal([v6.brokerIp, v6.family, v6.brokerPort], ['2001:db8::1', 6, 8942]);
+  assert.equal(v6.sources, ['2001:db8:0:7::a', '2001:db8:0:7::b', '2001:db8:0:7::c', '2001:db8:0:8::1']);
+  const any = (broker: string) => {
+    const o = parseLoadOptions(['--broker', broker, '--clients', '1']);
+    return o === 'help' ? null : [o.sources, o.family];
+  };
+  assert.equal(any('[2001:db8::1]:8942'), [['::'], 6]);
+  assert.equal(any('198.51.100.1:8942'), [['0.0.0.0'], 4]);
+  assert.match(err(['--broker', '2001:db8::1:8942', '--clients', '1']), /--broker: '2001:db8::1:8942': an IPv6 address needs brackets around it/);
+  assert.match(err(['--broker', '[2001:db8::1%eth0]:8942', '--clients', '1']), /--broker: '2001:db8::1%eth0' is not an IPv6 address/);
+  assert.match(err(['--broker', '[2001:db8::1]:8942', '--clients', '1', '--source', '198.51.100.7']),
+    /--source: '198\.51\.100\.7' is not of the broker's address family \(IPv6: 2001:db8::1\)/);
+  assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '1', '--source', '2001:db8::7']), /not of the broker's address family \(IPv4/);
+  assert.match(err(['--broker', '[2001:db8::1]:8942', '--clients', '1', '--source', '2001:db8::f-a']), /is not a range/);
+  const lim = parseLoadOptions(['--broker', '198.51.100.1:8942', '--clients', '1', '--limit', '1024']);
+  assert.is(lim !== 'help' && lim.limitKbps, 1024);
+  assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '1', '--limit', '0']), /--limit: '0'/);
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '0']), /--clients: '0'/);
   assert.match(err(['--broker', '198.51.100.1:8942']), /--clients N is required/);
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--source', '198.51.100.9-3']), /--source: '198.51.100.9-3'/);
