@@ -38,8 +38,9 @@ export function parseIpv6(s: string): number[] | null {
     for (let i = 0; i < words.length; i++) {
       const w = words[i];
       if (i === words.length - 1 && w.includes('.')) {
+        // inet_pton takes no leading zeros in the dotted tail
         const v4 = parseIpv4(w);
-        if (!v4) return null;
+        if (!v4 || w.split('.').some((x) => x.length > 1 && x[0] === '0')) return null;
         out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
       } else if (w.length >= 1 && w.length <= 4 && only(w, HEX)) out.push(parseInt(w, 16));
       else return null;
