@@ -21,17 +21,21 @@ export type ErrnoTable = Record<ErrnoName, number>;
 export interface Endpoint {
   ip: string;
   port: number;
+  family?: 4 | 6;
 }
 
 /** Result of a finished name resolution. */
 export interface Resolved {
   ip: string;
   port: number;
+  family?: 4 | 6;
+  /** Every address getaddrinfo returned, in its order. */
+  all?: Resolved[];
 }
 
 export interface Native {
   /** socket(AF_INET, SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC). Returns fd. */
-  udpSocket(): number;
+  udpSocket(family?: 4 | 6): number;
   /** setsockopt(SO_REUSEPORT, 1). */
   setReusePort(fd: number): number;
   /** setsockopt(SO_BINDTODEVICE, dev) (length includes the NUL). */

@@ -12,10 +12,30 @@
 //   first evaluation) again acknowledges nothing above it; the new value is the largest size
 //   acknowledged in those rounds. Before the first measurement the reference is the largest
 //   probe (a 1500-byte path, the kernel's default for the interface).
-import { clientProbeSizes, timers } from '../protocol/constants.js';
+import { IPV4_UDP_OVERHEAD, TUNNEL_OVERHEAD, clientProbeSizes, clientProbeSizesV6, timers } from '../protocol/constants.js';
+import type { Family } from '../protocol/endpoint.js';
+import { encodePmtuProbe } from '../protocol/messages.js';
 
-/** Largest probe (IP bytes) we send; ACKs above it are dropped by the caller. */
-export const MAX_PROBE = Math.max(...clientProbeSizes);
+/** IP + UDP header bytes of the underlay (IPv6: 40 + 8): a PMTUD_ACK value (UDP payload
+ *  length) plus this is the IP size of the probe that got through. */
+export function udpOverhead(fam: Family): number {
+  return fam === 6 ? IPV4_UDP_OVERHEAD + 20 : IPV4_UDP_OVERHEAD;
+}
+
+/** Path MTU minus this is the tunnel MTU: IP + UDP + L2TPv3 12 + Ethernet 14 (IPv6: 74). */
+export function tunnelOverhead(fam: Family): number {
+  return fam === 6 ? TUNNEL_OVERHEAD + 20 : TUNNEL_OVERHEAD;
+}
+
+/** Probe sizes (IP bytes, ascending) for the underlay family. */
+export function probeSizes(fam: Family): readonly number[] {
+  return fam === 6 ? clientProbeSizesV6 : clientProbeSizes;
+}
+
+/** The PMTUD datagram that makes an IP packet of ipSize bytes on this underlay. */
+export function probeDatagram(ipSize: number, fam: Family): Uint8Array {
+  return encodePmtuProbe(ipSize - udpOverhead(fam) + IPV4_UDP_OVERHEAD);
+}
 /** Rounds in a row that must lack the larger probes before the path MTU is lowered. */
 export const PMTU_LOWER_ROUNDS = 2;
 
@@ -40,10 +60,19 @@ export class PmtuRounds {
   private collectAt = 0;
   /** While a confirmation round is scheduled: when the next regular round is due. */
   private regularAt = 0;
+  /** Probe sizes (IP bytes) of this underlay, ascending; the largest is the reference before
+   *  the first measurement. */
+  private sizes: readonly number[] = clientProbeSizes;
 
-  /** Tunnel up at `now`: schedules the first round. */
-  start(now: number): void {
+  /** Largest probe of this underlay: ACKs above it are dropped by the caller. */
+  get maxProbe(): number {
+    return this.sizes[this.sizes.length - 1];
+  }
+
+  /** Tunnel up at `now`: schedules the first round, probing with `sizes` (ascending). */
+  start(now: number, sizes: readonly number[] = clientProbeSizes): void {
     this.stop();
+    this.sizes = sizes;
     this.interval = timers.pmtuReprobeFirst;
     this.roundAt = now + this.interval;
   }
@@ -54,7 +83,7 @@ export class PmtuRounds {
     this.roundAt = Infinity;
   }
 
-  /** A PMTUD_ACK for a probe of `ipSize` bytes (already checked ≤ MAX_PROBE). */
+  /** A PMTUD_ACK for a probe of `ipSize` bytes (already checked ≤ maxProbe). */
   ack(ipSize: number): void {
     if (this.collectAt && ipSize > this.probed) this.probed = ipSize;
   }
@@ -90,7 +119,7 @@ export class PmtuRounds {
     }
     let probe: readonly number[] = [];
     if (this.resendAt && now >= this.resendAt) {
-      probe = this.probed ? clientProbeSizes.filter((size) => size > this.probed) : clientProbeSizes;
+      probe = this.probed ? this.sizes.filter((size) => size > this.probed) : this.sizes;
       // nothing left to learn this round: no more resends, the evaluation stays at +5 s
       this.resendAt = probe.length ? now + timers.pmtuProbeResend : 0;
     }
@@ -101,7 +130,7 @@ export class PmtuRounds {
     const p = this.probed;
     const old = this.pmtu;
     if (!p) return { kind: 'no-answer', pmtu: old };
-    if (p >= (old || MAX_PROBE)) {
+    if (p >= (old || this.maxProbe)) {
       this.lowRounds = this.lowBest = 0;
       if (p === old) return { kind: 'same', pmtu: old };
       this.pmtu = p;

@@ -70,6 +70,9 @@ export const MTU_MIN = 1280;
 
 /** Client PMTU probe sizes (IP bytes), sent back to back in each round. */
 export const clientProbeSizes = [1334, 1400, 1450, 1476, 1492, 1500] as const;
+/** The same over an IPv6 underlay: 1280, the IPv6 minimum link MTU, gets through on every path
+ *  (1334 would not on a 1280..1333 path; below 1354 the tunnel MTU is the 1280 floor anyway). */
+export const clientProbeSizesV6 = [1280, 1400, 1450, 1476, 1492, 1500] as const;
 /** Broker PMTU probe sizes (IP bytes), largest first, each sent brokerProbeRepeat times, 1 per s. */
 export const brokerProbeSizes = [1500, 1492, 1476, 1450, 1400, 1334] as const;
 export const brokerProbeRepeat = 4;
@@ -116,4 +119,7 @@ export const timers = {
   backoffMax: 30_000,
   /** Hooks are killed after this long. */
   hookTimeout: 30_000,
+  /** A broker name with A and AAAA records: the second family is asked this long after the
+   *  first unless the first answered (RFC 8305's connection attempt delay; docs/client.md). */
+  secondFamilyDelay: 250,
 };
