@@ -24,6 +24,9 @@
 #ifndef IP_PMTUDISC_PROBE
 #define IP_PMTUDISC_PROBE 3
 #endif
+#ifndef IPV6_PMTUDISC_PROBE
+#define IPV6_PMTUDISC_PROBE 3
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -45,25 +48,94 @@ struct td_sockaddr_nl {
 
 static int neg_errno(void) { return errno ? -errno : -EIO; }
 
-static void fill_sin(struct sockaddr_in *sin, uint32_t addr, uint16_t port)
+static int set_int_opt(int fd, int level, int name, int value)
 {
-    memset(sin, 0, sizeof *sin);
-    sin->sin_family = AF_INET;
-    sin->sin_addr.s_addr = addr;
-    sin->sin_port = htons(port);
+    return setsockopt(fd, level, name, &value, sizeof value) < 0 ? neg_errno() : 0;
+}
+
+/* An IPv4 or IPv6 socket address. */
+union td_sockaddr {
+    struct sockaddr sa;
+    struct sockaddr_in sin;
+    struct sockaddr_in6 sin6;
+    struct sockaddr_storage ss;
+};
+
+/* Fills *sa from an address string; returns the sockaddr length, or -EINVAL when the string is
+ * neither a dotted quad nor an IPv6 address (inet_pton refuses brackets and zone ids). */
+static int parse_sockaddr(const char *ip, uint16_t port, union td_sockaddr *sa)
+{
+    memset(sa, 0, sizeof *sa);
+    if (inet_pton(AF_INET, ip, &sa->sin.sin_addr) == 1) {
+        sa->sin.sin_family = AF_INET;
+        sa->sin.sin_port = htons(port);
+        return (int)sizeof sa->sin;
+    }
+    if (inet_pton(AF_INET6, ip, &sa->sin6.sin6_addr) == 1) {
+        sa->sin6.sin6_family = AF_INET6;
+        sa->sin6.sin6_port = htons(port);
+        return (int)sizeof sa->sin6;
+    }
+    return -EINVAL;
+}
+
+/* Canonical text, port and family of *sa; -EAFNOSUPPORT for other families. */
+static int format_sockaddr(const union td_sockaddr *sa, struct td_endpoint *out)
+{
+    if (sa->sa.sa_family == AF_INET) {
+        inet_ntop(AF_INET, &sa->sin.sin_addr, out->ip, sizeof out->ip);
+        out->port = ntohs(sa->sin.sin_port);
+        out->family = 4;
+        return 0;
+    }
+    if (sa->sa.sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &sa->sin6.sin6_addr, out->ip, sizeof out->ip);
+        out->port = ntohs(sa->sin6.sin6_port);
+        out->family = 6;
+        return 0;
+    }
+    return -EAFNOSUPPORT;
+}
+
+/* AF_INET or AF_INET6 of a socket (getsockname works before bind), or -errno. */
+static int socket_af(int fd)
+{
+    union td_sockaddr sa;
+    socklen_t len = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    if (getsockname(fd, &sa.sa, &len) < 0)
+        return neg_errno();
+    return sa.sa.sa_family;
+}
+
+/* Parses ip for a call on fd: the sockaddr length, -EINVAL, or -EAFNOSUPPORT when the address
+ * is of the other family than the socket (the kernel would say EINVAL or ENETUNREACH). */
+static int sockaddr_for(int fd, const char *ip, uint16_t port, union td_sockaddr *sa)
+{
+    int len = parse_sockaddr(ip, port, sa), af;
+    if (len < 0)
+        return len;
+    af = socket_af(fd);
+    if (af < 0)
+        return af;
+    return af == sa->sa.sa_family ? len : -EAFNOSUPPORT;
 }
 
 /* ---- UDP ---- */
 
-int td_udp_socket(void)
+int td_udp_socket(int family)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    return fd < 0 ? neg_errno() : fd;
-}
-
-static int set_int_opt(int fd, int level, int name, int value)
-{
-    return setsockopt(fd, level, name, &value, sizeof value) < 0 ? neg_errno() : 0;
+    int af = family == 4 ? AF_INET : family == 6 ? AF_INET6 : -1, fd, err;
+    if (af < 0)
+        return -EAFNOSUPPORT;
+    fd = socket(af, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return neg_errno();
+    if (af == AF_INET6 && (err = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 1)) < 0) {
+        close(fd);
+        return err;
+    }
+    return fd;
 }
 
 int td_set_reuseport(int fd) { return set_int_opt(fd, SOL_SOCKET, SO_REUSEPORT, 1); }
@@ -74,23 +146,43 @@ int td_bind_to_device(int fd, const char *dev)
     return setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, dev, (socklen_t)len) < 0 ? neg_errno() : 0;
 }
 
-/* PROBE: set DF but ignore the cached path MTU, so PMTU discovery datagrams of any size
- * leave the host and oversized sends fail locally with EMSGSIZE only above the device MTU. */
-int td_set_pmtu_probe(int fd) { return set_int_opt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE); }
-
-int td_bind4(int fd, uint32_t addr, uint16_t port)
+/* PROBE: set DF (IPv6: never fragment locally) but ignore the cached path MTU, so PMTU discovery
+ * datagrams of any size leave the host and oversized sends fail locally with EMSGSIZE only above
+ * the device MTU. */
+int td_set_pmtu_probe(int fd)
 {
-    struct sockaddr_in sin;
-    fill_sin(&sin, addr, port);
-    return bind(fd, (struct sockaddr *)&sin, sizeof sin) < 0 ? neg_errno() : 0;
+    int af = socket_af(fd);
+    if (af < 0)
+        return af;
+    if (af == AF_INET6)
+        return set_int_opt(fd, IPPROTO_IPV6, IPV6_MTU_DISCOVER, IPV6_PMTUDISC_PROBE);
+    return set_int_opt(fd, IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE);
 }
 
-int td_connect4(int fd, uint32_t addr, uint16_t port)
+int td_ip_family(const char *ip)
 {
-    struct sockaddr_in sin;
-    fill_sin(&sin, addr, port);
+    union td_sockaddr sa;
+    int len = parse_sockaddr(ip, 0, &sa);
+    return len < 0 ? len : sa.sa.sa_family == AF_INET6 ? 6 : 4;
+}
+
+int td_bind(int fd, const char *ip, uint16_t port)
+{
+    union td_sockaddr sa;
+    int len = sockaddr_for(fd, ip, port, &sa);
+    if (len < 0)
+        return len;
+    return bind(fd, &sa.sa, (socklen_t)len) < 0 ? neg_errno() : 0;
+}
+
+int td_connect(int fd, const char *ip, uint16_t port)
+{
+    union td_sockaddr sa;
+    int len = sockaddr_for(fd, ip, port, &sa);
+    if (len < 0)
+        return len;
     /* UDP connect never blocks, but a signal could still interrupt it. */
-    while (connect(fd, (struct sockaddr *)&sin, sizeof sin) < 0) {
+    while (connect(fd, &sa.sa, (socklen_t)len) < 0) {
         if (errno != EINTR)
             return neg_errno();
     }
@@ -99,13 +191,15 @@ int td_connect4(int fd, uint32_t addr, uint16_t port)
 
 int td_local_port(int fd)
 {
-    struct sockaddr_in sin;
-    socklen_t len = sizeof sin;
-    if (getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+    union td_sockaddr sa;
+    struct td_endpoint ep;
+    socklen_t len = sizeof sa;
+    memset(&sa, 0, sizeof sa);
+    if (getsockname(fd, &sa.sa, &len) < 0)
         return neg_errno();
-    if (sin.sin_family != AF_INET)
+    if (format_sockaddr(&sa, &ep) < 0)
         return -EAFNOSUPPORT;
-    return ntohs(sin.sin_port);
+    return ep.port;
 }
 
 ssize_t td_send(int fd, const void *buf, size_t len)
@@ -115,28 +209,39 @@ ssize_t td_send(int fd, const void *buf, size_t len)
     return n < 0 ? neg_errno() : n;
 }
 
-ssize_t td_sendto4(int fd, const void *buf, size_t len, uint32_t addr, uint16_t port)
+ssize_t td_sendto(int fd, const void *buf, size_t len, const char *ip, uint16_t port)
 {
-    struct sockaddr_in sin;
+    union td_sockaddr sa;
+    int slen = parse_sockaddr(ip, port, &sa), af;
     ssize_t n;
-    fill_sin(&sin, addr, port);
-    do n = sendto(fd, buf, len, MSG_NOSIGNAL, (struct sockaddr *)&sin, sizeof sin);
+    if (slen < 0)
+        return slen;
+    do n = sendto(fd, buf, len, MSG_NOSIGNAL, &sa.sa, (socklen_t)slen);
     while (n < 0 && errno == EINTR);
-    return n < 0 ? neg_errno() : n;
+    if (n >= 0)
+        return n;
+    n = neg_errno();
+    /* Only a failed send pays for the family check (the listener answers every datagram). Like
+     * any failed sendto, a refused one has autobound an unbound socket. */
+    af = socket_af(fd);
+    return af >= 0 && af != sa.sa.sa_family ? -EAFNOSUPPORT : n;
 }
 
-ssize_t td_recvfrom4(int fd, void *buf, size_t len, uint32_t *addr, uint16_t *port)
+ssize_t td_recvfrom(int fd, void *buf, size_t len, struct td_endpoint *from)
 {
-    struct sockaddr_in sin;
-    socklen_t slen = sizeof sin;
+    union td_sockaddr sa;
+    socklen_t slen = sizeof sa;
     ssize_t n;
-    memset(&sin, 0, sizeof sin);
-    do n = recvfrom(fd, buf, len, 0, (struct sockaddr *)&sin, &slen);
+    memset(&sa, 0, sizeof sa);
+    do n = recvfrom(fd, buf, len, 0, &sa.sa, &slen);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return neg_errno();
-    *addr = sin.sin_addr.s_addr;
-    *port = ntohs(sin.sin_port);
+    if (format_sockaddr(&sa, from) < 0) {
+        from->ip[0] = '\0';
+        from->port = 0;
+        from->family = 4;
+    }
     return n;
 }
 
@@ -535,9 +640,8 @@ int td_kill(pid_t pid, int sig) { return kill(pid, sig) < 0 ? neg_errno() : 0; }
 
 /* What the helper writes, in one write() (well below PIPE_BUF, so it is atomic). */
 struct resolve_answer {
-    int32_t result; /* 0 or -errno */
-    uint32_t addr;  /* network order */
-    uint16_t port;  /* host order */
+    int32_t result; /* number of addresses, or -errno */
+    struct td_endpoint addrs[TD_RESOLVE_MAX_ADDRS];
 };
 
 /* Helpers still running, by pipe fd: resolveFinish reaps the helper by this pid even when it
@@ -598,18 +702,25 @@ int td_resolve_start(const char *host, const char *service)
         child_drop_fds(p[1], fd_scan_limit());
         memset(&ans, 0, sizeof ans);
         memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_INET;
+        hints.ai_family = AF_UNSPEC;
         hints.ai_socktype = SOCK_DGRAM;
         errno = 0;
         rc = getaddrinfo(host, service, &hints, &res);
         if (rc != 0) {
             ans.result = -eai_to_errno(rc);
-        } else if (!res || res->ai_family != AF_INET || res->ai_addrlen < sizeof(struct sockaddr_in)) {
-            ans.result = -ENOENT;
         } else {
-            const struct sockaddr_in *sin = (const struct sockaddr_in *)res->ai_addr;
-            ans.addr = sin->sin_addr.s_addr;
-            ans.port = ntohs(sin->sin_port);
+            const struct addrinfo *ai;
+            for (ai = res; ai && ans.result < TD_RESOLVE_MAX_ADDRS; ai = ai->ai_next) {
+                union td_sockaddr sa;
+                if (ai->ai_addrlen > sizeof sa)
+                    continue;
+                memset(&sa, 0, sizeof sa);
+                memcpy(&sa, ai->ai_addr, ai->ai_addrlen);
+                if (format_sockaddr(&sa, &ans.addrs[ans.result]) == 0)
+                    ans.result++;
+            }
+            if (ans.result == 0)
+                ans.result = -ENOENT; /* only families we cannot use */
         }
         /* res is not freed: the process exits now. */
         write_all(p[1], &ans, sizeof ans);
@@ -624,7 +735,7 @@ int td_resolve_start(const char *host, const char *service)
     return p[0];
 }
 
-int td_resolve_finish(int fd, uint32_t *addr, uint16_t *port)
+int td_resolve_finish(int fd, struct td_endpoint *out, int max)
 {
     struct resolve_answer ans;
     ssize_t n;
@@ -646,9 +757,12 @@ int td_resolve_finish(int fd, uint32_t *addr, uint16_t *port)
         return err; /* helper died without answering */
     if (ans.result < 0)
         return ans.result;
-    *addr = ans.addr;
-    *port = ans.port;
-    return 0;
+    if (ans.result > TD_RESOLVE_MAX_ADDRS)
+        return -EIO;
+    if (ans.result > max)
+        ans.result = max;
+    memcpy(out, ans.addrs, (size_t)ans.result * sizeof *out);
+    return ans.result;
 }
 
 /* ---- limits and buffers ---- */

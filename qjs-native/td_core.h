@@ -1,22 +1,40 @@
 /* td_core: the syscall-shaped C core shared by the QuickJS module and the Node-API addon.
  * Every function returns a non-negative result or -errno. No function keeps hidden state
- * except the syslog ident and the pids of running resolver helpers. IPv4 addresses are in network byte order (uint32_t). */
+ * except the syslog ident and the pids of running resolver helpers. Addresses travel as text
+ * (an IPv4 dotted quad or an IPv6 address without brackets or zone id), parsed here. */
 #ifndef TD_CORE_H
 #define TD_CORE_H
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
-int td_udp_socket(void);
+/* Longest text form of an address plus the NUL (INET6_ADDRSTRLEN). */
+#define TD_IP_TEXT_MAX 46
+/* An address and port as the bindings pass them to JS: canonical text (inet_ntop), port in host
+ * order, family 4 or 6. */
+struct td_endpoint {
+    char ip[TD_IP_TEXT_MAX];
+    uint16_t port;
+    uint8_t family;
+};
+
+/* family 4: AF_INET; 6: AF_INET6 with IPV6_V6ONLY=1 (a v6 socket never sees v4 traffic, so v4
+ * and v6 listeners on one port do not collide); anything else -EAFNOSUPPORT. */
+int td_udp_socket(int family);
 int td_set_reuseport(int fd);
 int td_bind_to_device(int fd, const char *dev);
+/* IP_MTU_DISCOVER or IPV6_MTU_DISCOVER = PROBE, by the socket's family. */
 int td_set_pmtu_probe(int fd);
-int td_bind4(int fd, uint32_t addr, uint16_t port);
-int td_connect4(int fd, uint32_t addr, uint16_t port);
+/* The family (4 or 6) an address string parses as, or -EINVAL (brackets, zone ids, names). */
+int td_ip_family(const char *ip);
+/* bind/connect/sendto take an address string of either family: -EINVAL when it does not parse,
+ * -EAFNOSUPPORT when it is of the other family than the socket. */
+int td_bind(int fd, const char *ip, uint16_t port);
+int td_connect(int fd, const char *ip, uint16_t port);
 int td_local_port(int fd);
 ssize_t td_send(int fd, const void *buf, size_t len);
-ssize_t td_sendto4(int fd, const void *buf, size_t len, uint32_t addr, uint16_t port);
-ssize_t td_recvfrom4(int fd, void *buf, size_t len, uint32_t *addr, uint16_t *port);
+ssize_t td_sendto(int fd, const void *buf, size_t len, const char *ip, uint16_t port);
+ssize_t td_recvfrom(int fd, void *buf, size_t len, struct td_endpoint *from);
 int td_close(int fd);
 
 int td_netlink_socket(int protocol);
@@ -49,10 +67,14 @@ int td_kill(pid_t pid, int sig);
 
 /* At most this many resolver helpers at once (-EAGAIN beyond). */
 #define TD_RESOLVE_MAX 32
+/* At most this many addresses of one answer are kept (the rest are dropped). */
+#define TD_RESOLVE_MAX_ADDRS 16
+/* getaddrinfo(host, service, AF_UNSPEC, SOCK_DGRAM) in a helper process. */
 int td_resolve_start(const char *host, const char *service);
-/* 0 on success with *addr and *port filled (network/host order), -errno otherwise (fd closed and
- * helper reaped), or -EAGAIN when the helper has not answered yet (fd stays open). */
-int td_resolve_finish(int fd, uint32_t *addr, uint16_t *port);
+/* The number of addresses (>= 1) written to out[0..max) in getaddrinfo's order, -errno otherwise
+ * (fd closed and helper reaped), or -EAGAIN when the helper has not answered yet (fd stays
+ * open). */
+int td_resolve_finish(int fd, struct td_endpoint *out, int max);
 
 /* SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
 int td_set_recv_buffer(int fd, int bytes);

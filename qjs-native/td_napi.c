@@ -95,16 +95,6 @@ static bool arg_bytes(napi_env env, napi_value v, void **data, size_t *len)
     return true;
 }
 
-/* Parses a dotted quad; false means not an IPv4 address (the caller returns -EINVAL). */
-static bool parse_ip(const char *s, uint32_t *addr)
-{
-    struct in_addr a;
-    if (inet_pton(AF_INET, s, &a) != 1)
-        return false;
-    *addr = a.s_addr;
-    return true;
-}
-
 static napi_value num(napi_env env, double v)
 {
     napi_value r;
@@ -113,17 +103,16 @@ static napi_value num(napi_env env, double v)
     return r;
 }
 
-static napi_value make_endpoint(napi_env env, napi_value obj, uint32_t addr, uint16_t port)
+/* Sets ip, port and family of ep on obj (a new object when obj is NULL). */
+static napi_value make_endpoint(napi_env env, napi_value obj, const struct td_endpoint *ep)
 {
-    char ip[INET_ADDRSTRLEN];
     napi_value s;
-    struct in_addr a = { .s_addr = addr };
-    inet_ntop(AF_INET, &a, ip, sizeof ip);
     if (!obj)
         CHECK(napi_create_object(env, &obj));
-    CHECK(napi_create_string_utf8(env, ip, NAPI_AUTO_LENGTH, &s));
+    CHECK(napi_create_string_utf8(env, ep->ip, NAPI_AUTO_LENGTH, &s));
     CHECK(napi_set_named_property(env, obj, "ip", s));
-    CHECK(napi_set_named_property(env, obj, "port", num(env, port)));
+    CHECK(napi_set_named_property(env, obj, "port", num(env, ep->port)));
+    CHECK(napi_set_named_property(env, obj, "family", num(env, ep->family)));
     return obj;
 }
 
@@ -304,10 +293,19 @@ static void on_addon_finalize(napi_env env, void *data, void *hint)
 
 /* ---- UDP ---- */
 
+/* udpSocket(family?: 4 | 6): 4 when absent or undefined. */
 static napi_value js_udp_socket(napi_env env, napi_callback_info info)
 {
-    (void)info;
-    return num(env, td_udp_socket());
+    size_t argc = 1;
+    napi_value argv[1];
+    napi_valuetype t = napi_undefined;
+    int32_t family = 4;
+    CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+    if (argc >= 1)
+        CHECK(napi_typeof(env, argv[0], &t));
+    if (t != napi_undefined && !arg_int(env, argv[0], &family))
+        return NULL;
+    return num(env, td_udp_socket(family));
 }
 
 #define FD_ONLY(jsname, cfunc)                                                  \
@@ -350,10 +348,9 @@ static napi_value js_bind_to_device(napi_env env, napi_callback_info info)
     return num(env, rc);
 }
 
-static napi_value bind_or_connect(napi_env env, napi_callback_info info, int (*fn)(int, uint32_t, uint16_t))
+static napi_value bind_or_connect(napi_env env, napi_callback_info info, int (*fn)(int, const char *, uint16_t))
 {
     int32_t fd, port;
-    uint32_t addr;
     char *ip;
     int rc;
     GET_ARGS(3);
@@ -363,13 +360,13 @@ static napi_value bind_or_connect(napi_env env, napi_callback_info info, int (*f
         free(ip);
         return NULL;
     }
-    rc = (parse_ip(ip, &addr) && port >= 0 && port <= 65535) ? fn(fd, addr, (uint16_t)port) : -EINVAL;
+    rc = (port >= 0 && port <= 65535) ? fn(fd, ip, (uint16_t)port) : -EINVAL;
     free(ip);
     return num(env, rc);
 }
 
-static napi_value js_bind(napi_env env, napi_callback_info info) { return bind_or_connect(env, info, td_bind4); }
-static napi_value js_connect(napi_env env, napi_callback_info info) { return bind_or_connect(env, info, td_connect4); }
+static napi_value js_bind(napi_env env, napi_callback_info info) { return bind_or_connect(env, info, td_bind); }
+static napi_value js_connect(napi_env env, napi_callback_info info) { return bind_or_connect(env, info, td_connect); }
 
 FD_BYTES(js_send, td_send)
 
@@ -378,14 +375,13 @@ static napi_value js_send_to(napi_env env, napi_callback_info info)
     int32_t fd, port;
     void *data;
     size_t len;
-    uint32_t addr;
     char *ip;
     ssize_t rc;
     GET_ARGS(4);
     if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len) || !arg_int(env, argv[3], &port) ||
         !(ip = arg_string(env, argv[2])))
         return NULL;
-    rc = (parse_ip(ip, &addr) && port >= 0 && port <= 65535) ? td_sendto4(fd, data, len, addr, (uint16_t)port) : -EINVAL;
+    rc = (port >= 0 && port <= 65535) ? td_sendto(fd, data, len, ip, (uint16_t)port) : -EINVAL;
     free(ip);
     return num(env, (double)rc);
 }
@@ -395,8 +391,7 @@ static napi_value js_recv_from(napi_env env, napi_callback_info info)
     int32_t fd;
     void *data;
     size_t len;
-    uint32_t addr = 0;
-    uint16_t port = 0;
+    struct td_endpoint from;
     napi_valuetype t;
     ssize_t n;
     GET_ARGS(3);
@@ -405,8 +400,8 @@ static napi_value js_recv_from(napi_env env, napi_callback_info info)
     CHECK(napi_typeof(env, argv[2], &t));
     if (t != napi_object)
         return type_error(env, "tdnative.recvFrom: expected an Endpoint object");
-    n = td_recvfrom4(fd, data, len, &addr, &port);
-    if (n >= 0 && !make_endpoint(env, argv[2], addr, port))
+    n = td_recvfrom(fd, data, len, &from);
+    if (n >= 0 && !make_endpoint(env, argv[2], &from))
         return NULL;
     return num(env, (double)n);
 }
@@ -537,19 +532,32 @@ static napi_value js_resolve_start(napi_env env, napi_callback_info info)
     return num(env, rc);
 }
 
+/* The first IPv4 address (what callers of the IPv4-only resolver got; else the first address),
+ * plus `all`: every address in getaddrinfo's order. */
 static napi_value js_resolve_finish(napi_env env, napi_callback_info info)
 {
+    struct td_endpoint addrs[TD_RESOLVE_MAX_ADDRS];
+    napi_value r, all, item;
     int32_t fd;
-    uint32_t addr = 0;
-    uint16_t port = 0;
-    int rc;
+    int n, i, first = 0;
     GET_ARGS(1);
     if (!arg_int(env, argv[0], &fd))
         return NULL;
-    rc = td_resolve_finish(fd, &addr, &port);
-    if (rc < 0)
-        return num(env, rc);
-    return make_endpoint(env, NULL, addr, port);
+    n = td_resolve_finish(fd, addrs, TD_RESOLVE_MAX_ADDRS);
+    if (n < 0)
+        return num(env, n);
+    while (first < n && addrs[first].family != 4)
+        first++;
+    if (!(r = make_endpoint(env, NULL, &addrs[first < n ? first : 0])))
+        return NULL;
+    CHECK(napi_create_array_with_length(env, (size_t)n, &all));
+    for (i = 0; i < n; i++) {
+        if (!(item = make_endpoint(env, NULL, &addrs[i])))
+            return NULL;
+        CHECK(napi_set_element(env, all, (uint32_t)i, item));
+    }
+    CHECK(napi_set_named_property(env, r, "all", all));
+    return r;
 }
 
 /* ---- limits and buffers ---- */

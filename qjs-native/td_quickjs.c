@@ -67,34 +67,28 @@ static int arg_bytes(JSContext *ctx, JSValueConst v, uint8_t **data, size_t *len
     return 0;
 }
 
-static int parse_ip(const char *s, uint32_t *addr)
-{
-    struct in_addr a;
-    if (inet_pton(AF_INET, s, &a) != 1)
-        return 0;
-    *addr = a.s_addr;
-    return 1;
-}
-
 static JSValue num(JSContext *ctx, int64_t v) { return JS_NewInt64(ctx, v); }
 
-static int set_endpoint(JSContext *ctx, JSValueConst obj, uint32_t addr, uint16_t port)
+/* Sets ip, port and family of ep on obj. */
+static int set_endpoint(JSContext *ctx, JSValueConst obj, const struct td_endpoint *ep)
 {
-    char ip[INET_ADDRSTRLEN];
-    struct in_addr a = { .s_addr = addr };
-    inet_ntop(AF_INET, &a, ip, sizeof ip);
-    if (JS_SetPropertyStr(ctx, obj, "ip", JS_NewString(ctx, ip)) < 0 ||
-        JS_SetPropertyStr(ctx, obj, "port", JS_NewInt32(ctx, port)) < 0)
+    if (JS_SetPropertyStr(ctx, obj, "ip", JS_NewString(ctx, ep->ip)) < 0 ||
+        JS_SetPropertyStr(ctx, obj, "port", JS_NewInt32(ctx, ep->port)) < 0 ||
+        JS_SetPropertyStr(ctx, obj, "family", JS_NewInt32(ctx, ep->family)) < 0)
         return -1;
     return 0;
 }
 
 /* ---- UDP ---- */
 
+/* udpSocket(family?: 4 | 6): 4 when absent or undefined. */
 static JSValue js_udp_socket(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    (void)this_val; (void)argc; (void)argv;
-    return num(ctx, td_udp_socket());
+    int32_t family = 4;
+    (void)this_val; (void)argc;
+    if (!JS_IsUndefined(argv[0]) && arg_int(ctx, argv[0], &family))
+        return JS_EXCEPTION;
+    return num(ctx, td_udp_socket(family));
 }
 
 #define FD_ONLY(jsname, cfunc)                                                              \
@@ -125,15 +119,14 @@ static JSValue js_bind_to_device(JSContext *ctx, JSValueConst this_val, int argc
     return num(ctx, rc);
 }
 
-static JSValue bind_or_connect(JSContext *ctx, JSValueConst *argv, int (*fn)(int, uint32_t, uint16_t))
+static JSValue bind_or_connect(JSContext *ctx, JSValueConst *argv, int (*fn)(int, const char *, uint16_t))
 {
     int32_t fd, port;
-    uint32_t addr;
     const char *ip;
     int rc;
     if (arg_int(ctx, argv[0], &fd) || arg_int(ctx, argv[2], &port) || !(ip = arg_string(ctx, argv[1])))
         return JS_EXCEPTION;
-    rc = (parse_ip(ip, &addr) && port >= 0 && port <= 65535) ? fn(fd, addr, (uint16_t)port) : -EINVAL;
+    rc = (port >= 0 && port <= 65535) ? fn(fd, ip, (uint16_t)port) : -EINVAL;
     JS_FreeCString(ctx, ip);
     return num(ctx, rc);
 }
@@ -141,13 +134,13 @@ static JSValue bind_or_connect(JSContext *ctx, JSValueConst *argv, int (*fn)(int
 static JSValue js_bind(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
     (void)this_val; (void)argc;
-    return bind_or_connect(ctx, argv, td_bind4);
+    return bind_or_connect(ctx, argv, td_bind);
 }
 
 static JSValue js_connect(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
     (void)this_val; (void)argc;
-    return bind_or_connect(ctx, argv, td_connect4);
+    return bind_or_connect(ctx, argv, td_connect);
 }
 
 /* fd + bytes: send, netlinkSend, netlinkRecv, read */
@@ -173,7 +166,6 @@ static JSValue js_send_to(JSContext *ctx, JSValueConst this_val, int argc, JSVal
     int32_t fd, port;
     uint8_t *data;
     size_t len;
-    uint32_t addr;
     const char *ip;
     ssize_t rc;
     (void)this_val; (void)argc;
@@ -184,7 +176,7 @@ static JSValue js_send_to(JSContext *ctx, JSValueConst this_val, int argc, JSVal
         JS_FreeCString(ctx, ip);
         return JS_EXCEPTION;
     }
-    rc = (parse_ip(ip, &addr) && port >= 0 && port <= 65535) ? td_sendto4(fd, data, len, addr, (uint16_t)port) : -EINVAL;
+    rc = (port >= 0 && port <= 65535) ? td_sendto(fd, data, len, ip, (uint16_t)port) : -EINVAL;
     JS_FreeCString(ctx, ip);
     return num(ctx, rc);
 }
@@ -194,16 +186,15 @@ static JSValue js_recv_from(JSContext *ctx, JSValueConst this_val, int argc, JSV
     int32_t fd;
     uint8_t *data;
     size_t len;
-    uint32_t addr = 0;
-    uint16_t port = 0;
+    struct td_endpoint from;
     ssize_t n;
     (void)this_val; (void)argc;
     if (!JS_IsObject(argv[2]))
         return JS_ThrowTypeError(ctx, "tdnative.recvFrom: expected an Endpoint object");
     if (arg_int(ctx, argv[0], &fd) || arg_bytes(ctx, argv[1], &data, &len))
         return JS_EXCEPTION;
-    n = td_recvfrom4(fd, data, len, &addr, &port);
-    if (n >= 0 && set_endpoint(ctx, argv[2], addr, port) < 0)
+    n = td_recvfrom(fd, data, len, &from);
+    if (n >= 0 && set_endpoint(ctx, argv[2], &from) < 0)
         return JS_EXCEPTION;
     return num(ctx, n);
 }
@@ -311,21 +302,49 @@ static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc,
     return num(ctx, rc);
 }
 
+static JSValue new_endpoint(JSContext *ctx, const struct td_endpoint *ep)
+{
+    JSValue obj = JS_NewObject(ctx);
+    if (JS_IsException(obj) || set_endpoint(ctx, obj, ep) < 0) {
+        JS_FreeValue(ctx, obj);
+        return JS_EXCEPTION;
+    }
+    return obj;
+}
+
+/* The first IPv4 address (what callers of the IPv4-only resolver got; else the first address),
+ * plus `all`: every address in getaddrinfo's order. */
 static JSValue js_resolve_finish(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
+    struct td_endpoint addrs[TD_RESOLVE_MAX_ADDRS];
     int32_t fd;
-    uint32_t addr = 0;
-    uint16_t port = 0;
-    int rc;
-    JSValue obj;
+    int n, i, first = 0;
+    JSValue obj, all;
     (void)this_val; (void)argc;
     if (arg_int(ctx, argv[0], &fd))
         return JS_EXCEPTION;
-    rc = td_resolve_finish(fd, &addr, &port);
-    if (rc < 0)
-        return num(ctx, rc);
-    obj = JS_NewObject(ctx);
-    if (JS_IsException(obj) || set_endpoint(ctx, obj, addr, port) < 0) {
+    n = td_resolve_finish(fd, addrs, TD_RESOLVE_MAX_ADDRS);
+    if (n < 0)
+        return num(ctx, n);
+    while (first < n && addrs[first].family != 4)
+        first++;
+    obj = new_endpoint(ctx, &addrs[first < n ? first : 0]);
+    if (JS_IsException(obj))
+        return obj;
+    all = JS_NewArray(ctx);
+    if (JS_IsException(all)) {
+        JS_FreeValue(ctx, obj);
+        return all;
+    }
+    for (i = 0; i < n; i++) {
+        JSValue item = new_endpoint(ctx, &addrs[i]);
+        if (JS_IsException(item) || JS_SetPropertyUint32(ctx, all, (uint32_t)i, item) < 0) {
+            JS_FreeValue(ctx, all);
+            JS_FreeValue(ctx, obj);
+            return JS_EXCEPTION;
+        }
+    }
+    if (JS_SetPropertyStr(ctx, obj, "all", all) < 0) {
         JS_FreeValue(ctx, obj);
         return JS_EXCEPTION;
     }
@@ -402,7 +421,7 @@ static const JSCFunctionListEntry td_signals[] = {
 };
 
 static const JSCFunctionListEntry td_funcs[] = {
-    JS_CFUNC_DEF("udpSocket", 0, js_udp_socket),
+    JS_CFUNC_DEF("udpSocket", 1, js_udp_socket),
     JS_CFUNC_DEF("setReusePort", 1, js_set_reuseport),
     JS_CFUNC_DEF("bindToDevice", 2, js_bind_to_device),
     JS_CFUNC_DEF("setPmtuProbe", 1, js_set_pmtu_probe),

@@ -4,7 +4,9 @@
 //
 // Conventions: every call returns a non-negative result or a negative errno value
 // (e.g. -90 for EMSGSIZE on x86). Nothing throws except on argument type errors.
-// IPv4 addresses travel as dotted-quad strings. Byte buffers are Uint8Array.
+// Addresses travel as strings: an IPv4 dotted quad or an IPv6 address in text form, without
+// brackets or zone id (the calls pick the sockaddr by what the string parses as). Byte buffers
+// are Uint8Array.
 
 /** The errno names both bindings export (from td_errno_table in qjs-native/td_core.c, the one
  *  list of them; test/unit/native.test.ts checks the two agree). Values differ per platform. */
@@ -17,31 +19,44 @@ export const ERRNO_NAMES = [
 export type ErrnoName = (typeof ERRNO_NAMES)[number];
 export type ErrnoTable = Record<ErrnoName, number>;
 
-/** Source address filled in by recvFrom. */
+/** IP version of a socket or an address. */
+export type IpFamily = 4 | 6;
+
+/** Source address filled in by recvFrom (ip in canonical text form, inet_ntop). `family` is
+ *  always set by the bindings; absent (in hand-made endpoints) means 4. */
 export interface Endpoint {
   ip: string;
   port: number;
-  family?: 4 | 6;
+  family?: IpFamily;
 }
 
-/** Result of a finished name resolution. */
+/** One address of a finished name resolution; `family` absent means 4. */
 export interface Resolved {
   ip: string;
   port: number;
-  family?: 4 | 6;
-  /** Every address getaddrinfo returned, in its order. */
-  all?: Resolved[];
+  family?: IpFamily;
+}
+
+/** What resolveFinish returns: the first IPv4 address (what callers of the former IPv4-only
+ *  resolver got; the first address when there is no IPv4 one), and every address getaddrinfo
+ *  returned, in its order (at most 16). */
+export interface Resolution extends Resolved {
+  all: Resolved[];
 }
 
 export interface Native {
-  /** socket(AF_INET, SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC). Returns fd. */
-  udpSocket(family?: 4 | 6): number;
+  /** socket(AF_INET or AF_INET6, SOCK_DGRAM|SOCK_NONBLOCK|SOCK_CLOEXEC); family 4 when absent.
+   *  AF_INET6 sockets get IPV6_V6ONLY=1. Returns fd, or -EAFNOSUPPORT (a host without IPv6). */
+  udpSocket(family?: IpFamily): number;
   /** setsockopt(SO_REUSEPORT, 1). */
   setReusePort(fd: number): number;
   /** setsockopt(SO_BINDTODEVICE, dev) (length includes the NUL). */
   bindToDevice(fd: number, dev: string): number;
-  /** setsockopt(IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_PROBE). */
+  /** setsockopt IP_MTU_DISCOVER = IP_PMTUDISC_PROBE, or IPV6_MTU_DISCOVER = IPV6_PMTUDISC_PROBE
+   *  on an AF_INET6 socket. */
   setPmtuProbe(fd: number): number;
+  /** bind/connect/sendTo: -EINVAL when ip does not parse (brackets, zone ids, names),
+   *  -EAFNOSUPPORT when it is of the other family than the socket. */
   bind(fd: number, ip: string, port: number): number;
   connect(fd: number, ip: string, port: number): number;
   /** getsockname port, or -errno. */
@@ -76,12 +91,12 @@ export interface Native {
    *  it; close the fd afterwards), or -errno: -ENOSYS before Linux 5.3 (poll waitPid then). */
   pidWatch(pid: number): number;
 
-  /** Starts getaddrinfo(host, service, AF_INET, SOCK_DGRAM) in a child process; returns the
+  /** Starts getaddrinfo(host, service, AF_UNSPEC, SOCK_DGRAM) in a child process; returns the
    *  read end of a pipe (becomes readable when done) or -errno. */
   resolveStart(host: string, service: string): number;
-  /** Reads the answer from that pipe and closes it: the first IPv4 address, or -errno
-   *  (-ENOENT when the name does not resolve). Reaps the helper process. */
-  resolveFinish(fd: number): Resolved | number;
+  /** Reads the answer from that pipe and closes it (see Resolution), or -errno (-ENOENT when
+   *  the name does not resolve). Reaps the helper process. */
+  resolveFinish(fd: number): Resolution | number;
 
   /** SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
   setRecvBuffer(fd: number, bytes: number): number;

@@ -6,10 +6,10 @@ import {
 } from '../protocol/constants.js';
 import { type Family, formatHostPort } from '../protocol/endpoint.js';
 import * as m from '../protocol/messages.js';
-import { tunnelMtu } from '../protocol/mtu.js';
+import { clientProbeSizesFor, ipUdpOverhead, pathToTunnelMtu, tunnelMtu } from '../protocol/mtu.js';
 import type { LogLevel } from '../runtime/loop.js';
 import type { Action, Address, OpenResult } from './actions.js';
-import { PmtuRounds, type RoundResult, probeDatagram, probeSizes, tunnelOverhead, udpOverhead } from './pmtu.js';
+import { PmtuRounds, type RoundResult } from './pmtu.js';
 import { addressesToTry } from './selection.js';
 
 export type State =
@@ -309,8 +309,8 @@ export class BrokerContext {
         return;
       case MessageType.PMTUD_ACK:
         // larger than any probe we send: confused or spoofed, would set an MTU the path cannot carry
-        if (u16 < 0 || u16 + udpOverhead(this.family) > this.probing.maxProbe) break;
-        if (s === 'up') this.probing.ack(u16 + udpOverhead(this.family));
+        if (u16 < 0 || u16 + ipUdpOverhead(this.family) > this.probing.maxProbe) break;
+        if (s === 'up') this.probing.ack(u16 + ipUdpOverhead(this.family));
         return;
       case MessageType.PMTU_NTFY:
         if (u16 < 0) break;
@@ -349,7 +349,7 @@ export class BrokerContext {
     this.state = 'up';
     this.alive = now;
     this.kaAt = now + timers.clientKeepalive;
-    this.probing.start(now, probeSizes(this.family));
+    this.probing.start(now, clientProbeSizesFor(this.family));
     this.log(out, 'info', `tunnel ${tunnelId} up on ${ifname} over IPv${this.family} (session ${this.sessionId}, broker session ${this.peerSessionId})`);
     if (hook) {
       this.hookUp = true;
@@ -399,7 +399,7 @@ export class BrokerContext {
     }
     const { probe, result } = this.probing.tick(now);
     if (result) this.roundDone(result, out);
-    for (const size of probe) this.send(out, probeDatagram(size, this.family), true);
+    for (const size of probe) this.send(out, m.encodePmtuProbe(size, this.family), true);
     for (const r of this.pending.slice()) {
       if (now < r.at) continue;
       if (r.sent >= timers.reliableAttempts) {
@@ -423,13 +423,13 @@ export class BrokerContext {
     } else if (r.kind === 'no-answer') {
       this.log(out, 'debug', `no PMTU probe answered in this round; ${r.pmtu ? `keeping path MTU ${r.pmtu}` : 'no path MTU yet'}`);
     }
-    if (r.pmtu > 0) this.send(out, m.encodePmtuNotify(r.pmtu - tunnelOverhead(this.family)));
+    if (r.pmtu > 0) this.send(out, m.encodePmtuNotify(pathToTunnelMtu(r.pmtu, this.family)));
   }
 
   /** Tunnel MTU from our path MTU and the broker's notification (src/protocol/mtu.ts). */
   private applyMtu(out: Action[]): void {
     const pmtu = this.probing.pmtu;
-    const mtu = tunnelMtu(pmtu ? pmtu - tunnelOverhead(this.family) : null, this.peerPmtu || null);
+    const mtu = tunnelMtu(pmtu ? pathToTunnelMtu(pmtu, this.family) : null, this.peerPmtu || null);
     if (mtu === null || mtu === this.mtu) return;
     out.push({ a: 'mtu', b: this.index, tunnelId: this.cfg.tunnelId, sessionId: this.sessionId, ifname: this.cfg.ifname, mtu });
   }

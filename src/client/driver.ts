@@ -213,7 +213,7 @@ export class ClientDriver {
       if (this.gens[b] !== gen) return;
       if (r === -n.errno.ENOENT) return done(`name ${host} does not resolve`);
       if (typeof r === 'number') return done(`cannot resolve ${host}:${port}: ${this.err(r)}`);
-      done(r.all ?? [r]);
+      done(r.all);
     });
   }
 

@@ -12,30 +12,8 @@
 //   first evaluation) again acknowledges nothing above it; the new value is the largest size
 //   acknowledged in those rounds. Before the first measurement the reference is the largest
 //   probe (a 1500-byte path, the kernel's default for the interface).
-import { IPV4_UDP_OVERHEAD, TUNNEL_OVERHEAD, clientProbeSizes, clientProbeSizesV6, timers } from '../protocol/constants.js';
-import type { Family } from '../protocol/endpoint.js';
-import { encodePmtuProbe } from '../protocol/messages.js';
+import { clientProbeSizes, timers } from '../protocol/constants.js';
 
-/** IP + UDP header bytes of the underlay (IPv6: 40 + 8): a PMTUD_ACK value (UDP payload
- *  length) plus this is the IP size of the probe that got through. */
-export function udpOverhead(fam: Family): number {
-  return fam === 6 ? IPV4_UDP_OVERHEAD + 20 : IPV4_UDP_OVERHEAD;
-}
-
-/** Path MTU minus this is the tunnel MTU: IP + UDP + L2TPv3 12 + Ethernet 14 (IPv6: 74). */
-export function tunnelOverhead(fam: Family): number {
-  return fam === 6 ? TUNNEL_OVERHEAD + 20 : TUNNEL_OVERHEAD;
-}
-
-/** Probe sizes (IP bytes, ascending) for the underlay family. */
-export function probeSizes(fam: Family): readonly number[] {
-  return fam === 6 ? clientProbeSizesV6 : clientProbeSizes;
-}
-
-/** The PMTUD datagram that makes an IP packet of ipSize bytes on this underlay. */
-export function probeDatagram(ipSize: number, fam: Family): Uint8Array {
-  return encodePmtuProbe(ipSize - udpOverhead(fam) + IPV4_UDP_OVERHEAD);
-}
 /** Rounds in a row that must lack the larger probes before the path MTU is lowered. */
 export const PMTU_LOWER_ROUNDS = 2;
 

@@ -67,15 +67,22 @@ export const IPV4_UDP_OVERHEAD = 28;
 export const TUNNEL_OVERHEAD = 54;
 export const PMTU_DEFAULT = 1446;
 export const MTU_MIN = 1280;
+/** IPv6 40 + UDP 8, and IPv6 40 + UDP 8 + L2TPv3 12 + Ethernet 14: the IPv6 underlay's values of
+ *  IPV4_UDP_OVERHEAD and TUNNEL_OVERHEAD (src/protocol/mtu.ts picks by family). */
+export const IPV6_UDP_OVERHEAD = 48;
+export const TUNNEL_OVERHEAD_IPV6 = 74;
+/** Every IPv6 link carries 1280-byte packets (RFC 8200 §5): the smallest IPv6 probe, so a
+ *  probing round over IPv6 always gets an answer even on a minimum-MTU path. */
+export const IPV6_MIN_LINK_MTU = 1280;
 
 /** Client PMTU probe sizes (IP bytes), sent back to back in each round. */
 export const clientProbeSizes = [1334, 1400, 1450, 1476, 1492, 1500] as const;
-/** The same over an IPv6 underlay: 1280, the IPv6 minimum link MTU, gets through on every path
- *  (1334 would not on a 1280..1333 path; below 1354 the tunnel MTU is the 1280 floor anyway). */
-export const clientProbeSizesV6 = [1280, 1400, 1450, 1476, 1492, 1500] as const;
 /** Broker PMTU probe sizes (IP bytes), largest first, each sent brokerProbeRepeat times, 1 per s. */
 export const brokerProbeSizes = [1500, 1492, 1476, 1450, 1400, 1334] as const;
 export const brokerProbeRepeat = 4;
+/** The same over an IPv6 underlay, with the IPv6 minimum link MTU added as the smallest size. */
+export const clientProbeSizesIpv6 = [IPV6_MIN_LINK_MTU, ...clientProbeSizes] as const;
+export const brokerProbeSizesIpv6 = [...brokerProbeSizes, IPV6_MIN_LINK_MTU] as const;
 
 /** Timers, milliseconds. */
 export const timers = {

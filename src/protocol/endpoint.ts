@@ -9,7 +9,10 @@
 //
 // Character scans instead of regexps: the router build has no RegExp (qjs-native/qjs_main.c).
 
-export type Family = 4 | 6;
+import type { UnderlayFamily } from './mtu.js';
+
+/** 4 or 6 (the one definition is mtu.ts's UnderlayFamily). */
+export type Family = UnderlayFamily;
 
 const DEC = '0123456789';
 const HEX = '0123456789abcdefABCDEF';

@@ -5,6 +5,7 @@ import {
   HEADER_SIZE, MAGIC1, MAGIC2, MIN_PACKET_SIZE, MessageType, PROTOCOL_VERSION, RELIABLE_BIT,
   LIMIT_TYPE_BANDWIDTH_DOWN,
 } from './constants.js';
+import { ipUdpOverhead, type UnderlayFamily } from './mtu.js';
 
 export interface Frame {
   type: number;
@@ -98,9 +99,9 @@ export const encodeLimitBandwidthDown = (seq: number, kbps: number): Uint8Array 
   encodeMessage(MessageType.LIMIT, [...u16(seq), LIMIT_TYPE_BANDWIDTH_DOWN, 4, ...u32(kbps)]);
 
 /** PMTU probe for an IP packet of probeSize bytes: header with length 0, zero-filled so the UDP
- *  payload is probeSize − 28 bytes. */
-export function encodePmtuProbe(probeSize: number): Uint8Array {
-  const out = new Uint8Array(Math.max(probeSize - 28, HEADER_SIZE));
+ *  payload is probeSize − 28 bytes (IPv4 underlay) or − 48 (IPv6). */
+export function encodePmtuProbe(probeSize: number, family: UnderlayFamily = 4): Uint8Array {
+  const out = new Uint8Array(Math.max(probeSize - ipUdpOverhead(family), HEADER_SIZE));
   out.set([MAGIC1, MAGIC2 >> 8, MAGIC2 & 0xff, PROTOCOL_VERSION, MessageType.PMTUD, 0]);
   return out;
 }

@@ -26,7 +26,8 @@ class Fake {
   logs: string[] = [];
   sent: { fd: number; hex: string }[] = [];
   inbox = new Map<number, Uint8Array[]>();
-  resolveAnswers = new Map<number, Resolved | number>();
+  /** A resolver answer; `all` defaults to [the answer]. */
+  resolveAnswers = new Map<number, (Resolved & { all?: Resolved[] }) | number>();
   children = new Map<number, number | null>();
   nextFd = 10;
   /** Resolver pipes get their own range (100, 101...): sockets are made after the answer. */
@@ -78,7 +79,10 @@ class Fake {
       this.calls.push(`resolve ${host} ${service} → ${fd}`);
       return fd;
     },
-    resolveFinish: (fd) => this.resolveAnswers.get(fd) ?? -E.EAGAIN,
+    resolveFinish: (fd) => {
+      const r = this.resolveAnswers.get(fd) ?? -E.EAGAIN;
+      return typeof r === 'number' ? r : { ...r, all: r.all ?? [r] };
+    },
     syslog: (prio, ident, msg) => this.logs.push(`syslog ${prio} ${ident} ${msg}`),
     strerror: (e) => TEXT[e] ?? `errno ${e}`,
     errno: E,

@@ -807,7 +807,7 @@ test('IPv6-only name, and -l restricting the family', () => {
   assert.ok(logs(only4.out).some((l) => l.includes('broker.example has no IPv4 address (the family of -l); retrying every 3 s')), logs(only4.out).join('\n'));
 });
 
-test('PMTU over an IPv6 underlay of 1400 bytes: probes 1280..1500 (IP), path MTU 1400, tunnel MTU 1326', () => {
+test('PMTU over an IPv6 underlay of 1400 bytes: probes 1280, 1334..1500 (IP), path MTU 1400, tunnel MTU 1326', () => {
   const { h } = named([V6]);
   h.rec(h.c.feed(0, hex(R.usage255), h.now, 6));
   h.rec(h.c.feed(0, hex(R.cookie), h.now, 6));
@@ -821,11 +821,10 @@ test('PMTU over an IPv6 underlay of 1400 bytes: probes 1280..1500 (IP), path MTU
   const round = h.until(t0 + 15000);
   const probes = of(round, 'send').filter((x) => x.data[4] === 6);
   // UDP payload = IP size − 40 − 8
-  assert.equal(probes.map((x) => x.data.length + 48), [1280, 1400, 1450, 1476, 1492, 1500]);
+  assert.equal(probes.map((x) => x.data.length + 48), [1280, 1334, 1400, 1450, 1476, 1492, 1500]);
   assert.ok(probes.every((x) => x.fam === 6 && x.quiet));
-  // a 1400-byte path: the 1280 and 1400 probes get through (payloads 1232, 1352)
-  h.rec(h.c.feed(0, ackFor(1232), h.now, 6));
-  h.rec(h.c.feed(0, ackFor(1352), h.now, 6));
+  // a 1400-byte path: the 1280, 1334 and 1400 probes get through (payloads 1232, 1286, 1352)
+  for (const len of [1232, 1286, 1352]) h.rec(h.c.feed(0, ackFor(len), h.now, 6));
   // an ACK above the largest IPv6 probe (1500 − 48 = 1452) is dropped
   const before = h.c.ctxs[0].dropped;
   h.rec(h.c.feed(0, ackFor(1453), h.now, 6));

@@ -65,7 +65,8 @@ test('a native call refuses an address of the other family or an unparsable one'
   // the sockaddr; the host's addon checks it the same way the parser does
   const fd = native.udpSocket();
   assert.ok(fd >= 0);
-  assert.is(native.bind(fd, '2001:db8::1', 0) < 0, true, 'IPv6 text on an IPv4 socket fails');
+  assert.is(native.bind(fd, '2001:db8::1', 0), -native.errno.EAFNOSUPPORT, 'IPv6 text on an IPv4 socket');
+  assert.is(native.bind(fd, '2001:db8::1%eth0', 0), -native.errno.EINVAL, 'what the parser refuses, the native side cannot parse either');
   native.close(fd);
 });
 

@@ -100,7 +100,7 @@ test('UDP pair on loopback: sendTo/recvFrom with the source endpoint, send on co
   assert.is(n.sendTo(a, bytes('hello'), LO, pb), 5);
   const got = await recvText(b);
   assert.is(got.msg, 'hello');
-  assert.equal(got.from, { ip: LO, port: pa });
+  assert.equal(got.from, { ip: LO, port: pa, family: 4 });
   assert.is(n.connect(b, LO, pa), 0);
   assert.is(n.send(b, bytes('back')), 4);
   const back = await recvText(a);
@@ -253,7 +253,10 @@ test('resolveStart/resolveFinish: localhost:8942, unknown names and services fai
   const fd = n.resolveStart('localhost', '8942');
   assert.ok(fd >= 0, `resolveStart: ${fd}`);
   const r = await until(() => n.resolveFinish(fd));
-  assert.equal(r, { ip: '127.0.0.1', port: 8942 });
+  assert.ok(typeof r === 'object', `localhost: ${r}`);
+  // the first IPv4 address on top (as before, whatever order /etc/hosts gives ::1 in), all in `all`
+  assert.equal({ ip: r.ip, port: r.port, family: r.family }, { ip: '127.0.0.1', port: 8942, family: 4 });
+  assert.ok(r.all.some((a) => a.ip === '127.0.0.1' && a.family === 4), JSON.stringify(r.all));
   assert.is(n.close(fd), -9, 'resolveFinish closed the pipe');
 
   const bad = n.resolveStart('no-such-host.invalid', '8942');
@@ -266,7 +269,49 @@ test('resolveStart/resolveFinish: localhost:8942, unknown names and services fai
   assert.is(await until(() => n.resolveFinish(badService)), -E.EINVAL);
 
   const numeric = n.resolveStart('198.51.100.7', '53');
-  assert.equal(await until(() => n.resolveFinish(numeric)), { ip: '198.51.100.7', port: 53 });
+  const v4 = { ip: '198.51.100.7', port: 53, family: 4 };
+  assert.equal(await until(() => n.resolveFinish(numeric)), { ...v4, all: [v4] });
+
+  // an IPv6-only answer: the first (only) address on top, family 6
+  const six = n.resolveStart('2001:DB8:0:0::5', '8942');
+  const v6 = { ip: '2001:db8::5', port: 8942, family: 6 };
+  assert.equal(await until(() => n.resolveFinish(six)), { ...v6, all: [v6] });
+  const bracketed = n.resolveStart('[2001:db8::5]', '8942');
+  const rbr = await until(() => n.resolveFinish(bracketed));
+  assert.ok(rbr === -E.ENOENT || rbr === -E.EAGAIN, `a bracketed literal is no address: ${JSON.stringify(rbr)}`);
+});
+
+test('IPv6: V6ONLY socket on ::1, canonical source text, v4 strings refused, port per family', async () => {
+  const a = n.udpSocket(6);
+  const b = n.udpSocket(6);
+  assert.ok(a >= 0 && b >= 0, `udpSocket(6): ${a} ${b}`);
+  assert.is(n.bind(a, '0:0:0:0:0:0:0:1', 0), 0);
+  assert.is(n.bind(b, '::1', 0), 0);
+  const pa = n.localPort(a);
+  const pb = n.localPort(b);
+  assert.is(n.sendTo(b, bytes('over six'), '::1', pa), 8);
+  const got = await recvText(a);
+  assert.is(got.msg, 'over six');
+  assert.equal(got.from, { ip: '::1', port: pb, family: 6 });
+  assert.is(n.connect(a, '::1', pb), 0);
+  assert.is(n.setPmtuProbe(a), 0);
+  assert.is(n.send(a, bytes('back')), 4);
+  assert.equal((await recvText(b)).from, { ip: '::1', port: pa, family: 6 });
+  // the other family: EAFNOSUPPORT; no address at all: EINVAL
+  assert.is(n.bind(b, LO, 0), -E.EAFNOSUPPORT);
+  assert.is(n.connect(b, LO, 9), -E.EAFNOSUPPORT);
+  assert.is(n.sendTo(b, bytes('x'), LO, 9), -E.EAFNOSUPPORT);
+  for (const bad of ['[::1]', 'fe80::1%lo', '::1:', 'localhost']) assert.is(n.sendTo(b, bytes('x'), bad, 9), -E.EINVAL, bad);
+  const v4 = udp();
+  assert.is(n.sendTo(v4, bytes('x'), '::1', pa), -E.EAFNOSUPPORT);
+  assert.is(n.connect(v4, '2001:db8::1', 9), -E.EAFNOSUPPORT);
+  assert.is(n.udpSocket(5 as 6), -E.EAFNOSUPPORT);
+  // a v4 and a v6 listener share a port number (V6ONLY: the v6 one does not claim v4)
+  const any4 = n.udpSocket(4);
+  const any6 = n.udpSocket(6);
+  assert.is(n.bind(any4, '0.0.0.0', 0), 0);
+  assert.is(n.bind(any6, '::', n.localPort(any4)), 0);
+  for (const fd of [a, b, v4, any4, any6]) n.close(fd);
 });
 
 test('netlink: NETLINK_ROUTE and NETLINK_GENERIC open; nlctrl family lookup round trip', async () => {

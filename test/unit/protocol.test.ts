@@ -5,6 +5,7 @@ import { createHmac } from 'node:crypto';
 import * as m from '../../src/protocol/messages.js';
 import { CookieJar, pythonBytesRepr, COOKIE_TICK_MS } from '../../src/protocol/cookie.js';
 import { MessageType, describeErrorReason } from '../../src/protocol/constants.js';
+import * as mtu from '../../src/protocol/mtu.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const eq = (actual: Uint8Array, expected: string): void => assert.equal(Array.from(actual), Array.from(hex(expected)));
@@ -206,3 +207,51 @@ test('utf8 round trip and lenient decoding', () => {
 });
 
 test.run();
+
+test('mtu.ts: the underlay family sets the overhead; IPv4 figures unchanged', () => {
+  assert.is(mtu.ipUdpOverhead(), 28);
+  assert.is(mtu.ipUdpOverhead(4), 28);
+  assert.is(mtu.ipUdpOverhead(6), 48);
+  assert.is(mtu.pathToTunnelMtu(1500), 1446);
+  assert.is(mtu.pathToTunnelMtu(1500, 4), 1446);
+  assert.is(mtu.pathToTunnelMtu(1500, 6), 1426);
+  assert.equal([...mtu.clientProbeSizesFor(4)], [1334, 1400, 1450, 1476, 1492, 1500]);
+  assert.equal([...mtu.brokerProbeSizesFor()], [1500, 1492, 1476, 1450, 1400, 1334]);
+  // over IPv6 the probes are the same IP sizes (UDP payload 20 bytes smaller) plus 1280
+  assert.equal([...mtu.clientProbeSizesFor(6)], [1280, 1334, 1400, 1450, 1476, 1492, 1500]);
+  assert.equal([...mtu.brokerProbeSizesFor(6)], [1500, 1492, 1476, 1450, 1400, 1334, 1280]);
+  assert.is(m.encodePmtuProbe(1500, 6).length, 1452);
+  assert.is(m.encodePmtuProbe(1500, 4).length, m.encodePmtuProbe(1500).length);
+});
+
+/** What one side ends at on a path of pathMtu bytes: the largest of its probes that fits is
+ *  acknowledged with its UDP payload length, the prober adds the IP+UDP overhead back, and both
+ *  sides notify each other (each measures the same path). */
+function endsAt(pathMtu: number, family: 4 | 6, sizes: readonly number[]): number | null {
+  const fits = sizes.filter((s) => s <= pathMtu);
+  if (!fits.length) return mtu.tunnelMtu(null, null);
+  const acked = m.encodePmtuProbe(Math.max(...fits), family).length; // PMTUD_ACK value
+  const own = mtu.pathToTunnelMtu(acked + mtu.ipUdpOverhead(family), family);
+  return mtu.tunnelMtu(own, own);
+}
+
+test('mtu.ts: a 1400-byte path gives 1346 over IPv4 and 1326 over IPv6 at both ends', () => {
+  assert.is(endsAt(1400, 4, mtu.clientProbeSizesFor(4)), 1346);
+  assert.is(endsAt(1400, 4, mtu.brokerProbeSizesFor(4)), 1346);
+  assert.is(endsAt(1400, 6, mtu.clientProbeSizesFor(6)), 1326);
+  assert.is(endsAt(1400, 6, mtu.brokerProbeSizesFor(6)), 1326);
+  // ... and the client's notify of 1326 to a broker that measured nothing keeps 1326 (not 1446)
+  assert.is(mtu.tunnelMtu(null, 1326), 1326);
+  assert.is(endsAt(1500, 6, mtu.brokerProbeSizesFor(6)), 1426);
+});
+
+test('mtu.ts: an IPv6 path at the 1280 minimum still answers a probe; the tunnel MTU floor is 1280', () => {
+  // the 1280 probe fits every IPv6 link: over IPv6 a measurement always exists
+  assert.is(m.encodePmtuProbe(1280, 6).length, 1232);
+  assert.ok(mtu.clientProbeSizesFor(6).every((s) => s >= 1280));
+  assert.is(endsAt(1280, 6, mtu.clientProbeSizesFor(6)), 1280); // 1280 − 74 = 1206, raised to 1280
+  assert.is(endsAt(1333, 6, mtu.brokerProbeSizesFor(6)), 1280);
+  // without the 1280 size the same path would measure nothing and keep the 1446 default
+  assert.is(endsAt(1280, 6, mtu.clientProbeSizesFor(4)), null);
+  assert.is(mtu.tunnelMtu(1206, null), 1280);
+});

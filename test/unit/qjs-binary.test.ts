@@ -36,6 +36,19 @@ test('UDP datagram to itself through tdnative, sent from a timer, read by a read
   assert.ok(Number(rx![1]) > 0);
 });
 
+test('IPv6 through tdnative: a v6 socket on ::1, v4 addresses refused, resolver gives all', () => {
+  const r = run('--selftest-udp6');
+  assert.is(r.error, undefined);
+  assert.is(r.stderr, '');
+  assert.is(r.status, 0);
+  const lines = r.stdout.trim().split('\n');
+  assert.is(lines[0], 'selftest-udp6: v4 address on a v6 socket EAFNOSUPPORT,EAFNOSUPPORT,EAFNOSUPPORT');
+  const rx = /^selftest-udp6: received "six" from \[::1\]:(\d+) family 6 own port (\d+)$/.exec(lines[1] ?? '');
+  assert.ok(rx, lines[1]);
+  assert.is(rx![1], rx![2]);
+  assert.is(lines[2], 'selftest-udp6: resolved 2001:db8::5 53 family 6, all 2001:db8::5/6');
+});
+
 test('the built-ins the client uses work, promise jobs run, RegExp/Date/JSON/Proxy are left out', () => {
   const r = run('--selftest-builtins');
   assert.is(r.status, 0, r.stderr);

@@ -54,6 +54,39 @@ function udp(native: Native, loop: Loop): void {
   });
 }
 
+/** The IPv6 side of tdnative in QuickJS: a v6 socket on ::1 sends to itself; a v4 address on it
+ *  is refused with EAFNOSUPPORT; the resolver answers a v6 literal with `all`. */
+function udp6(native: Native, loop: Loop): void {
+  const E = native.errno;
+  const fd = native.udpSocket(6);
+  if (fd < 0) fail(loop, `udpSocket(6): ${native.strerror(-fd)}`);
+  const rc = native.bind(fd, '::1', 0);
+  if (rc < 0) fail(loop, `bind ::1: ${native.strerror(-rc)}`);
+  const port = native.localPort(fd);
+  const wrong = [native.bind(fd, '127.0.0.1', 0), native.sendTo(fd, ascii('x'), '127.0.0.1', 9), native.udpSocket(5 as 6)];
+  say(`selftest-udp6: v4 address on a v6 socket ${wrong.map((v) => (v === -E.EAFNOSUPPORT ? 'EAFNOSUPPORT' : String(v))).join(',')}`);
+  loop.onReadable(fd, () => {
+    const buf = new Uint8Array(64);
+    const from: { ip: string; port: number; family?: 4 | 6 } = { ip: '', port: 0 };
+    const n = native.recvFrom(fd, buf, from);
+    if (n === -E.EAGAIN) return;
+    if (n < 0) fail(loop, `recvFrom: ${native.strerror(-n)}`);
+    say(`selftest-udp6: received "${text(buf, n)}" from [${from.ip}]:${from.port} family ${from.family} own port ${port}`);
+    loop.onReadable(fd, null);
+    native.close(fd);
+    const rfd = native.resolveStart('2001:db8::5', '53');
+    const poll = (): void => {
+      const r = native.resolveFinish(rfd);
+      if (r === -E.EAGAIN) return void loop.setTimer(5, poll);
+      if (typeof r === 'number') fail(loop, `resolveFinish: ${native.strerror(-r)}`);
+      say(`selftest-udp6: resolved ${r.ip} ${r.port} family ${r.family}, all ${r.all.map((a) => `${a.ip}/${a.family}`).join(' ')}`);
+    };
+    poll();
+  });
+  const sent = native.sendTo(fd, ascii('six'), '::1', port);
+  if (sent < 0) fail(loop, `sendTo: ${native.strerror(-sent)}`);
+}
+
 /** Waits for SIGTERM (sent by the test) and exits 3 from the handler; exits 4 after 10 s. */
 function signal(loop: Loop): void {
   loop.onSignal(15, () => {
@@ -155,6 +188,9 @@ export function runSelfTest(args: string[], native: Native, loop: Loop): boolean
   switch (args[0]) {
     case '--selftest-udp':
       udp(native, loop);
+      return true;
+    case '--selftest-udp6':
+      udp6(native, loop);
       return true;
     case '--selftest-signal':
       signal(loop);
