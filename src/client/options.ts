@@ -2,7 +2,7 @@
 // semantics (`-u foo`, `-ufoo`, grouped flags `-fa`, `--` ends the options). Unlike the
 // original, bad values are refused with one line naming the option instead of being read as 0.
 
-import { type Family, addressFamily, checkAddress, formatHostPort, parseHostPort, parseIpv4 } from '../protocol/endpoint.js';
+import { type Family, ZONE_IDS, addressFamily, checkAddress, formatHostPort, parseHostPort, parseIpv4 } from '../protocol/endpoint.js';
 import { VERSION } from '../version.js';
 
 export type Selection = 'first' | 'usage' | 'random';
@@ -133,7 +133,8 @@ export function parseArgs(args: string[]): ParseResult {
       if (k + 1 < arg.length) v = arg.slice(k + 1);
       else if (i + 1 < args.length) v = args[++i];
       else return fail(`option -${c} requires an argument (see -h)`);
-      const bad = (what: string): ParseResult => fail(`invalid value '${v}' for -${c}: ${what}`);
+      const bad = (what: string): ParseResult =>
+        fail(`invalid value '${v}' for -${c}: ${what}${what === ZONE_IDS ? '; bind to the interface with -I instead' : ''}`);
       switch (c) {
         case 'u':
           if (!v) return bad('expected a non-empty client identifier');

@@ -14,6 +14,9 @@ import type { UnderlayFamily } from './mtu.js';
 /** 4 or 6 (the one definition is mtu.ts's UnderlayFamily). */
 export type Family = UnderlayFamily;
 
+/** The reason given for "fe80::1%eth0" (callers may add how to name the interface instead). */
+export const ZONE_IDS = 'zone ids (%interface) are not supported';
+
 const DEC = '0123456789';
 const HEX = '0123456789abcdefABCDEF';
 
@@ -78,7 +81,7 @@ function isMapped(b: number[]): boolean {
 export function checkAddress(s: string, wildcard = true): { family: Family } | { error: string } {
   if (parseIpv4(s)) return { family: 4 };
   const pct = s.indexOf('%');
-  if (pct >= 0 && parseIpv6(s.slice(0, pct))) return { error: 'zone ids (%interface) are not supported; give the interface with -I or bind_interface instead' };
+  if (pct >= 0 && parseIpv6(s.slice(0, pct))) return { error: ZONE_IDS };
   if (s[0] === '[' && s[s.length - 1] === ']' && parseIpv6(s.slice(1, -1))) return { error: 'no brackets around an address without a port' };
   const b = parseIpv6(s);
   if (!b) return { error: 'expected an IPv4 address such as 198.51.100.7 or an IPv6 address such as 2001:db8::7' };
@@ -125,7 +128,7 @@ export function parseHostPort(s: string): HostPort | { error: string } {
       // 2001:db8::1:8942 is itself an address: never guess where the port starts
       const bare = host.includes('%') ? host.slice(0, host.indexOf('%')) : host;
       if (parseIpv6(bare) || parseIpv6(s)) {
-        if (host.includes('%') || port.includes('%')) return { error: 'zone ids (%interface) are not supported; give the interface with -I instead' };
+        if (host.includes('%') || port.includes('%')) return { error: ZONE_IDS };
         return { error: `an IPv6 address needs brackets when a port follows, e.g. [${host}]:${port}` };
       }
       return { error: 'expected host:port, or [IPv6 address]:port' };
@@ -133,7 +136,7 @@ export function parseHostPort(s: string): HostPort | { error: string } {
   }
   if (only(port, DEC) && (+port < 1 || +port > 65535)) return { error: 'port must be 1..65535' };
   if (port.includes(':') || port.includes(']')) return { error: 'expected host:port, or [IPv6 address]:port' };
-  if (host.includes('%')) return { error: 'zone ids (%interface) are not supported; give the interface with -I instead' };
+  if (host.includes('%')) return { error: ZONE_IDS };
   return { host, port, family: addressFamily(host) };
 }
 
