@@ -7,8 +7,8 @@
 #     come back as VMTEST mips-e2e/<check>; the client's memory as `mips-client VmRSS <kB> kB`
 #     (also saved to build/vm-mips/mips-client-rss.txt for bench/sizes.sh).
 # usage: test/vm-mips/run-scenarios.sh [selftest|e2e]...   (default: both)
-# Env: PORT (socket netdev port, default random free), MIPS_E2E_TIMEOUT (per VM, s, default 480),
-#      NO_BUILD=1 (skip the make step).
+# Env: PORT (socket netdev port, default random free), MIPS_E2E_TIMEOUT (per VM, s, default 720),
+#      NO_BUILD=1 (skip the make step), TD_E2E_IPV6=0 (skip the IPv6 part of e2e).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -44,7 +44,7 @@ selftest)
   grep -a 'run-vm:' "$OUTD/selftest-l2tp.out"
   ;;
 e2e)
-  T=${MIPS_E2E_TIMEOUT:-480}
+  T=${MIPS_E2E_TIMEOUT:-720}   # 480 before the IPv6 part
   port=${PORT:-}
   while [ -z "$port" ]; do
     p=$((20000 + RANDOM % 20000))
