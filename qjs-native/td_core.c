@@ -815,7 +815,7 @@ const struct td_errno_entry td_errno_table[] = {
     E(EAGAIN), E(EINTR), E(EMSGSIZE), E(ECONNREFUSED), E(EINVAL), E(EEXIST), E(ENOENT),
     E(EAFNOSUPPORT), E(ENODEV), E(EPROTONOSUPPORT), E(ENOBUFS), E(EPERM), E(EADDRINUSE),
     E(EHOSTUNREACH), E(ENETUNREACH), E(EBADF), E(ECHILD), E(EACCES), E(ESRCH), E(EMFILE),
-    E(ENOSYS), E(E2BIG), E(ENOMEM),
+    E(ENOSYS), E(E2BIG), E(ENOMEM), E(EADDRNOTAVAIL),
 };
 #undef E
 const size_t td_errno_count = sizeof td_errno_table / sizeof td_errno_table[0];

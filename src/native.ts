@@ -14,7 +14,7 @@ export const ERRNO_NAMES = [
   'EAGAIN', 'EINTR', 'EMSGSIZE', 'ECONNREFUSED', 'EINVAL', 'EEXIST', 'ENOENT',
   'EAFNOSUPPORT', 'ENODEV', 'EPROTONOSUPPORT', 'ENOBUFS', 'EPERM', 'EADDRINUSE',
   'EHOSTUNREACH', 'ENETUNREACH', 'EBADF', 'ECHILD', 'EACCES', 'ESRCH', 'EMFILE',
-  'ENOSYS', 'E2BIG', 'ENOMEM',
+  'ENOSYS', 'E2BIG', 'ENOMEM', 'EADDRNOTAVAIL',
 ] as const;
 export type ErrnoName = (typeof ERRNO_NAMES)[number];
 export type ErrnoTable = Record<ErrnoName, number>;

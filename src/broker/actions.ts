@@ -3,8 +3,9 @@
 import type { Endpoint } from '../native.js';
 import type { LogLevel } from '../runtime/loop.js';
 
-/** A listening socket (by port) or a tunnel's connected socket (by tunnel id). */
-export type SocketRef = { kind: 'listener'; port: number } | { kind: 'tunnel'; tunnelId: number };
+/** A listening socket (by address and port; address absent = the first of broker.address) or a
+ *  tunnel's connected socket (by tunnel id). */
+export type SocketRef = { kind: 'listener'; port: number; address?: string } | { kind: 'tunnel'; tunnelId: number };
 
 /** A child process run without a shell, in a per-key FIFO (the next starts when this exits). */
 export interface Job {
@@ -26,8 +27,10 @@ export interface TunnelSetup {
   sessionId: number;
   peerSessionId: number;
   ifname: string;
-  /** Listener port the PREPARE came in on: the tunnel socket binds the same address:port. */
+  /** Listener port (and address, absent = the first of broker.address) the PREPARE came in on:
+   *  the tunnel socket binds the same address:port, so it is of the same family. */
   port: number;
+  address?: string;
   client: Endpoint;
 }
 

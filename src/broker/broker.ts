@@ -7,13 +7,14 @@ import {
   BrokerErrorCode, FEATURES_MASK, FEATURE_UNIQUE_SESSION_ID, MessageType,
 } from '../protocol/constants.js';
 import { FineCookieJar, type Mac } from '../protocol/cookie.js';
+import { formatHostPort, ipv6Prefix } from '../protocol/ip-address.js';
 import {
   decodeFillerRequest, decodePrepare, encodeCookieReply, encodeError, encodeUsageReply, isFrame, parseFrame, utf8Decode,
   type Frame, type Prepare,
 } from '../protocol/messages.js';
 import type { LogLevel } from '../runtime/loop.js';
 import type { Action, SetupResult, SocketRef } from './actions.js';
-import { DEFAULT_RATE_LIMIT_BURST, type BrokerConfig } from './config.js';
+import { DEFAULT_IPV6_PREFIX, DEFAULT_RATE_LIMIT_BURST, type BrokerConfig } from './config.js';
 import { Counters } from './counters.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { EndpointMemory } from './endpoint-memory.js';
@@ -118,8 +119,9 @@ export class BrokerCore {
     };
   }
 
+  /** "198.51.100.7:40000", "[2001:db8::7]:40000", or "<ip hidden>:40000". */
   showEndpoint(ep: Endpoint): string {
-    return `${this.cfg.logIpAddresses ? ep.ip : HIDDEN_IP}:${ep.port}`;
+    return this.cfg.logIpAddresses ? formatHostPort(ep.ip, ep.port) : `${HIDDEN_IP}:${ep.port}`;
   }
 
   get tunnelCount(): number {
@@ -166,7 +168,7 @@ export class BrokerCore {
       // VM): serve it as the listener would instead of costing that client a 3 s retransmit.
       if (isHandshake(frame.type)) {
         this.counters.add('handshake-on-tunnel-socket');
-        return this.onListener({ kind: 'listener', port: tunnel.port }, frame, from, now);
+        return this.onListener(listenerOf(tunnel), frame, from, now);
       }
       this.counters.add('drop-wrong-source');
       return [log('warning', `${tunnel.name}: ignoring a message from ${this.showEndpoint(from)} (not the tunnel's endpoint)`)];
@@ -271,13 +273,13 @@ export class BrokerCore {
       ];
     }
     if (!tunnel && socket.kind !== 'listener') return [];
-    const port = socket.kind === 'listener' ? socket.port : tunnel!.port;
+    const listener = socket.kind === 'listener' ? socket : listenerOf(tunnel!);
     const out: Action[] = [];
     if (cookieAge > PREPARE_MAX_COOKIE_AGE_MS) {
       this.counters.add('refused-stale-cookie');
       out.push(log('info', `refused a tunnel for uuid ${uuid} (${this.showEndpoint(from)}): its cookie is ` +
         `${cookieAge / 1000} s old, the client has given up waiting (after 15 s)`));
-      out.push({ type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from });
+      out.push({ type: 'send', socket: listener, data: encodeError(), to: from });
       return out;
     }
     if (tunnel) {
@@ -289,11 +291,11 @@ export class BrokerCore {
         '(no message ever came through this tunnel)', false));
       this.reap(tunnel);
     }
-    out.push(...this.createTunnel(port, from, prepare, uuid, now));
+    out.push(...this.createTunnel(listener, from, prepare, uuid, now));
     return out;
   }
 
-  private createTunnel(port: number, from: Endpoint, prepare: Prepare, uuid: string, now: number): Action[] {
+  private createTunnel(listener: ListenerRef, from: Endpoint, prepare: Prepare, uuid: string, now: number): Action[] {
     const who = `uuid ${uuid} (${this.showEndpoint(from)})`;
     const key = endpointKey(from);
     const refuse = (counter: string, level: 'info' | 'warning', why: string, extra: Action[] = []): Action[] => {
@@ -302,14 +304,14 @@ export class BrokerCore {
       return [
         log(level, `refused a tunnel for ${who}: ${why}`),
         ...extra,
-        { type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from },
+        { type: 'send', socket: listener, data: encodeError(), to: from },
       ];
     };
     const refusedAgo = this.refused.since(key, now);
     if (refusedAgo !== undefined) {
       this.counters.add('refused-stale-prepare');
       const data = encodeError();
-      const send: Action = { type: 'send', socket: { kind: 'listener', port }, data, to: from };
+      const send: Action = { type: 'send', socket: listener, data, to: from };
       return this.logOn('debug') ? [log('debug', `refused a tunnel for ${who}: this endpoint was refused ${refusedAgo} ms ago`), send] : [send];
     }
     if (this.draining) return refuse('refused-draining', 'info', 'the broker is draining (ctl drain)');
@@ -318,25 +320,29 @@ export class BrokerCore {
       return refuse('refused-rate-limit', 'info', `connection_rate_limit: one tunnel per ${this.cfg.connectionRateLimit} s ` +
         `on average, burst of ${burst} used up; next one in ${(this.limiter.globalWaitMs(now) / 1000).toFixed(1)} s`);
     }
-    if (!this.limiter.admitIp(from.ip, now)) {
+    const ipKey = this.rateLimitKey(from.ip);
+    if (!this.limiter.admitIp(ipKey, now)) {
       const hook = this.cfg.hooks.connectionRateLimit;
       const extra: Action[] = hook
-        ? [{ type: 'run', job: rateLimitHookJob(hook, from.ip, from.port, uuid, this.cfg.logIpAddresses, this.queueSalt) }]
+        ? [{ type: 'run', job: rateLimitHookJob(hook, from.ip, from.port, uuid, this.cfg.logIpAddresses, this.queueSalt, ipKey) }]
         : [];
+      const source = ipKey === from.ip ? 'its IP' : `its /${this.cfg.perIpIpv6Prefix ?? DEFAULT_IPV6_PREFIX} (IPv6 prefix)`;
       return refuse('refused-rate-limit-ip', 'info',
-        `more than ${this.cfg.perIpCount} requests from its IP within ${this.cfg.perIpTime} s`, extra);
+        `more than ${this.cfg.perIpCount} requests from ${source} within ${this.cfg.perIpTime} s`, extra);
     }
     const tunnelId = this.pool.take();
     if (tunnelId === null) return refuse('refused-no-ids', 'warning', `no free tunnel id (max_tunnels ${this.cfg.maxTunnels})`);
     const features = prepare.features & FEATURES_MASK;
-    const tunnel = new BrokerTunnel(this.ctx, tunnelId, prepare.tunnelId, { ...from }, port, uuid, features, now);
+    const port = listener.port;
+    const tunnel = new BrokerTunnel(this.ctx, tunnelId, prepare.tunnelId, { ...from }, port, uuid, features, now,
+      listener.address ?? '');
     this.tunnels.set(tunnelId, tunnel);
     this.byEndpoint.set(endpointKey(from), tunnel);
     return [{
       type: 'setup',
       setup: {
         tunnelId, peerTunnelId: prepare.tunnelId, sessionId: tunnel.sessionId, peerSessionId: tunnel.peerSessionId,
-        ifname: tunnel.ifname, port, client: { ...from },
+        ifname: tunnel.ifname, port, ...(listener.address ? { address: listener.address } : {}), client: { ...from },
       },
     }];
   }
@@ -369,7 +375,7 @@ export class BrokerCore {
     this.counters.add('refused-setup-failed');
     const what = result.stage === 'socket' ? 'tunnel socket setup' : result.stage === 'tunnel' ? 'kernel tunnel create' : 'kernel session create';
     out.push(log('error', `${tunnel.name}: ${what} failed: ${result.error}; refusing the client`));
-    out.push({ type: 'send', socket: { kind: 'listener', port: tunnel.port }, data: encodeError(), to: tunnel.endpoint });
+    out.push({ type: 'send', socket: listenerOf(tunnel), data: encodeError(), to: tunnel.endpoint });
     return out;
   }
 
@@ -486,6 +492,12 @@ export class BrokerCore {
     };
   }
 
+  /** What the per-IP limit counts: an IPv4 address, or an IPv6 client's prefix
+   *  (broker.connection_rate_limit_per_ip_ipv6_prefix bits, default /64). */
+  private rateLimitKey(ip: string): string {
+    return ipv6Prefix(ip, this.cfg.perIpIpv6Prefix ?? DEFAULT_IPV6_PREFIX);
+  }
+
   private dropShort(frame: Frame, from: Endpoint): Action[] {
     this.counters.add('drop-short-payload');
     return this.logOn('debug')
@@ -584,6 +596,13 @@ export class BrokerCore {
 
 function isHandshake(type: number): boolean {
   return type === MessageType.COOKIE || type === MessageType.USAGE || type === MessageType.PREPARE;
+}
+
+type ListenerRef = SocketRef & { kind: 'listener' };
+
+/** The listener a tunnel's PREPARE came in on. */
+function listenerOf(tunnel: BrokerTunnel): ListenerRef {
+  return tunnel.listenAddress ? { kind: 'listener', port: tunnel.port, address: tunnel.listenAddress } : { kind: 'listener', port: tunnel.port };
 }
 
 function endpointKey(ep: Endpoint): string {

@@ -3,6 +3,7 @@
 // connection_rate_limit_burst; unknown keys are ignored.
 // Errors are one line naming section.key and the offending value.
 import { MTU_MIN, PMTU_DEFAULT } from '../protocol/constants.js';
+import { formatIpv6, isIpv4Mapped, isIpv6LinkLocal, parseIpv4, parseIpv6 } from '../protocol/ip-address.js';
 import type { LogLevel } from '../runtime/loop.js';
 import { utf8Encode } from '../utf8.js';
 import { isIniError, parseIni, type IniSections } from './ini.js';
@@ -17,6 +18,8 @@ export interface HookPaths {
 }
 
 export interface BrokerConfig {
+  /** The addresses to listen on, comma-separated (listenAddresses() splits it): IPv4 dotted
+   *  quads and IPv6 addresses in canonical text form, each with every port. */
   address: string;
   ports: number[];
   interface: string;
@@ -30,6 +33,9 @@ export interface BrokerConfig {
   perIpCount: number;
   /** Seconds (0 = off). */
   perIpTime: number;
+  /** IPv6 clients are counted per prefix of this many bits by the per-IP limit (an attacker
+   *  rotates addresses inside a prefix); absent = DEFAULT_IPV6_PREFIX. */
+  perIpIpv6Prefix?: number;
   /** 0 = automatic PMTU discovery; otherwise the fixed tunnel MTU. */
   pmtu: number;
   verbosity: LogLevel;
@@ -56,6 +62,9 @@ export class ConfigError extends Error {}
  *  configured average interval (the bucket alone holds them). */
 export const DEFAULT_RATE_LIMIT_BURST = 1000;
 
+/** An end site gets a /64 (or more): the per-IP limit counts an IPv6 client's /64. */
+export const DEFAULT_IPV6_PREFIX = 64;
+
 /** Largest tunnel id whose interface name l2tp<tid>-<tid> still fits IFNAMSIZ-1 = 15 chars. */
 export const MAX_TUNNEL_ID = 99_999;
 
@@ -68,7 +77,7 @@ export function parseConfig(text: string): BrokerConfig {
   const ini = parseIni(text);
   if (isIniError(ini)) throw new ConfigError(`config line ${ini.line}: ${ini.message}`);
   const r = new Reader(ini);
-  const address = r.get('broker', 'address', (v) => (isIpv4(v) ? v : fail('not an IPv4 address')));
+  const address = r.get('broker', 'address', parseAddressList);
   const ports = r.get('broker', 'port', parsePorts);
   const iface = r.get('broker', 'interface', (v) =>
     v !== '' && v.length <= 15 && !/[\s/:]/.test(v) ? v : fail('not an interface name (1-15 chars)'));
@@ -84,6 +93,8 @@ export function parseConfig(text: string): BrokerConfig {
     (v) => intIn(v, 1, 1_000_000));
   const perIpCount = r.optional('broker', 'connection_rate_limit_per_ip_count', 0, (v) => intIn(v, 0, 1_000_000));
   const perIpTime = r.optional('broker', 'connection_rate_limit_per_ip_time', 0, nonNegativeFloat);
+  const perIpIpv6Prefix = r.optional('broker', 'connection_rate_limit_per_ip_ipv6_prefix', DEFAULT_IPV6_PREFIX,
+    (v) => intIn(v, 1, 128));
   const pmtu = r.get('broker', 'pmtu', (v) => intIn(v, 0, 65535));
   const verbosity = r.get('log', 'verbosity', (v) => PYTHON_LEVELS[v.toLowerCase()] ?? fail('not a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)'));
   const logIpAddresses = r.get('log', 'log_ip_addresses', parseBoolean);
@@ -91,7 +102,7 @@ export function parseConfig(text: string): BrokerConfig {
   const maxConcurrentJobs = r.optional('hooks', 'max_concurrent', DEFAULT_MAX_RUNNING, (v) => intIn(v, 1, 10_000));
   return {
     address, ports, interface: iface, maxTunnels, tunnelIdBase, connectionRateLimit, connectionRateLimitBurst,
-    perIpCount, perIpTime, pmtu,
+    perIpCount, perIpTime, perIpIpv6Prefix, pmtu,
     verbosity, logIpAddresses,
     hooks: {
       sessionUp: hook('session.up'),
@@ -154,8 +165,41 @@ class Reader {
 }
 
 function isIpv4(v: string): boolean {
-  const parts = v.split('.');
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+  return parseIpv4(v) !== null;
+}
+
+/** broker.address: one address (the original: IPv4 only) or a comma-separated list of IPv4 and
+ *  IPv6 addresses, IPv6 with or without brackets; returned comma-joined, IPv6 in canonical form. */
+function parseAddressList(v: string): string {
+  const list = v.split(',').map((a) => a.trim());
+  const out = list.map(parseListenAddress);
+  if (new Set(out).size !== out.length) fail('an address is listed twice');
+  return out.join(',');
+}
+
+function parseListenAddress(a: string): string {
+  if (a === '') return fail('an empty address in the list');
+  if (isIpv4(a)) return a;
+  const bracketed = /^\[(.*)\](:\d+)?$/.exec(a);
+  if (bracketed?.[2]) return fail(`"${a}": no port here, ports go in broker.port`);
+  const text = bracketed ? bracketed[1] : a;
+  if (text.includes('%')) return fail(`"${a}": zone ids (%interface) are not supported; use a global IPv6 address`);
+  const bytes = parseIpv6(text);
+  if (!bytes) {
+    return fail(text.includes(':') ? `"${a}" is not an IPv6 address`
+      : `"${a}" is not an IPv4 or IPv6 address (host names are not accepted)`);
+  }
+  if (isIpv4Mapped(bytes)) {
+    return fail(`"${a}" is an IPv4-mapped IPv6 address; write the IPv4 address ` +
+      `${bytes.subarray(12).join('.')} itself (IPv6 listeners take no IPv4 traffic)`);
+  }
+  if (isIpv6LinkLocal(bytes)) return fail(`"${a}" is link-local, which needs a zone id; use a global IPv6 address`);
+  return formatIpv6(bytes);
+}
+
+/** The addresses of broker.address, in the configured order. */
+export function listenAddresses(cfg: Pick<BrokerConfig, 'address'>): string[] {
+  return cfg.address.split(',');
 }
 
 /** Python int(): optional sign, digits with single underscores between them. */
@@ -207,26 +251,8 @@ export function parseListen(v: string): ListenAddress {
   if (!m) return fail('expected address:port, e.g. 127.0.0.1:9106 or [::1]:9106');
   const host = m[1] ?? m[2];
   if (m[2] !== undefined && !isIpv4(host)) fail('not an IPv4 address');
-  if (m[1] !== undefined && (!host.includes(':') || !isIPv6(host))) fail('not an IPv6 address');
+  if (m[1] !== undefined && (!host.includes(':') || !parseIpv6(host))) fail('not an IPv6 address');
   const port = Number(m[3]);
   if (port < 1 || port > 65535) fail('port must be between 1 and 65535');
   return { host, port };
-}
-
-/** RFC 4291 text form: eight hex groups, one "::" for a run of zeros, optional dotted-quad tail. */
-function isIPv6(v: string): boolean {
-  let groups = 8;
-  let text = v;
-  const lastColon = text.lastIndexOf(':');
-  if (text.slice(lastColon + 1).includes('.')) {
-    if (!isIpv4(text.slice(lastColon + 1))) return false;
-    text = `${text.slice(0, lastColon + 1)}0`;
-    groups = 7;
-  }
-  const halves = text.split('::');
-  if (halves.length > 2) return false;
-  const parts = halves.map((h) => (h === '' ? [] : h.split(':')));
-  if (!parts.every((p) => p.every((g) => /^[0-9A-Fa-f]{1,4}$/.test(g)))) return false;
-  const n = parts.reduce((a, p) => a + p.length, 0);
-  return halves.length === 2 ? n < groups : n === groups;
 }

@@ -6,7 +6,8 @@ import { ActionQueue } from '../runtime/action-queue.js';
 import type { Loop } from '../runtime/loop.js';
 import type { Action, SetupResult, SocketRef, TunnelSetup } from './actions.js';
 import type { BrokerCore } from './broker.js';
-import type { BrokerConfig } from './config.js';
+import { formatHostPort, ipFamily } from '../protocol/ip-address.js';
+import { listenAddresses, type BrokerConfig } from './config.js';
 import { JobRunner } from './job-runner.js';
 
 /** Requested receive buffer of each listening socket (SO_RCVBUFFORCE; the kernel doubles it
@@ -35,7 +36,8 @@ const RECV_BUFFER = 65536;
 const READ_BURST = 64;
 
 export class BrokerDriver {
-  private readonly listeners = new Map<number, number>();
+  /** Listening sockets by listenerKey(address, port). */
+  private readonly listeners = new Map<string, number>();
   private readonly tunnelFds = new Map<number, number>();
   private readonly buf = new Uint8Array(RECV_BUFFER);
   private timer: unknown = null;
@@ -81,17 +83,25 @@ export class BrokerDriver {
     }
   }
 
-  /** Opens one listener per configured port; returns how many are listening. */
+  /** Opens one listener per configured address and port; returns how many are listening. */
   openListeners(): number {
-    for (const port of this.cfg.ports) {
-      const fd = this.boundSocket(port);
-      if (typeof fd === 'string') {
-        this.loop.log('warning', `cannot listen on ${this.cfg.address}:${port} (${fd}); skipping this port`);
-        continue;
+    for (const address of listenAddresses(this.cfg)) {
+      for (const port of this.cfg.ports) {
+        const where = formatHostPort(address, port);
+        const fd = this.boundSocket(address, port);
+        if (typeof fd !== 'number') {
+          // an IPv6 address on a host without IPv6 (or without that address) is an error an
+          // operator must see at start, never a silent fallback to the other listeners
+          const noV6 = ipFamily(address) === 6 && [this.native.errno.EAFNOSUPPORT, this.native.errno.EADDRNOTAVAIL].includes(fd.errno);
+          this.loop.log(noV6 ? 'error' : 'warning', `cannot listen on ${where} (${fd.text}); ` + (noV6
+            ? `is IPv6 enabled on this host, and is ${address} configured on an interface? Skipping this address`
+            : 'skipping this port'));
+          continue;
+        }
+        this.listeners.set(listenerKey(address, port), fd);
+        this.loop.onReadable(fd, () => this.readable({ kind: 'listener', port, address }, fd));
+        this.loop.log('info', `listening on ${where} (interface ${this.cfg.interface}), ${this.recvBuffer(fd)}`);
       }
-      this.listeners.set(port, fd);
-      this.loop.onReadable(fd, () => this.readable({ kind: 'listener', port }, fd));
-      this.loop.log('info', `listening on ${this.cfg.address}:${port} (interface ${this.cfg.interface}), ${this.recvBuffer(fd)}`);
     }
     this.reschedule();
     return this.listeners.size;
@@ -102,10 +112,10 @@ export class BrokerDriver {
   shutdown(graceMs: number, done: (clean: boolean) => void): void {
     if (this.stopping) return;
     this.stopping = true;
-    for (const [port, fd] of this.listeners) {
+    for (const [key, fd] of this.listeners) {
       this.loop.onReadable(fd, null);
       this.native.close(fd);
-      this.listeners.delete(port);
+      this.listeners.delete(key);
     }
     this.run(this.core.shutdown(this.loop.now()));
     if (this.timer !== null) this.loop.cancelTimer(this.timer);
@@ -170,7 +180,7 @@ export class BrokerDriver {
   private send(socket: SocketRef, data: Uint8Array, to: Endpoint): void {
     let n: number;
     if (socket.kind === 'listener') {
-      const fd = this.listeners.get(socket.port);
+      const fd = this.listeners.get(this.listenerKeyOf(socket));
       if (fd === undefined) return;
       n = this.native.sendTo(fd, data, to.ip, to.port);
     } else {
@@ -188,8 +198,8 @@ export class BrokerDriver {
 
   /** Tunnel socket + kernel tunnel + session. Cleans up after itself on failure. */
   private setup(s: TunnelSetup): SetupResult {
-    const fd = this.boundSocket(s.port, s.client);
-    if (typeof fd === 'string') return { ok: false, stage: 'socket', errno: 0, error: fd };
+    const fd = this.boundSocket(s.address ?? listenAddresses(this.cfg)[0], s.port, s.client);
+    if (typeof fd !== 'number') return { ok: false, stage: 'socket', errno: 0, error: fd.text };
     const fail = (stage: 'tunnel' | 'session', r: number): SetupResult => {
       const error = this.errText(-r);
       if (stage === 'session') this.kernel.deleteTunnel(s.tunnelId);
@@ -224,25 +234,27 @@ export class BrokerDriver {
     }
   }
 
-  /** A UDP socket with SO_REUSEPORT + SO_BINDTODEVICE bound to address:port; connected to
-   *  `peer` with IP_MTU_DISCOVER=PROBE when given. Returns the fd or an error text. */
-  private boundSocket(port: number, peer?: Endpoint): number | string {
-    const fd = this.native.udpSocket();
-    if (fd < 0) return `socket: ${this.native.strerror(-fd)}`;
+  /** A UDP socket of the address's family (IPv6: V6ONLY) with SO_REUSEPORT + SO_BINDTODEVICE
+   *  bound to address:port; connected to `peer` with IP(V6)_MTU_DISCOVER=PROBE when given.
+   *  Returns the fd or what failed. */
+  private boundSocket(address: string, port: number, peer?: Endpoint): number | { text: string; errno: number } {
+    const family = ipFamily(address) ?? 4;
+    const fd = this.native.udpSocket(family);
+    if (fd < 0) return { text: `socket: ${this.native.strerror(-fd)}`, errno: -fd };
     const steps: [string, () => number][] = [
       ['SO_REUSEPORT', () => this.native.setReusePort(fd)],
       [`SO_BINDTODEVICE ${this.cfg.interface}`, () => this.native.bindToDevice(fd, this.cfg.interface)],
-      ['bind', () => this.native.bind(fd, this.cfg.address, port)],
+      ['bind', () => this.native.bind(fd, address, port)],
     ];
     if (peer) {
       steps.push(['connect', () => this.native.connect(fd, peer.ip, peer.port)]);
-      steps.push(['IP_MTU_DISCOVER', () => this.native.setPmtuProbe(fd)]);
+      steps.push([family === 6 ? 'IPV6_MTU_DISCOVER' : 'IP_MTU_DISCOVER', () => this.native.setPmtuProbe(fd)]);
     }
     for (const [what, step] of steps) {
       const r = step();
       if (r < 0) {
         this.native.close(fd);
-        return `${what}: ${this.native.strerror(-r)}`;
+        return { text: `${what}: ${this.native.strerror(-r)}`, errno: -r };
       }
     }
     return fd;
@@ -250,7 +262,7 @@ export class BrokerDriver {
 
   private readable(socket: SocketRef, fd: number): void {
     const stillOpen = (): boolean =>
-      socket.kind === 'listener' ? this.listeners.get(socket.port) === fd : this.tunnelFds.get(socket.tunnelId) === fd;
+      socket.kind === 'listener' ? this.listeners.get(this.listenerKeyOf(socket)) === fd : this.tunnelFds.get(socket.tunnelId) === fd;
     for (let i = 0; i < READ_BURST && stillOpen(); i++) {
       const from: Endpoint = { ip: '', port: 0 };
       const n = this.native.recvFrom(fd, this.buf, from);
@@ -294,6 +306,10 @@ export class BrokerDriver {
     });
   }
 
+  private listenerKeyOf(socket: SocketRef & { kind: 'listener' }): string {
+    return listenerKey(socket.address ?? listenAddresses(this.cfg)[0], socket.port);
+  }
+
   private errText(errno: number): string {
     const problem = this.kernel.lastProblem;
     const text = this.native.strerror(errno);
@@ -307,6 +323,10 @@ export class BrokerDriver {
   get tunnelSocketCount(): number {
     return this.tunnelFds.size;
   }
+}
+
+function listenerKey(address: string, port: number): string {
+  return `${address}|${port}`;
 }
 
 /** An exception as one log line (stack frames joined with " | "). */

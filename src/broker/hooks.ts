@@ -35,14 +35,15 @@ export function mtuChangedHookJob(path: string, s: SessionInfoForHooks, oldMtu: 
   return { queue: tunnelQueue(s.tunnelId), path, args, logArgs: args, label: `hook session.mtu-changed for tunnel ${s.tunnelId}` };
 }
 
-/** client_ip client_port uuid; queued per IP so one noisy client cannot reorder others. The
- *  queue name may appear in logs (e.g. "queue full"): with showIp false it is an opaque hash of
- *  the address, salted per process (`salt`) so it cannot be looked up in a table of all IPv4
- *  addresses. */
-export function rateLimitHookJob(path: string, ip: string, port: number, uuid: string, showIp: boolean, salt = 0): Job {
+/** client_ip client_port uuid; queued per IP (per rate-limit key: an IPv6 client's prefix) so one
+ *  noisy client cannot reorder others. The queue name may appear in logs (e.g. "queue full"):
+ *  with showIp false it is an opaque hash of the key, salted per process (`salt`) so it cannot
+ *  be looked up in a table of all IPv4 addresses. */
+export function rateLimitHookJob(path: string, ip: string, port: number, uuid: string, showIp: boolean, salt = 0,
+  key = ip): Job {
   const args = [ip, String(port), uuid];
   return {
-    queue: showIp ? `ip:${ip}` : `ip#${fnv1a(`${salt}/${ip}`).toString(16).padStart(8, '0')}`,
+    queue: showIp ? `ip:${key}` : `ip#${fnv1a(`${salt}/${key}`).toString(16).padStart(8, '0')}`,
     path, args, logArgs: showIp ? args : [HIDDEN_IP, args[1], args[2]],
     label: 'hook broker.connection-rate-limit',
   };

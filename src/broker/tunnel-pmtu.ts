@@ -4,18 +4,28 @@
 // PMTU_NTFY; the tunnel MTU is the formula of both (src/protocol/mtu.ts). With a fixed
 // broker.pmtu nothing is probed and client notifications are ignored. BrokerTunnel (tunnel.ts)
 // turns the results into datagrams, the kernel MTU and the mtu-changed hook.
-import { IPV4_UDP_OVERHEAD, PMTU_DEFAULT, TUNNEL_OVERHEAD, brokerProbeRepeat, brokerProbeSizes, timers } from '../protocol/constants.js';
+// Over an IPv6 underlay (the client's address family) probe payloads are 20 bytes smaller for the
+// same IP size, the overhead is 74 bytes, 1280 is probed last, and the default (a 1500-byte path)
+// is 1426 instead of 1446.
+import { brokerProbeRepeat, timers } from '../protocol/constants.js';
 import { encodePmtuProbe } from '../protocol/messages.js';
-import { tunnelMtu } from '../protocol/mtu.js';
+import {
+  brokerProbeSizesFor, ipUdpOverhead, pathToTunnelMtu, tunnelMtu, type UnderlayFamily,
+} from '../protocol/mtu.js';
 import { periodic } from './deadline-heap.js';
 
-const PROBE_SEQUENCE_LENGTH = brokerProbeSizes.length * brokerProbeRepeat;
+/** What a 1500-byte path carries: the tunnel MTU until a measurement says otherwise (1446 over
+ *  IPv4, PMTU_DEFAULT; 1426 over IPv6). */
+const PATH_DEFAULT = 1500;
 
 export class BrokerPmtu {
   /** broker.pmtu when the tunnel was made: a reload changes it for new tunnels only. */
   private readonly pmtu: number;
-  /** Our PMTU measurement as a tunnel MTU (1446 until a probe says otherwise). */
+  /** Our PMTU measurement as a tunnel MTU (the family's default until a probe says otherwise). */
   private measured: number;
+  /** Tunnel MTU of a 1500-byte path over this family: the upper bound without a notification. */
+  private readonly defaultMtu: number;
+  private readonly sizes: readonly number[];
   /** The client's last PMTU_NTFY, null before the first. */
   remoteMtu: number | null = null;
   /** When probeStep is due (Infinity: not probing). */
@@ -24,9 +34,11 @@ export class BrokerPmtu {
   private lastProbeSize = 0;
   private bestAcked = 0;
 
-  constructor(pmtu: number) {
+  constructor(pmtu: number, private readonly family: UnderlayFamily = 4) {
     this.pmtu = pmtu;
-    this.measured = pmtu > 0 ? pmtu : PMTU_DEFAULT;
+    this.defaultMtu = pathToTunnelMtu(PATH_DEFAULT, family);
+    this.sizes = brokerProbeSizesFor(family);
+    this.measured = pmtu > 0 ? pmtu : this.defaultMtu;
   }
 
   get fixed(): boolean {
@@ -35,7 +47,7 @@ export class BrokerPmtu {
 
   /** The tunnel MTU from our measurement and the client's. */
   tunnelMtu(): number {
-    return tunnelMtu(this.measured, this.remoteMtu ?? PMTU_DEFAULT);
+    return tunnelMtu(this.measured, this.remoteMtu ?? this.defaultMtu);
   }
 
   /** Tunnel up in automatic mode: the first probe after `delay` ms. */
@@ -52,11 +64,11 @@ export class BrokerPmtu {
    *  (tunnel MTU) when that size is the largest acknowledged so far, 'same' when it is not,
    *  'too-large' when we never probed that large (a confused or lying peer). */
   ack(value: number): number | 'same' | 'too-large' {
-    const size = value + IPV4_UDP_OVERHEAD;
-    if (size > brokerProbeSizes[0]) return 'too-large';
+    const size = value + ipUdpOverhead(this.family);
+    if (size > this.sizes[0]) return 'too-large';
     if (size <= this.bestAcked) return 'same';
     this.bestAcked = size;
-    this.measured = size - TUNNEL_OVERHEAD;
+    this.measured = pathToTunnelMtu(size, this.family);
     return this.measured;
   }
 
@@ -73,18 +85,18 @@ export class BrokerPmtu {
    *  no probe of the run was acknowledged. random: uniform [0, 1). */
   probeStep(now: number, random: () => number): Uint8Array | 'rest' | 'unanswered' {
     const done = this.lastProbeSize > 0 && this.lastProbeSize <= this.bestAcked;
-    if (done || this.probeIndex >= PROBE_SEQUENCE_LENGTH) {
+    if (done || this.probeIndex >= this.sizes.length * brokerProbeRepeat) {
       this.probeIndex = 0;
       this.lastProbeSize = 0;
       this.bestAcked = 0;
       this.nextProbeAt = now + timers.brokerReprobeMin + Math.floor(random() * timers.brokerReprobeJitter);
       return done ? 'rest' : 'unanswered';
     }
-    const size = brokerProbeSizes[Math.floor(this.probeIndex / brokerProbeRepeat)];
+    const size = this.sizes[Math.floor(this.probeIndex / brokerProbeRepeat)];
     this.probeIndex++;
     this.lastProbeSize = size;
     this.nextProbeAt = periodic(this.nextProbeAt, timers.brokerProbeInterval, now);
-    return probeDatagram(size);
+    return probeDatagram(size, this.family);
   }
 
   /** For the status table: fixed, idle or the size being probed. */
@@ -93,12 +105,14 @@ export class BrokerPmtu {
   }
 }
 
-/** Probe datagrams are 1,306-1,472 zero bytes after the header and never change: one shared
- *  buffer per size instead of one allocation per probe (24 per tunnel per run; the allocations
- *  were the broker's main garbage with many tunnels probing). The driver only reads them. */
+/** Probe datagrams are 1,232-1,472 zero bytes after the header and never change: one shared
+ *  buffer per size and family instead of one allocation per probe (24 per tunnel per run; the
+ *  allocations were the broker's main garbage with many tunnels probing). The driver only reads
+ *  them. */
 const PROBES = new Map<number, Uint8Array>();
-function probeDatagram(size: number): Uint8Array {
-  let p = PROBES.get(size);
-  if (!p) PROBES.set(size, (p = encodePmtuProbe(size)));
+function probeDatagram(size: number, family: UnderlayFamily): Uint8Array {
+  const key = family === 6 ? -size : size;
+  let p = PROBES.get(key);
+  if (!p) PROBES.set(key, (p = encodePmtuProbe(size, family)));
   return p;
 }

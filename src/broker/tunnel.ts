@@ -21,6 +21,7 @@ import { mtuChangedHookJob, sessionHookJob, tunnelQueue, type SessionHook, type 
 import { bandwidthLimitCommands } from './traffic-control.js';
 import { periodic } from './deadline-heap.js';
 import { BrokerPmtu } from './tunnel-pmtu.js';
+import { familyOf } from '../protocol/ip-address.js';
 
 /** What every tunnel shares with the broker core. */
 export interface TunnelContext {
@@ -89,6 +90,8 @@ export class BrokerTunnel {
     /** Negotiated features (client offer & FEATURES_MASK). */
     features: number,
     now: number,
+    /** Address of the listener the PREPARE came in on ('' = the first of broker.address). */
+    readonly listenAddress = '',
   ) {
     this.features = features;
     const unique = (features & FEATURE_UNIQUE_SESSION_ID) !== 0;
@@ -96,7 +99,7 @@ export class BrokerTunnel {
     this.peerSessionId = unique ? peerTunnelId : 1;
     this.ifname = `l2tp${tunnelId}-${this.sessionId}`;
     this.socket = { kind: 'tunnel', tunnelId };
-    this.pmtu = new BrokerPmtu(ctx.cfg.pmtu);
+    this.pmtu = new BrokerPmtu(ctx.cfg.pmtu, familyOf(endpoint.ip));
     this.createdAt = now;
     this.lastAlive = now;
   }

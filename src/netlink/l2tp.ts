@@ -68,6 +68,14 @@ export interface TunnelCreate {
   fd: number;
 }
 
+/** The same message for an IPv4 and an IPv6 socket. The address attributes (IP_SADDR/DADDR,
+ *  IP6_SADDR/DADDR, UDP_SPORT/DPORT) are read only for unmanaged tunnels, whose socket the kernel
+ *  creates: l2tp_nl_cmd_tunnel_create() takes L2TP_ATTR_FD when present and skips the address
+ *  attributes; l2tp_tunnel_register() then looks the socket up by fd (sockfd_lookup),
+ *  l2tp_validate_socket() accepts PF_INET and PF_INET6 UDP sockets, and the addresses, ports and
+ *  family come from the connected socket itself (the kernel transmits with ip_queue_xmit or
+ *  inet6_csk_xmit by the socket's family). Checked against Linux 6.1 net/l2tp/l2tp_netlink.c
+ *  and l2tp_core.c; docs/architecture.md "Kernel tunnels over IPv6". */
 export function encodeTunnelCreate(familyId: number, seq: number, t: TunnelCreate, le: boolean): Uint8Array {
   const a = new AttrBuilder(le)
     .u32(L2TP_ATTR.CONN_ID, t.tunnelId)

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readFileSync } from 'node:fs';
-import { ConfigError, parseConfig } from '../../src/broker/config.js';
+import { ConfigError, listenAddresses, parseConfig } from '../../src/broker/config.js';
 import { parseIni, isIniError } from '../../src/broker/ini.js';
 
 // The original example file's content (keys and values as upstream ships them).
@@ -137,7 +137,8 @@ test('Python level names map to our levels', () => {
 test('errors name section.key and the value, one line', () => {
   const cases: [string, string, RegExp][] = [
     ['max_tunnels=1024', 'max_tunnels=lots', /^config broker\.max_tunnels = "lots": not an integer$/],
-    ['address=127.0.0.1', 'address=localhost', /^config broker\.address = "localhost": not an IPv4 address$/],
+    ['address=127.0.0.1', 'address=localhost',
+      /^config broker\.address = "localhost": "localhost" is not an IPv4 or IPv6 address \(host names are not accepted\)$/],
     ['port=53,123,8942', 'port=53,x', /^config broker\.port = "53,x": not an integer$/],
     ['port=53,123,8942', 'port=70000', /^config broker\.port = "70000": must be between 1 and 65535$/],
     ['connection_rate_limit=10', 'connection_rate_limit=-1', /^config broker\.connection_rate_limit = "-1": not a non-negative number$/],
@@ -176,6 +177,41 @@ test('hooks.max_concurrent: optional (default 32), 1-10000, a bad value names ke
   assert.throws(() => parseConfig(withCap('0')), (e: unknown) => e instanceof ConfigError &&
     e.message === 'config hooks.max_concurrent = "0": must be between 1 and 10000');
   assert.throws(() => parseConfig(withCap('many')), /^config hooks\.max_concurrent = "many": not an integer$/);
+});
+
+
+test('broker.address: one IPv4 address as in the original, or a list with IPv6 (canonical form)', () => {
+  const addr = (v: string) => parseConfig(ORIGINAL.replace('address=127.0.0.1', `address=${v}`));
+  assert.is(addr('198.51.100.1').address, '198.51.100.1');
+  assert.equal(listenAddresses(addr('198.51.100.1')), ['198.51.100.1']);
+  assert.equal(listenAddresses(addr('2001:DB8:0:0:0:0:0:1')), ['2001:db8::1']);
+  assert.equal(listenAddresses(addr('[2001:db8::1]')), ['2001:db8::1']);
+  assert.equal(listenAddresses(addr('198.51.100.1, 2001:db8::a:0:0:1 ,203.0.113.5')), ['198.51.100.1', '2001:db8::a:0:0:1', '203.0.113.5']);
+  assert.equal(listenAddresses(addr('0.0.0.0,::')), ['0.0.0.0', '::']);
+  assert.equal(listenAddresses(addr('2001:db8:0:1:0:0:0:0')), ['2001:db8:0:1::']);
+  assert.is(addr('198.51.100.1').perIpIpv6Prefix, 64);
+  const prefix = (v: string) => parseConfig(ORIGINAL.replace('[log]', `connection_rate_limit_per_ip_ipv6_prefix=${v}\n[log]`));
+  assert.is(prefix('56').perIpIpv6Prefix, 56);
+  assert.is(prefix('128').perIpIpv6Prefix, 128);
+  assert.is(errorOf(ORIGINAL.replace('[log]', 'connection_rate_limit_per_ip_ipv6_prefix=129\n[log]')),
+    'config broker.connection_rate_limit_per_ip_ipv6_prefix = "129": must be between 1 and 128');
+});
+
+test('broker.address: bad IPv6 forms are refused naming key and value, never read as IPv4', () => {
+  const err = (v: string) => errorOf(ORIGINAL.replace('address=127.0.0.1', `address=${v}`));
+  const key = (v: string) => `config broker.address = "${v}": `;
+  assert.is(err('[2001:db8::1]:8942'), `${key('[2001:db8::1]:8942')}"[2001:db8::1]:8942": no port here, ports go in broker.port`);
+  assert.is(err('fe80::1%eth0'), `${key('fe80::1%eth0')}"fe80::1%eth0": zone ids (%interface) are not supported; use a global IPv6 address`);
+  assert.is(err('fe80::1'), `${key('fe80::1')}"fe80::1" is link-local, which needs a zone id; use a global IPv6 address`);
+  assert.is(err('::ffff:198.51.100.1'), `${key('::ffff:198.51.100.1')}"::ffff:198.51.100.1" is an IPv4-mapped IPv6 address; ` +
+    'write the IPv4 address 198.51.100.1 itself (IPv6 listeners take no IPv4 traffic)');
+  assert.match(err('::ffff:c633:6401'), /IPv4-mapped IPv6 address; write the IPv4 address 198\.51\.100\.1 itself/);
+  assert.is(err('2001:db8::1::2'), `${key('2001:db8::1::2')}"2001:db8::1::2" is not an IPv6 address`);
+  assert.is(err('2001:db8:1:2:3:4:5:6:7'), `${key('2001:db8:1:2:3:4:5:6:7')}"2001:db8:1:2:3:4:5:6:7" is not an IPv6 address`);
+  assert.is(err('[2001:db8::1'), `${key('[2001:db8::1')}"[2001:db8::1" is not an IPv6 address`);
+  assert.is(err('198.51.100.1,'), `${key('198.51.100.1,')}an empty address in the list`);
+  assert.is(err('2001:db8::1,2001:DB8::1'), `${key('2001:db8::1,2001:DB8::1')}an address is listed twice`);
+  assert.is(err('198.51.100.256'), `${key('198.51.100.256')}"198.51.100.256" is not an IPv4 or IPv6 address (host names are not accepted)`);
 });
 
 test.run();

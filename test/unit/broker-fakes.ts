@@ -19,6 +19,7 @@ export const ERRNO = hostNative.errno;
 const STRERROR: Record<number, string> = {
   [ERRNO.ENOENT]: 'No such file or directory', [ERRNO.EEXIST]: 'File exists',
   [ERRNO.EADDRINUSE]: 'Address already in use', [ERRNO.ECONNREFUSED]: 'Connection refused',
+  [ERRNO.EAFNOSUPPORT]: 'Address family not supported by protocol',
 };
 
 export interface Child { path: string; args: string[]; exitAt: number; code: number; output: Uint8Array; killedWith?: number; outFd: number; startedAt: number; pidFd?: number }
@@ -37,7 +38,14 @@ export class FakeNative implements Native {
   constructor(private readonly loop: FakeLoop) {}
   errno = ERRNO;
   signals = { SIGUSR1: 10 };
-  udpSocket(): number { const fd = this.nextFd++; this.calls.push(`socket=${fd}`); return fd; }
+  /** udpSocket(6) fails as on a host without IPv6. */
+  noIpv6 = false;
+  udpSocket(family?: 4 | 6): number {
+    if (family === 6 && this.noIpv6) return -ERRNO.EAFNOSUPPORT;
+    const fd = this.nextFd++;
+    this.calls.push(family === 6 ? `socket6=${fd}` : `socket=${fd}`);
+    return fd;
+  }
   setReusePort(fd: number): number { this.calls.push(`reuseport ${fd}`); return 0; }
   bindToDevice(fd: number, dev: string): number { this.calls.push(`bindtodevice ${fd} ${dev}`); return 0; }
   setPmtuProbe(fd: number): number { this.calls.push(`pmtuprobe ${fd}`); return 0; }
@@ -48,14 +56,17 @@ export class FakeNative implements Native {
     return this.recvBufferResult ?? 2 * bytes;
   }
   bind(fd: number, ip: string, port: number): number {
-    this.calls.push(`bind ${fd} ${ip}:${port}`);
+    this.calls.push(`bind ${fd} ${ip.includes(':') ? `[${ip}]` : ip}:${port}`);
     return this.failBind.has(port) ? -ERRNO.EADDRINUSE : 0;
   }
-  connect(fd: number, ip: string, port: number): number { this.calls.push(`connect ${fd} ${ip}:${port}`); return 0; }
+  connect(fd: number, ip: string, port: number): number {
+    this.calls.push(`connect ${fd} ${ip.includes(':') ? `[${ip}]` : ip}:${port}`);
+    return 0;
+  }
   localPort(): number { return 0; }
   send(fd: number, data: Uint8Array): number { this.sent.push({ fd, hex: hexOf(data) }); return data.length; }
   sendTo(fd: number, data: Uint8Array, ip: string, port: number): number {
-    this.sent.push({ fd, hex: hexOf(data), to: `${ip}:${port}` });
+    this.sent.push({ fd, hex: hexOf(data), to: ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}` });
     return data.length;
   }
   recvFrom(fd: number, buf: Uint8Array, from: Endpoint): number {

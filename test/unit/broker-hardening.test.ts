@@ -390,6 +390,20 @@ test('redactAddresses: every IPv4 address but the kept ones; not version-like lo
   assert.is(redactAddresses('version 1.2.3.4.5 and 1.2.3', keep), 'version 1.2.3.4.5 and 1.2.3');
 });
 
+test('redactAddresses: IPv6 in every written form; MAC addresses, times and words stay', () => {
+  const keep = new Set(['2001:db8::1', '203.0.113.1']);
+  const cases: [string, string][] = [
+    ['from [2001:db8:0:7::9]:40000 to [2001:db8::1]:8942', 'from [<ip hidden>]:40000 to [2001:db8::1]:8942'],
+    ['connect ECONNREFUSED 2001:db8::5:8942.', 'connect ECONNREFUSED <ip hidden>.'],
+    ['own 2001:DB8:0:0:0:0:0:1 (uncompressed, kept) vs 2001:0db8:0000::0007', 'own 2001:DB8:0:0:0:0:0:1 (uncompressed, kept) vs <ip hidden>'],
+    ['mapped ::ffff:198.51.100.2, loopback ::1, any ::', 'mapped <ip hidden>, loopback <ip hidden>, any <ip hidden>'],
+    ['zone fe80::1%eth0 via:2001:db8:a::b', 'zone <ip hidden>%eth0 via:<ip hidden>'],
+    ['mac 52:54:00:12:34:56 at 12:30:05, Error::foo, deadbeef', 'mac 52:54:00:12:34:56 at 12:30:05, Error::foo, deadbeef'],
+    ['v4 198.51.100.7 and v6 2001:db8:1::7 on one line', 'v4 <ip hidden> and v6 <ip hidden> on one line'],
+  ];
+  for (const [text, want] of cases) assert.is(redactAddresses(text, keep), want, text);
+});
+
 // ---------------------------------------------------------------------------------------------
 // Issue 10 item 5: SIGHUP
 

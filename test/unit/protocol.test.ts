@@ -6,6 +6,7 @@ import * as m from '../../src/protocol/messages.js';
 import { CookieJar, pythonBytesRepr, COOKIE_TICK_MS } from '../../src/protocol/cookie.js';
 import { MessageType, describeErrorReason } from '../../src/protocol/constants.js';
 import * as mtu from '../../src/protocol/mtu.js';
+import * as ipa from '../../src/protocol/ip-address.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
 const eq = (actual: Uint8Array, expected: string): void => assert.equal(Array.from(actual), Array.from(hex(expected)));
@@ -206,7 +207,6 @@ test('utf8 round trip and lenient decoding', () => {
   assert.is(m.utf8Decode(Uint8Array.of(0xe2, 0x82)), '\ufffd\ufffd');
 });
 
-test.run();
 
 test('mtu.ts: the underlay family sets the overhead; IPv4 figures unchanged', () => {
   assert.is(mtu.ipUdpOverhead(), 28);
@@ -255,3 +255,43 @@ test('mtu.ts: an IPv6 path at the 1280 minimum still answers a probe; the tunnel
   assert.is(endsAt(1280, 6, mtu.clientProbeSizesFor(4)), null);
   assert.is(mtu.tunnelMtu(1206, null), 1280);
 });
+
+test('ip-address.ts: IPv6 text parses as inet_pton does and prints as RFC 5952 (checked against WHATWG URL hosts)', () => {
+  const canon = (t: string): string => new URL(`http://[${t}]/`).hostname.slice(1, -1);
+  let seed = 7;
+  const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) % n);
+  for (let i = 0; i < 500; i++) {
+    // random words with runs of zeros, written with leading zeros and mixed case
+    const words = Array.from({ length: 8 }, () => (rnd(3) === 0 ? 0 : rnd(0x10000)));
+    const text = words.map((w) => (rnd(2) ? w.toString(16).toUpperCase().padStart(4, '0') : w.toString(16))).join(':');
+    const b = ipa.parseIpv6(text);
+    assert.ok(b, text);
+    assert.is(ipa.formatIpv6(b!), canon(text), text);
+    assert.equal(ipa.parseIpv6(ipa.formatIpv6(b!)), b, 'round trip');
+  }
+  for (const t of ['::', '::1', '1::', '2001:db8::', '::ffff:198.51.100.1', '64:ff9b::192.0.2.33', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8']) {
+    assert.ok(ipa.parseIpv6(t), t);
+  }
+  assert.is(ipa.formatIpv6(ipa.parseIpv6('1:0:0:2:0:0:0:3')!), '1:0:0:2::3', 'the longest run');
+  assert.is(ipa.formatIpv6(ipa.parseIpv6('1:0:0:2:0:0:3:4')!), '1::2:0:0:3:4', 'the first of equal runs');
+  assert.is(ipa.formatIpv6(ipa.parseIpv6('1:0:2:3:4:5:6:7')!), '1:0:2:3:4:5:6:7', 'a single zero group stays');
+  for (const t of ['', ':', ':::', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', '[::1]', 'fe80::1%eth0', '::1:', ':1::', 'g::1',
+    '1:2:3:4:5:6:7:8::', '::1.2.3', '::1.2.3.256', '1.2.3.4', 'localhost', '1:2:3:4:5:6:7:1.2.3.4']) {
+    assert.is(ipa.parseIpv6(t), null, t);
+  }
+  assert.is(ipa.ipFamily('198.51.100.1'), 4);
+  assert.is(ipa.ipFamily('2001:db8::1'), 6);
+  assert.is(ipa.ipFamily('[2001:db8::1]'), null);
+  assert.is(ipa.formatHostPort('2001:db8::1', 8942), '[2001:db8::1]:8942');
+  assert.is(ipa.formatHostPort('198.51.100.1', 8942), '198.51.100.1:8942');
+  assert.is(ipa.ipv6Prefix('2001:db8:1:2:3:4:5:6', 64), '2001:db8:1:2::/64');
+  assert.is(ipa.ipv6Prefix('2001:db8:1:2ff:3:4:5:6', 60), '2001:db8:1:2f0::/60');
+  assert.is(ipa.ipv6Prefix('2001:db8::1', 128), '2001:db8::1/128');
+  assert.is(ipa.ipv6Prefix('198.51.100.1', 64), '198.51.100.1');
+  assert.ok(ipa.isIpv4Mapped(ipa.parseIpv6('::ffff:c633:6401')!));
+  assert.not.ok(ipa.isIpv4Mapped(ipa.parseIpv6('64:ff9b::c633:6401')!));
+  assert.ok(ipa.isIpv6LinkLocal(ipa.parseIpv6('febf::1')!));
+  assert.not.ok(ipa.isIpv6LinkLocal(ipa.parseIpv6('fec0::1')!));
+});
+
+test.run();
