@@ -2,7 +2,8 @@
 // semantics (`-u foo`, `-ufoo`, grouped flags `-fa`, `--` ends the options). Unlike the
 // original, bad values are refused with one line naming the option instead of being read as 0.
 
-import { type Family, ZONE_IDS, addressFamily, checkAddress, formatHostPort, parseHostPort, parseIpv4 } from '../protocol/endpoint.js';
+import { type Family, ZONE_IDS, addressFamily, checkAddress, parseHostPort } from '../protocol/endpoint.js';
+import { formatHostPort, parseIpv4 } from '../protocol/ip-address.js';
 import { VERSION } from '../version.js';
 
 export type Selection = 'first' | 'usage' | 'random';

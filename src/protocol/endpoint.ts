@@ -5,11 +5,9 @@
 // else: zone ids ("fe80::1%eth0": the client has -I for that), v4-mapped addresses
 // ("::ffff:198.51.100.1": IPv6 sockets are IPV6_V6ONLY, write the IPv4 address), and an IPv6
 // address with a port but without brackets ("2001:db8::1:8942" is itself a valid address: no
-// guess about where the port starts).
-//
-// Character scans instead of regexps: the router build has no RegExp (qjs-native/qjs_main.c).
-
+// guess about where the port starts). The address bytes come from ip-address.ts.
 import type { UnderlayFamily } from './mtu.js';
+import { isIpv4Mapped, parseIpv4, parseIpv6 } from './ip-address.js';
 
 /** 4 or 6 (the one definition is mtu.ts's UnderlayFamily). */
 export type Family = UnderlayFamily;
@@ -18,62 +16,10 @@ export type Family = UnderlayFamily;
 export const ZONE_IDS = 'zone ids (%interface) are not supported';
 
 const DEC = '0123456789';
-const HEX = '0123456789abcdefABCDEF';
 
-function only(s: string, set: string): boolean {
-  for (let i = 0; i < s.length; i++) if (!set.includes(s[i])) return false;
+function isDecimal(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (!DEC.includes(s[i])) return false;
   return s.length > 0;
-}
-
-/** The 4 bytes of a dotted quad (0..255 each, leading zeros accepted as the original did), or null. */
-export function parseIpv4(s: string): number[] | null {
-  const p = s.split('.');
-  if (p.length !== 4 || !p.every((x) => x.length <= 3 && only(x, DEC) && +x < 256)) return null;
-  return p.map((x) => +x);
-}
-
-/** The 16 bytes of an IPv6 address in text form (no brackets, no zone id), or null. */
-export function parseIpv6(s: string): number[] | null {
-  if (s.length < 2 || s.length > 45) return null;
-  const gap = s.indexOf('::');
-  if (gap >= 0 && s.indexOf('::', gap + 1) >= 0) return null;
-  const groups = (part: string): number[] | null => {
-    if (part === '') return [];
-    const out: number[] = [];
-    const words = part.split(':');
-    for (let i = 0; i < words.length; i++) {
-      const w = words[i];
-      if (i === words.length - 1 && w.includes('.')) {
-        // inet_pton takes no leading zeros in the dotted tail
-        const v4 = parseIpv4(w);
-        if (!v4 || w.split('.').some((x) => x.length > 1 && x[0] === '0')) return null;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else if (w.length >= 1 && w.length <= 4 && only(w, HEX)) out.push(parseInt(w, 16));
-      else return null;
-    }
-    return out;
-  };
-  let words: number[];
-  if (gap < 0) {
-    const all = groups(s);
-    if (!all || all.length !== 8) return null;
-    words = all;
-  } else {
-    const head = groups(s.slice(0, gap));
-    const tail = groups(s.slice(gap + 2));
-    // the dotted tail may only end the address, not the part before "::"
-    if (!head || !tail || s.slice(0, gap).includes('.') || head.length + tail.length > 7) return null;
-    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
-  }
-  const bytes: number[] = [];
-  for (const w of words) bytes.push(w >> 8, w & 0xff);
-  return bytes;
-}
-
-/** ::ffff:0:0/96 */
-function isMapped(b: number[]): boolean {
-  for (let i = 0; i < 10; i++) if (b[i] !== 0) return false;
-  return b[10] === 0xff && b[11] === 0xff;
 }
 
 /** An address as the sockets take it: `{ family }`, or `{ error }` saying why not (the caller
@@ -85,7 +31,7 @@ export function checkAddress(s: string, wildcard = true): { family: Family } | {
   if (s[0] === '[' && s[s.length - 1] === ']' && parseIpv6(s.slice(1, -1))) return { error: 'no brackets around an address without a port' };
   const b = parseIpv6(s);
   if (!b) return { error: 'expected an IPv4 address such as 198.51.100.7 or an IPv6 address such as 2001:db8::7' };
-  if (isMapped(b)) return { error: `a v4-mapped IPv6 address: write the IPv4 address ${b.slice(12).join('.')} instead` };
+  if (isIpv4Mapped(b)) return { error: `a v4-mapped IPv6 address: write the IPv4 address ${b.slice(12).join('.')} instead` };
   if (!wildcard && b.every((x) => x === 0)) return { error: 'the unspecified address :: is not a destination' };
   return { family: 6 };
 }
@@ -134,13 +80,8 @@ export function parseHostPort(s: string): HostPort | { error: string } {
       return { error: 'expected host:port, or [IPv6 address]:port' };
     }
   }
-  if (only(port, DEC) && (+port < 1 || +port > 65535)) return { error: 'port must be 1..65535' };
+  if (isDecimal(port) && (+port < 1 || +port > 65535)) return { error: 'port must be 1..65535' };
   if (port.includes(':') || port.includes(']')) return { error: 'expected host:port, or [IPv6 address]:port' };
   if (host.includes('%')) return { error: ZONE_IDS };
   return { host, port, family: addressFamily(host) };
-}
-
-/** host:port for logs and messages, with brackets around an IPv6 address. */
-export function formatHostPort(host: string, port: string | number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 }

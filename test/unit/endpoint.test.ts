@@ -1,12 +1,13 @@
-// The one parser for IP addresses and host:port (src/protocol/endpoint.ts), used by the client's
-// -b/-l and offered to the broker's address= list.
+// IP address text (src/protocol/ip-address.ts, shared with the broker) and host:port with the
+// client's refusals (src/protocol/endpoint.ts).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { addressFamily, checkAddress, formatHostPort, parseHostPort, parseIpv4, parseIpv6 } from '../../src/protocol/endpoint.js';
+import { addressFamily, checkAddress, parseHostPort } from '../../src/protocol/endpoint.js';
+import { formatHostPort, parseIpv4, parseIpv6 } from '../../src/protocol/ip-address.js';
 import { native } from '../../src/runtime/node/native.js';
 import { isIP } from 'node:net';
 
-const hexOf = (b: number[] | null): string | null => (b ? b.map((x) => x.toString(16).padStart(2, '0')).join('') : null);
+const hexOf = (b: Uint8Array | null): string | null => (b ? Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('') : null);
 
 test('IPv6 text forms: groups, "::" anywhere, dotted tail; the bytes', () => {
   assert.is(hexOf(parseIpv6('2001:db8::1')), '20010db8000000000000000000000001');
