@@ -7,6 +7,7 @@ import { utf8Encode } from '../protocol/messages.js';
 import type { Action, OpenResult } from './actions.js';
 import { BrokerContext } from './context.js';
 import type { Family } from '../protocol/endpoint.js';
+import { formatHostPort } from '../protocol/ip-address.js';
 import { type Options, bindFamily } from './options.js';
 import { backoffDelay, chooseBroker } from './selection.js';
 
@@ -130,7 +131,7 @@ export class Client {
 
   /** "counters: <broker> state=up drop-malformed=3, ..." (SIGUSR1; same prefix as the broker's). */
   countersLine(): string {
-    const parts = this.ctxs.map((c) => `${c.host}:${c.port} state=${c.state} drop-malformed=${c.dropped}`);
+    const parts = this.ctxs.map((c) => `${formatHostPort(c.host, c.port)} state=${c.state} drop-malformed=${c.dropped}`);
     return `counters: phase=${this.phase} failures=${this.failures} ${parts.join(', ')}`;
   }
 

@@ -4,7 +4,8 @@
 import {
   ClientErrorCode, FEATURE_UNIQUE_SESSION_ID, MessageType, describeErrorReason, timers,
 } from '../protocol/constants.js';
-import { type Family, formatHostPort } from '../protocol/endpoint.js';
+import type { Family } from '../protocol/endpoint.js';
+import { formatHostPort } from '../protocol/ip-address.js';
 import * as m from '../protocol/messages.js';
 import { clientProbeSizesFor, ipUdpOverhead, pathToTunnelMtu, tunnelMtu } from '../protocol/mtu.js';
 import type { LogLevel } from '../runtime/loop.js';
@@ -90,7 +91,7 @@ export class BrokerContext {
     readonly port: string,
     private readonly cfg: TunnelConfig,
   ) {
-    this.name = `broker ${host}:${port}`;
+    this.name = `broker ${formatHostPort(host, port)}`;
   }
 
   private log(out: Action[], level: LogLevel, msg: string): void {
