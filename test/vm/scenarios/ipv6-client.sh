@@ -121,6 +121,14 @@ vm_check b-name-client-both-open-over-ipv6 setup_time "$W/nameclient2.log" 4 l2t
 rm -rf /etc/netns/client
 for p in $B_PIDS; do kill -TERM "$p" 2>/dev/null; done
 vm_check b-clients-gone wait_for 20 tunnel_count 0
+# the two literals again, the other way round (the first setup of a boot may pay for warm-up)
+B_PIDS=
+T0=$(ms); start_b v6client-2 l2tp2 2 "[$B6]:8942"
+vm_check b-v6-client-again setup_time "$W/v6client-2.log" 2 l2tp2 6 "$T0" "dual-stack-ipv6-literal-2nd"
+T0=$(ms); start_b v4client-2 l2tp1 1 "$VM_BROKER_IP:8942"
+vm_check b-v4-client-again setup_time "$W/v4client-2.log" 1 l2tp1 4 "$T0" "dual-stack-ipv4-literal-2nd"
+for p in $B_PIDS; do kill -TERM "$p" 2>/dev/null; done
+vm_check b-clients-gone-again wait_for 20 tunnel_count 0
 td_check b-broker-stop td_stop_broker
 [ "$VMTEST_FAILS" -eq 0 ] || td_dump "$W/v4client.log" "$W/v6client.log" "$W/nameclient.log" "$W/broker-b.log"
 
