@@ -28,7 +28,7 @@ nic_setup() {
 }
 vm_check client-nic-198.51.100.2 nic_setup
 vm_check client-binary-present test -x "$BIN"
-vm_check broker-ready-mark wait_for 240 test -e "$SYNC/broker-ready"
+vm_check broker-ready-mark wait_for 480 test -e "$SYNC/broker-ready"
 
 td_hook_script "$HOOK" "$W/client-hooks.log" "$VM_OVL_CLIENT/$VM_OVL_PREFIX"
 t0=$(cut -d' ' -f1 /proc/uptime)
