@@ -78,6 +78,8 @@ vm_check client-hook-session-down td_hook_wait 10 "$W/client-hooks.log" '^client
 vm_check client-kernel-clean sh -c "! ip l2tp show tunnel | grep -q Tunnel && ! ip link show dev l2tp0"
 if [ "$TD_E2E_IPV6" = 1 ]; then
   vm_check client-ipv6-addr ip addr add 2001:db8:100::2/64 dev eth0 nodad
+  # not before the broker has seen the IPv4 tunnel go (it checks that its kernel is clean)
+  vm_check broker-ipv4-done-mark wait_for 240 test -e "$SYNC/broker-ipv4-done"
   t0=$(cut -d' ' -f1 /proc/uptime)
   "$BIN" -f -u "$TD_UUID-v6" -b "[2001:db8:100::1]:8942" -i l2tp0 -t 1 -s "$HOOK" > "$W/client-v6.log" 2>&1 &
   CPID=$!

@@ -6,7 +6,7 @@
 # Big-endian run (mips-e2e) also over IPv6: the broker listens on 198.51.100.1 and
 # 2001:db8:100::1; after the IPv4 tunnel is gone the MIPS client comes back over IPv6.
 # The two VMs meet through files in /run/vmout/mips/ (= the MIPS VM's /run/vmout):
-#   broker-ready, broker-checks-done, broker-ipv6-checks-done (we write)  client-stopped (the MIPS VM writes).
+#   broker-ready, broker-checks-done, broker-ipv4-done, broker-ipv6-checks-done (we write)  client-stopped (the MIPS VM writes).
 VMTEST_SCENARIO=${TD_E2E_NAME:-mips-e2e}   # mipsel-e2e: test/vm-mipsel/run-scenarios.sh
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../td-lib.sh"
@@ -75,6 +75,8 @@ vm_check broker-down-hook td_hook_wait 20 "$W/broker-hooks.log" "^down 100 100 l
 vm_check broker-kernel-clean wait_for 10 sh -c "! ip -n broker l2tp show tunnel | grep -q '^Tunnel' && ! ip -n broker link show dev l2tp100-100"
 vm_check limit-applied-once sh -c "[ \$(grep -c 'limiting downstream bandwidth to 1024 kbit/s' '$W/broker.log') = 1 ]"
 if [ "$TD_E2E_IPV6" = 1 ]; then
+  # the IPv4 tunnel's checks are done: the MIPS client may come back over IPv6 now
+  mark broker-ipv4-done
   v6_tunnel() { ip -n broker l2tp show tunnel | grep -q "From $B6 to 2001:db8:100::2"; }
   vm_check broker-ipv6-tunnel-from-mips-client wait_for 240 v6_tunnel
   vm_check ping-broker-to-mips-client-over-ipv6 wait_for 60 vm_ping broker "$VM_OVL_CLIENT" 3
