@@ -147,7 +147,7 @@ topo_fw() {
   ip netns exec nat sysctl -qw net.ipv6.conf.all.forwarding=1 &&
   ip netns exec nat nft -f - <<EOF
 table ip6 fw {
-  chain fwd {
+  chain forward_in {
     type filter hook forward priority 0; policy drop;
     ct state established,related accept
     iifname "lan0" accept
