@@ -109,7 +109,7 @@ EOF
 }
 vm_check b-drop-ipv6-to-53 drop_ipv6_to_53
 T0=$(ms); start_b nameclient l2tp3 3 broker.test:53
-vm_check b-name-client-up-over-ipv4 setup_time "$W/nameclient.log" 3 l2tp3 4 "$T0" "name-a-aaaa-ipv6-dropped" 10000
+vm_check b-name-client-up-over-ipv4 setup_time "$W/nameclient.log" 3 l2tp3 4 "$T0" "name-a-aaaa-ipv6-dropped" 15000
 vm_check b-ipv6-was-tried-first sh -c "ip netns exec client nft list table ip6 drop6 | grep -q 'packets [1-9]'"
 vm_check b-name-client-selected-over-ipv4 grep -q "selected (usage [0-9]*/65535, 1 of 1 answered, over IPv4 $VM_BROKER_IP:53)" "$W/nameclient.log"
 vm_check b-name-client-first-attempt sh -c "! grep -q 'new attempt' '$W/nameclient.log'"
