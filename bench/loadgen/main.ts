@@ -169,6 +169,10 @@ class LoadGen {
         }
         return;
       case 'open':
+        // the broker is an address literal (-b): nothing to resolve
+        this.closeSocket(s);
+        return this.run(s, s.sim.opened(x.gen, [{ ip: this.o.brokerIp, port: this.o.brokerPort }], now));
+      case 'connect':
         return this.open(s, x.gen);
       case 'close':
         return this.closeSocket(s);
@@ -220,7 +224,7 @@ class LoadGen {
     this.closeSocket(s);
     this.opens++;
     s.attemptAt = this.now();
-    const fail = (what: string, rc: number): void => this.run(s, s.sim.opened(gen, `${what}: ${n.strerror(-rc)}`, this.now()));
+    const fail = (what: string, rc: number): void => this.run(s, s.sim.connected(gen, o.family, `${what}: ${n.strerror(-rc)}`, this.now()));
     const fd = n.udpSocket(o.family);
     if (fd < 0) return fail('cannot create a UDP socket', fd);
     s.fd = fd;
@@ -231,7 +235,7 @@ class LoadGen {
     if ((rc = n.connect(fd, o.brokerIp, o.brokerPort)) < 0) return fail(`cannot connect to ${formatHostPort(o.brokerIp, o.brokerPort)}`, rc);
     rc = n.watch(fd, () => this.receive(s, fd));
     if (rc < 0) return fail('cannot watch the socket', rc);
-    this.run(s, s.sim.opened(gen, { ip: o.brokerIp, port: o.brokerPort }, this.now()));
+    this.run(s, s.sim.connected(gen, o.family, null, this.now()));
   }
 
   private closeSocket(s: Slot): void {

@@ -7,6 +7,7 @@
 //     starts a new round at once; when nobody answers within 10 s it sleeps 5 s.
 // Both speak exactly the bytes of our client (BrokerContext builds every datagram).
 import type { Action, OpenResult } from '../../src/client/actions.js';
+import type { Family } from '../../src/protocol/endpoint.js';
 import { Client } from '../../src/client/client.js';
 import { BrokerContext, type TunnelConfig } from '../../src/client/context.js';
 import { ClientErrorCode, timers } from '../../src/protocol/constants.js';
@@ -28,6 +29,7 @@ export interface Sim {
   tick(now: number): Action[];
   feed(data: Uint8Array, now: number): Action[];
   opened(gen: number, r: OpenResult, now: number): Action[];
+  connected(gen: number, fam: Family, error: string | null, now: number): Action[];
   sendFailed(error: string, now: number): Action[];
   setupDone(error: string | null, now: number): Action[];
   mtuDone(mtu: number, oldMtu: number, error: string | null, now: number): Action[];
@@ -49,7 +51,7 @@ export class OursSim implements Sim {
 
   constructor(cfg: SimConfig, random: () => number) {
     this.core = new Client({
-      uuid: cfg.uuid, bindIp: '0.0.0.0', brokers: [{ host: cfg.host, port: String(cfg.port) }], ifname: cfg.ifname,
+      uuid: cfg.uuid, bindIp: null, brokers: [{ host: cfg.host, port: String(cfg.port) }], ifname: cfg.ifname,
       bindDevice: null, hook: null, tunnelId: cfg.tunnelId, limitKbps: cfg.limitKbps ?? 0, selection: 'first', foreground: true,
       mtuHook: false,
     }, random);
@@ -63,6 +65,7 @@ export class OursSim implements Sim {
   tick(now: number): Action[] { return this.core.tick(now); }
   feed(data: Uint8Array, now: number): Action[] { return this.core.feed(0, data, now); }
   opened(gen: number, r: OpenResult, now: number): Action[] { return this.core.opened(0, gen, r, now); }
+  connected(gen: number, fam: Family, error: string | null, now: number): Action[] { return this.core.connected(0, gen, fam, error, now); }
   sendFailed(error: string, now: number): Action[] { return this.core.sendFailed(0, error, now); }
   setupDone(error: string | null, now: number): Action[] { return this.core.setupDone(0, error, now); }
   mtuDone(mtu: number, old: number, error: string | null, now: number): Action[] {
@@ -115,6 +118,12 @@ export class OriginalSim implements Sim {
   opened(gen: number, r: OpenResult, now: number): Action[] {
     const out: Action[] = [];
     this.ctx.opened(gen, r, now, out);
+    return this.check(now, out);
+  }
+
+  connected(gen: number, fam: Family, error: string | null, now: number): Action[] {
+    const out: Action[] = [];
+    this.ctx.connected(gen, fam, error, now, out);
     return this.check(now, out);
   }
 

@@ -6,7 +6,9 @@ import { ClientErrorCode, timers } from '../protocol/constants.js';
 import { utf8Encode } from '../protocol/messages.js';
 import type { Action, OpenResult } from './actions.js';
 import { BrokerContext } from './context.js';
-import type { Options } from './options.js';
+import type { Family } from '../protocol/endpoint.js';
+import { formatHostPort } from '../protocol/ip-address.js';
+import { type Options, bindFamily } from './options.js';
 import { backoffDelay, chooseBroker } from './selection.js';
 
 export type Phase = 'idle' | 'round' | 'selected' | 'up' | 'pause' | 'done';
@@ -34,7 +36,7 @@ export class Client {
   ) {
     const cfg = {
       uuid: utf8Encode(opts.uuid), tunnelId: opts.tunnelId, ifname: opts.ifname,
-      limitKbps: opts.limitKbps, hook: opts.hook, mtuHook: opts.mtuHook,
+      limitKbps: opts.limitKbps, hook: opts.hook, mtuHook: opts.mtuHook, family: bindFamily(opts),
     };
     this.ctxs = opts.brokers.map((b, i) => new BrokerContext(i, b.host, b.port, cfg));
     this.failedAt = this.ctxs.map(() => -1);
@@ -53,9 +55,10 @@ export class Client {
     return this.check(now, out);
   }
 
-  feed(b: number, data: Uint8Array, now: number): Action[] {
+  /** A datagram on b's socket of family fam. */
+  feed(b: number, data: Uint8Array, now: number, fam: Family = 4): Action[] {
     const out: Action[] = [];
-    this.ctxs[b]?.feed(data, now, out);
+    this.ctxs[b]?.feed(data, now, out, fam);
     return this.check(now, out);
   }
 
@@ -65,9 +68,16 @@ export class Client {
     return this.check(now, out);
   }
 
-  sendFailed(b: number, error: string, now: number): Action[] {
+  /** A 'connect' finished (error null: connected). */
+  connected(b: number, gen: number, fam: Family, error: string | null, now: number): Action[] {
     const out: Action[] = [];
-    this.ctxs[b]?.sendFailed(error, now, out);
+    this.ctxs[b]?.connected(gen, fam, error, now, out);
+    return this.check(now, out);
+  }
+
+  sendFailed(b: number, error: string, now: number, fam: Family = 4): Action[] {
+    const out: Action[] = [];
+    this.ctxs[b]?.sendFailed(error, now, out, fam);
     return this.check(now, out);
   }
 
@@ -121,7 +131,7 @@ export class Client {
 
   /** "counters: <broker> state=up drop-malformed=3, ..." (SIGUSR1; same prefix as the broker's). */
   countersLine(): string {
-    const parts = this.ctxs.map((c) => `${c.host}:${c.port} state=${c.state} drop-malformed=${c.dropped}`);
+    const parts = this.ctxs.map((c) => `${formatHostPort(c.host, c.port)} state=${c.state} drop-malformed=${c.dropped}`);
     return `counters: phase=${this.phase} failures=${this.failures} ${parts.join(', ')}`;
   }
 
@@ -186,7 +196,7 @@ export class Client {
         this.phase = 'selected';
         this.at = now + timers.establishTimeout;
         const note = this.avoided(pick) ? ', although it failed recently: no other broker answered' : '';
-        out.push({ a: 'log', level: 'info', msg: `${pick.name}: selected (usage ${pick.usage}/65535, ${ready.length} of ${this.ctxs.length} answered${note})` });
+        out.push({ a: 'log', level: 'info', msg: `${pick.name}: selected (usage ${pick.usage}/65535, ${ready.length} of ${this.ctxs.length} answered, over IPv${pick.family} ${pick.address}${note})` });
         for (const x of this.ctxs) if (x !== pick) x.stop(out);
         pick.select(now, out);
         break;

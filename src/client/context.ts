@@ -2,20 +2,22 @@
 // kernel setup → up (keepalive, liveness, PMTU rounds, reliable LIMIT). Sans-IO: datagrams,
 // completions and `now` (monotonic ms) come in, actions go out through `out`.
 import {
-  ClientErrorCode, FEATURE_UNIQUE_SESSION_ID, IPV4_UDP_OVERHEAD, MessageType, TUNNEL_OVERHEAD,
-  clientProbeSizes, describeErrorReason, timers,
+  ClientErrorCode, FEATURE_UNIQUE_SESSION_ID, MessageType, describeErrorReason, timers,
 } from '../protocol/constants.js';
+import type { Family } from '../protocol/endpoint.js';
+import { formatHostPort } from '../protocol/ip-address.js';
 import * as m from '../protocol/messages.js';
-import { tunnelMtu } from '../protocol/mtu.js';
+import { clientProbeSizesFor, ipUdpOverhead, pathToTunnelMtu, tunnelMtu } from '../protocol/mtu.js';
 import type { LogLevel } from '../runtime/loop.js';
-import type { Action, OpenResult } from './actions.js';
-import { MAX_PROBE, PmtuRounds, type RoundResult } from './pmtu.js';
+import type { Action, Address, OpenResult } from './actions.js';
+import { PmtuRounds, type RoundResult } from './pmtu.js';
+import { addressesToTry } from './selection.js';
 
 export type State =
   | 'idle' // not taking part (other broker selected, or between rounds)
-  | 'resolving' // socket opened, waiting for name resolution + connect
+  | 'resolving' // waiting for name resolution
   | 'retry' // open/resolve failed, re-init at `next`
-  | 'usage' // USAGE sent, waiting for USAGE or COOKIE reply
+  | 'usage' // USAGE sent over each path, waiting for the first USAGE or COOKIE reply
   | 'standby' // answered, ready to be selected
   | 'cookie' // selected, COOKIE sent
   | 'tunnel' // PREPARE sent
@@ -31,6 +33,14 @@ export interface TunnelConfig {
   hook: string | null;
   /** -m: also run `hook session.mtu-changed iface old new` (the original never does). */
   mtuHook?: boolean;
+  /** The only address family to use (-l given), absent or null: both. */
+  family?: Family | null;
+}
+
+/** One way to the broker: its first address of a family, on a socket of that family. */
+interface Path extends Address {
+  family: Family;
+  state: 'waiting' | 'connecting' | 'open' | 'dead';
 }
 
 interface Reliable {
@@ -68,6 +78,12 @@ export class BrokerContext {
   private kernelUp = false;
   private hookUp = false;
   private lastProblem = '';
+  /** The addresses asked in this round (at most one per family) and the one that answered
+   *  first, which carries everything after the USAGE/COOKIE answer. */
+  private paths: Path[] = [];
+  private via: Path | null = null;
+  /** When the second path is started if the first has not answered (Infinity: not pending). */
+  private secondAt = Infinity;
 
   constructor(
     readonly index: number,
@@ -75,15 +91,30 @@ export class BrokerContext {
     readonly port: string,
     private readonly cfg: TunnelConfig,
   ) {
-    this.name = `broker ${host}:${port}`;
+    this.name = `broker ${formatHostPort(host, port)}`;
   }
 
   private log(out: Action[], level: LogLevel, msg: string): void {
     out.push({ a: 'log', level, msg: `${this.name}: ${msg}` });
   }
 
+  /** Sends on the path that answered (or, before an answer, on every connected path). */
   private send(out: Action[], data: Uint8Array, quiet?: boolean): void {
-    out.push(quiet ? { a: 'send', b: this.index, data, quiet } : { a: 'send', b: this.index, data });
+    const b = this.index;
+    for (const p of this.via ? [this.via] : this.paths) {
+      if (p.state !== 'open') continue;
+      out.push(quiet ? { a: 'send', b, fam: p.family, data, quiet } : { a: 'send', b, fam: p.family, data });
+    }
+  }
+
+  /** The underlay family of the tunnel (the path that answered). */
+  get family(): Family {
+    return this.via?.family ?? 4;
+  }
+
+  /** Where the tunnel goes: "[2001:db8::1]:8942" once a path answered, else "". */
+  get address(): string {
+    return this.via ? formatHostPort(this.via.ip, this.via.port) : '';
   }
 
   /** New socket and fresh protocol state (every selection round). */
@@ -97,6 +128,9 @@ export class BrokerContext {
     this.probing.stop();
     this.pending = [];
     this.kernelUp = this.hookUp = false;
+    this.paths = [];
+    this.via = null;
+    this.secondAt = Infinity;
     out.push({ a: 'open', b: this.index, gen: this.gen, host: this.host, port: this.port });
   }
 
@@ -107,14 +141,62 @@ export class BrokerContext {
     out.push({ a: 'close', b: this.index });
   }
 
+  /** The broker's addresses: connect to the first of the preferred family now, to the other
+   *  family's timers.secondFamilyDelay later (or as soon as the first cannot be used). */
   opened(gen: number, r: OpenResult, now: number, out: Action[]): void {
     if (gen !== this.gen || this.state !== 'resolving') return;
     if (typeof r === 'string') return this.retry(r, now, out);
+    const only = this.cfg.family ?? null;
+    this.paths = addressesToTry(r, only).map((a) => ({ ...a, family: a.family ?? 4, state: 'waiting' }));
+    if (!this.paths.length) return this.retry(`${this.host} has no IPv${only} address (the family of -l)`, now, out);
     this.lastProblem = '';
-    this.log(out, 'debug', `resolved to ${r.ip}:${r.port}, asking for usage`);
+    this.log(out, 'debug', `resolved to ${this.paths.map((p) => formatHostPort(p.ip, p.port)).join(' and ')}, asking for usage`);
     this.state = 'usage';
     this.next = now + timers.handshakeRetry;
-    this.send(out, m.encodeUsageRequest(FEATURES));
+    this.secondAt = this.paths.length > 1 ? now + timers.secondFamilyDelay : Infinity;
+    this.connect(this.paths[0], out);
+  }
+
+  private connect(p: Path, out: Action[]): void {
+    p.state = 'connecting';
+    out.push({ a: 'connect', b: this.index, gen: this.gen, fam: p.family, ip: p.ip, port: p.port });
+  }
+
+  /** The socket of family fam is connected (error null) or could not be: ask for usage over it,
+   *  or go on with the other family at once. */
+  connected(gen: number, fam: Family, error: string | null, now: number, out: Action[]): void {
+    const p = this.paths.find((x) => x.family === fam);
+    if (gen !== this.gen || this.state !== 'usage' || !p || p.state !== 'connecting') return;
+    if (!error) {
+      p.state = 'open';
+      out.push({ a: 'send', b: this.index, fam, data: m.encodeUsageRequest(FEATURES) });
+      return;
+    }
+    this.pathFailed(p, error, now, out);
+  }
+
+  /** A path that cannot be used (no socket, no route, interface gone before any answer). */
+  private pathFailed(p: Path, error: string, now: number, out: Action[]): void {
+    p.state = 'dead';
+    out.push({ a: 'close', b: this.index, fam: p.family });
+    const waiting = this.paths.find((x) => x.state === 'waiting');
+    if (waiting) {
+      this.log(out, 'debug', `${formatHostPort(p.ip, p.port)}: ${error}; trying ${formatHostPort(waiting.ip, waiting.port)} now`);
+      this.secondAt = Infinity;
+      return this.connect(waiting, out);
+    }
+    if (this.paths.some((x) => x.state !== 'dead')) return this.log(out, 'debug', `${formatHostPort(p.ip, p.port)}: ${error}`);
+    this.retry(error, now, out);
+  }
+
+  /** The first USAGE/COOKIE answer: its path carries the tunnel, the other one is closed. */
+  private answeredOver(p: Path, out: Action[]): void {
+    this.via = p;
+    this.secondAt = Infinity;
+    for (const x of this.paths) {
+      if (x !== p && (x.state === 'open' || x.state === 'connecting')) out.push({ a: 'close', b: this.index, fam: x.family });
+      if (x !== p) x.state = 'dead';
+    }
   }
 
   /** Open/resolve failed: log (once per distinct problem) and re-init after a pause. */
@@ -133,6 +215,12 @@ export class BrokerContext {
   }
 
   tick(now: number, out: Action[]): void {
+    if (this.state === 'usage' && now >= this.secondAt) {
+      // the first family did not answer within secondFamilyDelay: ask over the other one too
+      this.secondAt = Infinity;
+      const waiting = this.paths.find((x) => x.state === 'waiting');
+      if (waiting) this.connect(waiting, out);
+    }
     switch (this.state) {
       case 'resolving':
         if (now >= this.next) this.retry(`name resolution did not finish within ${timers.resolveTimeout / 1000} s`, now, out);
@@ -159,7 +247,8 @@ export class BrokerContext {
     return m.encodePrepare(this.cookie!, this.cfg.uuid, this.cfg.tunnelId, FEATURES);
   }
 
-  feed(data: Uint8Array, now: number, out: Action[]): void {
+  /** A datagram received on the socket of family fam. */
+  feed(data: Uint8Array, now: number, out: Action[], fam: Family = 4): void {
     const f = m.parseFrame(data);
     if (!m.isFrame(f)) {
       this.dropped++;
@@ -167,6 +256,10 @@ export class BrokerContext {
     }
     const s = this.state;
     if (s === 'idle' || s === 'resolving' || s === 'retry' || s === 'failed') return;
+    // after the first answer only its path counts (the other socket is closed, but a datagram
+    // may have been read in the same batch)
+    const path = this.via ?? this.paths.find((x) => x.family === fam && x.state === 'open');
+    if (!path || path.family !== fam) return;
     this.alive = now; // any well-formed control packet proves the broker is there
     const p = f.payload;
     const u16 = p.length === 2 ? m.decodeU16(p)! : -1;
@@ -176,15 +269,20 @@ export class BrokerContext {
         if (usage === null) break;
         if (s !== 'usage' && s !== 'standby') return;
         this.usage = usage;
-        if (s === 'usage') this.log(out, 'debug', `answered, usage ${usage}/65535`);
+        if (s === 'usage') {
+          this.answeredOver(path, out);
+          this.log(out, 'debug', `answered over ${formatHostPort(path.ip, path.port)}, usage ${usage}/65535`);
+        }
         this.state = 'standby';
         return;
       }
       case MessageType.COOKIE: {
         const cookie = m.decodeCookieReply(p);
         if (!cookie) break;
-        if (s === 'usage') this.state = 'standby';
-        else if (s === 'cookie') {
+        if (s === 'usage') {
+          this.answeredOver(path, out);
+          this.state = 'standby';
+        } else if (s === 'cookie') {
           this.cookie = cookie;
           this.state = 'tunnel';
           this.next = now + timers.handshakeRetry;
@@ -212,8 +310,8 @@ export class BrokerContext {
         return;
       case MessageType.PMTUD_ACK:
         // larger than any probe we send: confused or spoofed, would set an MTU the path cannot carry
-        if (u16 < 0 || u16 + IPV4_UDP_OVERHEAD > MAX_PROBE) break;
-        if (s === 'up') this.probing.ack(u16 + IPV4_UDP_OVERHEAD);
+        if (u16 < 0 || u16 + ipUdpOverhead(this.family) > this.probing.maxProbe) break;
+        if (s === 'up') this.probing.ack(u16 + ipUdpOverhead(this.family));
         return;
       case MessageType.PMTU_NTFY:
         if (u16 < 0) break;
@@ -239,7 +337,7 @@ export class BrokerContext {
     this.peerSessionId = unique ? peerTunnelId : 1;
     this.state = 'setup';
     out.push({
-      a: 'setup', b: this.index, tunnelId: this.cfg.tunnelId, peerTunnelId,
+      a: 'setup', b: this.index, fam: this.family, tunnelId: this.cfg.tunnelId, peerTunnelId,
       sessionId: this.sessionId, peerSessionId: this.peerSessionId, ifname: this.cfg.ifname,
     });
   }
@@ -252,8 +350,8 @@ export class BrokerContext {
     this.state = 'up';
     this.alive = now;
     this.kaAt = now + timers.clientKeepalive;
-    this.probing.start(now);
-    this.log(out, 'info', `tunnel ${tunnelId} up on ${ifname} (session ${this.sessionId}, broker session ${this.peerSessionId})`);
+    this.probing.start(now, clientProbeSizesFor(this.family));
+    this.log(out, 'info', `tunnel ${tunnelId} up on ${ifname} over IPv${this.family} (session ${this.sessionId}, broker session ${this.peerSessionId})`);
     if (hook) {
       this.hookUp = true;
       out.push({ a: 'hook', path: hook, args: ['session.up', ifname] });
@@ -276,6 +374,7 @@ export class BrokerContext {
       case 'resolving':
       case 'retry':
       case 'usage':
+        return Math.min(this.next, this.secondAt);
       case 'cookie':
       case 'tunnel':
         return this.next;
@@ -301,7 +400,7 @@ export class BrokerContext {
     }
     const { probe, result } = this.probing.tick(now);
     if (result) this.roundDone(result, out);
-    for (const size of probe) this.send(out, m.encodePmtuProbe(size), true);
+    for (const size of probe) this.send(out, m.encodePmtuProbe(size, this.family), true);
     for (const r of this.pending.slice()) {
       if (now < r.at) continue;
       if (r.sent >= timers.reliableAttempts) {
@@ -325,13 +424,13 @@ export class BrokerContext {
     } else if (r.kind === 'no-answer') {
       this.log(out, 'debug', `no PMTU probe answered in this round; ${r.pmtu ? `keeping path MTU ${r.pmtu}` : 'no path MTU yet'}`);
     }
-    if (r.pmtu > 0) this.send(out, m.encodePmtuNotify(r.pmtu - TUNNEL_OVERHEAD));
+    if (r.pmtu > 0) this.send(out, m.encodePmtuNotify(pathToTunnelMtu(r.pmtu, this.family)));
   }
 
   /** Tunnel MTU from our path MTU and the broker's notification (src/protocol/mtu.ts). */
   private applyMtu(out: Action[]): void {
     const pmtu = this.probing.pmtu;
-    const mtu = tunnelMtu(pmtu ? pmtu - TUNNEL_OVERHEAD : null, this.peerPmtu || null);
+    const mtu = tunnelMtu(pmtu ? pathToTunnelMtu(pmtu, this.family) : null, this.peerPmtu || null);
     if (mtu === null || mtu === this.mtu) return;
     out.push({ a: 'mtu', b: this.index, tunnelId: this.cfg.tunnelId, sessionId: this.sessionId, ifname: this.cfg.ifname, mtu });
   }
@@ -347,14 +446,20 @@ export class BrokerContext {
     if (this.cfg.hook && this.cfg.mtuHook) out.push({ a: 'hook', path: this.cfg.hook, args: ['session.mtu-changed', this.cfg.ifname, `${old}`, `${mtu}`] });
   }
 
-  /** Send failure; fatal (EINVAL: the interface vanished) ends the attempt. */
-  sendFailed(error: string, now: number, out: Action[]): void {
+  /** Send failure on the socket of family fam; fatal (EINVAL: the interface vanished) ends the
+   *  attempt (before an answer: that path only). */
+  sendFailed(error: string, now: number, out: Action[], fam: Family = 4): void {
     const s = this.state;
+    if (s === 'usage') {
+      const p = this.paths.find((x) => x.family === fam && x.state === 'open');
+      if (p) this.pathFailed(p, `sending failed: ${error}`, now, out);
+      return;
+    }
+    if (this.via && this.via.family !== fam) return;
     if (s === 'up') {
       this.log(out, 'error', `sending failed (${error}), closing tunnel ${this.cfg.tunnelId}`);
       this.close(ClientErrorCode.FAILURE, out);
     } else if (s === 'cookie' || s === 'tunnel') this.fail(out, `sending failed: ${error}`);
-    else if (s === 'usage') this.retry(`sending failed: ${error}`, now, out);
   }
 
   /** Ends an established (or selected) tunnel: ERROR to the broker, down hook, kernel cleanup. */

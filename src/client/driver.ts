@@ -6,6 +6,8 @@ import { Supervisor } from '../process/supervisor.js';
 import { timers } from '../protocol/constants.js';
 import { ActionQueue } from '../runtime/action-queue.js';
 import type { Loop } from '../runtime/loop.js';
+import { type Family, addressFamily } from '../protocol/endpoint.js';
+import { formatHostPort } from '../protocol/ip-address.js';
 import type { Action } from './actions.js';
 import type { Client } from './client.js';
 import type { Logger } from './log.js';
@@ -18,7 +20,8 @@ export type ClientKernel = Pick<
 >;
 
 export interface DriverOptions {
-  bindIp: string;
+  /** null: the wildcard of each socket's family. */
+  bindIp: string | null;
   bindDevice: string | null;
 }
 
@@ -29,8 +32,9 @@ const SIGINT = 2;
 const SIGTERM = 15;
 
 export class ClientDriver {
-  /** Socket per broker (-1: none) and the generation of the last 'open' per broker. */
-  private readonly socks: number[];
+  /** Sockets per broker, [IPv4, IPv6] (-1: none), and the generation of the last 'open' per
+   *  broker. */
+  private readonly socks: number[][];
   private readonly gens: number[];
   /** Hooks are not waited for, but reaped (no zombies) and killed after the hook timeout. */
   private readonly hooks: Supervisor;
@@ -51,7 +55,7 @@ export class ClientDriver {
     private readonly opts: DriverOptions,
     private readonly log: Logger,
   ) {
-    this.socks = core.ctxs.map(() => -1);
+    this.socks = core.ctxs.map(() => [-1, -1]);
     this.gens = core.ctxs.map(() => 0);
     this.hooks = new Supervisor(native, loop);
   }
@@ -119,20 +123,24 @@ export class ClientDriver {
         return this.log(x.level, x.msg);
       case 'open':
         return this.open(x.b, x.gen, x.host, x.port);
+      case 'connect':
+        return this.connect(x.b, x.gen, x.fam, x.ip, x.port);
       case 'close':
-        return this.closeSocket(x.b);
+        if (x.fam) return this.closeSocket(x.b, x.fam);
+        this.closeSocket(x.b, 4);
+        return this.closeSocket(x.b, 6);
       case 'send': {
-        const fd = this.socks[x.b];
+        const fd = this.socks[x.b][slot(x.fam)];
         if (fd < 0) return;
         const rc = n.send(fd, x.data);
         if (rc >= 0 || x.quiet) return;
-        if (rc === -n.errno.EINVAL) this.run(this.core.sendFailed(x.b, this.err(rc), now));
+        if (rc === -n.errno.EINVAL) this.run(this.core.sendFailed(x.b, this.err(rc), now, x.fam));
         else this.log('debug', `${this.core.ctxs[x.b].name}: send failed: ${this.err(rc)}`);
         return;
       }
       case 'setup': {
         const k = this.kernel;
-        let rc = k.createTunnel({ tunnelId: x.tunnelId, peerTunnelId: x.peerTunnelId, fd: this.socks[x.b] });
+        let rc = k.createTunnel({ tunnelId: x.tunnelId, peerTunnelId: x.peerTunnelId, fd: this.socks[x.b][slot(x.fam)] });
         let error: string | null = null;
         if (rc < 0) error = `creating kernel tunnel ${x.tunnelId} failed: ${this.err(rc)}`;
         else if ((rc = k.createSession({ tunnelId: x.tunnelId, sessionId: x.sessionId, peerSessionId: x.peerSessionId, ifname: x.ifname })) < 0) {
@@ -176,61 +184,82 @@ export class ClientDriver {
         return;
       }
       case 'exit':
-        for (let b = 0; b < this.socks.length; b++) this.closeSocket(b);
+        for (let b = 0; b < this.socks.length; b++) {
+          this.closeSocket(b, 4);
+          this.closeSocket(b, 6);
+        }
         this.loop.exit(x.code);
     }
   }
 
+  /** Resolves b's host:port (an address literal with a numeric port directly) and reports every
+   *  address; sockets are made per address family by 'connect'. */
   private open(b: number, gen: number, host: string, port: string): void {
     const n = this.native;
-    const fail = (what: string, rc: number): void => this.run(this.core.opened(b, gen, `${what}: ${this.err(rc)}`, this.loop.now()));
-    this.closeSocket(b);
+    const done = (r: Parameters<Client['opened']>[2]): void => this.run(this.core.opened(b, gen, r, this.loop.now()));
+    this.closeSocket(b, 4);
+    this.closeSocket(b, 6);
     this.gens[b] = gen;
-    const fd = n.udpSocket();
-    if (fd < 0) return fail('cannot create a UDP socket', fd);
-    this.socks[b] = fd;
-    let rc = this.opts.bindDevice ? n.bindToDevice(fd, this.opts.bindDevice) : 0;
-    if (rc < 0) return fail(`cannot bind to device ${this.opts.bindDevice}`, rc);
-    if ((rc = n.bind(fd, this.opts.bindIp, 0)) < 0) return fail(`cannot bind to ${this.opts.bindIp}`, rc);
-    if ((rc = n.setPmtuProbe(fd)) < 0) return fail('cannot enable PMTU probing', rc);
-    this.loop.onReadable(fd, () => this.receive(b, fd));
-    // an address literal needs no resolver (and cannot time out in it)
-    if (isIpv4Literal(host) && isPortNumber(port)) {
-      if ((rc = n.connect(fd, host, +port)) < 0) return fail(`cannot connect to ${host}:${port}`, rc);
-      return this.run(this.core.opened(b, gen, { ip: host, port: +port }, this.loop.now()));
-    }
+    // an address literal needs no resolver (and cannot time out in it); leading zeros in a
+    // dotted quad are octal to getaddrinfo, so those still go through it
+    const lit = addressFamily(host);
+    if (isPortNumber(port) && (lit === 6 || (lit === 4 && isIpv4Literal(host)))) return done([{ ip: host, port: +port, family: lit }]);
     const rfd = n.resolveStart(host, port);
-    if (rfd < 0) return fail('cannot start name resolution', rfd);
+    if (rfd < 0) return done(`cannot start name resolution: ${this.err(rfd)}`);
     this.loop.onReadable(rfd, () => {
       const r = n.resolveFinish(rfd);
       if (r === -n.errno.EAGAIN) return;
       this.loop.onReadable(rfd, null);
-      // a newer 'open' replaced this socket: the answer is stale (the helper is reaped anyway)
-      if (this.gens[b] !== gen || this.socks[b] !== fd) return;
-      if (r === -n.errno.ENOENT) return this.run(this.core.opened(b, gen, `name ${host} does not resolve`, this.loop.now()));
-      if (typeof r === 'number') return fail(`cannot resolve ${host}:${port}`, r);
-      if ((rc = n.connect(fd, r.ip, r.port)) < 0) return fail(`cannot connect to ${r.ip}:${r.port}`, rc);
-      this.run(this.core.opened(b, gen, r, this.loop.now()));
+      // a newer 'open' replaced this one: the answer is stale (the helper is reaped anyway)
+      if (this.gens[b] !== gen) return;
+      if (r === -n.errno.ENOENT) return done(`name ${host} does not resolve`);
+      if (typeof r === 'number') return done(`cannot resolve ${host}:${port}: ${this.err(r)}`);
+      done(r.all);
     });
   }
 
-  private closeSocket(b: number): void {
-    const fd = this.socks[b];
+  /** A socket of family fam for b: -I, bind -l (or the family's wildcard), PMTU probe mode,
+   *  connect, watched for datagrams. */
+  private connect(b: number, gen: number, fam: Family, ip: string, port: number): void {
+    const n = this.native;
+    const done = (error: string | null): void => this.run(this.core.connected(b, gen, fam, error, this.loop.now()));
+    const fail = (what: string, rc: number): void => done(`${what}: ${this.err(rc)}`);
+    this.closeSocket(b, fam);
+    const fd = n.udpSocket(fam);
+    if (fd < 0) return fail(`cannot create a UDP socket for IPv${fam}`, fd);
+    this.socks[b][slot(fam)] = fd;
+    const local = this.opts.bindIp ?? (fam === 6 ? '::' : '0.0.0.0');
+    let rc = this.opts.bindDevice ? n.bindToDevice(fd, this.opts.bindDevice) : 0;
+    if (rc < 0) return fail(`cannot bind to device ${this.opts.bindDevice}`, rc);
+    if ((rc = n.bind(fd, local, 0)) < 0) return fail(`cannot bind to ${local}`, rc);
+    if ((rc = n.setPmtuProbe(fd)) < 0) return fail('cannot enable PMTU probing', rc);
+    this.loop.onReadable(fd, () => this.receive(b, fam, fd));
+    if ((rc = n.connect(fd, ip, port)) < 0) return fail(`cannot connect to ${formatHostPort(ip, port)}`, rc);
+    done(null);
+  }
+
+  private closeSocket(b: number, fam: Family): void {
+    const fd = this.socks[b][slot(fam)];
     if (fd < 0) return;
     this.loop.onReadable(fd, null);
     this.native.close(fd);
-    this.socks[b] = -1;
+    this.socks[b][slot(fam)] = -1;
   }
 
-  private receive(b: number, fd: number): void {
+  private receive(b: number, fam: Family, fd: number): void {
     const n = this.native;
     // bounded so one busy socket cannot starve the loop
-    for (let i = 0; i < 64 && this.socks[b] === fd; i++) {
+    for (let i = 0; i < 64 && this.socks[b][slot(fam)] === fd; i++) {
       const len = n.recvFrom(fd, this.buf, this.from);
       if (len === -n.errno.EAGAIN) return;
       // ICMP errors (ECONNREFUSED...) surface here once each; the handshake retries anyway
       if (len < 0) continue;
-      this.run(this.core.feed(b, this.buf.subarray(0, len), this.loop.now()));
+      this.run(this.core.feed(b, this.buf.subarray(0, len), this.loop.now(), fam));
     }
   }
+}
+
+/** Index of a family's socket in ClientDriver.socks[b]. */
+function slot(fam: Family): 0 | 1 {
+  return fam === 6 ? 1 : 0;
 }

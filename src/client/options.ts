@@ -2,11 +2,14 @@
 // semantics (`-u foo`, `-ufoo`, grouped flags `-fa`, `--` ends the options). Unlike the
 // original, bad values are refused with one line naming the option instead of being read as 0.
 
+import { type Family, ZONE_IDS, addressFamily, checkAddress, parseHostPort } from '../protocol/endpoint.js';
+import { formatHostPort, parseIpv4 } from '../protocol/ip-address.js';
 import { VERSION } from '../version.js';
 
 export type Selection = 'first' | 'usage' | 'random';
 
 export interface Broker {
+  /** Name or address (an IPv6 address without its brackets). */
   host: string;
   /** Port number or service name, handed to getaddrinfo as is. */
   port: string;
@@ -14,7 +17,9 @@ export interface Broker {
 
 export interface Options {
   uuid: string;
-  bindIp: string;
+  /** -l: local address (IPv4 or IPv6; its family is then the only one used); null: none given,
+   *  each socket binds the wildcard of its family. */
+  bindIp: string | null;
   brokers: Broker[];
   ifname: string;
   bindDevice: string | null;
@@ -37,8 +42,12 @@ export const HELP = `Usage: tunneldigger [options]
   --version     print the version and exit
   -f            also log to stderr (does not daemonize)
   -u uuid       client identifier (required)
-  -l ip         local IPv4 address to bind to (default 0.0.0.0)
-  -b host:port  broker address and port (required, up to ${MAX_BROKERS}, repeatable)
+  -l ip         local address to bind to, IPv4 or IPv6 (then only that family
+                is used; default: any address, both families)
+  -b host:port  broker address and port (required, up to ${MAX_BROKERS}, repeatable);
+                an IPv6 address in brackets: -b [2001:db8::1]:8942; a name with
+                A and AAAA records is tried over both (IPv6 first if the system
+                prefers it, IPv4 250 ms later)
   -i iface      tunnel interface name (required)
   -I iface      bind the tunnel socket to this interface
   -s script     hook script: run as <script> session.up|session.down <iface>
@@ -73,15 +82,10 @@ function parseUlong(s: string): number | null {
   return n <= 0xffffffff ? n : null;
 }
 
-function isIpv4(s: string): boolean {
-  const p = s.split('.');
-  return p.length === 4 && p.every((x) => x.length <= 3 && only(x, DEC) && +x < 256);
-}
-
 /** A dotted quad without leading zeros (which getaddrinfo would read as octal): connected to
  *  directly, without the resolver. */
 export function isIpv4Literal(s: string): boolean {
-  return isIpv4(s) && s.split('.').every((x) => x === '0' || x[0] !== '0');
+  return parseIpv4(s) !== null && s.split('.').every((x) => x === '0' || x[0] !== '0');
 }
 
 /** A decimal port 1..65535 (not a service name, which needs the resolver). */
@@ -102,7 +106,7 @@ function isIfname(s: string): boolean {
 /** args: the arguments after the program name. */
 export function parseArgs(args: string[]): ParseResult {
   const o: Options = {
-    uuid: '', bindIp: '0.0.0.0', brokers: [], ifname: '', bindDevice: null, hook: null, mtuHook: false,
+    uuid: '', bindIp: null, brokers: [], ifname: '', bindDevice: null, hook: null, mtuHook: false,
     tunnelId: 1, limitKbps: 0, selection: 'first', foreground: false,
   };
   const fail = (text: string): ParseResult => ({ exit: 1, text, error: true });
@@ -130,24 +134,24 @@ export function parseArgs(args: string[]): ParseResult {
       if (k + 1 < arg.length) v = arg.slice(k + 1);
       else if (i + 1 < args.length) v = args[++i];
       else return fail(`option -${c} requires an argument (see -h)`);
-      const bad = (what: string): ParseResult => fail(`invalid value '${v}' for -${c}: ${what}`);
+      const bad = (what: string): ParseResult =>
+        fail(`invalid value '${v}' for -${c}: ${what}${what === ZONE_IDS ? '; bind to the interface with -I instead' : ''}`);
       switch (c) {
         case 'u':
           if (!v) return bad('expected a non-empty client identifier');
           o.uuid = v;
           break;
-        case 'l':
-          if (!isIpv4(v)) return bad('expected an IPv4 address such as 198.51.100.7');
+        case 'l': {
+          const a = checkAddress(v);
+          if ('error' in a) return bad(a.error);
           o.bindIp = v;
           break;
+        }
         case 'b': {
-          const colon = v.indexOf(':');
-          const host = v.slice(0, colon);
-          const port = v.slice(colon + 1);
-          if (colon < 1 || !port) return bad('expected host:port');
-          if (only(port, DEC) && (+port < 1 || +port > 65535)) return bad('port must be 1..65535');
+          const hp = parseHostPort(v);
+          if ('error' in hp) return bad(hp.error);
           if (o.brokers.length >= MAX_BROKERS) return bad(`at most ${MAX_BROKERS} brokers are supported`);
-          o.brokers.push({ host, port });
+          o.brokers.push({ host: hp.host, port: hp.port });
           break;
         }
         case 'i':
@@ -179,5 +183,18 @@ export function parseArgs(args: string[]): ParseResult {
   if (i < args.length) return fail(`unexpected argument '${args[i]}' (see -h)`);
   const missing = [!o.uuid && '-u uuid', !o.brokers.length && '-b host:port', !o.ifname && '-i iface'].filter(Boolean);
   if (missing.length) return fail(`missing required option ${missing.join(', ')}\n${HELP}`);
+  // a broker literal of the other family than -l can never be reached: say so now
+  const only4or6 = bindFamily(o);
+  for (const b of o.brokers) {
+    const f = addressFamily(b.host);
+    if (only4or6 && f && f !== only4or6) {
+      return fail(`broker ${formatHostPort(b.host, b.port)} is an IPv${f} address but -l ${o.bindIp} is IPv${only4or6}: it could never be reached`);
+    }
+  }
   return { options: o };
+}
+
+/** The only address family the client may use (-l given), or null for both. */
+export function bindFamily(o: Pick<Options, 'bindIp'>): Family | null {
+  return o.bindIp === null ? null : addressFamily(o.bindIp);
 }

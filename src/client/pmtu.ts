@@ -14,8 +14,6 @@
 //   probe (a 1500-byte path, the kernel's default for the interface).
 import { clientProbeSizes, timers } from '../protocol/constants.js';
 
-/** Largest probe (IP bytes) we send; ACKs above it are dropped by the caller. */
-export const MAX_PROBE = Math.max(...clientProbeSizes);
 /** Rounds in a row that must lack the larger probes before the path MTU is lowered. */
 export const PMTU_LOWER_ROUNDS = 2;
 
@@ -40,10 +38,19 @@ export class PmtuRounds {
   private collectAt = 0;
   /** While a confirmation round is scheduled: when the next regular round is due. */
   private regularAt = 0;
+  /** Probe sizes (IP bytes) of this underlay, ascending; the largest is the reference before
+   *  the first measurement. */
+  private sizes: readonly number[] = clientProbeSizes;
 
-  /** Tunnel up at `now`: schedules the first round. */
-  start(now: number): void {
+  /** Largest probe of this underlay: ACKs above it are dropped by the caller. */
+  get maxProbe(): number {
+    return this.sizes[this.sizes.length - 1];
+  }
+
+  /** Tunnel up at `now`: schedules the first round, probing with `sizes` (ascending). */
+  start(now: number, sizes: readonly number[] = clientProbeSizes): void {
     this.stop();
+    this.sizes = sizes;
     this.interval = timers.pmtuReprobeFirst;
     this.roundAt = now + this.interval;
   }
@@ -54,7 +61,7 @@ export class PmtuRounds {
     this.roundAt = Infinity;
   }
 
-  /** A PMTUD_ACK for a probe of `ipSize` bytes (already checked ≤ MAX_PROBE). */
+  /** A PMTUD_ACK for a probe of `ipSize` bytes (already checked ≤ maxProbe). */
   ack(ipSize: number): void {
     if (this.collectAt && ipSize > this.probed) this.probed = ipSize;
   }
@@ -90,7 +97,7 @@ export class PmtuRounds {
     }
     let probe: readonly number[] = [];
     if (this.resendAt && now >= this.resendAt) {
-      probe = this.probed ? clientProbeSizes.filter((size) => size > this.probed) : clientProbeSizes;
+      probe = this.probed ? this.sizes.filter((size) => size > this.probed) : this.sizes;
       // nothing left to learn this round: no more resends, the evaluation stays at +5 s
       this.resendAt = probe.length ? now + timers.pmtuProbeResend : 0;
     }
@@ -101,7 +108,7 @@ export class PmtuRounds {
     const p = this.probed;
     const old = this.pmtu;
     if (!p) return { kind: 'no-answer', pmtu: old };
-    if (p >= (old || MAX_PROBE)) {
+    if (p >= (old || this.maxProbe)) {
       this.lowRounds = this.lowBest = 0;
       if (p === old) return { kind: 'same', pmtu: old };
       this.pmtu = p;

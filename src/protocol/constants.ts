@@ -126,4 +126,7 @@ export const timers = {
   backoffMax: 30_000,
   /** Hooks are killed after this long. */
   hookTimeout: 30_000,
+  /** A broker name with A and AAAA records: the second family is asked this long after the
+   *  first unless the first answered (RFC 8305's connection attempt delay; docs/client.md). */
+  secondFamilyDelay: 250,
 };

@@ -5,39 +5,59 @@
 // accepts (glibc and musl differ only in the embedded-IPv4 forms, which it refuses).
 import type { IpFamily } from '../native.js';
 
+// Character scans instead of regexps: the client bundle uses this module too, and the router
+// build has no RegExp (qjs-native/qjs_main.c).
+const DEC = '0123456789';
+const HEX = '0123456789abcdefABCDEF';
+
+/** s is non-empty and made only of characters in `set`. */
+function only(s: string, set: string): boolean {
+  for (let i = 0; i < s.length; i++) if (!set.includes(s[i])) return false;
+  return s.length > 0;
+}
+
 /** The 4 bytes of a dotted quad (each part 0-255, at most 3 digits), or null. */
 export function parseIpv4(text: string): Uint8Array | null {
   const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) return null;
+  if (parts.length !== 4 || !parts.every((p) => p.length <= 3 && only(p, DEC) && Number(p) <= 255)) return null;
   return Uint8Array.from(parts, Number);
 }
 
-/** The 16 bytes of an IPv6 address in text form, or null (also for brackets and zone ids). */
+/** The 16 bytes of an IPv6 address in text form, or null (also for brackets and zone ids). A
+ *  dotted-quad tail takes no leading zeros, as inet_pton. */
 export function parseIpv6(text: string): Uint8Array | null {
-  let head = text;
-  const tail: number[] = [];
-  const lastColon = head.lastIndexOf(':');
-  if (lastColon < 0) return null;
-  if (head.slice(lastColon + 1).includes('.')) {
-    const v4 = parseIpv4(head.slice(lastColon + 1));
-    if (!v4) return null;
-    tail.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-    // "::1.2.3.4" keeps its "::"; "a:b:c:d:e:f:1.2.3.4" drops the colon before the quad
-    head = head.slice(0, lastColon + 1);
-    if (!head.endsWith('::')) head = head.slice(0, -1);
+  if (text.length < 2 || text.length > 45) return null;
+  const gap = text.indexOf('::');
+  if (gap >= 0 && text.indexOf('::', gap + 1) >= 0) return null;
+  const groups = (part: string): number[] | null => {
+    if (part === '') return [];
+    const out: number[] = [];
+    const words = part.split(':');
+    for (let i = 0; i < words.length; i++) {
+      const w = words[i];
+      if (i === words.length - 1 && w.includes('.')) {
+        const v4 = parseIpv4(w);
+        if (!v4 || w.split('.').some((x) => x.length > 1 && x[0] === '0')) return null;
+        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+      } else if (w.length <= 4 && only(w, HEX)) out.push(parseInt(w, 16));
+      else return null;
+    }
+    return out;
+  };
+  let words: number[];
+  if (gap < 0) {
+    const all = groups(text);
+    if (!all || all.length !== 8) return null;
+    words = all;
+  } else {
+    const head = groups(text.slice(0, gap));
+    const tail = groups(text.slice(gap + 2));
+    // the dotted tail may only end the address, not the part before "::"
+    if (!head || !tail || text.slice(0, gap).includes('.') || head.length + tail.length > 7) return null;
+    words = [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
   }
-  const halves = head.split('::');
-  if (halves.length > 2) return null;
-  const groups = halves.map((h) => (h === '' ? [] : h.split(':')));
-  if (!groups.every((g) => g.every((x) => /^[0-9A-Fa-f]{1,4}$/.test(x)))) return null;
-  const words = groups.map((g) => g.map((x) => parseInt(x, 16)));
-  const want = 8 - tail.length;
-  const count = words[0].length + (words[1]?.length ?? 0);
-  if (halves.length === 2 ? count >= want : count !== want) return null;
-  const all = halves.length === 2 ? [...words[0], ...new Array<number>(want - count).fill(0), ...words[1]] : words[0];
-  all.push(...tail);
   const out = new Uint8Array(16);
-  all.forEach((w, i) => {
+  words.forEach((w, i) => {
     out[2 * i] = w >> 8;
     out[2 * i + 1] = w & 0xff;
   });
@@ -76,8 +96,8 @@ export function familyOf(ip: string): IpFamily {
   return ip.includes(':') ? 6 : 4;
 }
 
-/** "198.51.100.1:8942" or "[2001:db8::1]:8942". */
-export function formatHostPort(ip: string, port: number): string {
+/** "198.51.100.1:8942" or "[2001:db8::1]:8942" (also a host name: "broker.example:domain"). */
+export function formatHostPort(ip: string, port: number | string): string {
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 

@@ -116,6 +116,18 @@ r=$(new_root reload "$WORK/two.cfg" $'wan eth0.2\n')
 if run_init "$r" reload; then check init-reload "$WORK/two.expected" "$r/tmp/procd.out"
 else fail init-reload "exit non-zero: $(cat "$r/tmp/stderr")"; fi
 
+# ---- init: IPv6 broker addresses pass through verbatim -----------------------------------------
+# '[2001:db8::1]:8942' is also a shell glob (a bracket expression, then ":8942"): with a file
+# "2:8942" in the init script's directory an unquoted, globbing loop would pass that file's name.
+printf "config broker\n\tlist address '[2001:db8::1]:8942'\n\tlist address 'broker.example:8942'\n\toption uuid 'u6'\n\toption interface 'l2tp0'\n" >"$WORK/v6.cfg"
+r=$(new_root v6 "$WORK/v6.cfg")
+: >"$r/2:8942"
+run_init "$r"
+cmd=$(instance_cmd "$r" tunneldigger_1)
+if [ "$cmd" = "[/usr/bin/tunneldigger] [-f] [-u] [u6] [-i] [l2tp0] [-t] [1] [-b] [[2001:db8::1]:8942] [-b] [broker.example:8942]" ]; then
+  pass init-ipv6-address-verbatim
+else fail init-ipv6-address-verbatim "command: $cmd"; fi
+
 # ---- init: bind_interface resolution ---------------------------------------------------------
 bind_case() { # NAME BIND_INTERFACE NETWORK_TABLE EXPECTED_DEVICE
   printf "config broker\n\tlist address '198.51.100.1:8942'\n\toption uuid 'u'\n\toption interface 'l2tp0'\n\toption bind_interface '%s'\n" "$2" >"$WORK/bind.cfg"

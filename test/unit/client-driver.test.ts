@@ -26,9 +26,12 @@ class Fake {
   logs: string[] = [];
   sent: { fd: number; hex: string }[] = [];
   inbox = new Map<number, Uint8Array[]>();
-  resolveAnswers = new Map<number, Resolved | number>();
+  /** A resolver answer; `all` defaults to [the answer]. */
+  resolveAnswers = new Map<number, (Resolved & { all?: Resolved[] }) | number>();
   children = new Map<number, number | null>();
   nextFd = 10;
+  /** Resolver pipes get their own range (100, 101...): sockets are made after the answer. */
+  nextResolveFd = 100;
   nextPid = 500;
   family = -E.EPROTONOSUPPORT;
   sessionRc = 0;
@@ -36,7 +39,7 @@ class Fake {
   linkMtu = 1446;
 
   native: Native = {
-    udpSocket: () => this.nextFd++,
+    udpSocket: (family) => (this.calls.push(`socket ${this.nextFd} IPv${family ?? 4}`), this.nextFd++),
     setReusePort: () => 0,
     bindToDevice: (fd, dev) => (this.calls.push(`bindToDevice ${fd} ${dev}`), 0),
     setPmtuProbe: (fd) => (this.calls.push(`pmtuProbe ${fd}`), 0),
@@ -72,13 +75,13 @@ class Fake {
     setRecvBuffer: () => -E.EPERM,
     raiseFdLimit: () => ({ soft: 1024, hard: 1024 }),
     resolveStart: (host, service) => {
-      const fd = this.nextFd++;
+      const fd = this.nextResolveFd++;
       this.calls.push(`resolve ${host} ${service} → ${fd}`);
       return fd;
     },
     resolveFinish: (fd) => {
       const r = this.resolveAnswers.get(fd) ?? -E.EAGAIN;
-      return typeof r === 'number' ? r : { ...r, all: [r] };
+      return typeof r === 'number' ? r : { ...r, all: r.all ?? [r] };
     },
     syslog: (prio, ident, msg) => this.logs.push(`syslog ${prio} ${ident} ${msg}`),
     strerror: (e) => TEXT[e] ?? `errno ${e}`,
@@ -131,7 +134,7 @@ class Fake {
 
 function options(o: Partial<Options> = {}): Options {
   return {
-    uuid: 'foobar', bindIp: '0.0.0.0', brokers: [{ host: 'broker.example', port: '8942' }], ifname: 'l2tp0',
+    uuid: 'foobar', bindIp: null, brokers: [{ host: 'broker.example', port: '8942' }], ifname: 'l2tp0',
     bindDevice: 'eth1', hook: '/etc/td-hook', mtuHook: true, tunnelId: 1, limitKbps: 0, selection: 'first', foreground: true, ...o,
   };
 }
@@ -148,8 +151,8 @@ function setup(o: Partial<Options> = {}): { f: Fake; d: ClientDriver } {
 /** Runs the driver up to an established tunnel; returns the socket fd. */
 function bringUp(f: Fake, d: ClientDriver): number {
   d.start();
-  f.resolveAnswers.set(11, { ip: '203.0.113.1', port: 8942 });
-  f.readable(11);
+  f.resolveAnswers.set(100, { ip: '203.0.113.1', port: 8942 });
+  f.readable(100);
   f.deliver(10, '80 73 a7 01 0a 02 00 ff 00 00 00 00');
   f.deliver(10, '80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b');
   f.deliver(10, '80 73 a7 01 04 08 00 00 00 64 00 00 00 01');
@@ -176,14 +179,15 @@ test('socket setup, resolution, handshake and kernel setup go through Native and
   d.start();
   assert.equal(f.take(), [
     'family', 'setLinkUp l2tp0 false', 'deleteSession 1/1', 'deleteTunnel 1',
-    'bindToDevice 10 eth1', 'bind 10 0.0.0.0:0', 'pmtuProbe 10', 'resolve broker.example 8942 → 11',
+    'resolve broker.example 8942 → 100',
   ]);
-  f.readable(11); // not answered yet: -EAGAIN, keep waiting
+  f.readable(100); // not answered yet: -EAGAIN, keep waiting
   assert.equal(f.sent, []);
-  f.resolveAnswers.set(11, { ip: '203.0.113.1', port: 8942 });
-  f.readable(11);
-  assert.equal(f.take(), ['connect 10 203.0.113.1:8942']);
-  assert.not.ok(f.readers.has(11));
+  f.resolveAnswers.set(100, { ip: '203.0.113.1', port: 8942 });
+  f.readable(100);
+  // the socket is made once the family is known
+  assert.equal(f.take(), ['socket 10 IPv4', 'bindToDevice 10 eth1', 'bind 10 0.0.0.0:0', 'pmtuProbe 10', 'connect 10 203.0.113.1:8942']);
+  assert.not.ok(f.readers.has(100));
   assert.equal(f.sent.map((s) => s.hex), ['80 73 a7 01 0a 0c 55 55 55 55 55 55 55 55 00 00 00 01']);
   f.deliver(10, '80 73 a7 01 0a 02 00 ff 00 00 00 00');
   f.deliver(10, '80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b');
@@ -191,7 +195,7 @@ test('socket setup, resolution, handshake and kernel setup go through Native and
   assert.equal(f.take(), [
     'createTunnel 1 100 fd=10', 'createSession 1/1 peer 100 l2tp0', 'spawn 500 /etc/td-hook session.up l2tp0 capture=false',
   ]);
-  assert.ok(f.logs.some((l) => l === 'info: broker broker.example:8942: tunnel 1 up on l2tp0 (session 1, broker session 100)'));
+  assert.ok(f.logs.some((l) => l === 'info: broker broker.example:8942: tunnel 1 up on l2tp0 over IPv4 (session 1, broker session 100)'));
 });
 
 test('session creation failure deletes the tunnel and logs the errno text', () => {
@@ -293,15 +297,15 @@ test('teardown: unexpected kernel errors are logged, "no such tunnel" is not', (
   assert.not.ok(q.f.logs.some((l) => l.includes('remove')));
 });
 
-test('resolution failure is retried with a new socket; EINVAL on send while up ends the tunnel', () => {
+test('resolution failure is retried (asked again); EINVAL on send while up ends the tunnel', () => {
   const { f, d } = setup();
   d.start();
-  f.resolveAnswers.set(11, -E.ENOENT);
-  f.readable(11);
+  f.resolveAnswers.set(100, -E.ENOENT);
+  f.readable(100);
   assert.ok(f.logs.some((l) => l.includes('name broker.example does not resolve; retrying every 3 s')));
   f.take();
   f.advance(3000);
-  assert.ok(f.take().includes('close 10'));
+  assert.equal(f.take(), ['resolve broker.example 8942 → 101'], 'asked again; no socket before an answer');
   const u = setup();
   bringUp(u.f, u.d);
   u.f.native.send = () => -E.EINVAL;
@@ -368,6 +372,47 @@ test('SIGHUP: the tunnel is closed as on SIGTERM, then a new round starts at onc
   k.signals.get(1)!();
   assert.ok(k.logs.includes('info: SIGHUP: not connected yet, nothing to reconnect'));
   assert.is(k.exited, null);
+});
+
+test('A and AAAA: an IPv6 socket (bound to ::) first, an IPv4 one 250 ms later; the one that answers carries the tunnel', () => {
+  const { f, d } = setup({ bindDevice: null });
+  d.start();
+  f.take();
+  f.resolveAnswers.set(100, {
+    ip: '2001:db8::1', port: 8942, family: 6,
+    all: [{ ip: '2001:db8::1', port: 8942, family: 6 }, { ip: '2001:db8::2', port: 8942, family: 6 }, { ip: '203.0.113.1', port: 8942, family: 4 }],
+  });
+  f.readable(100);
+  assert.equal(f.take(), ['socket 10 IPv6', 'bind 10 :::0', 'pmtuProbe 10', 'connect 10 2001:db8::1:8942']);
+  assert.equal(f.sent.map((s) => s.fd), [10]);
+  f.advance(249);
+  assert.equal(f.take(), []);
+  f.advance(1);
+  assert.equal(f.take(), ['socket 11 IPv4', 'bind 11 0.0.0.0:0', 'pmtuProbe 11', 'connect 11 203.0.113.1:8942']);
+  f.deliver(11, '80 73 a7 01 0a 02 00 ff 00 00 00 00');
+  assert.ok(f.take().includes('close 10'), 'the IPv6 socket is closed once IPv4 answered');
+  assert.not.ok(f.readers.has(10));
+  f.deliver(11, '80 73 a7 01 01 08 00 03 79 24 fb c7 02 4b');
+  f.deliver(11, '80 73 a7 01 04 08 00 00 00 64 00 00 00 01');
+  assert.ok(f.take().includes('createTunnel 1 100 fd=11'));
+  // an IPv6 literal needs no resolver; -l gives the bind address
+  const l = setup({ bindDevice: null, bindIp: '2001:db8::7', brokers: [{ host: '2001:db8::1', port: '8942' }] });
+  l.d.start();
+  const calls = l.f.take();
+  assert.ok(calls.includes('bind 10 2001:db8::7:0') && calls.includes('connect 10 2001:db8::1:8942'), calls.join(', '));
+  assert.not.ok(calls.some((c) => c.startsWith('resolve')));
+});
+
+test('an IPv6 socket that cannot be made (no IPv6 on the host): IPv4 at once, no error logged', () => {
+  const { f, d } = setup({ bindDevice: null });
+  f.native.udpSocket = (family) => (family === 6 ? -E.EAFNOSUPPORT : (f.calls.push(`socket ${f.nextFd} IPv4`), f.nextFd++));
+  d.start();
+  f.take();
+  f.resolveAnswers.set(100, { ip: '2001:db8::1', port: 8942, family: 6, all: [{ ip: '2001:db8::1', port: 8942, family: 6 }, { ip: '203.0.113.1', port: 8942, family: 4 }] });
+  f.readable(100);
+  assert.equal(f.take(), ['socket 10 IPv4', 'bind 10 0.0.0.0:0', 'pmtuProbe 10', 'connect 10 203.0.113.1:8942']);
+  assert.equal(f.sent.map((s) => s.fd), [10]);
+  assert.not.ok(f.logs.some((l) => l.startsWith('warning') || l.startsWith('error')), f.logs.join('\n'));
 });
 
 test.run();

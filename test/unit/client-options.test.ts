@@ -1,7 +1,7 @@
 // Client command line (spec §6.3): getopt forms, defaults, and one-line errors for bad values.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { HELP, isIpv4Literal, isPortNumber, parseArgs, type Options, type ParseResult } from '../../src/client/options.js';
+import { HELP, bindFamily, isIpv4Literal, isPortNumber, parseArgs, type Options, type ParseResult } from '../../src/client/options.js';
 
 const ok = (args: string[]): Options => {
   const r = parseArgs(args);
@@ -18,7 +18,7 @@ const base = ['-u', 'foobar', '-i', 'l2tp0', '-b', '203.0.113.1:8942'];
 test('defaults and the OpenWrt init command line', () => {
   const o = ok(['-f', '-u', 'abcd', '-i', 'l2tp0', '-t', '2', '-b', 'x.example:8942', '-b', '203.0.113.1:53', '-L', '1024', '-s', '/bin/hook', '-I', 'br-wan', '-a']);
   assert.equal(o, {
-    uuid: 'abcd', bindIp: '0.0.0.0', brokers: [{ host: 'x.example', port: '8942' }, { host: '203.0.113.1', port: '53' }],
+    uuid: 'abcd', bindIp: null, brokers: [{ host: 'x.example', port: '8942' }, { host: '203.0.113.1', port: '53' }],
     ifname: 'l2tp0', bindDevice: 'br-wan', hook: '/bin/hook', mtuHook: false, tunnelId: 2, limitKbps: 1024, selection: 'usage', foreground: true,
   });
   const d = ok(base);
@@ -59,7 +59,7 @@ test('getopt forms: attached values, grouped flags, --, last selection flag wins
   // strtoul base 0: octal and decimal
   assert.is(ok([...base, '-t', '010']).tunnelId, 8);
   assert.is(ok([...base, '-t', '4294967295']).tunnelId, 4294967295);
-  // the broker port may be a service name; the host is split at the first ':'
+  // the broker port may be a service name
   assert.equal(ok(['-u', 'x', '-i', 'l', '-b', 'broker.example:domain']).brokers, [{ host: 'broker.example', port: 'domain' }]);
 });
 
@@ -96,6 +96,23 @@ test('bad values: one line naming the option and the value', () => {
     [['-x'], 'invalid option -x'],
     [['-s'], 'option -s requires an argument'],
     [['stray'], "unexpected argument 'stray'"],
+    // IPv6: a clear error naming the value, never an IPv4 fallback to another host
+    [['-b', '2001:db8::1:8942'], "invalid value '2001:db8::1:8942' for -b: an IPv6 address needs brackets when a port follows, e.g. [2001:db8::1]:8942"],
+    [['-b', '[fe80::1%eth0]:8942'], "invalid value '[fe80::1%eth0]:8942' for -b: zone ids (%interface) are not supported"],
+    [['-b', 'fe80::1%eth0:8942'], "invalid value 'fe80::1%eth0:8942' for -b: zone ids (%interface) are not supported"],
+    [['-b', '[::ffff:198.51.100.1]:8942'], "invalid value '[::ffff:198.51.100.1]:8942' for -b: a v4-mapped IPv6 address: write the IPv4 address 198.51.100.1 instead"],
+    [['-b', '[2001:db8::1]'], "invalid value '[2001:db8::1]' for -b: expected [2001:db8::1]:port"],
+    [['-b', '[2001:db8::1]:'], "invalid value '[2001:db8::1]:' for -b: expected [2001:db8::1]:port"],
+    [['-b', '[2001:db8::1:8942'], "invalid value '[2001:db8::1:8942' for -b: expected [IPv6 address]:port, the ']' is missing"],
+    [['-b', '[2001:db8::1]:0'], "invalid value '[2001:db8::1]:0' for -b: port must be 1..65535"],
+    [['-b', '[2001:db8::g]:8942'], "invalid value '[2001:db8::g]:8942' for -b: expected an IPv4 address"],
+    [['-b', '[198.51.100.1]:8942'], "invalid value '[198.51.100.1]:8942' for -b: brackets are for IPv6 addresses: write 198.51.100.1:8942"],
+    [['-b', '[::]:8942'], "invalid value '[::]:8942' for -b: the unspecified address"],
+    [['-b', 'a:b:c'], "invalid value 'a:b:c' for -b: expected host:port"],
+    [['-l', 'fe80::1%eth0'], "invalid value 'fe80::1%eth0' for -l: zone ids (%interface) are not supported"],
+    [['-l', '::ffff:198.51.100.7'], "invalid value '::ffff:198.51.100.7' for -l: a v4-mapped IPv6 address: write the IPv4 address 198.51.100.7 instead"],
+    [['-l', '[2001:db8::7]'], "invalid value '[2001:db8::7]' for -l: no brackets"],
+    [['-l', '2001:db8::7::1'], "invalid value '2001:db8::7::1' for -l: expected an IPv4 address such as 198.51.100.7 or an IPv6 address"],
   ];
   for (const [args, expected] of cases) {
     const r = bad([...base, ...args]);
@@ -104,6 +121,24 @@ test('bad values: one line naming the option and the value', () => {
     assert.ok(r.text.startsWith(expected), `${args.join(' ')} → ${r.text}`);
     assert.not.ok(r.text.includes('\n'), `one line: ${r.text}`);
   }
+});
+
+test('IPv6: -b [2001:db8::1]:8942, names (A/AAAA left to the resolver), -l with an IPv6 address', () => {
+  const o = ok(['-u', 'x', '-i', 'l2tp0', '-b', '[2001:db8::1]:8942', '-b', 'broker.example:8942', '-b', '[2001:db8:0:0:0:0:0:2]:domain']);
+  assert.equal(o.brokers, [{ host: '2001:db8::1', port: '8942' }, { host: 'broker.example', port: '8942' }, { host: '2001:db8:0:0:0:0:0:2', port: 'domain' }]);
+  assert.is(o.bindIp, null, 'no -l: both families, each socket binds its wildcard');
+  assert.is(bindFamily(o), null);
+  const l6 = ok([...base.slice(0, 4), '-b', '[2001:db8::1]:8942', '-b', 'broker.example:8942', '-l', '2001:db8:1::7']);
+  assert.is(l6.bindIp, '2001:db8:1::7');
+  assert.is(bindFamily(l6), 6);
+  assert.is(bindFamily(ok([...base, '-l', '198.51.100.7'])), 4);
+  assert.ok(HELP.includes('[2001:db8::1]:8942'));
+});
+
+test('IPv6: a literal of the other family than -l can never be reached: refused up front', () => {
+  assert.is(bad([...base, '-l', '2001:db8::7']).text, 'broker 203.0.113.1:8942 is an IPv4 address but -l 2001:db8::7 is IPv6: it could never be reached');
+  assert.is(bad(['-u', 'x', '-i', 'l', '-b', '[2001:db8::1]:8942', '-l', '198.51.100.7']).text,
+    'broker [2001:db8::1]:8942 is an IPv6 address but -l 198.51.100.7 is IPv4: it could never be reached');
 });
 
 test('at most 10 brokers: the 11th is refused', () => {

@@ -39,7 +39,7 @@ const ntfy = (mtu: number): Uint8Array => Uint8Array.of(0x80, 0x73, 0xa7, 1, 9, 
 
 function options(o: Partial<Options> = {}): Options {
   return {
-    uuid: 'foobar', bindIp: '0.0.0.0', brokers: [{ host: '203.0.113.1', port: '8942' }], ifname: 'l2tp0',
+    uuid: 'foobar', bindIp: null, brokers: [{ host: '203.0.113.1', port: '8942' }], ifname: 'l2tp0',
     bindDevice: null, hook: '/etc/td-hook', mtuHook: true, tunnelId: 1, limitKbps: 1024, selection: 'first', foreground: false, ...o,
   };
 }
@@ -52,9 +52,17 @@ class H {
   constructor(o: Partial<Options> = {}, random: () => number = () => 0.5) {
     this.c = new Client(options(o), random);
   }
+  /** connects fail with this error (null: they succeed) */
+  connectError: string | null = null;
+  /** Records actions; 'connect' completes at once as the driver does (connectError). */
   rec(a: Action[]): Action[] {
-    this.all.push(...a);
-    return a;
+    const all = [...a];
+    for (let i = 0; i < all.length; i++) {
+      const x = all[i];
+      if (x.a === 'connect') all.push(...this.c.connected(x.b, x.gen, x.fam, this.connectError, this.now));
+    }
+    this.all.push(...all);
+    return all;
   }
   start(): Action[] {
     return this.rec(this.c.start(this.now));
@@ -80,7 +88,7 @@ class H {
   }
   opened(b: number, ok = true): Action[] {
     const gen = this.c.ctxs[b].gen;
-    return this.rec(this.c.opened(b, gen, ok ? { ip: `203.0.113.${b + 1}`, port: 8942 } : 'cannot resolve x: Name does not resolve', this.now));
+    return this.rec(this.c.opened(b, gen, ok ? [{ ip: `203.0.113.${b + 1}`, port: 8942 }] : 'cannot resolve x: Name does not resolve', this.now));
   }
   /** Start → selected broker b up (features per the TUNNEL row). */
   up(tunnelRow = R.tunnel, b = 0): Action[] {
@@ -113,7 +121,7 @@ test('handshake sends spec rows 1, 3, 5 and sets up the kernel with unique sessi
   assert.ok(logs(sel).some((l) => l.includes('broker 203.0.113.1:8942: selected (usage 255/65535')));
   assert.equal(sends(h.feed(0, R.cookie)), [R.prepare]);
   const setup = h.feed(0, R.tunnel);
-  assert.equal(of(setup, 'setup'), [{ a: 'setup', b: 0, tunnelId: 1, peerTunnelId: 100, sessionId: 1, peerSessionId: 100, ifname: 'l2tp0' }]);
+  assert.equal(of(setup, 'setup'), [{ a: 'setup', b: 0, fam: 4, tunnelId: 1, peerTunnelId: 100, sessionId: 1, peerSessionId: 100, ifname: 'l2tp0' }]);
   const up = h.rec(h.c.setupDone(0, null, h.now));
   assert.equal(of(up, 'hook'), [{ a: 'hook', path: '/etc/td-hook', args: ['session.up', 'l2tp0'] }]);
   assert.equal(sends(up), [R.limit]);
@@ -513,7 +521,7 @@ test('backoff: a lone broker that was down for 10 minutes has its clients back w
       const d = h.c.nextDeadline();
       if (d >= downAt + 600_000) break;
       const a = h.at(d);
-      for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, { ip: '203.0.113.1', port: 8942 }, h.now));
+      for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, [{ ip: '203.0.113.1', port: 8942 }], h.now));
     }
     // back at +600 s: the client answers as soon as its next USAGE goes out
     h.until(downAt + 600_000);
@@ -521,7 +529,7 @@ test('backoff: a lone broker that was down for 10 minutes has its clients back w
       if (h.c.ctxs[0].state === 'usage') h.feed(0, R.usage255);
       else {
         const a = h.at(h.c.nextDeadline());
-        for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, { ip: '203.0.113.1', port: 8942 }, h.now));
+        for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, [{ ip: '203.0.113.1', port: 8942 }], h.now));
       }
     }
     worst = Math.max(worst, h.now - (downAt + 600_000));
@@ -610,7 +618,7 @@ test('nextDeadline: ticking before it does nothing, after a tick it lies ahead, 
     if (early < d) assert.equal(h.at(early), [], `tick at ${early} before deadline ${d}`);
     if (d === Infinity) break;
     const a = h.at(d);
-    for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, rnd() < 0.1 ? 'down' : { ip: '203.0.113.1', port: 1 }, h.now));
+    for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, rnd() < 0.1 ? 'down' : [{ ip: '203.0.113.1', port: 1 }], h.now));
     // the brokers answer now and then, the tunnel gets set up, probes get acked, errors arrive
     const r = rnd();
     const b = rnd() < 0.5 ? 0 : 1;
@@ -667,7 +675,7 @@ test('kernel setup failure and fatal send errors end the attempt without a crash
   // stale open completions (older generation) are ignored
   const s = new H();
   s.start();
-  assert.equal(s.c.opened(0, 0, { ip: '203.0.113.1', port: 1 }, 0), []);
+  assert.equal(s.c.opened(0, 0, [{ ip: '203.0.113.1', port: 1 }], 0), []);
 });
 
 test('fuzz: random datagrams in every state never throw and malformed ones are counted', () => {
@@ -692,6 +700,161 @@ test('fuzz: random datagrams in every state never throw and malformed ones are c
     total += 3000;
   }
   assert.ok(h.c.ctxs[0].dropped > 1000, `dropped ${h.c.ctxs[0].dropped} of ${total}`);
+});
+
+// --- IPv6 underlay and happy eyeballs (issue 9) ---
+
+const V6 = { ip: '2001:db8::1', port: 8942, family: 6 as const };
+const V4 = { ip: '203.0.113.1', port: 8942, family: 4 as const };
+
+/** A broker name (-b broker.example:8942) that resolves to `addrs`; returns the harness after
+ *  the resolver answered at t = 0. */
+function named(addrs: { ip: string; port: number; family: 4 | 6 }[], o: Partial<Options> = {}): { h: H; out: Action[] } {
+  const h = new H({ brokers: [{ host: 'broker.example', port: '8942' }], limitKbps: 0, ...o });
+  h.start();
+  const out = h.rec(h.c.opened(0, h.c.ctxs[0].gen, addrs, h.now));
+  return { h, out };
+}
+const connects = (a: Action[]): string[] => of(a, 'connect').map((x) => `${x.fam} ${x.ip}`);
+const usageOn = (a: Action[]): number[] => of(a, 'send').filter((x) => x.data[4] === 0x0a).map((x) => x.fam);
+
+test('A and AAAA: IPv6 asked first, IPv4 250 ms later; IPv6 dropped → up over IPv4 within the setup time', () => {
+  const { h, out } = named([V6, V4]);
+  assert.equal(connects(out), ['6 2001:db8::1'], 'the resolver\'s first family first, alone');
+  assert.equal(usageOn(out), [6]);
+  assert.is(h.c.nextDeadline(), 250);
+  assert.equal(connects(h.until(249)), []);
+  const second = h.until(250);
+  assert.equal(connects(second), ['4 203.0.113.1']);
+  assert.equal(usageOn(second), [4]);
+  // the IPv6 path drops everything: the IPv4 answer selects the broker over IPv4
+  h.now = 300;
+  const sel = h.feed(0, R.usage255);
+  assert.equal(of(sel, 'close'), [{ a: 'close', b: 0, fam: 6 }], 'the unanswered IPv6 socket is closed');
+  assert.is(h.c.phase, 'selected');
+  assert.equal(of(sel, 'send').map((x) => [x.fam, x.data[4]]), [[4, 0x01]], 'COOKIE over IPv4 only');
+  assert.ok(logs(sel).some((l) => l.includes('selected (usage 255/65535, 1 of 1 answered, over IPv4 203.0.113.1:8942)')), logs(sel).join('\n'));
+  h.feed(0, R.cookie);
+  const setup = of(h.feed(0, R.tunnel), 'setup');
+  assert.is(setup[0].fam, 4);
+  h.rec(h.c.setupDone(0, null, h.now));
+  assert.is(h.c.ctxs[0].state, 'up');
+  assert.ok(h.now < timers.handshakeRetry, `up at ${h.now} ms: before even the first retransmit`);
+  // the retransmits that follow go over IPv4 only
+  const ka = h.until(h.now + timers.clientKeepalive);
+  assert.ok(of(ka, 'send').length > 0 && of(ka, 'send').every((x) => x.fam === 4));
+  // a late datagram on the closed IPv6 path changes nothing
+  assert.equal(h.c.feed(0, hex(R.errShutdown), h.now, 6), []);
+  assert.is(h.c.ctxs[0].state, 'up');
+});
+
+test('both families answer: the first answer wins, whichever family it is', () => {
+  // IPv6 answers within 250 ms: IPv4 is never asked
+  const a = named([V6, V4]).h;
+  a.now = 40;
+  const selA = a.rec(a.c.feed(0, hex(R.usage255), a.now, 6));
+  assert.equal(connects(a.all), ['6 2001:db8::1']);
+  assert.is(a.c.ctxs[0].family, 6);
+  assert.equal(of(selA, 'send').map((x) => x.fam), [6]);
+  assert.equal(connects(a.until(10_000)), [], 'no IPv4 socket after the IPv6 answer');
+  // IPv4 answers first although IPv6 was asked first: IPv4 carries the tunnel
+  const b = named([V6, V4]).h;
+  b.until(250);
+  b.now = 260;
+  b.rec(b.c.feed(0, hex(R.usage255), b.now, 4));
+  b.now = 270;
+  assert.equal(b.rec(b.c.feed(0, hex(R.usage255), b.now, 6)), [], 'the later IPv6 answer is ignored');
+  assert.is(b.c.ctxs[0].family, 4);
+  // retransmits before any answer go over both
+  const c = named([V6, V4]).h;
+  const re = c.until(timers.handshakeRetry);
+  assert.equal(of(re, 'send').filter((x) => x.data[4] === 0x0a).map((x) => x.fam), [4, 6, 4], 'IPv4 at 250 ms, then both at 3 s');
+});
+
+test('the resolver\'s order decides the first family (RFC 6724: IPv4 first on a host without IPv6 routes)', () => {
+  const { out } = named([V4, V6, { ip: '2001:db8::2', port: 8942, family: 6 }, { ip: '203.0.113.9', port: 8942, family: 4 }]);
+  assert.equal(connects(out), ['4 203.0.113.1']);
+});
+
+test('an IPv6 socket that cannot be made or connected: IPv4 at once, not after 250 ms', () => {
+  const h = new H({ brokers: [{ host: 'broker.example', port: '8942' }], limitKbps: 0 });
+  h.start();
+  h.connectError = 'cannot connect to [2001:db8::1]:8942: Network is unreachable';
+  const out = h.rec(h.c.opened(0, h.c.ctxs[0].gen, [V6, V4], h.now));
+  assert.equal(connects(out), ['6 2001:db8::1', '4 203.0.113.1'], 'both at t = 0');
+  assert.equal(of(out, 'close'), [{ a: 'close', b: 0, fam: 6 }, { a: 'close', b: 0, fam: 4 }]);
+  // both failed: one retry line with the reason, as before for a single address
+  assert.ok(logs(out).some((l) => l.includes('Network is unreachable; retrying every 3 s')), logs(out).join('\n'));
+  h.connectError = null;
+  const ok = h.until(timers.handshakeRetry);
+  assert.ok(of(ok, 'open').length === 1, 'asked the resolver again');
+});
+
+test('IPv6-only name, and -l restricting the family', () => {
+  const { h, out } = named([V6]);
+  assert.equal(connects(out), ['6 2001:db8::1']);
+  assert.is(h.c.nextDeadline(), timers.handshakeRetry, 'no second family to wait for');
+  h.rec(h.c.feed(0, hex(R.usage255), h.now, 6));
+  h.rec(h.c.feed(0, hex(R.cookie), h.now, 6));
+  const setup = of(h.rec(h.c.feed(0, hex(R.tunnel), h.now, 6)), 'setup');
+  assert.is(setup[0].fam, 6);
+  const up = h.rec(h.c.setupDone(0, null, h.now));
+  assert.ok(logs(up).some((l) => l.includes('tunnel 1 up on l2tp0 over IPv6')));
+  // -l 2001:db8::7: the A record is not used
+  assert.equal(connects(named([V4, V6], { bindIp: '2001:db8::7' }).out), ['6 2001:db8::1']);
+  const only4 = named([V6], { bindIp: '198.51.100.7' });
+  assert.equal(connects(only4.out), []);
+  assert.ok(logs(only4.out).some((l) => l.includes('broker.example has no IPv4 address (the family of -l); retrying every 3 s')), logs(only4.out).join('\n'));
+});
+
+test('PMTU over an IPv6 underlay of 1400 bytes: probes 1280, 1334..1500 (IP), path MTU 1400, tunnel MTU 1326', () => {
+  const { h } = named([V6]);
+  h.rec(h.c.feed(0, hex(R.usage255), h.now, 6));
+  h.rec(h.c.feed(0, hex(R.cookie), h.now, 6));
+  h.rec(h.c.feed(0, hex(R.tunnel), h.now, 6));
+  h.rec(h.c.setupDone(0, null, h.now));
+  const t0 = h.now;
+  // a broker probe over IPv6 is answered with its UDP payload length, as over IPv4
+  const bp = new Uint8Array(1400 - 48);
+  bp.set(hex('80 73 a7 01 06 00'));
+  assert.equal(of(h.rec(h.c.feed(0, bp, h.now, 6)), 'send').map((x) => toHex(x.data)), [toHex(ackFor(1352))]);
+  const round = h.until(t0 + 15000);
+  const probes = of(round, 'send').filter((x) => x.data[4] === 6);
+  // UDP payload = IP size − 40 − 8
+  assert.equal(probes.map((x) => x.data.length + 48), [1280, 1334, 1400, 1450, 1476, 1492, 1500]);
+  assert.ok(probes.every((x) => x.fam === 6 && x.quiet));
+  // a 1400-byte path: the 1280, 1334 and 1400 probes get through (payloads 1232, 1286, 1352)
+  for (const len of [1232, 1286, 1352]) h.rec(h.c.feed(0, ackFor(len), h.now, 6));
+  // an ACK above the largest IPv6 probe (1500 − 48 = 1452) is dropped
+  const before = h.c.ctxs[0].dropped;
+  h.rec(h.c.feed(0, ackFor(1453), h.now, 6));
+  assert.is(h.c.ctxs[0].dropped, before + 1);
+  // below the 1500 reference: the confirmation round 5 s later must agree (loss rule)
+  assert.equal(of(h.until(t0 + 20000), 'mtu'), []);
+  h.until(t0 + 25000);
+  h.rec(h.c.feed(0, ackFor(1232), h.now, 6));
+  h.rec(h.c.feed(0, ackFor(1352), h.now, 6));
+  const ev = h.until(t0 + 30000);
+  assert.equal(of(ev, 'mtu').map((x) => x.mtu), [1326], '1400 − 40 − 8 − 12 − 14');
+  assert.equal(sends(ev).filter((x) => x.startsWith('80 73 a7 01 09')), [toHex(ntfy(1326))]);
+  // the broker measured the same (its NTFY 1326): nothing changes
+  h.rec(h.c.mtuDone(0, 1326, 1446, null, h.now));
+  assert.equal(of(h.rec(h.c.feed(0, ntfy(1326), h.now, 6)), 'mtu'), []);
+});
+
+test('IPv6 at the minimum link MTU 1280: the 1280 probe answers, the tunnel MTU is the 1280 floor', () => {
+  const { h } = named([V6]);
+  for (const r of [R.usage255, R.cookie, R.tunnel]) h.rec(h.c.feed(0, hex(r), h.now, 6));
+  h.rec(h.c.setupDone(0, null, h.now));
+  const t0 = h.now;
+  h.until(t0 + 15000);
+  h.rec(h.c.feed(0, ackFor(1232), h.now, 6));
+  h.until(t0 + 25000);
+  h.rec(h.c.feed(0, ackFor(1232), h.now, 6));
+  const ev = h.until(t0 + 30000);
+  // 1280 − 74 = 1206 < 1280: clamped (spec §4.1), and the broker is told what was measured
+  assert.equal(of(ev, 'mtu').map((x) => x.mtu), [1280]);
+  assert.equal(sends(ev).filter((x) => x.startsWith('80 73 a7 01 09')), [toHex(ntfy(1206))]);
 });
 
 test.run();

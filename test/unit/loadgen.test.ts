@@ -23,7 +23,9 @@ function toPrepare(sim: Sim, now: number): Action[] {
   const start = sim.start(now);
   const open = opens(start)[0];
   assert.ok(open, 'the first round opens a socket');
-  assert.equal(types(sim.opened(open.gen, { ip: CFG.host, port: CFG.port }, now)), [MessageType.USAGE]);
+  const connect = sim.opened(open.gen, [{ ip: CFG.host, port: CFG.port }], now);
+  assert.equal(connect.filter((a) => a.a === 'connect').length, 1, 'one address: one socket');
+  assert.equal(types(sim.connected(open.gen, 4, null, now)), [MessageType.USAGE]);
   const afterUsage = sim.feed(m.encodeUsageReply(0), now);
   assert.equal(types(afterUsage), [MessageType.COOKIE], 'selected at once: cookie request');
   const afterCookie = sim.feed(m.encodeCookieReply(COOKIE), now);
@@ -81,7 +83,8 @@ test('original client: TUNNEL → setup → up; lost tunnel → new round at onc
 test('original client: nobody answers within 10 s → 5 s pause, then a new round', () => {
   const sim = new OriginalSim(CFG);
   const open = opens(sim.start(0))[0];
-  sim.opened(open.gen, { ip: CFG.host, port: CFG.port }, 0);
+  sim.opened(open.gen, [{ ip: CFG.host, port: CFG.port }], 0);
+  sim.connected(open.gen, 4, null, 0);
   const out = sim.tick(timers.selectionWindow);
   assert.ok(out.some((a) => a.a === 'close'));
   assert.equal(sim.phase, 'pause');

@@ -4,11 +4,14 @@
 # connects over the qemu socket NIC to the Node broker in the x86 VM
 # (test/vm/scenarios-mips/e2e-broker.sh), with -L 1024. Checks: kernel tunnel/session with the
 # negotiated ids, ping through the tunnel, PMTU 1346 with a 1400 underlay, memory (VmRSS/VmHWM),
-# SIGTERM -> clean exit, down hook, no kernel state left.
+# SIGTERM -> clean exit, down hook, no kernel state left. Then (big-endian only, TD_E2E_IPV6=1)
+# the same client over IPv6 (-b [2001:db8:100::1]:8942): up over IPv6, ping, tunnel MTU 1326 at
+# the 1400-byte underlay (1400 - 74), SIGTERM clean.
 # Meets the broker VM through /run/vmout (host dir shared with it): waits for broker-ready and
 # broker-checks-done, writes client-stopped.
 # TDARCH: the package arch of the client under test (mipsel_24kc: test/vm-mipsel/run-scenarios.sh)
 TDARCH=${TDARCH:-mips_24kc}
+if [ "$TDARCH" = mips_24kc ]; then TD_E2E_IPV6=${TD_E2E_IPV6:-1}; else TD_E2E_IPV6=${TD_E2E_IPV6:-0}; fi
 VMTEST_SCENARIO=${TDARCH%%_*}-e2e
 . "$(dirname "$0")/../vm/lib.sh"
 TD_WORK=/run/vmout/$VMTEST_SCENARIO
@@ -25,7 +28,7 @@ nic_setup() {
 }
 vm_check client-nic-198.51.100.2 nic_setup
 vm_check client-binary-present test -x "$BIN"
-vm_check broker-ready-mark wait_for 240 test -e "$SYNC/broker-ready"
+vm_check broker-ready-mark wait_for 480 test -e "$SYNC/broker-ready"
 
 td_hook_script "$HOOK" "$W/client-hooks.log" "$VM_OVL_CLIENT/$VM_OVL_PREFIX"
 t0=$(cut -d' ' -f1 /proc/uptime)
@@ -73,6 +76,25 @@ stop_client() { kill -TERM "$CPID" && wait "$CPID"; }
 td_check client-sigterm-exit-0 stop_client
 vm_check client-hook-session-down td_hook_wait 10 "$W/client-hooks.log" '^client-hook session.down l2tp0$'
 vm_check client-kernel-clean sh -c "! ip l2tp show tunnel | grep -q Tunnel && ! ip link show dev l2tp0"
+if [ "$TD_E2E_IPV6" = 1 ]; then
+  vm_check client-ipv6-addr ip addr add 2001:db8:100::2/64 dev eth0 nodad
+  # not before the broker has seen the IPv4 tunnel go (it checks that its kernel is clean)
+  vm_check broker-ipv4-done-mark wait_for 240 test -e "$SYNC/broker-ipv4-done"
+  t0=$(cut -d' ' -f1 /proc/uptime)
+  "$BIN" -f -u "$TD_UUID-v6" -b "[2001:db8:100::1]:8942" -i l2tp0 -t 1 -s "$HOOK" > "$W/client-v6.log" 2>&1 &
+  CPID=$!
+  vm_check client-ipv6-l2tp0-up wait_for 150 is_up l2tp0
+  echo "tunnel over IPv6 up $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" 'BEGIN{printf "%.1f", b - a}') s after the client started"
+  vm_check client-ipv6-up-over-ipv6 grep -q 'tunnel 1 up on l2tp0 over IPv6' "$W/client-v6.log"
+  vm_check client-ipv6-kernel-tunnel sh -c "ip l2tp show tunnel | grep -q 'From 2001:db8:100::2 to 2001:db8:100::1'"
+  vm_check ping-mips-client-to-broker-over-ipv6 wait_for 60 ping -c 1 -W 2 "$VM_OVL_BROKER"
+  vm_check client-ipv6-mtu-1326 wait_for 120 mtu_is l2tp0 1326
+  echo "mips-client over IPv6: l2tp0 MTU $(cat /sys/class/net/l2tp0/mtu)"
+  vm_check broker-ipv6-checks-done-mark wait_for 240 test -e "$SYNC/broker-ipv6-checks-done"
+  td_check client-ipv6-sigterm-exit-0 stop_client
+  vm_check client-ipv6-kernel-clean sh -c "! ip l2tp show tunnel | grep -q Tunnel && ! ip link show dev l2tp0"
+  [ "$VMTEST_FAILS" -eq 0 ] || td_dump "$W/client-v6.log"
+fi
 touch "$SYNC/client-stopped"
 td_hook_calls "$W/client-hooks.log"
 [ "$VMTEST_FAILS" -eq 0 ] || td_dump "$W/client.log"

@@ -13,12 +13,12 @@
 #     running Debian's packaged 4kc-malta kernel (run-vm.sh --mipsel); checks VMTEST
 #     mipsel-e2e/<check>, memory in build/vm-mipsel/mipsel-client-rss.txt.
 # Env: PORT (socket netdev port, default random free), MIPS_E2E_TIMEOUT / MIPSEL_E2E_TIMEOUT
-#      (per VM, s, default 480), NO_BUILD=1 (skip the make step).
+#      (per VM, s, default 720 for mips with its IPv6 part, 480 for mipsel), NO_BUILD=1 (skip the make step).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
 # E: the VM's name in checks and paths; MACB: the fifth MAC byte of the VMs' link
-E=mips ARCH=mips_24kc RUNVM=() MACB=00 T=${MIPS_E2E_TIMEOUT:-480} parts=(selftest e2e)
+E=mips ARCH=mips_24kc RUNVM=() MACB=00 T=${MIPS_E2E_TIMEOUT:-720} parts=(selftest e2e)
 if [ "${1:-}" = --mipsel ]; then
   shift
   E=mipsel ARCH=mipsel_24kc RUNVM=(--mipsel --env TDARCH=mipsel_24kc) MACB=01 T=${MIPSEL_E2E_TIMEOUT:-480} parts=(e2e)

@@ -6,6 +6,7 @@ import { Client } from '../../client/client.js';
 import { ClientDriver } from '../../client/driver.js';
 import { createLogger } from '../../client/log.js';
 import { parseArgs } from '../../client/options.js';
+import { formatHostPort } from '../../protocol/ip-address.js';
 
 /** args: the command line after the program name. Exits 1 on -h and on bad arguments. */
 export function clientMain(args: string[], native: Native, loop: Loop): void {
@@ -17,7 +18,7 @@ export function clientMain(args: string[], native: Native, loop: Loop): void {
   }
   const o = parsed.options;
   const log = createLogger(native, loop, o.foreground);
-  const brokers = o.brokers.map((b) => `${b.host}:${b.port}`).join(', ');
+  const brokers = o.brokers.map((b) => formatHostPort(b.host, b.port)).join(', ');
   log('info', `starting: tunnel ${o.tunnelId} on ${o.ifname}, uuid ${o.uuid}, brokers ${brokers} (selection: ${o.selection})`);
   const driver = new ClientDriver(new Client(o), native, loop, new NetlinkKernel(native), o, log);
   driver.start();

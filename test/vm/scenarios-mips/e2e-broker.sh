@@ -3,8 +3,10 @@
 # client (test/vm-mips/e2e-client.sh). Our Node broker on 198.51.100.1:8942 (NIC MTU 1400) must
 # get a tunnel from the MIPS client, shape it with HTB at 1024 kbit/s (-L 1024), settle at tunnel
 # MTU 1346, pass pings, and see ERROR 0x11 and a clean kernel when the client gets SIGTERM.
+# Big-endian run (mips-e2e) also over IPv6: the broker listens on 198.51.100.1 and
+# 2001:db8:100::1; after the IPv4 tunnel is gone the MIPS client comes back over IPv6.
 # The two VMs meet through files in /run/vmout/mips/ (= the MIPS VM's /run/vmout):
-#   broker-ready (we write)  broker-checks-done (we write)  client-stopped (the MIPS VM writes).
+#   broker-ready, broker-checks-done, broker-ipv4-done, broker-ipv6-checks-done (we write)  client-stopped (the MIPS VM writes).
 VMTEST_SCENARIO=${TD_E2E_NAME:-mips-e2e}   # mipsel-e2e: test/vm-mipsel/run-scenarios.sh
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../td-lib.sh"
@@ -12,6 +14,8 @@ W=$TD_WORK
 SYNC=/run/vmout/mips
 mkdir -p "$SYNC"
 mark() { touch "$SYNC/$1"; }
+if [ "$VMTEST_SCENARIO" = mips-e2e ]; then TD_E2E_IPV6=${TD_E2E_IPV6:-1}; else TD_E2E_IPV6=${TD_E2E_IPV6:-0}; fi
+B6=2001:db8:100::1
 
 # The socket NIC (the only one besides lo) goes into ns broker as ul0, MTU 1400 from the start.
 nic_setup() {
@@ -24,10 +28,11 @@ nic_setup() {
   vm_topo_clean; _vm_ns broker &&
   ip link set "$dev" netns broker && ip -n broker link set "$dev" name ul0 &&
   ip -n broker link set ul0 mtu 1400 && ip -n broker addr add "$VM_BROKER_IP/24" dev ul0 &&
-  ip -n broker link set ul0 up
+  ip -n broker link set ul0 up &&
+  { [ "$TD_E2E_IPV6" != 1 ] || ip -n broker addr add "$B6/64" dev ul0 nodad; }
 }
 vm_check broker-nic-198.51.100.1-mtu-1400 nic_setup
-td_std_broker
+if [ "$TD_E2E_IPV6" = 1 ]; then td_std_broker address="$VM_BROKER_IP,$B6"; else td_std_broker; fi
 mark broker-ready
 if ! vm_check broker-l2tp100-100-up td_wait_link_up broker l2tp100-100 240; then
   mark broker-checks-done
@@ -69,6 +74,19 @@ vm_check broker-got-error-0x11 wait_for 180 grep -q 'closed: client closed it: c
 vm_check broker-down-hook td_hook_wait 20 "$W/broker-hooks.log" "^down 100 100 l2tp100-100 "
 vm_check broker-kernel-clean wait_for 10 sh -c "! ip -n broker l2tp show tunnel | grep -q '^Tunnel' && ! ip -n broker link show dev l2tp100-100"
 vm_check limit-applied-once sh -c "[ \$(grep -c 'limiting downstream bandwidth to 1024 kbit/s' '$W/broker.log') = 1 ]"
+if [ "$TD_E2E_IPV6" = 1 ]; then
+  # the IPv4 tunnel's checks are done: the MIPS client may come back over IPv6 now
+  mark broker-ipv4-done
+  v6_tunnel() { ip -n broker l2tp show tunnel | grep -q "From $B6 to 2001:db8:100::2"; }
+  vm_check broker-ipv6-tunnel-from-mips-client wait_for 240 v6_tunnel
+  vm_check ping-broker-to-mips-client-over-ipv6 wait_for 60 vm_ping broker "$VM_OVL_CLIENT" 3
+  l2tp_if() { ip -n broker -o link show | sed -n 's/^[0-9]*: \(l2tp[0-9-]*\).*/\1/p' | head -n 1; }
+  v6_mtu_is() { mtu_is broker "$(l2tp_if)" "$1"; }
+  vm_check broker-ipv6-mtu-1326 wait_for 120 v6_mtu_is 1326
+  echo "broker $(l2tp_if) MTU over IPv6 $(td_link_mtu broker "$(l2tp_if)")"
+  mark broker-ipv6-checks-done
+  vm_check broker-ipv6-got-error-0x11 wait_for 180 sh -c "[ \$(grep -c 'client shutdown (0x11)' '$W/broker.log') -ge 2 ]"
+fi
 td_hook_calls "$W/broker-hooks.log"
 wait_for 60 test -e "$SYNC/client-stopped" || echo "NOTE: no client-stopped mark from the MIPS VM within 60 s"
 td_check broker-sigterm-exit-0 td_stop_broker
