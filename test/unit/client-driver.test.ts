@@ -293,6 +293,20 @@ test('no polling: one core timer at the next deadline; an idle tunnel wakes for 
   assert.ok(f.sent.filter((s) => s.hex.startsWith('80 73 a7 01 05 04')).length >= 12);
 });
 
+test('one datagram per readiness callback (poll reports the socket again while more is queued)', () => {
+  const { f, d } = setup({ hook: null });
+  bringUp(f, d);
+  f.sent = [];
+  // two PMTU probes from the broker arrive together: each callback reads one and answers it
+  f.native.queue(10, hex('80 73 a7 01 06 00 00 00 00 00 00 00 00 00 00 00'));
+  f.native.queue(10, hex('80 73 a7 01 06 00 00 00 00 00 00 00 00 00'));
+  f.readable(10);
+  assert.equal(f.sent.map((s) => s.hex), ['80 73 a7 01 07 02 00 10 00 00 00 00']);
+  f.readable(10);
+  assert.equal(f.sent.map((s) => s.hex).slice(1), ['80 73 a7 01 07 02 00 0e 00 00 00 00'], 'the shorter datagram seen as itself');
+  f.readable(10); // nothing left (EAGAIN): nothing happens
+  assert.is(f.sent.length, 2);
+});
 
 test('SIGHUP: the tunnel is closed as on SIGTERM, then a new round starts at once (not a failure)', () => {
   const { f, d } = setup({ tunnelId: 7 });
