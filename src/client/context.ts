@@ -134,6 +134,8 @@ export class BrokerContext {
 
   tick(now: number, out: Action[]): void {
     switch (this.state) {
+      case 'up': // first: string cases are compared one by one, and this is the common one
+        return this.tickUp(now, out);
       case 'resolving':
         if (now >= this.next) this.retry(`name resolution did not finish within ${timers.resolveTimeout / 1000} s`, now, out);
         return;
@@ -149,9 +151,6 @@ export class BrokerContext {
         if (this.state === 'usage') this.send(out, m.encodeUsageRequest(FEATURES));
         if (this.state !== 'tunnel') this.send(out, m.encodeCookieRequest());
         else this.send(out, this.prepare());
-        return;
-      case 'up':
-        return this.tickUp(now, out);
     }
   }
 
@@ -159,15 +158,18 @@ export class BrokerContext {
     return m.encodePrepare(this.cookie!, this.cfg.uuid, this.cfg.tunnelId, FEATURES);
   }
 
+  /** `data` may be overwritten after the call (the driver's receive buffer): keep copies only. */
   feed(data: Uint8Array, now: number, out: Action[]): void {
-    const f = m.parseFrame(data);
-    if (!m.isFrame(f)) {
+    if (m.frameError(data) !== null) {
       this.dropped++;
       return;
     }
     const s = this.state;
-    if (s === 'idle' || s === 'resolving' || s === 'retry' || s === 'failed') return;
+    if (s !== 'up' && (s === 'idle' || s === 'resolving' || s === 'retry' || s === 'failed')) return;
     this.alive = now; // any well-formed control packet proves the broker is there
+    // the broker's keepalive, every 5 s of a tunnel's life: liveness only, nothing to decode
+    if (data[4] === MessageType.KEEPALIVE) return;
+    const f = m.parseFrame(data) as m.Frame;
     const p = f.payload;
     const u16 = p.length === 2 ? m.decodeU16(p)! : -1;
     switch (f.type) {
@@ -228,7 +230,7 @@ export class BrokerContext {
         if (s === 'up') this.pending = this.pending.filter((r) => r.seq !== u16);
         return;
       default:
-        return; // KEEPALIVE (liveness only) and unknown types
+        return; // unknown types
     }
     this.dropped++; // a known type with a malformed payload
   }
@@ -273,17 +275,22 @@ export class BrokerContext {
    *  completion or a state change can make work). The driver arms one timer for it. */
   nextDeadline(): number {
     switch (this.state) {
+      case 'up': {
+        // first case, plain comparisons, an indexed loop: this runs after every event of an
+        // idle tunnel
+        let d = this.alive + timers.clientLiveness;
+        if (this.kaAt < d) d = this.kaAt;
+        const p = this.probing.deadline();
+        if (p < d) d = p;
+        for (let i = 0; i < this.pending.length; i++) if (this.pending[i]!.at < d) d = this.pending[i]!.at;
+        return d;
+      }
       case 'resolving':
       case 'retry':
       case 'usage':
       case 'cookie':
       case 'tunnel':
         return this.next;
-      case 'up': {
-        let d = Math.min(this.alive + timers.clientLiveness, this.kaAt, this.probing.deadline());
-        for (const r of this.pending) if (r.at < d) d = r.at;
-        return d;
-      }
       default:
         return Infinity;
     }
@@ -299,9 +306,13 @@ export class BrokerContext {
       this.send(out, m.encodeClientKeepalive(this.kaSeq));
       this.kaSeq = (this.kaSeq + 1) >>> 0;
     }
-    const { probe, result } = this.probing.tick(now);
-    if (result) this.roundDone(result, out);
-    for (const size of probe) this.send(out, m.encodePmtuProbe(size), true);
+    // most ticks are a keepalive only: no PMTU or reliable-message work (nor its allocations)
+    if (now >= this.probing.deadline()) {
+      const { probe, result } = this.probing.tick(now);
+      if (result) this.roundDone(result, out);
+      for (const size of probe) this.send(out, m.encodePmtuProbe(size), true);
+    }
+    if (!this.pending.length) return;
     for (const r of this.pending.slice()) {
       if (now < r.at) continue;
       if (r.sent >= timers.reliableAttempts) {

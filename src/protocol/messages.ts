@@ -16,13 +16,21 @@ export interface Frame {
 
 export type ParseError = 'short' | 'magic' | 'version' | 'length';
 
-/** Parses the 6-byte header. Rejects datagrams whose declared payload exceeds the datagram. */
-export function parseFrame(datagram: Uint8Array): Frame | ParseError {
+/** Checks the 6-byte header without allocating: null when parseFrame would accept it (the
+ *  type is then datagram[4]). A client's KEEPALIVE needs nothing more. */
+export function frameError(datagram: Uint8Array): ParseError | null {
   if (datagram.length < HEADER_SIZE) return 'short';
   if (datagram[0] !== MAGIC1 || ((datagram[1] << 8) | datagram[2]) !== MAGIC2) return 'magic';
   if (datagram[3] !== PROTOCOL_VERSION) return 'version';
+  if (HEADER_SIZE + datagram[5] > datagram.length) return 'length';
+  return null;
+}
+
+/** Parses the 6-byte header. Rejects datagrams whose declared payload exceeds the datagram. */
+export function parseFrame(datagram: Uint8Array): Frame | ParseError {
+  const error = frameError(datagram);
+  if (error !== null) return error;
   const length = datagram[5];
-  if (HEADER_SIZE + length > datagram.length) return 'length';
   return {
     type: datagram[4],
     payload: datagram.subarray(HEADER_SIZE, HEADER_SIZE + length),
