@@ -5,10 +5,10 @@
 // * the keepalive interval taken from the first argument (ms), so that thousands of keepalive
 //   rounds fit in a minute; the work per round does not depend on the interval. PMTU rounds
 //   start after the second argument (ms; 0 = never), the rest is the client's command line.
-// Not shipped: the client's own bundle (src/runtime/quickjs/main.ts) has none of this.
+// Not shipped: the client's own bundle (src/main/client/quickjs-main.ts) has none of this.
 import { argv } from 'tdproc';
 import type { ClientKernel } from '../src/client/driver.js';
-import { clientMain } from '../src/client/main.js';
+import { clientMain } from '../src/main/client/client-main.js';
 import { timers } from '../src/protocol/constants.js';
 import { createLoop } from '../src/runtime/quickjs/loop.js';
 import { native } from '../src/runtime/quickjs/native.js';
