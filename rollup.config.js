@@ -19,10 +19,7 @@ export default {
       terser({
         ecma: 2020,
         module: true,
-        // reduce_funcs off: terser would turn a function called from one place (parseFrame in
-        // BrokerContext.feed, ...) into a function expression called in place, and QuickJS
-        // creates a closure object for it at every call (a tenth of an idle client's work)
-        compress: { passes: 2, reduce_funcs: false },
+        compress: { passes: 2 },
         format: { comments: false },
       }),
   ],

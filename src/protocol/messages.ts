@@ -53,7 +53,9 @@ export function isReliable(type: number): boolean {
 export function encodeMessage(type: number, payload: Uint8Array | number[] = []): Uint8Array {
   const length = payload.length;
   if (length > 255) throw new RangeError(`control payload too long: ${length}`);
-  const padded = isReliable(type) ? HEADER_SIZE + length : Math.max(HEADER_SIZE + length, MIN_PACKET_SIZE);
+  // NOINLINE: terser would paste isReliable here as a function expression called in place, a
+  // closure that QuickJS allocates at every call (this runs for every keepalive)
+  const padded = /*@__NOINLINE__*/ isReliable(type) ? HEADER_SIZE + length : Math.max(HEADER_SIZE + length, MIN_PACKET_SIZE);
   const out = new Uint8Array(padded);
   out[0] = MAGIC1;
   out[1] = MAGIC2 >> 8;
