@@ -97,7 +97,7 @@ function runOnce(o: Opts, rounds: number, dir: string, tag: string): Promise<Run
           keepalives++;
           if (keepalives > rounds) {
             stopped = true;
-            child?.kill('SIGTERM');
+            terminateClient(child!);
             return;
           }
           const t = setTimeout(() => {
@@ -134,6 +134,18 @@ function runOnce(o: Opts, rounds: number, dir: string, tag: string): Promise<Run
       });
     });
   });
+}
+
+/** SIGTERM to the client: valgrind runs it in its own process, strace as its child. */
+function terminateClient(child: ChildProcess): void {
+  const pid = child.pid!;
+  let kids = '';
+  try {
+    kids = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim();
+  } catch {
+    // gone already
+  }
+  process.kill(kids ? Number(kids.split(' ')[0]) : pid, 'SIGTERM');
 }
 
 function callgrindTotal(text: string): number {
