@@ -15,6 +15,7 @@ import dgram from 'node:dgram';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { MessageType } from '../src/protocol/constants.js';
 import * as m from '../src/protocol/messages.js';
 
@@ -28,25 +29,19 @@ interface Opts {
 }
 
 function parse(argv: string[]): Opts {
-  const o: Opts = { binary: 'build/bench/tunneldigger-steady', rounds: 1000, interval: 20, tool: 'callgrind', keep: null, pmtu: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const v = (): string => {
-      const x = argv[++i];
-      if (x === undefined) throw new Error(`${a} needs a value`);
-      return x;
-    };
-    if (a === '--binary') o.binary = v();
-    else if (a === '--rounds') o.rounds = +v();
-    else if (a === '--interval') o.interval = +v();
-    else if (a === '--tool') {
-      const t = v();
-      if (t !== 'callgrind' && t !== 'strace') throw new Error(`--tool: callgrind or strace, not ${t}`);
-      o.tool = t;
-    } else if (a === '--keep') o.keep = v();
-    else if (a === '--pmtu') o.pmtu = true;
-    else throw new Error(`unknown option ${a} (see the head of bench/client-steady.ts)`);
-  }
+  const { values: v } = parseArgs({
+    args: argv,
+    options: {
+      binary: { type: 'string', default: 'build/bench/tunneldigger-steady' },
+      rounds: { type: 'string', default: '1000' },
+      interval: { type: 'string', default: '20' },
+      tool: { type: 'string', default: 'callgrind' },
+      keep: { type: 'string' },
+      pmtu: { type: 'boolean', default: false },
+    },
+  });
+  const o: Opts = { binary: v.binary!, rounds: +v.rounds!, interval: +v.interval!, tool: v.tool as Opts['tool'], keep: v.keep ?? null, pmtu: v.pmtu! };
+  if (o.tool !== 'callgrind' && o.tool !== 'strace') throw new Error(`--tool: callgrind or strace, not ${o.tool}`);
   if (!(o.rounds >= 1) || !(o.interval >= 1)) throw new Error('--rounds and --interval must be ≥ 1');
   return o;
 }
