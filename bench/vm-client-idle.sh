@@ -31,6 +31,8 @@ start() {
   echo $! > "$W/c$1.pid"
 }
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# utime and stime apart (user space: JS and the engine; system: the syscalls under TCG)
+split_ticks() { awk '{ print $14, $15 }' "/proc/$1/stat"; }
 start 10 "$NEW"
 [ -n "$BASE" ] && start 11 "$BASE"
 up() { grep -q '^session.up l2tp0$' "$W/c$1-hooks.log" 2>/dev/null; }
@@ -41,16 +43,16 @@ t_up=$(date +%s)
 # window <name> <start s after setup>: CPU of each client over IDLE_S seconds
 window() {
   _w=$(( t_up + $2 - $(date +%s) )); [ "$_w" -gt 0 ] && sleep "$_w"
-  _p10=$(cat "$W/c10.pid"); _a10=$(ticks "$_p10")
-  [ -n "$BASE" ] && { _p11=$(cat "$W/c11.pid"); _a11=$(ticks "$_p11"); }
+  _p10=$(cat "$W/c10.pid"); _a10=$(ticks "$_p10"); _s10=$(split_ticks "$_p10")
+  [ -n "$BASE" ] && { _p11=$(cat "$W/c11.pid"); _a11=$(ticks "$_p11"); _s11=$(split_ticks "$_p11"); }
   fleet_mark "$1-start"
   sleep "$IDLE_S"
   fleet_mark "$1-end"
   _b10=$(ticks "$_p10")
-  echo "FIGURE client-cpu-per-minute-$1 new $(per_min $((_b10 - _a10))) s ($((_b10 - _a10)) ticks in $IDLE_S s)"
+  echo "FIGURE client-cpu-per-minute-$1 new $(per_min $((_b10 - _a10))) s ($((_b10 - _a10)) ticks in $IDLE_S s; user/sys $(echo "$_s10 $(split_ticks "$_p10")" | awk '{ print $3 - $1 "/" $4 - $2 }'))"
   if [ -n "$BASE" ]; then
     _b11=$(ticks "$_p11")
-    echo "FIGURE client-cpu-per-minute-$1 base $(per_min $((_b11 - _a11))) s ($((_b11 - _a11)) ticks in $IDLE_S s)"
+    echo "FIGURE client-cpu-per-minute-$1 base $(per_min $((_b11 - _a11))) s ($((_b11 - _a11)) ticks in $IDLE_S s; user/sys $(echo "$_s11 $(split_ticks "$_p11")" | awk '{ print $3 - $1 "/" $4 - $2 }'))"
   fi
 }
 window early 20

@@ -70,3 +70,25 @@ bench-ports: build vm-prep build/bench/port-flood
 build/bench/port-flood: bench/port-cost/flood.c
 	@mkdir -p $(@D)
 	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $<
+# `make bench-client-steady`: instructions per keepalive round of the QuickJS client on this
+# host (bench/client-steady.ts under callgrind: independent of the machine's load). The harness
+# binary is the client's engine, C runtime and flags with its own bytecode
+# (bench/client-steady-qjs.ts: a kernel that says yes, fast keepalives), not stripped so that
+# callgrind can name functions.
+BENCH_STEADY := build/bench/tunneldigger-steady
+.PHONY: bench-client-steady
+bench-client-steady: ts $(BENCH_STEADY) build/x86_64/tunneldigger
+	@scripts/ensure-apt.sh valgrind
+	$(NODE) build/js/bench/client-steady.js --binary $(BENCH_STEADY)
+
+build/bench/client-steady.js: bench/rollup.client-steady.config.js bench/tsconfig.client-steady.json \
+    bench/client-steady-qjs.ts rollup.config.js $$(QJS_TS_SRCS) node_modules/.package-lock.json
+	@mkdir -p $(@D)
+	npx rollup -c bench/rollup.client-steady.config.js --silent
+	@node src/runtime/quickjs/check-bundle.mjs $@ || { rm -f $@; exit 1; }
+
+build/bench/client_steady_bytecode.c: build/bench/client-steady.js $$(QJS_HOST_QJSC)
+	$(QJS_HOST_QJSC) -c -s -N qjsc_client -M tdnative,tdnative -M tdproc,tdproc -m -o $@ $<
+
+$(BENCH_STEADY): $$(QJS_X86_LIB_OBJS) $$(QJS_X86_OWN_OBJS) build/bench/client_steady_bytecode.c
+	gcc $(QJS_X86_OWN_CFLAGS) -flto=2 -Wl,--gc-sections -o $@ $^ -lm

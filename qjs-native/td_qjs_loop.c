@@ -5,19 +5,21 @@
  * src/runtime/quickjs/loop.ts: setReadHandler, setTimeout/clearTimeout (one-shot), signal, now.
  * One loop round: fire the timers that are due, poll() the watched fds and the signal self-pipe
  * until the next deadline, run the handlers of the signals that arrived, then those of the ready
- * fds. Timers take whole ms, are kept in µs of CLOCK_MONOTONIC (the clock of now()) and fire
- * earliest deadline first, never before now() has reached setTime + ms: a client that arms a
- * timer for its next deadline is not woken a fraction of a ms early, only to find nothing due
- * and re-arm (a whole-ms clock did that for about half of all timers). After
+ * fds. Timers take ms (fractions too), are kept in µs of CLOCK_MONOTONIC (the clock of now())
+ * and fire earliest deadline first, never before now() has reached setTime + ms: a client that
+ * arms a timer for its next deadline is not woken a fraction of a ms early, only to find nothing
+ * due and re-arm (a whole-ms clock did that for about half of all timers). After
  * every callback the promise job queue is drained. The loop ends when no fd is watched and no
  * timer is pending (signal handlers alone do not keep it alive, as in quickjs-libc).
  *
  * Failures are fatal and reported in one line: an exception escaping a callback exits 70
- * (loop.ts normally catches it first and reports it the same way), an unhandled promise
- * rejection or a failing module evaluation exits 1. */
+ * ("error: internal error in timer callback, exiting: Error: ..."; also "fd N", "signal N"), an
+ * unhandled promise rejection or a failing module evaluation exits 1. loop.ts hands callbacks
+ * over as they are: catching here costs nothing per call. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -90,12 +92,16 @@ static void run_jobs(JSRuntime *rt)
     }
 }
 
-/* Calls func() (the caller holds a reference), then drains the job queue. */
-static void call(JSContext *ctx, JSValueConst func, const char *what)
+/* Calls func() (the caller holds a reference), then drains the job queue. `what` names the
+ * callback for the fatal message, formatted with `n` (fd or signal number) only then. */
+static void call(JSContext *ctx, JSValueConst func, const char *what, int n)
 {
     JSValue r = JS_Call(ctx, func, JS_UNDEFINED, 0, NULL);
-    if (JS_IsException(r))
-        fatal_exception(ctx, what, 70);
+    if (JS_IsException(r)) {
+        char msg[64];
+        snprintf(msg, sizeof msg, what, n);
+        fatal_exception(ctx, msg, 70);
+    }
     JS_FreeValue(ctx, r);
     run_jobs(JS_GetRuntime(ctx));
 }
@@ -158,15 +164,17 @@ static JSValue js_set_read_handler(JSContext *ctx, JSValueConst this_val, int ar
     return JS_UNDEFINED;
 }
 
-/* setTimeout(cb, ms): one-shot timer, returns its id (> 0). */
+/* setTimeout(cb, ms): one-shot timer, returns its id (> 0). ms may be fractional: the deadline
+ * is rounded up to the next µs, so a caller that passes `deadline - now()` is never called
+ * before now() reaches its deadline (and needs no Math.ceil of its own). */
 static JSValue js_set_timeout(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    int64_t ms;
+    double ms;
     Timer *t;
     (void)this_val; (void)argc;
     if (!JS_IsFunction(ctx, argv[0]))
         return JS_ThrowTypeError(ctx, "setTimeout: expected a function");
-    if (JS_ToInt64(ctx, &ms, argv[1]))
+    if (JS_ToFloat64(ctx, &ms, argv[1]))
         return JS_EXCEPTION;
     if (reserve((void **)&timers, &cap_timers, n_timers, sizeof *timers))
         return JS_ThrowOutOfMemory(ctx);
@@ -174,9 +182,11 @@ static JSValue js_set_timeout(JSContext *ctx, JSValueConst this_val, int argc, J
     if (++last_timer_id <= 0)
         last_timer_id = 1; /* after 2^31 timers (decades of ticks) */
     t->id = last_timer_id;
-    if (ms > ((int64_t)1 << 40))
-        ms = (int64_t)1 << 40; /* 34 years; keeps the µs deadline far from overflow */
-    t->deadline = mono_us() + (ms > 0 ? ms : 0) * 1000;
+    if (!(ms > 0))
+        ms = 0; /* also NaN */
+    else if (ms > 1e12)
+        ms = 1e12; /* 31 years; keeps the µs deadline far from overflow */
+    t->deadline = mono_us() + (int64_t)ceil(ms * 1000);
     t->func = JS_DupValue(ctx, argv[0]);
     return JS_NewInt32(ctx, t->id);
 }
@@ -275,7 +285,7 @@ static void deliver_signals(JSContext *ctx)
             if (JS_IsUndefined(f))
                 continue; /* handler removed after the signal arrived */
             f = JS_DupValue(ctx, f); /* the handler may replace itself */
-            call(ctx, f, "internal error in a signal callback");
+            call(ctx, f, "internal error in signal %d callback", buf[i] % MAX_SIG);
             JS_FreeValue(ctx, f);
         }
     }
@@ -301,7 +311,7 @@ static int fire_timers(JSContext *ctx)
             break;
         JSValue f = timers[due].func;
         remove_timer(due);
-        call(ctx, f, "internal error in a timer callback");
+        call(ctx, f, "internal error in timer callback", 0);
         JS_FreeValue(ctx, f);
     }
     if (n_timers == 0)
@@ -385,7 +395,7 @@ void td_loop_run(JSContext *ctx)
             if (h < 0 || handlers[h].gen != seen[i].gen)
                 continue;
             JSValue f = JS_DupValue(ctx, handlers[h].func);
-            call(ctx, f, "internal error in an fd callback");
+            call(ctx, f, "internal error in fd %d callback", seen[i].fd);
             JS_FreeValue(ctx, f);
         }
     }

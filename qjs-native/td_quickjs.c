@@ -1,5 +1,5 @@
 /* QuickJS (Bellard 2025-04-26) binding of td_core: the C module "tdnative", exposing exactly the
- * Native interface of src/native.ts as named exports (and the same object as `default`).
+ * Native interface of src/native.ts as named exports.
  * fd readiness comes from the QuickJS `os` module (os.setReadHandler), not from here. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -467,31 +467,17 @@ static JSValue errno_object(JSContext *ctx)
     return obj;
 }
 
+/* Named exports only (the bundle imports the namespace, `import * as tdnative`): a `default`
+ * object with the same functions made every one of them a second time at each start. */
 static int td_module_init(JSContext *ctx, JSModuleDef *m)
 {
-    JSValue all, err;
+    JSValue err;
     if (JS_SetModuleExportList(ctx, m, td_funcs, countof(td_funcs)) < 0)
         return -1;
     err = errno_object(ctx);
     if (JS_IsException(err))
         return -1;
-    all = JS_NewObject(ctx);
-    if (JS_IsException(all)) {
-        JS_FreeValue(ctx, err);
-        return -1;
-    }
-    JS_SetPropertyFunctionList(ctx, all, td_funcs, countof(td_funcs));
-    /* both calls free the value they are given when they fail */
-    if (JS_SetPropertyStr(ctx, all, "errno", JS_DupValue(ctx, err)) < 0) {
-        JS_FreeValue(ctx, err);
-        JS_FreeValue(ctx, all);
-        return -1;
-    }
-    if (JS_SetModuleExport(ctx, m, "errno", err) < 0) {
-        JS_FreeValue(ctx, all);
-        return -1;
-    }
-    return JS_SetModuleExport(ctx, m, "default", all);
+    return JS_SetModuleExport(ctx, m, "errno", err); /* frees err when it fails */
 }
 
 JSModuleDef *js_init_module_tdnative(JSContext *ctx, const char *name)
@@ -500,7 +486,7 @@ JSModuleDef *js_init_module_tdnative(JSContext *ctx, const char *name)
     if (!m)
         return NULL;
     if (JS_AddModuleExportList(ctx, m, td_funcs, countof(td_funcs)) < 0 ||
-        JS_AddModuleExport(ctx, m, "errno") < 0 || JS_AddModuleExport(ctx, m, "default") < 0)
+        JS_AddModuleExport(ctx, m, "errno") < 0)
         return NULL;
     return m;
 }

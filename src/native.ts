@@ -82,7 +82,8 @@ export interface Native {
    *  with default signals in its own session (kill(-pid) ends its tree). Returns -errno on
    *  failure, including exec failures (-ENOENT for a missing path); -E2BIG for > 4096 args. */
   spawn(path: string, args: string[], captureOutput: boolean): { pid: number; outFd: number } | number;
-  /** read() from a spawn output pipe: bytes read, 0 at EOF, -EAGAIN when nothing yet. */
+  /** read() from a spawn output pipe (bytes read, 0 at EOF, -EAGAIN when nothing yet), or one
+   *  datagram from a connected socket (the client driver: no source address to convert). */
   read(fd: number, buf: Uint8Array): number;
   /** waitpid(pid, WNOHANG): null while running; exit code, or 128+signal when killed. */
   waitPid(pid: number): number | null;

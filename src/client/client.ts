@@ -51,7 +51,7 @@ export class Client {
   tick(now: number): Action[] {
     const out: Action[] = [];
     if (this.phase === 'pause' && now >= this.at) this.round(now, out);
-    else for (const c of this.ctxs) c.tick(now, out);
+    else for (let i = 0; i < this.ctxs.length; i++) this.ctxs[i]!.tick(now, out);
     return this.check(now, out);
   }
 
@@ -98,19 +98,23 @@ export class Client {
   nextDeadline(): number {
     let d = Infinity;
     switch (this.phase) {
+      case 'up': // first: string cases are compared one by one, and this is the common one
+        if (this.failures) d = this.upSince + STABLE_UP_MS;
+        break;
       case 'pause':
         return this.at;
       case 'round':
       case 'selected':
         d = this.at;
         break;
-      case 'up':
-        if (this.failures) d = this.upSince + STABLE_UP_MS;
-        break;
       default:
         return Infinity;
     }
-    for (const c of this.ctxs) d = Math.min(d, c.nextDeadline());
+    // indexed, no Math.min: this runs after every event (QuickJS: no iterator, no C call)
+    for (let i = 0; i < this.ctxs.length; i++) {
+      const c = this.ctxs[i]!.nextDeadline();
+      if (c < d) d = c;
+    }
     return d;
   }
 
@@ -172,6 +176,10 @@ export class Client {
   private check(now: number, out: Action[]): Action[] {
     const c = this.selected;
     switch (this.phase) {
+      case 'up': // first: string cases are compared one by one, and this is the common one
+        if (c!.state === 'failed') this.brokerFailed(now, out);
+        else if (this.failures && now - this.upSince >= STABLE_UP_MS) this.failures = 0;
+        break;
       case 'round': {
         const ready = this.ctxs.filter((x) => x.state === 'standby');
         const preferred = ready.filter((x) => !this.avoided(x));
@@ -212,10 +220,6 @@ export class Client {
           }
           this.brokerFailed(now, out);
         }
-        break;
-      case 'up':
-        if (c!.state === 'failed') this.brokerFailed(now, out);
-        else if (this.failures && now - this.upSince >= STABLE_UP_MS) this.failures = 0;
         break;
     }
     return out;

@@ -222,6 +222,8 @@ export class BrokerContext {
       if (waiting) this.connect(waiting, out);
     }
     switch (this.state) {
+      case 'up': // first: string cases are compared one by one, and this is the common one
+        return this.tickUp(now, out);
       case 'resolving':
         if (now >= this.next) this.retry(`name resolution did not finish within ${timers.resolveTimeout / 1000} s`, now, out);
         return;
@@ -237,9 +239,6 @@ export class BrokerContext {
         if (this.state === 'usage') this.send(out, m.encodeUsageRequest(FEATURES));
         if (this.state !== 'tunnel') this.send(out, m.encodeCookieRequest());
         else this.send(out, this.prepare());
-        return;
-      case 'up':
-        return this.tickUp(now, out);
     }
   }
 
@@ -247,20 +246,23 @@ export class BrokerContext {
     return m.encodePrepare(this.cookie!, this.cfg.uuid, this.cfg.tunnelId, FEATURES);
   }
 
-  /** A datagram received on the socket of family fam. */
+  /** A datagram received on the socket of family fam. `data` may be overwritten after the call
+   *  (the driver's receive buffer): keep copies only. */
   feed(data: Uint8Array, now: number, out: Action[], fam: Family = 4): void {
-    const f = m.parseFrame(data);
-    if (!m.isFrame(f)) {
+    if (m.frameError(data) !== null) {
       this.dropped++;
       return;
     }
     const s = this.state;
-    if (s === 'idle' || s === 'resolving' || s === 'retry' || s === 'failed') return;
+    if (s !== 'up' && (s === 'idle' || s === 'resolving' || s === 'retry' || s === 'failed')) return;
     // after the first answer only its path counts (the other socket is closed, but a datagram
     // may have been read in the same batch)
     const path = this.via ?? this.paths.find((x) => x.family === fam && x.state === 'open');
     if (!path || path.family !== fam) return;
     this.alive = now; // any well-formed control packet proves the broker is there
+    // the broker's keepalive, every 5 s of a tunnel's life: liveness only, nothing to decode
+    if (data[4] === MessageType.KEEPALIVE) return;
+    const f = m.parseFrame(data) as m.Frame;
     const p = f.payload;
     const u16 = p.length === 2 ? m.decodeU16(p)! : -1;
     switch (f.type) {
@@ -326,7 +328,7 @@ export class BrokerContext {
         if (s === 'up') this.pending = this.pending.filter((r) => r.seq !== u16);
         return;
       default:
-        return; // KEEPALIVE (liveness only) and unknown types
+        return; // unknown types
     }
     this.dropped++; // a known type with a malformed payload
   }
@@ -371,6 +373,16 @@ export class BrokerContext {
    *  completion or a state change can make work). The driver arms one timer for it. */
   nextDeadline(): number {
     switch (this.state) {
+      case 'up': {
+        // first case, plain comparisons, an indexed loop: this runs after every event of an
+        // idle tunnel
+        let d = this.alive + timers.clientLiveness;
+        if (this.kaAt < d) d = this.kaAt;
+        const p = this.probing.deadline();
+        if (p < d) d = p;
+        for (let i = 0; i < this.pending.length; i++) if (this.pending[i]!.at < d) d = this.pending[i]!.at;
+        return d;
+      }
       case 'resolving':
       case 'retry':
       case 'usage':
@@ -378,11 +390,6 @@ export class BrokerContext {
       case 'cookie':
       case 'tunnel':
         return this.next;
-      case 'up': {
-        let d = Math.min(this.alive + timers.clientLiveness, this.kaAt, this.probing.deadline());
-        for (const r of this.pending) if (r.at < d) d = r.at;
-        return d;
-      }
       default:
         return Infinity;
     }
@@ -398,9 +405,13 @@ export class BrokerContext {
       this.send(out, m.encodeClientKeepalive(this.kaSeq));
       this.kaSeq = (this.kaSeq + 1) >>> 0;
     }
-    const { probe, result } = this.probing.tick(now);
-    if (result) this.roundDone(result, out);
-    for (const size of probe) this.send(out, m.encodePmtuProbe(size, this.family), true);
+    // most ticks are a keepalive only: no PMTU or reliable-message work (nor its allocations)
+    if (now >= this.probing.deadline()) {
+      const { probe, result } = this.probing.tick(now);
+      if (result) this.roundDone(result, out);
+      for (const size of probe) this.send(out, m.encodePmtuProbe(size, this.family), true);
+    }
+    if (!this.pending.length) return;
     for (const r of this.pending.slice()) {
       if (now < r.at) continue;
       if (r.sent >= timers.reliableAttempts) {

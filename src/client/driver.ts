@@ -38,14 +38,22 @@ export class ClientDriver {
   private readonly gens: number[];
   /** Hooks are not waited for, but reaped (no zombies) and killed after the hook timeout. */
   private readonly hooks: Supervisor;
+  /** The receive buffer, and a view of its first `viewLen` bytes, made again only when the
+   *  length changes (a tunnel's control traffic is mostly 12-byte keepalives). */
   private readonly buf = new Uint8Array(2048);
-  private readonly from = { ip: '', port: 0 };
+  private view = this.buf.subarray(0, 0);
   /** An exception from exec propagates and leaves the rest queued (no handler). */
   private readonly queue = new ActionQueue<Action>((x) => this.exec(x));
   private started = false;
   /** The one core timer: its handle and deadline (Infinity: none armed). */
   private timer: unknown = null;
   private timerAt = Infinity;
+  /** Its callback, made once (a closure per timer armed costs more than the tick it runs). */
+  private readonly onTimer = (): void => {
+    this.timer = null;
+    this.timerAt = Infinity;
+    this.run(this.core.tick(this.loop.now()));
+  };
 
   constructor(
     private readonly core: Client,
@@ -108,17 +116,23 @@ export class ClientDriver {
     this.timerAt = at;
     if (at === Infinity) return;
     // at least 1 ms: the loop's clock is ms-granular, a 0 ms timer could fire before `at`
-    this.timer = this.loop.setTimer(Math.max(1, at - this.loop.now()), () => {
-      this.timer = null;
-      this.timerAt = Infinity;
-      this.run(this.core.tick(this.loop.now()));
-    });
+    const ms = at - this.loop.now();
+    this.timer = this.loop.setTimer(ms > 1 ? ms : 1, this.onTimer);
   }
 
   private exec(x: Action): void {
     const n = this.native;
-    const now = this.loop.now();
     switch (x.a) {
+      // first: the one action of a tunnel's normal life (keepalives), compared with fewer cases
+      case 'send': {
+        const fd = this.socks[x.b][slot(x.fam)];
+        if (fd < 0) return;
+        const rc = n.send(fd, x.data);
+        if (rc >= 0 || x.quiet) return;
+        if (rc === -n.errno.EINVAL) this.run(this.core.sendFailed(x.b, this.err(rc), this.loop.now(), x.fam));
+        else this.log('debug', `${this.core.ctxs[x.b].name}: send failed: ${this.err(rc)}`);
+        return;
+      }
       case 'log':
         return this.log(x.level, x.msg);
       case 'open':
@@ -129,15 +143,6 @@ export class ClientDriver {
         if (x.fam) return this.closeSocket(x.b, x.fam);
         this.closeSocket(x.b, 4);
         return this.closeSocket(x.b, 6);
-      case 'send': {
-        const fd = this.socks[x.b][slot(x.fam)];
-        if (fd < 0) return;
-        const rc = n.send(fd, x.data);
-        if (rc >= 0 || x.quiet) return;
-        if (rc === -n.errno.EINVAL) this.run(this.core.sendFailed(x.b, this.err(rc), now, x.fam));
-        else this.log('debug', `${this.core.ctxs[x.b].name}: send failed: ${this.err(rc)}`);
-        return;
-      }
       case 'setup': {
         const k = this.kernel;
         let rc = k.createTunnel({ tunnelId: x.tunnelId, peerTunnelId: x.peerTunnelId, fd: this.socks[x.b][slot(x.fam)] });
@@ -147,7 +152,7 @@ export class ClientDriver {
           error = `creating kernel session ${x.sessionId} (interface ${x.ifname}) failed: ${this.err(rc)}`;
           k.deleteTunnel(x.tunnelId);
         }
-        return this.run(this.core.setupDone(x.b, error, now));
+        return this.run(this.core.setupDone(x.b, error, this.loop.now()));
       }
       case 'teardown': {
         const k = this.kernel;
@@ -168,7 +173,7 @@ export class ClientDriver {
         const rc = k.setLinkMtu(x.ifname, x.mtu);
         // SESSION_MODIFY MTU is ignored by kernels >= 4.17; kept for older ones
         if (rc === 0) k.setSessionMtu(x.tunnelId, x.sessionId, x.mtu);
-        return this.run(this.core.mtuDone(x.b, x.mtu, old, rc < 0 ? this.err(rc) : null, now));
+        return this.run(this.core.mtuDone(x.b, x.mtu, old, rc < 0 ? this.err(rc) : null, this.loop.now()));
       }
       case 'hook': {
         const what = `hook ${x.path} ${x.args.join(' ')}`;
@@ -246,16 +251,16 @@ export class ClientDriver {
     this.socks[b][slot(fam)] = -1;
   }
 
+  /** One datagram per readiness: poll() is level-triggered and reports the socket again while
+   *  more is queued, so a lone keepalive costs one recv() instead of a second one that only
+   *  says EAGAIN, and a busy socket cannot starve the loop. The socket is connected, so the
+   *  sender is the broker: read() needs no source address to be converted to a string. */
   private receive(b: number, fam: Family, fd: number): void {
-    const n = this.native;
-    // bounded so one busy socket cannot starve the loop
-    for (let i = 0; i < 64 && this.socks[b][slot(fam)] === fd; i++) {
-      const len = n.recvFrom(fd, this.buf, this.from);
-      if (len === -n.errno.EAGAIN) return;
-      // ICMP errors (ECONNREFUSED...) surface here once each; the handshake retries anyway
-      if (len < 0) continue;
-      this.run(this.core.feed(b, this.buf.subarray(0, len), this.loop.now(), fam));
-    }
+    const len = this.native.read(fd, this.buf);
+    // EAGAIN (nothing after all) or an ICMP error (ECONNREFUSED...): the handshake retries anyway
+    if (len < 0) return;
+    if (this.view.length !== len) this.view = this.buf.subarray(0, len);
+    this.run(this.core.feed(b, this.view, this.loop.now(), fam));
   }
 }
 

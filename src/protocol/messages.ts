@@ -17,13 +17,21 @@ export interface Frame {
 
 export type ParseError = 'short' | 'magic' | 'version' | 'length';
 
-/** Parses the 6-byte header. Rejects datagrams whose declared payload exceeds the datagram. */
-export function parseFrame(datagram: Uint8Array): Frame | ParseError {
+/** Checks the 6-byte header without allocating: null when parseFrame would accept it (the
+ *  type is then datagram[4]). A client's KEEPALIVE needs nothing more. */
+export function frameError(datagram: Uint8Array): ParseError | null {
   if (datagram.length < HEADER_SIZE) return 'short';
   if (datagram[0] !== MAGIC1 || ((datagram[1] << 8) | datagram[2]) !== MAGIC2) return 'magic';
   if (datagram[3] !== PROTOCOL_VERSION) return 'version';
+  if (HEADER_SIZE + datagram[5] > datagram.length) return 'length';
+  return null;
+}
+
+/** Parses the 6-byte header. Rejects datagrams whose declared payload exceeds the datagram. */
+export function parseFrame(datagram: Uint8Array): Frame | ParseError {
+  const error = frameError(datagram);
+  if (error !== null) return error;
   const length = datagram[5];
-  if (HEADER_SIZE + length > datagram.length) return 'length';
   return {
     type: datagram[4],
     payload: datagram.subarray(HEADER_SIZE, HEADER_SIZE + length),
@@ -46,7 +54,9 @@ export function isReliable(type: number): boolean {
 export function encodeMessage(type: number, payload: Uint8Array | number[] = []): Uint8Array {
   const length = payload.length;
   if (length > 255) throw new RangeError(`control payload too long: ${length}`);
-  const padded = isReliable(type) ? HEADER_SIZE + length : Math.max(HEADER_SIZE + length, MIN_PACKET_SIZE);
+  // NOINLINE: terser would paste isReliable here as a function expression called in place, a
+  // closure that QuickJS allocates at every call (this runs for every keepalive)
+  const padded = /*@__NOINLINE__*/ isReliable(type) ? HEADER_SIZE + length : Math.max(HEADER_SIZE + length, MIN_PACKET_SIZE);
   const out = new Uint8Array(padded);
   out[0] = MAGIC1;
   out[1] = MAGIC2 >> 8;

@@ -27,7 +27,9 @@ export class ActionQueue<A> {
    *  call drained the queue (the caller's moment to re-arm its timer), false when it only
    *  appended to the running drain. */
   run(actions: readonly A[]): boolean {
-    for (const a of actions) this.items.push(a);
+    // indexed, not for-of: QuickJS allocates an iterator object per for-of loop (this runs after
+    // every datagram and timer event, usually with zero or one action)
+    for (let i = 0; i < actions.length; i++) this.items.push(actions[i]!);
     if (this.draining) return false;
     this.draining = true;
     try {
@@ -44,8 +46,9 @@ export class ActionQueue<A> {
         }
       }
     } finally {
-      // keep what was not executed (an exception escaped), drop what was
-      this.items = this.head < this.items.length ? this.items.slice(this.head) : [];
+      // keep what was not executed (an exception escaped), drop what was (in place: no new array)
+      if (this.head < this.items.length) this.items = this.items.slice(this.head);
+      else this.items.length = 0;
       this.head = 0;
       this.draining = false;
     }

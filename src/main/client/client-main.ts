@@ -3,13 +3,14 @@ import type { Native } from '../../native.js';
 import { NetlinkKernel } from '../../netlink/kernel.js';
 import type { Loop } from '../../runtime/loop.js';
 import { Client } from '../../client/client.js';
-import { ClientDriver } from '../../client/driver.js';
+import { type ClientKernel, ClientDriver } from '../../client/driver.js';
 import { createLogger } from '../../client/log.js';
 import { parseArgs } from '../../client/options.js';
 import { formatHostPort } from '../../protocol/ip-address.js';
 
-/** args: the command line after the program name. Exits 1 on -h and on bad arguments. */
-export function clientMain(args: string[], native: Native, loop: Loop): void {
+/** args: the command line after the program name. Exits 1 on -h and on bad arguments.
+ *  kernel: the netlink kernel; another one only in bench/client-steady-qjs.ts (no L2TP there). */
+export function clientMain(args: string[], native: Native, loop: Loop, kernel?: ClientKernel): void {
   const parsed = parseArgs(args);
   if ('exit' in parsed) {
     if (parsed.error) loop.log('error', parsed.text);
@@ -20,6 +21,6 @@ export function clientMain(args: string[], native: Native, loop: Loop): void {
   const log = createLogger(native, loop, o.foreground);
   const brokers = o.brokers.map((b) => formatHostPort(b.host, b.port)).join(', ');
   log('info', `starting: tunnel ${o.tunnelId} on ${o.ifname}, uuid ${o.uuid}, brokers ${brokers} (selection: ${o.selection})`);
-  const driver = new ClientDriver(new Client(o), native, loop, new NetlinkKernel(native), o, log);
+  const driver = new ClientDriver(new Client(o), native, loop, kernel ?? new NetlinkKernel(native), o, log);
   driver.start();
 }

@@ -14,7 +14,7 @@ declare module 'tdproc' {
   export function writeString(fd: number, s: string): number;
   /** Calls cb whenever fd is readable (or has an error/hangup); null removes it. */
   export function setReadHandler(fd: number, cb: (() => void) | null): void;
-  /** One-shot timer; returns its id. */
+  /** One-shot timer after ms (fractional; ≤ 0 or NaN: next round); returns its id. */
   export function setTimeout(cb: () => void, ms: number): number;
   export function clearTimeout(id: number): void;
   /** CLOCK_MONOTONIC in milliseconds (fractional). */
