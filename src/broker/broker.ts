@@ -17,6 +17,7 @@ import { DEFAULT_RATE_LIMIT_BURST, type BrokerConfig } from './config.js';
 import { Counters } from './counters.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { EndpointMemory } from './endpoint-memory.js';
+import { fdBudget } from './fd-budget.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
 import { RateLimiter } from './rate-limiter.js';
@@ -31,7 +32,7 @@ export interface BrokerDeps {
   /** Monotonic ms at broker start (cookie tick 0). */
   startMs: number;
   random: () => number;
-  errno: { EEXIST: number; EMSGSIZE: number };
+  errno: { EEXIST: number; EMSGSIZE: number; EMFILE?: number };
   tcPath: string;
   /** Whether a log line of this level is written (the driver's current level); log texts on
    *  per-datagram paths are built only then. Default: cfg.verbosity. */
@@ -296,7 +297,7 @@ export class BrokerCore {
   private createTunnel(port: number, from: Endpoint, prepare: Prepare, uuid: string, now: number): Action[] {
     const who = `uuid ${uuid} (${this.showEndpoint(from)})`;
     const key = endpointKey(from);
-    const refuse = (counter: string, level: 'info' | 'warning', why: string, extra: Action[] = []): Action[] => {
+    const refuse = (counter: string, level: LogLevel, why: string, extra: Action[] = []): Action[] => {
       this.counters.add(counter);
       this.refused.mark(key, now);
       return [
@@ -313,6 +314,8 @@ export class BrokerCore {
       return this.logOn('debug') ? [log('debug', `refused a tunnel for ${who}: this endpoint was refused ${refusedAgo} ms ago`), send] : [send];
     }
     if (this.draining) return refuse('refused-draining', 'info', 'the broker is draining (ctl drain)');
+    const fd = this.fdBudgetCheck();
+    if (fd && fd.level !== 'info') return refuse('refused-fd-budget', fd.level, fd.why);
     if (!this.limiter.globalAllows(now)) {
       const burst = this.cfg.connectionRateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST;
       return refuse('refused-rate-limit', 'info', `connection_rate_limit: one tunnel per ${this.cfg.connectionRateLimit} s ` +
@@ -332,7 +335,7 @@ export class BrokerCore {
     const tunnel = new BrokerTunnel(this.ctx, tunnelId, prepare.tunnelId, { ...from }, port, uuid, features, now);
     this.tunnels.set(tunnelId, tunnel);
     this.byEndpoint.set(endpointKey(from), tunnel);
-    return [{
+    return [...(fd ? [log('info', fd.why)] : []), {
       type: 'setup',
       setup: {
         tunnelId, peerTunnelId: prepare.tunnelId, sessionId: tunnel.sessionId, peerSessionId: tunnel.peerSessionId,
@@ -366,6 +369,7 @@ export class BrokerCore {
       this.requireUniqueSessionId = true;
       out.push(log('warning', 'this kernel refuses duplicate session ids: clients without unique session ids now get usage 0xFFFF'));
     }
+    if (result.stage === 'socket' && result.errno === this.deps.errno.EMFILE) out.push(...this.fdExhausted(result.error));
     this.counters.add('refused-setup-failed');
     const what = result.stage === 'socket' ? 'tunnel socket setup' : result.stage === 'tunnel' ? 'kernel tunnel create' : 'kernel session create';
     out.push(log('error', `${tunnel.name}: ${what} failed: ${result.error}; refusing the client`));
@@ -453,7 +457,7 @@ export class BrokerCore {
   /** floor(live tunnels / max_tunnels × 65535): tunnels that never heard from their client
    *  within UNHEARD_MS of TUNNEL are not counted. */
   usage(clientFeatures: number): number {
-    if (this.draining) return 0xffff;
+    if (this.draining || this.fdBudgetFull()) return 0xffff;
     if (this.requireUniqueSessionId && (clientFeatures & FEATURE_UNIQUE_SESSION_ID) === 0) return 0xffff;
     return Math.floor((Math.min(this.liveCount, this.cfg.maxTunnels) / this.cfg.maxTunnels) * 0xffff);
   }
@@ -580,6 +584,68 @@ export class BrokerCore {
     return { changed, needRestart };
   }
 
+  // --- fd budget (fd-budget.ts): new tunnels are refused before descriptors run out ---
+
+  /** The soft RLIMIT_NOFILE after raiseFdLimit (the driver sets it at start); Infinity: none. */
+  private fdSoftLimit = Infinity;
+  /** Tunnel count at which socket() last failed with EMFILE (descriptors held elsewhere than
+   *  the reserve assumes): new tunnels are refused at this count until fewer are open. */
+  private fdClamp = Infinity;
+  /** Refusing for the fd budget since the warning (logged once per episode). */
+  private fdRefusing = false;
+  private fdRefusedInEpisode = 0;
+
+  setFdLimit(soft: number): void {
+    this.fdSoftLimit = soft;
+  }
+
+  /** Tunnels the descriptors leave room for (the budget, or the count at an EMFILE). */
+  get fdRoom(): number {
+    return Math.min(fdBudget(this.fdSoftLimit, this.cfg).tunnels, this.fdClamp);
+  }
+
+  private fdBudgetFull(): boolean {
+    return this.tunnels.size >= this.fdRoom;
+  }
+
+  /** Before a tunnel is created: null when its socket fits; level info when it fits again after
+   *  refusals (the line to log); else the refusal's level and text: one warning per episode with
+   *  the numbers, every further refusal at debug. */
+  private fdBudgetCheck(): { level: 'info' | 'warning' | 'debug'; why: string } | null {
+    if (this.fdClamp !== Infinity && this.tunnels.size < this.fdClamp) this.fdClamp = Infinity;
+    const room = this.fdRoom;
+    if (this.tunnels.size < room) {
+      if (!this.fdRefusing) return null;
+      this.fdRefusing = false;
+      const why = `${this.tunnels.size} tunnels open, back under the file descriptor budget (room for ${room}): ` +
+        `accepting new tunnels again; ${this.fdRefusedInEpisode} refused meanwhile`;
+      this.fdRefusedInEpisode = 0;
+      return { level: 'info', why };
+    }
+    this.fdRefusedInEpisode++;
+    const b = fdBudget(this.fdSoftLimit, this.cfg);
+    const numbers = room < b.tunnels
+      ? `socket() failed with EMFILE at ${room} tunnels (descriptors held outside the budget)`
+      : `file descriptor limit ${this.fdSoftLimit} minus a reserve of ${b.reserve} leaves room for ${room}`;
+    const why = `${this.tunnels.size} tunnels open, ${numbers}`;
+    if (this.fdRefusing) return { level: 'debug', why };
+    this.fdRefusing = true;
+    return {
+      level: 'warning',
+      why: `${why}; refusing new tunnels (usage 0xFFFF, ERROR to each PREPARE; further refusals are logged at ` +
+        'debug level and counted as refused-fd-budget) until one closes; raise the hard limit (LimitNOFILE=) for more',
+    };
+  }
+
+  /** socket() failed with EMFILE: what is open now is the most that fits for the moment. */
+  private fdExhausted(error: string): Action[] {
+    this.fdClamp = this.tunnels.size;
+    this.counters.add('setup-emfile');
+    if (this.fdRefusing) return [];
+    this.fdRefusing = true;
+    return [log('warning', `tunnel socket: ${error} with ${this.tunnels.size} tunnels open (budget ` +
+      `${fdBudget(this.fdSoftLimit, this.cfg).tunnels}): refusing new tunnels until one closes (usage 0xFFFF)`)];
+  }
 }
 
 function isHandshake(type: number): boolean {

@@ -85,8 +85,8 @@ export class BrokerDriver {
   openListeners(): number {
     for (const port of this.cfg.ports) {
       const fd = this.boundSocket(port);
-      if (typeof fd === 'string') {
-        this.loop.log('warning', `cannot listen on ${this.cfg.address}:${port} (${fd}); skipping this port`);
+      if (typeof fd !== 'number') {
+        this.loop.log('warning', `cannot listen on ${this.cfg.address}:${port} (${fd.error}); skipping this port`);
         continue;
       }
       this.listeners.set(port, fd);
@@ -189,10 +189,19 @@ export class BrokerDriver {
   /** Tunnel socket + kernel tunnel + session. Cleans up after itself on failure. */
   private setup(s: TunnelSetup): SetupResult {
     const fd = this.boundSocket(s.port, s.client);
-    if (typeof fd === 'string') return { ok: false, stage: 'socket', errno: 0, error: fd };
+    if (typeof fd !== 'number') return { ok: false, stage: 'socket', ...fd };
     const fail = (stage: 'tunnel' | 'session', r: number): SetupResult => {
       const error = this.errText(-r);
-      if (stage === 'session') this.kernel.deleteTunnel(s.tunnelId);
+      // undo what may exist: after a failed session, the tunnel; after a timeout (EAGAIN, no
+      // reply within 2 s: it may still come), the tunnel too. Closing the socket destroys a
+      // kernel tunnel made on it as well; the explicit delete does not wait for that.
+      if (stage === 'session' || r === -this.native.errno.EAGAIN) {
+        const d = this.kernel.deleteTunnel(s.tunnelId);
+        if (d < 0 && d !== -this.native.errno.ENOENT) {
+          this.loop.log('warning', `tunnel ${s.tunnelId}: undoing the kernel tunnel after a failed ${stage} create: ` +
+            `${this.errText(-d)}; closing its socket removes it`);
+        }
+      }
       this.native.close(fd);
       return { ok: false, stage, errno: -r, error };
     };
@@ -225,10 +234,10 @@ export class BrokerDriver {
   }
 
   /** A UDP socket with SO_REUSEPORT + SO_BINDTODEVICE bound to address:port; connected to
-   *  `peer` with IP_MTU_DISCOVER=PROBE when given. Returns the fd or an error text. */
-  private boundSocket(port: number, peer?: Endpoint): number | string {
+   *  `peer` with IP_MTU_DISCOVER=PROBE when given. Returns the fd or the errno and its text. */
+  private boundSocket(port: number, peer?: Endpoint): number | { errno: number; error: string } {
     const fd = this.native.udpSocket();
-    if (fd < 0) return `socket: ${this.native.strerror(-fd)}`;
+    if (fd < 0) return { errno: -fd, error: `socket: ${this.native.strerror(-fd)}` };
     const steps: [string, () => number][] = [
       ['SO_REUSEPORT', () => this.native.setReusePort(fd)],
       [`SO_BINDTODEVICE ${this.cfg.interface}`, () => this.native.bindToDevice(fd, this.cfg.interface)],
@@ -242,7 +251,7 @@ export class BrokerDriver {
       const r = step();
       if (r < 0) {
         this.native.close(fd);
-        return `${what}: ${this.native.strerror(-r)}`;
+        return { errno: -r, error: `${what}: ${this.native.strerror(-r)}` };
       }
     }
     return fd;

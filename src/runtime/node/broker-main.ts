@@ -59,7 +59,8 @@ export async function main(argv: string[]): Promise<number> {
   if (tcPath === 'tc') loop.log('warning', `tc not found in ${TC_CANDIDATES.join(', ')}: bandwidth limits will fail (install iproute2)`);
   warnHooksNotExecutable(cfg, loop);
   // every tunnel holds a socket: use the whole hard limit, and say how many tunnels it allows
-  const fds = fdBudgetLog(native.raiseFdLimit(), cfg, (e) => native.strerror(e));
+  const fdLimit = native.raiseFdLimit();
+  const fds = fdBudgetLog(fdLimit, cfg, (e) => native.strerror(e));
   loop.log(fds.level, fds.message);
 
   const kernel = new NetlinkKernel(native);
@@ -95,6 +96,8 @@ export async function main(argv: string[]): Promise<number> {
     tcPath,
     logEnabled: enabled,
   });
+  // tunnels beyond the budget are refused (usage 0xFFFF, ERROR) before descriptors run out
+  if (typeof fdLimit !== 'number') core.setFdLimit(fdLimit.soft);
   const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
   const ops = new BrokerOps(core, cfg, path, native, loop, jobs);
   const driver = new BrokerDriver(core, cfg, native, logLoop, ops.wrapKernel(kernel), jobs);
