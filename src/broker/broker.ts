@@ -462,19 +462,33 @@ export class BrokerCore {
     return Math.floor((Math.min(this.liveCount, this.cfg.maxTunnels) / this.cfg.maxTunnels) * 0xffff);
   }
 
-  /** Human status table (SIGUSR1). */
-  statusTable(now: number): string[] {
+  /** Status in a few lines whatever the number of tunnels (SIGUSR1 and the periodic log line;
+   *  the full table is `ctl tunnels`): counts by state and port, the fd budget, the longest
+   *  silence of an up tunnel. One pass over the tunnels per call, nothing per datagram. */
+  statusSummary(now: number): string[] {
+    const flags = [
+      this.requireUniqueSessionId ? 'unique session ids required' : '', this.draining ? 'draining' : '',
+      this.fdBudgetFull() ? 'fd budget full (usage 0xFFFF)' : '',
+    ].filter(Boolean);
     const lines = [`${this.tunnels.size}/${this.cfg.maxTunnels} tunnels, ${this.pool.available} ids free` +
-      (this.requireUniqueSessionId ? ', unique session ids required' : '')];
-    if (this.tunnels.size === 0) return lines;
-    lines.push(pad(['tunnel', 'session', 'interface', 'mtu', 'peer mtu', 'pmtu', 'client', 'uuid', 'age', 'idle']));
+      flags.map((f) => `, ${f}`).join('')];
+    let up = 0;
+    let heard = 0;
+    let silence = 0;
+    const byPort = new Map<number, number>(this.cfg.ports.map((p) => [p, 0]));
     for (const t of this.tunnels.values()) {
-      const d = t.describe(now);
-      lines.push(pad([
-        String(t.tunnelId), `${t.sessionId}/${t.peerSessionId}`, t.ifname, String(t.mtu), d.remoteMtu === null ? '-' : String(d.remoteMtu),
-        d.pmtuProbe, this.showEndpoint(t.endpoint), t.uuid, `${Math.round(d.ageMs / 1000)}s`, `${Math.round(d.idleMs / 1000)}s`,
-      ]));
+      if (t.state !== 'up') continue;
+      up++;
+      if (t.heard) heard++;
+      byPort.set(t.port, (byPort.get(t.port) ?? 0) + 1);
+      silence = Math.max(silence, now - t.lastAlive);
     }
+    const room = this.fdRoom;
+    lines.push(`up ${up} (heard from ${heard}, counted in usage ${this.liveCount}), being set up ${this.tunnels.size - up}; ` +
+      `by port ${[...byPort].map(([p, n]) => `${p}: ${n}`).join(', ')}; ` +
+      `fd budget ${room === Infinity ? 'unlimited' : `${this.tunnels.size}/${room}`}; ` +
+      `longest silence of an up tunnel ${Math.round(silence / 1000)}s`);
+    lines.push('per tunnel: tunneldigger-broker ctl tunnels [--json]');
     return lines;
   }
 
@@ -660,9 +674,4 @@ function endpointKey(ep: Endpoint): string {
  *  can neither break a log line nor an execv argument (NUL). */
 function printableUuid(bytes: Uint8Array): string {
   return utf8Decode(bytes).replace(/[\u0000-\u001f\u007f]/g, '?');
-}
-
-function pad(cols: string[]): string {
-  const widths = [7, 11, 16, 5, 8, 13, 22, 20, 8, 6];
-  return cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' ').trimEnd();
 }

@@ -107,6 +107,7 @@ test('fd budget: past it, PREPAREs get ERROR and USAGE 0xFFFF; one warning per e
   assert.match(w[0], new RegExp(`refused a tunnel for uuid u3 \\(198\\.51\\.100\\.13:20003\\): 3 tunnels open, file descriptor limit ` +
     `${reserve() + 3} minus a reserve of ${reserve()} leaves room for 3; refusing new tunnels \\(usage 0xFFFF, ERROR to each PREPARE`));
   assert.ok(r.loop.logs.some((l) => l.startsWith('debug: refused a tunnel for uuid u4 ') && l.includes('3 tunnels open')));
+  assert.match(r.core.statusSummary(r.loop.t)[0], /fd budget full \(usage 0xFFFF\)/);
   const metrics = new BrokerMetrics(r.core, { processMetrics: false });
   return metrics.text().then((text) => {
     assert.match(text, /tunneldigger_admission_refusals_total\{reason="fd_budget"\} 5/);

@@ -20,7 +20,7 @@ import { NodeLoop } from './loop.js';
 export const USAGE = CLI_USAGE;
 
 const TC_CANDIDATES = ['/usr/sbin/tc', '/sbin/tc', '/usr/bin/tc', '/bin/tc'];
-/** Period of the debug-level counters line. */
+/** Period of the debug-level counters and status summary lines. */
 const COUNTERS_LOG_MS = 300_000;
 const RUN_DIR = process.env.TUNNELDIGGER_RUN_DIR ?? '/run/tunneldigger';
 
@@ -118,7 +118,10 @@ export async function main(argv: string[]): Promise<number> {
   loop.log('info', `broker started: tunnel ids ${cfg.tunnelIdBase}-${cfg.tunnelIdBase + cfg.maxTunnels - 1}, ` +
     `${cfg.pmtu ? `fixed tunnel MTU ${cfg.pmtu}` : 'automatic PMTU discovery'}`);
 
-  const countersTimer = setInterval(() => loop.log('debug', core.counters.line()), COUNTERS_LOG_MS);
+  const countersTimer = setInterval(() => {
+    loop.log('debug', core.counters.line());
+    for (const line of core.statusSummary(loop.now())) loop.log('debug', `status: ${line}`);
+  }, COUNTERS_LOG_MS);
   countersTimer.unref();
 
   return new Promise<number>((resolve) => {
@@ -146,7 +149,7 @@ export async function main(argv: string[]): Promise<number> {
     loop.onSignal(osConstants.signals.SIGUSR1, () => {
       const now = loop.now();
       loop.log('info', core.counters.line());
-      for (const line of core.statusTable(now)) loop.log('info', `status: ${line}`);
+      for (const line of core.statusSummary(now)) loop.log('info', `status: ${line}`);
     });
   });
 }
