@@ -301,7 +301,8 @@ export class BrokerCore {
       this.counters.add(counter);
       this.refused.mark(key, now);
       return [
-        log(level, `refused a tunnel for ${who}: ${why}`),
+        // (debug: the fd budget's refusals after its one warning, a line built only when written)
+        ...(level !== 'debug' || this.logOn('debug') ? [log(level, `refused a tunnel for ${who}: ${why}`)] : []),
         ...extra,
         { type: 'send', socket: { kind: 'listener', port }, data: encodeError(), to: from },
       ];
