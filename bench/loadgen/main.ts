@@ -473,13 +473,14 @@ async function stopBroker(pid: number, signal: 'SIGTERM' | 'SIGKILL', waitS: num
   const toldSum = (): number => [...g.told.values()].reduce((a, x) => a + x, 0);
   const told0 = toldSum();
   const upWhenStopped = g.upNow;
+  const lostBeforeStop = g.lost;
   const t0 = g.now();
   let maxChildren = 0;
   let maxRssKiB: number | null = null;
   try {
     process.kill(pid, signal);
   } catch {
-    return { signal, exitAfterS: 0, maxChildren, maxRssKiB, told: 0, upWhenStopped };
+    return { signal, exitAfterS: 0, maxChildren, maxRssKiB, told: 0, upWhenStopped, lostBeforeStop };
   }
   let exitAfterS: number | null = null;
   while (g.now() - t0 < waitS * 1000) {
@@ -494,7 +495,7 @@ async function stopBroker(pid: number, signal: 'SIGTERM' | 'SIGKILL', waitS: num
   }
   // ERRORs still in flight or in the sockets' queues
   await sleep(1_000);
-  return { signal, exitAfterS, maxChildren, maxRssKiB, told: toldSum() - told0, upWhenStopped };
+  return { signal, exitAfterS, maxChildren, maxRssKiB, told: toldSum() - told0, upWhenStopped, lostBeforeStop };
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {
