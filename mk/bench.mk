@@ -54,10 +54,14 @@ BENCH_LOAD_VM  ?= bench-load
 BENCH_LOAD_MEM ?= 4096
 .PHONY: bench-load
 bench-load: build vm-prep
-	VM_NAME=$(BENCH_LOAD_VM) VM_MEM=$(BENCH_LOAD_MEM) VM_TIMEOUT=$${VM_TIMEOUT:-3600} VM_QUIET=1 \
-	  VM_HOST_LOAD="$$(cat /proc/loadavg)" test/vm/run-vm.sh test/vm/bench-load.sh; \
-	  rc=$$?; cat build/vm/out/$(BENCH_LOAD_VM)/table.md 2>/dev/null || \
-	  echo "bench-load: no table (see build/vm/$(BENCH_LOAD_VM).log)"; exit $$rc
+	$(call vm-bench,$(BENCH_LOAD_VM),$(BENCH_LOAD_MEM),3600,test/vm/bench-load.sh)
+
+# $(call vm-bench,<VM name>,<MiB>,<default VM_TIMEOUT s>,<script>): one VM boot running the
+# script with the build machine's load passed in, then its table (or where to look instead)
+vm-bench = VM_NAME=$(1) VM_MEM=$(2) VM_TIMEOUT=$${VM_TIMEOUT:-$(3)} VM_QUIET=1 \
+	  VM_HOST_LOAD="$$(cat /proc/loadavg)" test/vm/run-vm.sh $(4); \
+	  rc=$$?; cat build/vm/out/$(1)/table.md 2>/dev/null || \
+	  echo "$(basename $(notdir $(4))): no table (see build/vm/$(1).log)"; exit $$rc
 
 # `make bench-scale`: one x86 VM boot running test/vm/bench-scale.sh, the scale scenarios of
 # issue 7 (docs/scaling.md): fd limit 1,024 with 2,000 arriving clients, 1,000 at once with
@@ -68,7 +72,4 @@ BENCH_SCALE_VM  ?= bench-scale
 BENCH_SCALE_MEM ?= 4096
 .PHONY: bench-scale
 bench-scale: build vm-prep
-	VM_NAME=$(BENCH_SCALE_VM) VM_MEM=$(BENCH_SCALE_MEM) VM_TIMEOUT=$${VM_TIMEOUT:-6000} VM_QUIET=1 \
-	  VM_HOST_LOAD="$$(cat /proc/loadavg)" test/vm/run-vm.sh test/vm/bench-scale.sh; \
-	  rc=$$?; cat build/vm/out/$(BENCH_SCALE_VM)/table.md 2>/dev/null || \
-	  echo "bench-scale: no table (see build/vm/$(BENCH_SCALE_VM).log)"; exit $$rc
+	$(call vm-bench,$(BENCH_SCALE_VM),$(BENCH_SCALE_MEM),6000,test/vm/bench-scale.sh)
