@@ -1,6 +1,6 @@
 # CI-sized scale checks (issue 7; the full-size runs are `make bench-scale`): counts only, no
 # timing assertions.
-# 1. TD_SCALE_CI_CLIENTS (300) control-only tunnels (load generator, 10/s) held 20 s: all up,
+# 1. TD_SCALE_CI_CLIENTS (300) control-only tunnels (load generator, 10/s) held 40 s: all up,
 #    none timed out at the broker, none lost, kernel tunnels = broker tunnels; none left on the
 #    broker or in the kernel after the teardown (orphans of attempts the broker answered too
 #    late time out within 120 s). Creations and orphans are printed, not checked: on a loaded
@@ -26,12 +26,13 @@ vm_check topo load_topo
 
 # --- 1: N held
 fleet_do broker-start load_broker max_tunnels=$((N + 100))
-load_run_bg held --clients "$N" --rate 10 --up-timeout 240 --duration 20 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker.log" --uuid-prefix sci
+load_run_bg held --clients "$N" --rate 10 --up-timeout 400 --duration 40 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker.log" --uuid-prefix sci
 lpid=$LOAD_PID
-if fleet_wait 300 grep -q "all $N tunnels up" "$W/held.out"; then
+# "all N tunnels up" or, after the up-timeout, "only K of N tunnels up": the hold begins
+if fleet_wait 600 grep -q "tunnels up" "$W/held.out"; then
   vm_check held-kernel-tunnels-equal-broker-tunnels scale_consistent "$TD_BROKER_PID" "$W/broker.log"
 else
-  vm_fail held-kernel-tunnels-equal-broker-tunnels "not all up: $(tail -n 1 "$W/held.err")"
+  vm_fail held-kernel-tunnels-equal-broker-tunnels "no end of the up phase: $(tail -n 1 "$W/held.err")"
 fi
 wait "$lpid"; rc=$?
 eval "$(load_vars held)"; eval "$(scale_vars held)"
