@@ -111,6 +111,7 @@ test('fd budget: past it, PREPAREs get ERROR and USAGE 0xFFFF; one warning per e
   const metrics = new BrokerMetrics(r.core, { processMetrics: false });
   return metrics.text().then((text) => {
     assert.match(text, /tunneldigger_admission_refusals_total\{reason="fd_budget"\} 5/);
+    assert.match(text, /\ntunneldigger_fd_budget_tunnels 3\n/);
     // a client closes: under the budget again; the next PREPARE is admitted with one info line
     r.deliver(r.tunnelFd(0), m.encodeError(0x11), client(0));
     r.consistent(2);
