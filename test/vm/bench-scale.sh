@@ -4,7 +4,7 @@
 # PASS/FAIL lines (counts: all up, exactly N creations, kernel = broker, nothing stale); timings
 # are figures next to their targets, never a failure. Writes the table to /run/vmout/table.md
 # (build/vm/out/<name>/ on the host) after every scenario, so an interrupted run keeps its rows.
-#   A  fd limit 1,024, TD_SCALE_FD_CLIENTS (2,000) arriving at TD_SCALE_ARRIVAL_RATE/s (20):
+#   A  fd limit TD_SCALE_FD_LIMIT (1,024), TD_SCALE_FD_CLIENTS (2,000) arriving at TD_SCALE_ARRIVAL_RATE/s (20):
 #      refusals past the budget, no crash
 #   B  TD_SCALE_KERNEL (1,000) at once with client-side kernel tunnels: all up, exactly N
 #      creations, 0 stale after the teardown
@@ -32,6 +32,7 @@ ARATE=${TD_SCALE_ARRIVAL_RATE:-20}
 UPT=${TD_SCALE_UP_TIMEOUT:-900}
 HOLD=${TD_SCALE_HOLD_S:-600}
 NFD=${TD_SCALE_FD_CLIENTS:-2000}
+FDL=${TD_SCALE_FD_LIMIT:-1024}
 NK=${TD_SCALE_KERNEL:-1000}
 NR=${TD_SCALE_RESTART:-1000}
 CAP=${TD_SCALE_HOOK_CAP:-32}
@@ -73,7 +74,7 @@ EOF
 chmod +x "$W/down.sh"
 
 # --- A: fd limit 1,024, NFD arriving at 200/s
-fleet_do a-broker scale_broker_fdlimit 1024 "$W/broker.log" max_tunnels=$((NFD + 100))
+fleet_do a-broker scale_broker_fdlimit "$FDL" "$W/broker.log" max_tunnels=$((NFD + 100))
 room=$(scale_room "$W/broker.log")
 load_run_b a --clients "$NFD" --rate "$ARATE" --up-timeout "${TD_SCALE_FD_UP_TIMEOUT:-300}" --duration 10 --uuid-prefix sa
 eval "$(load_vars a)"; eval "$(scale_vars a)"
@@ -85,7 +86,7 @@ vm_check a-up-exactly-the-budget-$room [ "up=$lg_up_at_end held=$lg_held" = "up=
 vm_check a-refused-one-warning [ "$warn:$((sc_refused_fd > 0))" = "1:1" ]
 vm_check a-no-emfile [ "$bad" = 0 ]
 vm_check a-nothing-left [ "$lg_left:$(load_kernel_tunnels broker)" = "0:0" ]
-row "A: ulimit -n 1024, $NFD arriving at $ARATE/s (room for $room)" "$lg_up_at_end of $NFD" "-" "-" "-" "${sc_burst_cpu:-?} s" "-" \
+row "A: ulimit -n $FDL, $NFD arriving at $ARATE/s (room for $room)" "$lg_up_at_end of $NFD" "-" "-" "-" "${sc_burst_cpu:-?} s" "-" \
   "$(mib "$lg_rss_hold") MiB" "$sc_fds_hold" "up $lg_up_at_end, held $lg_held, refused $sc_refused_fd, $warn warning, $bad EMFILE"
 td_stop_broker
 
