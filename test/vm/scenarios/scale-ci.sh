@@ -11,7 +11,7 @@
 #    none left after the teardown. (make bench-scale runs the same at 1,024 with 2,000 clients.)
 # Sizes and rates fit a 2-vCPU TCG guest on a loaded host: 2,000 tunnels arriving at 200/s
 # overloaded the broker there (79 created in 4 min, every handshake answered too late).
-# vm-scenario-timeout: 900
+# vm-scenario-timeout: 1200
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../td-lib.sh"
 . "$(dirname "$0")/fleet-lib.sh"
@@ -26,10 +26,10 @@ vm_check topo load_topo
 
 # --- 1: N held
 fleet_do broker-start load_broker max_tunnels=$((N + 100))
-load_run_bg held --clients "$N" --rate 10 --up-timeout 400 --duration 40 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker.log" --uuid-prefix sci
+load_run_bg held --clients "$N" --rate 10 --up-timeout 240 --duration 40 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker.log" --uuid-prefix sci
 lpid=$LOAD_PID
 # "all N tunnels up" or, after the up-timeout, "only K of N tunnels up": the hold begins
-if fleet_wait 600 grep -q "tunnels up" "$W/held.out"; then
+if fleet_wait 400 grep -q "tunnels up" "$W/held.out"; then
   vm_check held-kernel-tunnels-equal-broker-tunnels scale_consistent "$TD_BROKER_PID" "$W/broker.log"
 else
   vm_fail held-kernel-tunnels-equal-broker-tunnels "no end of the up phase: $(tail -n 1 "$W/held.err")"
@@ -51,10 +51,10 @@ room=$(scale_room "$W/broker-fd.log")
 echo "fd limit 120: $(grep -m1 'file descriptor limit' "$W/broker-fd.log")"
 vm_check fd-budget-logged-47 [ "$room" = 47 ]
 # the up phase lasts until the up-timeout (the refused never come up): long enough on a loaded host
-load_run_bg fd --clients "$NFD" --rate 5 --up-timeout 300 --duration 10 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker-fd.log" --uuid-prefix scifd
+load_run_bg fd --clients "$NFD" --rate 5 --up-timeout 150 --duration 10 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker-fd.log" --uuid-prefix scifd
 lpid=$LOAD_PID
 # the budget is full once the warning is logged; a moment later the kernel agrees with the broker
-if fleet_wait 400 grep -q 'WARNING .*refusing new tunnels' "$W/broker-fd.log"; then
+if fleet_wait 250 grep -q 'WARNING .*refusing new tunnels' "$W/broker-fd.log"; then
   sleep 5
   vm_check fd-kernel-tunnels-equal-broker-tunnels scale_consistent "$TD_BROKER_PID" "$W/broker-fd.log"
 else
