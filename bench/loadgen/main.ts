@@ -17,7 +17,9 @@ import { formatHostPort } from '../../src/protocol/ip-address.js';
 import { native } from '../../src/runtime/node/native.js';
 import { HELP, OptionError, parseLoadOptions, type LoadOptions } from './options.js';
 import { createSim, type Sim } from './sim.js';
-import { brokerCounters, percentile, procCpu, procRssKiB, type BrokerCounters, type ProcCpu } from './stats.js';
+import {
+  alive, brokerCounters, percentile, procChildCount, procCpu, procFdCount, procRssKiB, type BrokerCounters, type ProcCpu,
+} from './stats.js';
 
 const TICK_MS = 500;
 const SETTLE_MS = 2_000;
@@ -276,6 +278,7 @@ interface BrokerSample {
   at: number;
   cpu: ProcCpu | null;
   rssKiB: number | null;
+  fds: number | null;
   log: BrokerCounters | null;
 }
 
@@ -284,9 +287,10 @@ async function sampleBroker(o: LoadOptions, g: LoadGen): Promise<BrokerSample | 
   const at = g.now();
   const cpu = procCpu(o.brokerPid);
   const rssKiB = procRssKiB(o.brokerPid);
+  const fds = procFdCount(o.brokerPid);
   const log = await brokerCounters(o.brokerPid, o.brokerLog);
   if (!log) say(`broker pid ${o.brokerPid} did not log its counters in ${o.brokerLog} after SIGUSR1 (gone or too slow); its figures stay empty`);
-  return { at, cpu, rssKiB, log };
+  return { at, cpu, rssKiB, fds, log };
 }
 
 /** CLOCK_MONOTONIC in µs (the clock of V8's CPU profiles). */
@@ -336,7 +340,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   }
   // bounded whatever happens: arrivals + up-timeout + hold + teardown + broker queries
-  const maxS = (o.rate > 0 ? o.clients / o.rate : 0) + o.upTimeoutS + o.durationS + 90;
+  const maxS = (o.rate > 0 ? o.clients / o.rate : 0) + o.upTimeoutS + o.durationS + 90 + (o.stopSignal ? o.stopWaitS : 0);
   const guard = setTimeout(() => {
     say(`still running after ${Math.round(maxS)} s: giving up`);
     process.exit(1);
@@ -396,7 +400,8 @@ export async function main(argv: string[]): Promise<number> {
   const upAtEnd = g.upNow;
 
   let afterTeardown: BrokerSample | null = null;
-  if (o.teardown) {
+  const stop = o.stopSignal && o.brokerPid !== null ? await stopBroker(o.brokerPid, o.stopSignal, o.stopWaitS, g) : null;
+  if (o.teardown && !stop) {
     for (const s of g.slots) g.close(s);
     // the broker closes each tunnel on its ERROR 0x11: poll (bounded) until it holds none; without
     // --broker-pid nobody can be asked, so one second for the ERRORs to leave is all
@@ -430,6 +435,7 @@ export async function main(argv: string[]): Promise<number> {
     handshakeMs: { p50: percentile(g.handshakeMs, 50), p95: percentile(g.handshakeMs, 95), p99: percentile(g.handshakeMs, 99), max: percentile(g.handshakeMs, 100) },
     timeToUpMs: { p50: percentile(g.timeToUpMs, 50), p95: percentile(g.timeToUpMs, 95), p99: percentile(g.timeToUpMs, 99), max: percentile(g.timeToUpMs, 100) },
     monotonicUs: marks,
+    stop,
     recoveries: g.recoveries.map((r) => ({ lostAtS: r.lostAt / 1000, allBackAfterS: (r.allBackAt - r.lostAt) / 1000 })),
     broker: o.brokerPid === null ? null : {
       createdInBurst: burstCreated,
@@ -446,6 +452,7 @@ export async function main(argv: string[]): Promise<number> {
       holdCpuPerMinS: holdCpu && holdMin > 0 ? (holdCpu.self + holdCpu.children) / holdMin : null,
       holdS: holdMin * 60,
       rssKiB: { before: before?.rssKiB ?? null, burst: burst?.rssKiB ?? null, holdEnd: holdEnd?.rssKiB ?? null, afterTeardown: afterTeardown?.rssKiB ?? null },
+      fds: { before: before?.fds ?? null, burst: burst?.fds ?? null, holdEnd: holdEnd?.fds ?? null },
       counters: holdEnd?.log?.counters ?? null,
     },
   };
@@ -461,8 +468,44 @@ export async function main(argv: string[]): Promise<number> {
       `${b.cpuPerCreatedMs?.toFixed(2) ?? '?'} ms per created tunnel; hold ${b.holdCpuPerMinS?.toFixed(3) ?? '?'} s per minute over ${b.holdS.toFixed(0)} s`);
     say(`broker RSS KiB: before ${b.rssKiB.before ?? '?'}, after burst ${b.rssKiB.burst ?? '?'}, end of hold ${b.rssKiB.holdEnd ?? '?'}, after teardown ${b.rssKiB.afterTeardown ?? '-'}`);
   }
+  if (stop) {
+    say(`broker ${stop.signal}: ${stop.exitAfterS === null ? `still running after ${o.stopWaitS} s` : `exited after ${stop.exitAfterS.toFixed(1)} s`}; ` +
+      `${stop.told} of ${stop.upWhenStopped} clients up were told (ERROR); at most ${stop.maxChildren} child processes, ` +
+      `RSS at most ${stop.maxRssKiB ?? '?'} KiB`);
+  }
   process.stdout.write(`LOADGEN-RESULT ${JSON.stringify(result)}\n`);
   return result.neverUp > 0 ? 1 : 0;
+}
+
+/** --stop-broker: signal the broker, then watch it (every 100 ms, at most waitS) until it is
+ *  gone: the clients keep running, so an ERROR it sends while closing counts as told. */
+async function stopBroker(pid: number, signal: 'SIGTERM' | 'SIGKILL', waitS: number, g: LoadGen) {
+  const toldSum = (): number => [...g.told.values()].reduce((a, x) => a + x, 0);
+  const told0 = toldSum();
+  const upWhenStopped = g.upNow;
+  const lostBeforeStop = g.lost;
+  const t0 = g.now();
+  let maxChildren = 0;
+  let maxRssKiB: number | null = null;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    return { signal, exitAfterS: 0, maxChildren, maxRssKiB, told: 0, upWhenStopped, lostBeforeStop };
+  }
+  let exitAfterS: number | null = null;
+  while (g.now() - t0 < waitS * 1000) {
+    if (!alive(pid)) {
+      exitAfterS = (g.now() - t0) / 1000;
+      break;
+    }
+    maxChildren = Math.max(maxChildren, procChildCount(pid));
+    const rss = procRssKiB(pid);
+    if (rss !== null) maxRssKiB = Math.max(maxRssKiB ?? 0, rss);
+    await sleep(100);
+  }
+  // ERRORs still in flight or in the sockets' queues
+  await sleep(1_000);
+  return { signal, exitAfterS, maxChildren, maxRssKiB, told: toldSum() - told0, upWhenStopped, lostBeforeStop };
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {

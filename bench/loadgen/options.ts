@@ -34,6 +34,9 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
   --uuid-prefix P      uuid of client i = P-<i> (default loadgen)
   --progress S         progress line on stderr every S s (default 1, 0 = none)
   --no-teardown        at the end, leave the tunnels to their fate (default: close them all)
+  --stop-broker SIG    after the hold, send SIG (TERM or KILL) to --broker-pid instead of the
+                       teardown and watch it for up to --stop-wait S s (default 90): time to exit,
+                       most child processes (hooks) and largest RSS seen, ERRORs told to clients
   --verbose            print the simulated clients' warnings and errors
   -h, --help           this text
 `;
@@ -62,6 +65,8 @@ export interface LoadOptions {
   progressS: number;
   teardown: boolean;
   verbose: boolean;
+  stopSignal: 'SIGTERM' | 'SIGKILL' | null;
+  stopWaitS: number;
 }
 
 export class OptionError extends Error {}
@@ -136,6 +141,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
     brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, limitKbps: 0, sources: [],
     upTimeoutS: 60, durationS: 0, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
     ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false,
+    stopSignal: null, stopWaitS: 90,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -176,6 +182,13 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--progress': o.progressS = num(a, val(), 0, 3600); break;
       case '--no-teardown': o.teardown = false; break;
       case '--verbose': o.verbose = true; break;
+      case '--stop-broker': {
+        const v = val().toUpperCase().replace(/^SIG/, '');
+        if (v !== 'TERM' && v !== 'KILL') throw new OptionError(`--stop-broker: '${v}' is not TERM or KILL`);
+        o.stopSignal = `SIG${v}`;
+        break;
+      }
+      case '--stop-wait': o.stopWaitS = num(a, val(), 1, 3600); break;
       default: throw new OptionError(`unknown option '${a}' (see --help)`);
     }
   }
@@ -185,6 +198,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   if (other) throw new OptionError(`--source: '${other}' is not of the broker's address family (IPv${o.family}: ${o.brokerIp})`);
   if (!o.clients) throw new OptionError('--clients N is required');
   if ((o.brokerPid === null) !== (o.brokerLog === null)) throw new OptionError('--broker-pid and --broker-log go together');
+  if (o.stopSignal && o.brokerPid === null) throw new OptionError('--stop-broker needs --broker-pid and --broker-log');
   if (o.churn > 0 && o.durationS === 0) throw new OptionError('--churn needs --duration (churn happens while holding)');
   return o;
 }

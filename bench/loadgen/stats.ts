@@ -1,6 +1,6 @@
 // Figures of a load run: percentiles, /proc readings of another process (the broker), and the
 // broker's own counters (SIGUSR1 → "counters: ..." and "status: N/M tunnels" in its log).
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Nearest-rank percentile (p in 0..100) of unsorted values; NaN when empty. */
 export function percentile(values: readonly number[], p: number): number {
@@ -109,4 +109,46 @@ export async function brokerCounters(pid: number, logPath: string, timeoutMs = 3
     }
   }
   return null;
+}
+
+/** Open file descriptors of a process (/proc/<pid>/fd), or null when it is gone or not ours. */
+export function procFdCount(pid: number): number | null {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return null;
+  }
+}
+
+/** Processes whose parent is `pid` (a scan of /proc: hooks and tc run by the broker). */
+export function procChildCount(pid: number): number {
+  let n = 0;
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return 0;
+  }
+  for (const e of entries) {
+    if (e.charCodeAt(0) < 48 || e.charCodeAt(0) > 57) continue;
+    try {
+      const t = readFileSync(`/proc/${e}/stat`, 'utf8');
+      // field 4 (ppid) follows "pid (comm) state"
+      if (Number(t.slice(t.lastIndexOf(')') + 2).split(' ', 3)[1]) === pid) n++;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return n;
+}
+
+/** Whether a process runs: it exists and is no zombie (an exited child of the shell that
+ *  started it stays one until that shell waits for it). */
+export function alive(pid: number): boolean {
+  try {
+    const t = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return t.slice(t.lastIndexOf(')') + 2, t.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
 }

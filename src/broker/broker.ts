@@ -18,6 +18,7 @@ import { DEFAULT_IPV6_PREFIX, DEFAULT_RATE_LIMIT_BURST, type BrokerConfig } from
 import { Counters } from './counters.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { EndpointMemory } from './endpoint-memory.js';
+import { fdBudget } from './fd-budget.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
 import { PortUsage, tieBreak } from './port-usage.js';
@@ -33,7 +34,7 @@ export interface BrokerDeps {
   /** Monotonic ms at broker start (cookie tick 0). */
   startMs: number;
   random: () => number;
-  errno: { EEXIST: number; EMSGSIZE: number };
+  errno: { EEXIST: number; EMSGSIZE: number; EMFILE?: number };
   tcPath: string;
   /** Whether a log line of this level is written (the driver's current level); log texts on
    *  per-datagram paths are built only then. Default: cfg.verbosity. */
@@ -299,11 +300,12 @@ export class BrokerCore {
   private createTunnel(listener: ListenerRef, from: Endpoint, prepare: Prepare, uuid: string, now: number): Action[] {
     const who = `uuid ${uuid} (${this.showEndpoint(from)})`;
     const key = endpointKey(from);
-    const refuse = (counter: string, level: 'info' | 'warning', why: string, extra: Action[] = []): Action[] => {
+    const refuse = (counter: string, level: LogLevel, why: string, extra: Action[] = []): Action[] => {
       this.counters.add(counter);
       this.refused.mark(key, now);
       return [
-        log(level, `refused a tunnel for ${who}: ${why}`),
+        // (debug: the fd budget's refusals after its one warning, a line built only when written)
+        ...(level !== 'debug' || this.logOn('debug') ? [log(level, `refused a tunnel for ${who}: ${why}`)] : []),
         ...extra,
         { type: 'send', socket: listener, data: encodeError(), to: from },
       ];
@@ -316,6 +318,8 @@ export class BrokerCore {
       return this.logOn('debug') ? [log('debug', `refused a tunnel for ${who}: this endpoint was refused ${refusedAgo} ms ago`), send] : [send];
     }
     if (this.draining) return refuse('refused-draining', 'info', 'the broker is draining (ctl drain)');
+    const fd = this.fdBudgetCheck();
+    if (fd && fd.level !== 'info') return refuse('refused-fd-budget', fd.level, fd.why);
     if (!this.limiter.globalAllows(now)) {
       const burst = this.cfg.connectionRateLimitBurst ?? DEFAULT_RATE_LIMIT_BURST;
       return refuse('refused-rate-limit', 'info', `connection_rate_limit: one tunnel per ${this.cfg.connectionRateLimit} s ` +
@@ -339,7 +343,7 @@ export class BrokerCore {
       listener.address ?? '');
     this.tunnels.set(tunnelId, tunnel);
     this.byEndpoint.set(endpointKey(from), tunnel);
-    return [{
+    return [...(fd ? [log('info', fd.why)] : []), {
       type: 'setup',
       setup: {
         tunnelId, peerTunnelId: prepare.tunnelId, sessionId: tunnel.sessionId, peerSessionId: tunnel.peerSessionId,
@@ -373,6 +377,7 @@ export class BrokerCore {
       this.requireUniqueSessionId = true;
       out.push(log('warning', 'this kernel refuses duplicate session ids: clients without unique session ids now get usage 0xFFFF'));
     }
+    if (result.stage === 'socket' && result.errno === this.deps.errno.EMFILE) out.push(...this.fdExhausted(result.error));
     this.counters.add('refused-setup-failed');
     const what = result.stage === 'socket' ? 'tunnel socket setup' : result.stage === 'tunnel' ? 'kernel tunnel create' : 'kernel session create';
     out.push(log('error', `${tunnel.name}: ${what} failed: ${result.error}; refusing the client`));
@@ -462,26 +467,40 @@ export class BrokerCore {
    *  higher when the port holds more than its share of the tunnels, and, with several ports,
    *  less than a tunnel's worth added per asking endpoint to break ties (port-usage.ts). */
   usage(clientFeatures: number, port?: number, from?: Endpoint): number {
-    if (this.draining) return 0xffff;
+    if (this.draining || this.fdBudgetFull()) return 0xffff;
     if (this.requireUniqueSessionId && (clientFeatures & FEATURE_UNIQUE_SESSION_ID) === 0) return 0xffff;
     const figure = this.liveUsage.figure(this.cfg.maxTunnels, this.cfg.ports.length, port);
     if (port === undefined || from === undefined || this.cfg.ports.length < 2) return figure;
     return tieBreak(figure, this.cfg.maxTunnels, from.ip, from.port, port, this.queueSalt);
   }
 
-  /** Human status table (SIGUSR1). */
-  statusTable(now: number): string[] {
+  /** Status in a few lines whatever the number of tunnels (SIGUSR1 and the periodic log line;
+   *  the full table is `ctl tunnels`): counts by state and port, the fd budget, the longest
+   *  silence of an up tunnel. One pass over the tunnels per call, nothing per datagram. */
+  statusSummary(now: number): string[] {
+    const flags = [
+      this.requireUniqueSessionId ? 'unique session ids required' : '', this.draining ? 'draining' : '',
+      this.fdBudgetFull() ? 'fd budget full (usage 0xFFFF)' : '',
+    ].filter(Boolean);
     const lines = [`${this.tunnels.size}/${this.cfg.maxTunnels} tunnels, ${this.pool.available} ids free` +
-      (this.requireUniqueSessionId ? ', unique session ids required' : '')];
-    if (this.tunnels.size === 0) return lines;
-    lines.push(pad(['tunnel', 'session', 'interface', 'mtu', 'peer mtu', 'pmtu', 'client', 'uuid', 'age', 'idle']));
+      flags.map((f) => `, ${f}`).join('')];
+    let up = 0;
+    let heard = 0;
+    let silence = 0;
+    const byPort = new Map<number, number>(this.cfg.ports.map((p) => [p, 0]));
     for (const t of this.tunnels.values()) {
-      const d = t.describe(now);
-      lines.push(pad([
-        String(t.tunnelId), `${t.sessionId}/${t.peerSessionId}`, t.ifname, String(t.mtu), d.remoteMtu === null ? '-' : String(d.remoteMtu),
-        d.pmtuProbe, this.showEndpoint(t.endpoint), t.uuid, `${Math.round(d.ageMs / 1000)}s`, `${Math.round(d.idleMs / 1000)}s`,
-      ]));
+      if (t.state !== 'up') continue;
+      up++;
+      if (t.heard) heard++;
+      byPort.set(t.port, (byPort.get(t.port) ?? 0) + 1);
+      silence = Math.max(silence, now - t.lastAlive);
     }
+    const room = this.fdRoom;
+    lines.push(`up ${up} (heard from ${heard}, counted in usage ${this.liveUsage.live()}), being set up ${this.tunnels.size - up}; ` +
+      `by port ${[...byPort].map(([p, n]) => `${p}: ${n}`).join(', ')}; ` +
+      `fd budget ${room === Infinity ? 'unlimited' : `${this.tunnels.size}/${room}`}; ` +
+      `longest silence of an up tunnel ${Math.round(silence / 1000)}s`);
+    lines.push('per tunnel: tunneldigger-broker ctl tunnels [--json]');
     return lines;
   }
 
@@ -599,6 +618,68 @@ export class BrokerCore {
     return { changed, needRestart };
   }
 
+  // --- fd budget (fd-budget.ts): new tunnels are refused before descriptors run out ---
+
+  /** The soft RLIMIT_NOFILE after raiseFdLimit (the driver sets it at start); Infinity: none. */
+  private fdSoftLimit = Infinity;
+  /** Tunnel count at which socket() last failed with EMFILE (descriptors held elsewhere than
+   *  the reserve assumes): new tunnels are refused at this count until fewer are open. */
+  private fdClamp = Infinity;
+  /** Refusing for the fd budget since the warning (logged once per episode). */
+  private fdRefusing = false;
+  private fdRefusedInEpisode = 0;
+
+  setFdLimit(soft: number): void {
+    this.fdSoftLimit = soft;
+  }
+
+  /** Tunnels the descriptors leave room for (the budget, or the count at an EMFILE). */
+  get fdRoom(): number {
+    return Math.min(fdBudget(this.fdSoftLimit, this.cfg).tunnels, this.fdClamp);
+  }
+
+  private fdBudgetFull(): boolean {
+    return this.tunnels.size >= this.fdRoom;
+  }
+
+  /** Before a tunnel is created: null when its socket fits; level info when it fits again after
+   *  refusals (the line to log); else the refusal's level and text: one warning per episode with
+   *  the numbers, every further refusal at debug. */
+  private fdBudgetCheck(): { level: 'info' | 'warning' | 'debug'; why: string } | null {
+    if (this.fdClamp !== Infinity && this.tunnels.size < this.fdClamp) this.fdClamp = Infinity;
+    const room = this.fdRoom;
+    if (this.tunnels.size < room) {
+      if (!this.fdRefusing) return null;
+      this.fdRefusing = false;
+      const why = `${this.tunnels.size} tunnels open, back under the file descriptor budget (room for ${room}): ` +
+        `accepting new tunnels again; ${this.fdRefusedInEpisode} refused meanwhile`;
+      this.fdRefusedInEpisode = 0;
+      return { level: 'info', why };
+    }
+    this.fdRefusedInEpisode++;
+    const b = fdBudget(this.fdSoftLimit, this.cfg);
+    const numbers = room < b.tunnels
+      ? `socket() failed with EMFILE at ${room} tunnels (descriptors held outside the budget)`
+      : `file descriptor limit ${this.fdSoftLimit} minus a reserve of ${b.reserve} leaves room for ${room}`;
+    const why = `${this.tunnels.size} tunnels open, ${numbers}`;
+    if (this.fdRefusing) return { level: 'debug', why };
+    this.fdRefusing = true;
+    return {
+      level: 'warning',
+      why: `${why}; refusing new tunnels (usage 0xFFFF, ERROR to each PREPARE; further refusals are logged at ` +
+        'debug level and counted as refused-fd-budget) until one closes; raise the hard limit (LimitNOFILE=) for more',
+    };
+  }
+
+  /** socket() failed with EMFILE: what is open now is the most that fits for the moment. */
+  private fdExhausted(error: string): Action[] {
+    this.fdClamp = this.tunnels.size;
+    this.counters.add('setup-emfile');
+    if (this.fdRefusing) return [];
+    this.fdRefusing = true;
+    return [log('warning', `tunnel socket: ${error} with ${this.tunnels.size} tunnels open (budget ` +
+      `${fdBudget(this.fdSoftLimit, this.cfg).tunnels}): refusing new tunnels until one closes (usage 0xFFFF)`)];
+  }
 }
 
 function isHandshake(type: number): boolean {
@@ -620,9 +701,4 @@ function endpointKey(ep: Endpoint): string {
  *  can neither break a log line nor an execv argument (NUL). */
 function printableUuid(bytes: Uint8Array): string {
   return utf8Decode(bytes).replace(/[\u0000-\u001f\u007f]/g, '?');
-}
-
-function pad(cols: string[]): string {
-  const widths = [7, 11, 16, 5, 8, 13, 22, 20, 8, 6];
-  return cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join(' ').trimEnd();
 }

@@ -257,10 +257,19 @@ export class BrokerDriver {
   /** Tunnel socket + kernel tunnel + session. Cleans up after itself on failure. */
   private setup(s: TunnelSetup): SetupResult {
     const fd = this.boundSocket(s.address ?? listenAddresses(this.cfg)[0], s.port, s.client);
-    if (typeof fd !== 'number') return { ok: false, stage: 'socket', errno: 0, error: fd.text };
+    if (typeof fd !== 'number') return { ok: false, stage: 'socket', errno: fd.errno, error: fd.text };
     const fail = (stage: 'tunnel' | 'session', r: number): SetupResult => {
       const error = this.errText(-r);
-      if (stage === 'session') this.kernel.deleteTunnel(s.tunnelId);
+      // undo what may exist: after a failed session, the tunnel; after a timeout (EAGAIN, no
+      // reply within 2 s: it may still come), the tunnel too. Closing the socket destroys a
+      // kernel tunnel made on it as well; the explicit delete does not wait for that.
+      if (stage === 'session' || r === -this.native.errno.EAGAIN) {
+        const d = this.kernel.deleteTunnel(s.tunnelId);
+        if (d < 0 && d !== -this.native.errno.ENOENT) {
+          this.loop.log('warning', `tunnel ${s.tunnelId}: undoing the kernel tunnel after a failed ${stage} create: ` +
+            `${this.errText(-d)}; closing its socket removes it`);
+        }
+      }
       this.native.close(fd);
       return { ok: false, stage, errno: -r, error };
     };

@@ -31,7 +31,8 @@ export function fdBudget(soft: number, cfg: ListenerKeys & Pick<BrokerConfig, 'm
 }
 
 /** The start-up line for raiseFdLimit's answer (limits or -errno): info when broker.max_tunnels
- *  fits, a warning naming what to raise when it does not or the limit could not be raised. */
+ *  fits, a warning naming what to raise when it does not or the limit could not be raised.
+ *  BrokerCore refuses tunnels past the budget (setFdLimit). */
 export function fdBudgetLog(
   r: { soft: number; hard: number } | number, cfg: ListenerKeys & Pick<BrokerConfig, 'maxConcurrentJobs' | 'maxTunnels'>,
   strerror: (errno: number) => string,
@@ -48,7 +49,7 @@ export function fdBudgetLog(
   if (b.tunnels >= cfg.maxTunnels) return { level: 'info', message: text };
   return {
     level: 'warning',
-    message: `${text}; broker.max_tunnels is ${cfg.maxTunnels}, so tunnels beyond ${b.tunnels} will fail to open ` +
+    message: `${text}; broker.max_tunnels is ${cfg.maxTunnels}, so tunnels beyond ${b.tunnels} are refused (usage 0xFFFF) ` +
       '(raise the hard limit: LimitNOFILE= in the systemd unit, or ulimit -Hn)',
   };
 }

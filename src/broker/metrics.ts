@@ -54,6 +54,10 @@ export class BrokerMetrics {
       collect() { this.set(self.core.draining ? 1 : 0); },
     });
     new Gauge({
+      name: 'tunneldigger_fd_budget_tunnels', help: 'Tunnels the file descriptor budget has room for (+Inf: no limit).', registers: [r],
+      collect() { this.set(self.core.fdRoom); },
+    });
+    new Gauge({
       name: 'tunneldigger_usage_ratio', help: 'Usage reported to clients, 0..1 (0xFFFF = 1).', registers: [r],
       collect() { this.set(self.core.usage(0xffffffff) / 0xffff); },
     });
@@ -134,6 +138,7 @@ export class BrokerMetrics {
 function admissionReason(name: string): string {
   const known: Record<string, string> = {
     'rate-limit': 'rate', 'rate-limit-ip': 'per_ip', 'no-ids': 'max_tunnels', 'stale-prepare': 'recently_refused',
+    'fd-budget': 'fd_budget',
   };
   return known[name] ?? name.replace(/-/g, '_');
 }

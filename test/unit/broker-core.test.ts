@@ -544,12 +544,22 @@ test('random datagrams never throw; drops are counted per reason', () => {
   assert.match(b.counters.line(), /^counters: .*datagrams=200\d\d /);
 });
 
-test('status table lists tunnels', () => {
-  const b = broker();
+test('status summary: counts by state and port, a few lines whatever the number of tunnels', () => {
+  const b = broker({ ports: [8942, 53] });
   connect(b, C1, T0);
-  const lines = b.statusTable(T0 + 65_000);
-  assert.match(lines[0], /^1\/256 tunnels, 255 ids free/);
-  assert.match(lines[2], /^100 +100\/1 +l2tp100-100 +1446 +- +\S+ +198\.51\.100\.7:40000 +foobar +65s +65s$/);
+  b.datagram(TUN100, m.encodeClientKeepalive(0), C1, T0 + 5_000);
+  connect(b, C2, T0, { uuid: 'second' });
+  b.tick(T0 + 65_000);
+  const lines = b.statusSummary(T0 + 65_000);
+  assert.equal(lines, [
+    '2/256 tunnels, 254 ids free',
+    'up 2 (heard from 1, counted in usage 1), being set up 0; by port 8942: 2, 53: 0; fd budget unlimited; ' +
+      'longest silence of an up tunnel 65s',
+    'per tunnel: tunneldigger-broker ctl tunnels [--json]',
+  ]);
+  for (let i = 0; i < 200; i++) connect(b, { ip: '198.51.100.9', port: 20000 + i }, T0 + 70_000, { uuid: `u${i}` });
+  assert.is(b.statusSummary(T0 + 70_000).length, 3, 'no line per tunnel');
+  assert.match(b.statusSummary(T0 + 70_000)[1], /^up 202 /);
 });
 
 test.run();

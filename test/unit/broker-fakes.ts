@@ -61,7 +61,7 @@ export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number 
     key: new Uint8Array(32), mac: (k, msg) => createHmac('sha1', k).update(msg).digest(), startMs: loop.t,
     random: opts.random ?? (() => 0.5), errno: ERRNO, tcPath: '/usr/sbin/tc',
   });
-  const jobs = new JobRunner(native, logLoop, { timeoutMs: 30_000, maxQueue: opts.jobs?.maxQueue });
+  const jobs = new JobRunner(native, logLoop, { timeoutMs: 30_000, maxQueue: opts.jobs?.maxQueue, maxRunning: cfg.maxConcurrentJobs });
   const driver = new BrokerDriver(core, cfg, native, logLoop, kernel, jobs, opts.reader);
   /** Delivers a datagram to fd and runs its readiness callback. */
   const deliver = (fd: number, data: Uint8Array, from: Endpoint = CLIENT): void => {

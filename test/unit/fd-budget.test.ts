@@ -29,7 +29,7 @@ test('the log line: info when max_tunnels fits, a warning naming the fix when no
   const tight = fdBudgetLog({ soft: 1024, hard: 1024 }, cfg, hostNative.strerror);
   assert.is(tight.level, 'warning');
   assert.ok(tight.message.includes(`room for ${1024 - 267} tunnels`), tight.message);
-  assert.ok(tight.message.endsWith(`broker.max_tunnels is 1000, so tunnels beyond ${1024 - 267} will fail to open ` +
+  assert.ok(tight.message.endsWith(`broker.max_tunnels is 1000, so tunnels beyond ${1024 - 267} are refused (usage 0xFFFF) ` +
     '(raise the hard limit: LimitNOFILE= in the systemd unit, or ulimit -Hn)'), tight.message);
   assert.ok(fdBudgetLog({ soft: Infinity, hard: Infinity }, cfg, hostNative.strerror).message
     .startsWith('file descriptor limit unlimited: room for any number of tunnels'));

@@ -8,7 +8,9 @@ import { ClientErrorCode, MessageType, timers } from '../../src/protocol/constan
 import * as m from '../../src/protocol/messages.js';
 import { OptionError, parseLoadOptions, parseSources } from '../../bench/loadgen/options.js';
 import { ORIGINAL_NO_ANSWER_PAUSE_MS, OriginalSim, OursSim, type Sim, type SimConfig } from '../../bench/loadgen/sim.js';
-import { parseBrokerLog, parseProcStat, percentile } from '../../bench/loadgen/stats.js';
+import { alive, parseBrokerLog, parseProcStat, percentile, procChildCount, procFdCount } from '../../bench/loadgen/stats.js';
+import { spawn, spawnSync } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
 import { category } from '../../bench/profile-summary.js';
 
 const CFG: SimConfig = { host: '198.51.100.1', port: 8942, uuid: 'lg-7', tunnelId: 1007, ifname: 'lg7' };
@@ -183,6 +185,35 @@ test('options: sources, required options and errors naming the option', () => {
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--churn', '2']), /--churn needs --duration/);
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--broker-pid', '9']), /go together/);
   assert.equal(parseLoadOptions(['--help']), 'help');
+});
+
+test('options: --stop-broker TERM|KILL needs the broker pid; --stop-wait', () => {
+  const base = ['--broker', '198.51.100.1:8942', '--clients', '5', '--broker-pid', '9', '--broker-log', '/tmp/x'];
+  const o = parseLoadOptions([...base, '--stop-broker', 'term', '--stop-wait', '30']);
+  if (o === 'help') throw new Error('help');
+  assert.equal([o.stopSignal, o.stopWaitS], ['SIGTERM', 30]);
+  const k = parseLoadOptions([...base, '--stop-broker', 'SIGKILL']);
+  assert.is(k !== 'help' && k.stopSignal, 'SIGKILL');
+  assert.throws(() => parseLoadOptions([...base, '--stop-broker', 'HUP']), /--stop-broker: 'HUP' is not TERM or KILL/);
+  assert.throws(() => parseLoadOptions(['--broker', '198.51.100.1:8942', '--clients', '5', '--stop-broker', 'TERM']), /needs --broker-pid/);
+});
+
+test('broker figures from /proc: open fds, child processes, alive (a zombie is not)', () => {
+  const n0 = procFdCount(process.pid)!;
+  const fd = openSync('/dev/null', 'r');
+  assert.is(procFdCount(process.pid), n0 + 1);
+  closeSync(fd);
+  assert.is(procFdCount(process.pid), n0);
+  assert.is(procFdCount(2 ** 22 + 1), null);
+  const before = procChildCount(process.pid);
+  const child = spawn('sleep', ['5'], { stdio: 'ignore' });
+  assert.is(procChildCount(process.pid), before + 1);
+  assert.ok(alive(child.pid!));
+  // exited but not yet waited for: a zombie; Node reaps on SIGCHLD only when the loop runs
+  spawnSync('kill', ['-KILL', String(child.pid)]);
+  spawnSync('sleep', ['0.2']);
+  assert.not.ok(alive(child.pid!), 'a zombie is not alive');
+  assert.not.ok(alive(2 ** 22 + 1));
 });
 
 test('profile-summary: addon time goes to the category of its JS caller, else by ancestry', () => {

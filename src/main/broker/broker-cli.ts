@@ -17,7 +17,8 @@ L2TPv3 tunnel broker, wire-compatible with Tunneldigger clients. The config file
 original l2tp_broker.cfg format (sections [broker], [log], [hooks]; optional [control] and
 [metrics]).
 Signals: SIGTERM/SIGINT close all tunnels (clients get ERROR 0x02, hooks run) and exit;
-SIGHUP re-reads the config file; SIGUSR1 logs the counters and a table of the tunnels.
+SIGHUP re-reads the config file; SIGUSR1 logs the counters and a status summary (counts by state
+and port; the table of tunnels is ctl tunnels).
 
 ctl talks to a running broker over its control socket: [control] socket, by default
 /run/tunneldigger-broker/<config file name without .cfg>.sock; -c names the config (default

@@ -21,7 +21,7 @@ import { NodeLoop } from '../../runtime/node/loop.js';
 export const USAGE = CLI_USAGE;
 
 const TC_CANDIDATES = ['/usr/sbin/tc', '/sbin/tc', '/usr/bin/tc', '/bin/tc'];
-/** Period of the debug-level counters line. */
+/** Period of the debug-level counters and status summary lines. */
 const COUNTERS_LOG_MS = 300_000;
 const RUN_DIR = process.env.TUNNELDIGGER_RUN_DIR ?? '/run/tunneldigger';
 
@@ -60,7 +60,8 @@ export async function main(argv: string[]): Promise<number> {
   if (tcPath === 'tc') loop.log('warning', `tc not found in ${TC_CANDIDATES.join(', ')}: bandwidth limits will fail (install iproute2)`);
   warnHooksNotExecutable(cfg, loop);
   // every tunnel holds a socket: use the whole hard limit, and say how many tunnels it allows
-  const fds = fdBudgetLog(native.raiseFdLimit(), cfg, (e) => native.strerror(e));
+  const fdLimit = native.raiseFdLimit();
+  const fds = fdBudgetLog(fdLimit, cfg, (e) => native.strerror(e));
   loop.log(fds.level, fds.message);
 
   const kernel = new NetlinkKernel(native);
@@ -96,6 +97,8 @@ export async function main(argv: string[]): Promise<number> {
     tcPath,
     logEnabled: enabled,
   });
+  // tunnels beyond the budget are refused (usage 0xFFFF, ERROR) before descriptors run out
+  if (typeof fdLimit !== 'number') core.setFdLimit(fdLimit.soft);
   const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
   const ops = new BrokerOps(core, cfg, path, native, loop, jobs);
   // TD_DATAGRAM_BATCH=0: one callback and recvfrom per datagram, as before (for benchmarks)
@@ -118,7 +121,10 @@ export async function main(argv: string[]): Promise<number> {
   loop.log('info', `broker started: tunnel ids ${cfg.tunnelIdBase}-${cfg.tunnelIdBase + cfg.maxTunnels - 1}, ` +
     `${cfg.pmtu ? `fixed tunnel MTU ${cfg.pmtu}` : 'automatic PMTU discovery'}`);
 
-  const countersTimer = setInterval(() => loop.log('debug', core.counters.line()), COUNTERS_LOG_MS);
+  const countersTimer = setInterval(() => {
+    loop.log('debug', core.counters.line());
+    for (const line of core.statusSummary(loop.now())) loop.log('debug', `status: ${line}`);
+  }, COUNTERS_LOG_MS);
   countersTimer.unref();
 
   return new Promise<number>((resolve) => {
@@ -146,7 +152,7 @@ export async function main(argv: string[]): Promise<number> {
     loop.onSignal(osConstants.signals.SIGUSR1, () => {
       const now = loop.now();
       loop.log('info', core.counters.line());
-      for (const line of core.statusTable(now)) loop.log('info', `status: ${line}`);
+      for (const line of core.statusSummary(now)) loop.log('info', `status: ${line}`);
     });
   });
 }
