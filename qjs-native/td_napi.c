@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "td_core.h"
 
 /* ---- argument helpers: type errors throw, everything else returns -errno ---- */
@@ -198,7 +199,8 @@ static void on_readable(uv_poll_t *h, int status, int events)
     napi_handle_scope scope;
     napi_value cb, global, result, exc;
     bool pending = false;
-    (void)status; /* on a poll error the callback still runs: its read() reports the errno */
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
     (void)events;
     if (w->closing)
         return;
@@ -214,6 +216,16 @@ static void on_readable(uv_poll_t *h, int status, int events)
         }
     }
     napi_close_handle_scope(env, scope);
+    /* On POLLERR (a connected UDP socket got an ICMP error: the peer's port was closed for a
+     * while) libuv has stopped this handle before calling us (status UV_EBADF). The callback's
+     * read reported the errno; the socket works on, so watch it again, or nothing sent to it
+     * later is ever read. A pending error the callback left is cleared first (SO_ERROR), so a
+     * callback that did not read cannot make this spin. */
+    if (status < 0 && !w->closing) {
+        (void)getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        if (uv_poll_start(&w->poll, UV_READABLE, on_readable) < 0)
+            stop_watcher(w);
+    }
 }
 
 static napi_value js_watch(napi_env env, napi_callback_info info)
