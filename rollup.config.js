@@ -1,4 +1,4 @@
-// Bundles the QuickJS client (src/runtime/quickjs/main.ts) into build/qjs/client.js, which
+// Bundles the QuickJS client (src/main/client/quickjs-main.ts) into build/qjs/client.js, which
 // qjsc compiles to bytecode (mk/quickjs.mk). TD_MINIFY=0 keeps the bundle readable.
 import typescript from '@rollup/plugin-typescript';
 import terser from '@rollup/plugin-terser';
@@ -6,13 +6,13 @@ import terser from '@rollup/plugin-terser';
 const minify = process.env.TD_MINIFY !== '0';
 
 export default {
-  input: 'src/runtime/quickjs/main.ts',
+  input: 'src/main/client/quickjs-main.ts',
   // C modules registered by qjs-native/qjs_main.c
   external: ['tdnative', 'tdproc'],
   plugins: [
     typescript({
-      // its own tsconfig: only main.ts and its imports, no Node types, no emit of the project
-      tsconfig: 'src/runtime/quickjs/tsconfig.json',
+      // its own tsconfig: only quickjs-main.ts and its imports, no Node types, no emit of the project
+      tsconfig: 'src/main/client/tsconfig.json',
       noEmitOnError: true,
     }),
     minify &&

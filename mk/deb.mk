@@ -26,8 +26,8 @@ DEB := dist/tunneldigger-broker_$(TD_VERSION)_$(DEB_ARCH).deb
 # the addon that goes into the tree: the host build, or a cross build (make deb-arm64)
 ADDON ?= build/node/tdnative.node
 DEB_STRIP ?= strip
-# broker code only: the client (src/client, src/runtime/quickjs) runs on QuickJS, not from here
-BROKER_JS_EXCLUDE := src/client src/runtime/quickjs
+# broker code only: the client (src/client, src/runtime/quickjs, src/main/client) runs on QuickJS, not from here
+BROKER_JS_EXCLUDE := src/client src/runtime/quickjs src/main/client
 
 .PHONY: install deb deb-check deb-arm64
 install: broker $(ADDON)

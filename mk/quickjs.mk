@@ -1,6 +1,6 @@
 # QuickJS client executable for the host: build/x86_64/tunneldigger.
 #
-# Pipeline: src/runtime/quickjs/main.ts --rollup--> build/qjs/client.js --qjsc--> bytecode C
+# Pipeline: src/main/client/quickjs-main.ts --rollup--> build/qjs/client.js --qjsc--> bytecode C
 # array --gcc (LTO, gc-sections)--> QuickJS engine + qjs-native/td_*.c + qjs-native/qjs_main.c
 # (quickjs-libc only goes into qjsc: the client's event loop is qjs-native/td_qjs_loop.c).
 # check-bundle.mjs fails the build if the bundle uses a global the client context lacks.
@@ -69,9 +69,9 @@ $(QJS_HOST_QJSC): $(QJS_STAMP)
 	mv $@.tmp $@
 
 # ---- bundle -> bytecode ------------------------------------------------------------------------
-QJS_TS_SRCS := $(shell find src -name "*.ts" -not -path "src/runtime/node/*" -not -path "src/broker/*" 2>/dev/null)
+QJS_TS_SRCS := $(shell find src -name "*.ts" -not -path "src/runtime/node/*" -not -path "src/broker/*" -not -path "src/main/broker/*" 2>/dev/null)
 
-build/qjs/client.js: rollup.config.js $(QJS_TS_SRCS) src/runtime/quickjs/tsconfig.json \
+build/qjs/client.js: rollup.config.js $(QJS_TS_SRCS) src/main/client/tsconfig.json \
     src/runtime/quickjs/check-bundle.mjs \
     node_modules/.package-lock.json
 	@mkdir -p $(@D)

@@ -1,5 +1,5 @@
 // The control protocol of `tunneldigger-broker ctl` (sans-IO): one request line in, one JSON
-// reply line out. The runtime (src/runtime/node/control-server.ts) owns the Unix socket; this file
+// reply line out. The runtime (src/main/broker/control-server.ts) owns the Unix socket; this file
 // parses the command, acts on BrokerCore and says what to answer and what to execute.
 //   request:  "<command> [arg]\n"   (at most MAX_REQUEST bytes)
 //   reply:    {"ok":true,"text":"human text","data":{...}} or {"ok":false,"error":"why"}

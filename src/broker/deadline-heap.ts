@@ -63,3 +63,11 @@ export class DeadlineHeap<T> {
     return top;
   }
 }
+
+/** The next deadline of a periodic timer that was due at `due`: one period later, so that a
+ *  late wake-up does not shift the schedule (tunnels created together stay spread); after a
+ *  long stall, one period from now. */
+export function periodic(due: number, period: number, now: number): number {
+  const next = due + period;
+  return next > now ? next : now + period;
+}

@@ -1,5 +1,5 @@
 // How many tunnels the broker's file descriptor limit leaves room for (logged at start by
-// src/runtime/node/broker-main.ts after Native.raiseFdLimit). Pure: fed limits and config.
+// src/main/broker/broker-main.ts after Native.raiseFdLimit). Pure: fed limits and config.
 import type { BrokerConfig } from './config.js';
 import { DEFAULT_MAX_RUNNING } from './job-runner.js';
 

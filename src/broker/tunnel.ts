@@ -1,17 +1,16 @@
 // BrokerTunnel: the sans-IO state machine of one established tunnel (spec §4.2 "Per-tunnel
-// behaviour"): liveness and keepalives, broker-side PMTU probing, answers to client probes,
-// MTU bookkeeping, reliable-message acks and the bandwidth LIMIT, and the close sequence.
+// behaviour"): liveness and keepalives, answers to client probes, MTU bookkeeping (the
+// broker-side PMTU probing and measurement are in tunnel-pmtu.ts), reliable-message acks and
+// the bandwidth LIMIT, and the close sequence.
 // Handshake messages (COOKIE/USAGE/PREPARE) on the tunnel socket are handled by broker.ts.
 import type { Endpoint } from '../native.js';
 import {
-  BrokerErrorCode, FEATURE_UNIQUE_SESSION_ID, IPV4_UDP_OVERHEAD, MessageType, MTU_MIN, PMTU_DEFAULT, TUNNEL_OVERHEAD,
-  brokerProbeRepeat, brokerProbeSizes, describeErrorReason, timers,
+  BrokerErrorCode, FEATURE_UNIQUE_SESSION_ID, MessageType, MTU_MIN, describeErrorReason, timers,
 } from '../protocol/constants.js';
 import {
   decodeError, isReliable, decodeLimit, decodeReliableSeq, decodeU16, encodeBrokerKeepalive, encodeError, encodePmtuAck,
-  encodePmtuNotify, encodePmtuProbe, encodeRelAck, encodeTunnel, type Frame,
+  encodePmtuNotify, encodeRelAck, encodeTunnel, type Frame,
 } from '../protocol/messages.js';
-import { tunnelMtu } from '../protocol/mtu.js';
 import type { Action, SocketRef } from './actions.js';
 import type { BrokerConfig } from './config.js';
 import type { Counters } from './counters.js';
@@ -20,6 +19,8 @@ import { fitReply } from './reply-size.js';
 import { TokenBucket } from './token-bucket.js';
 import { mtuChangedHookJob, sessionHookJob, tunnelQueue, type SessionHook, type SessionInfoForHooks } from './hooks.js';
 import { bandwidthLimitCommands } from './traffic-control.js';
+import { periodic } from './deadline-heap.js';
+import { BrokerPmtu } from './tunnel-pmtu.js';
 
 /** What every tunnel shares with the broker core. */
 export interface TunnelContext {
@@ -41,7 +42,6 @@ export interface TunnelContext {
 export type TunnelState = 'setup' | 'up' | 'closed';
 
 const SOCKET_ERROR_LIMIT = 10;
-const PROBE_SEQUENCE_LENGTH = brokerProbeSizes.length * brokerProbeRepeat;
 /** A client sends its first keepalive within ~6 s of TUNNEL (and answers our PMTU probes, the
  *  first one 0-4 s after TUNNEL): a tunnel that heard nothing for this long has no client and
  *  no longer counts in the usage figure. */
@@ -63,19 +63,11 @@ export class BrokerTunnel {
   mtu = 0;
   /** Downstream bandwidth limit asked for with LIMIT (kbit/s, 0 = none). */
   limitKbps = 0;
-  /** broker.pmtu when the tunnel was made: a reload changes it for new tunnels only. */
-  private readonly pmtu: number;
-  /** Our PMTU measurement as a tunnel MTU (1446 until a probe says otherwise). */
-  private measured: number;
-  private remoteMtu: number | null = null;
+  /** Broker-side PMTU probing and both measurements (broker.pmtu when the tunnel was made). */
+  private readonly pmtu: BrokerPmtu;
   private keepaliveSeq = 0;
   private nextKeepaliveAt = Infinity;
   private socketErrors = 0;
-  // broker-side PMTU probing (automatic mode)
-  private nextProbeAt = Infinity;
-  private probeIndex = 0;
-  private lastProbeSize = 0;
-  private bestAcked = 0;
   /** A message (other than a handshake retransmit) came from the client since TUNNEL. */
   heard = false;
   /** Counted in the usage figure: up, and heard from or younger than UNHEARD_MS. */
@@ -104,8 +96,7 @@ export class BrokerTunnel {
     this.peerSessionId = unique ? peerTunnelId : 1;
     this.ifname = `l2tp${tunnelId}-${this.sessionId}`;
     this.socket = { kind: 'tunnel', tunnelId };
-    this.pmtu = ctx.cfg.pmtu;
-    this.measured = ctx.cfg.pmtu > 0 ? ctx.cfg.pmtu : PMTU_DEFAULT;
+    this.pmtu = new BrokerPmtu(ctx.cfg.pmtu);
     this.createdAt = now;
     this.lastAlive = now;
   }
@@ -115,7 +106,7 @@ export class BrokerTunnel {
   }
 
   get fixedPmtu(): boolean {
-    return this.pmtu > 0;
+    return this.pmtu.fixed;
   }
 
   /** The kernel tunnel and session exist: set the MTU, answer TUNNEL, start timers, session.up. */
@@ -124,7 +115,7 @@ export class BrokerTunnel {
     this.state = 'up';
     this.createdAt = now;
     this.lastAlive = now;
-    this.mtu = this.computeMtu();
+    this.mtu = this.pmtu.tunnelMtu();
     out.push({ type: 'setMtu', tunnelId: this.tunnelId, sessionId: this.sessionId, ifname: this.ifname, mtu: this.mtu });
     out.push(this.send(encodeTunnel(this.tunnelId, this.features)));
     // spread keepalives of tunnels created together: first one after 1-5 s, then every 5 s
@@ -137,7 +128,7 @@ export class BrokerTunnel {
       out.push(this.send(encodePmtuNotify(this.mtu)));
     } else {
       // 0-4 s; unlike the original (timerfd with 0 = disarmed), a zero delay still probes
-      this.nextProbeAt = now + Math.floor(this.ctx.random() * 4001);
+      this.pmtu.start(now, Math.floor(this.ctx.random() * 4001));
     }
     this.hook(out, 'session.up', this.ctx.cfg.hooks.sessionUp);
     out.push(log('info', `${this.name} up: interface ${this.ifname}, session ${this.sessionId}/${this.peerSessionId}, mtu ${this.mtu}`));
@@ -193,25 +184,20 @@ export class BrokerTunnel {
   private onProbeAck(frame: Frame, out: Action[]): void {
     const value = decodeU16(frame.payload);
     if (value === null) return this.dropShort(out, 'PMTUD_ACK');
-    const size = value + IPV4_UDP_OVERHEAD;
-    if (size > brokerProbeSizes[0]) {
-      // never probed that large: a confused or lying peer
+    const measured = this.pmtu.ack(value);
+    if (measured === 'too-large') {
       this.ctx.counters.add('drop-pmtud-ack-too-large');
       return;
     }
-    if (size <= this.bestAcked) return;
-    this.bestAcked = size;
-    this.measured = size - TUNNEL_OVERHEAD;
+    if (measured === 'same') return;
     this.updateMtu(out);
-    out.push(this.send(encodePmtuNotify(this.measured)));
+    out.push(this.send(encodePmtuNotify(measured)));
   }
 
   private onRemoteNotify(frame: Frame, out: Action[]): void {
     const value = decodeU16(frame.payload);
     if (value === null) return this.dropShort(out, 'PMTU_NTFY');
-    if (value === 0 || value === this.remoteMtu) return;
-    this.remoteMtu = value;
-    this.updateMtu(out);
+    if (this.pmtu.remoteNotify(value)) this.updateMtu(out);
   }
 
   private onReliable(frame: Frame, now: number, out: Action[]): void {
@@ -278,7 +264,7 @@ export class BrokerTunnel {
       this.keepaliveSeq = (this.keepaliveSeq + 1) & 0xffff;
       this.nextKeepaliveAt = periodic(this.nextKeepaliveAt, timers.brokerKeepalive, now);
     }
-    if (now >= this.nextProbeAt) this.probeStep(now, out);
+    if (now >= this.pmtu.nextProbeAt) this.probeStep(now, out);
     if (now >= this.unheardCheckAt) {
       this.unheardCheckAt = Infinity;
       if (!this.heard) {
@@ -291,27 +277,18 @@ export class BrokerTunnel {
     return out;
   }
 
-  /** One probe per second: 1500×4, 1492×4, ... until a size at or below the best ACK was sent;
-   *  then (or after a full unanswered run) sleep 500-699 s and start over. */
+  /** The next step of the PMTU probe run (tunnel-pmtu.ts): a probe to send, or a pause. */
   private probeStep(now: number, out: Action[]): void {
-    const done = this.lastProbeSize > 0 && this.lastProbeSize <= this.bestAcked;
-    if (done || this.probeIndex >= PROBE_SEQUENCE_LENGTH) {
-      if (!done && this.ctx.logOn('debug')) out.push(log('debug', `${this.name}: no PMTU probe was acknowledged`));
-      this.probeIndex = 0;
-      this.lastProbeSize = 0;
-      this.bestAcked = 0;
-      this.nextProbeAt = now + timers.brokerReprobeMin + Math.floor(this.ctx.random() * timers.brokerReprobeJitter);
-      return;
+    const step = this.pmtu.probeStep(now, this.ctx.random);
+    if (step === 'unanswered') {
+      if (this.ctx.logOn('debug')) out.push(log('debug', `${this.name}: no PMTU probe was acknowledged`));
+    } else if (step !== 'rest') {
+      out.push(this.send(step));
     }
-    const size = brokerProbeSizes[Math.floor(this.probeIndex / brokerProbeRepeat)];
-    this.probeIndex++;
-    this.lastProbeSize = size;
-    out.push(this.send(probeDatagram(size)));
-    this.nextProbeAt = periodic(this.nextProbeAt, timers.brokerProbeInterval, now);
   }
 
   nextDeadline(): number {
-    return this.state === 'up' ? Math.min(this.nextKeepaliveAt, this.nextProbeAt, this.unheardCheckAt) : Infinity;
+    return this.state === 'up' ? Math.min(this.nextKeepaliveAt, this.pmtu.nextProbeAt, this.unheardCheckAt) : Infinity;
   }
 
   /** A send or receive error on the tunnel socket. */
@@ -340,7 +317,7 @@ export class BrokerTunnel {
     this.state = 'closed';
     this.setLive(false);
     this.nextKeepaliveAt = Infinity;
-    this.nextProbeAt = Infinity;
+    this.pmtu.stop();
     this.unheardCheckAt = Infinity;
     const out: Action[] = [log('info', `${this.name} closed: ${why}`)];
     this.ctx.counters.add('tunnels-closed');
@@ -351,10 +328,6 @@ export class BrokerTunnel {
     return out;
   }
 
-  private computeMtu(): number {
-    return tunnelMtu(this.measured, this.remoteMtu ?? PMTU_DEFAULT);
-  }
-
   private setLive(live: boolean): void {
     if (live === this.live) return;
     this.live = live;
@@ -362,7 +335,7 @@ export class BrokerTunnel {
   }
 
   private updateMtu(out: Action[]): void {
-    const mtu = this.computeMtu();
+    const mtu = this.pmtu.tunnelMtu();
     if (mtu === this.mtu) return;
     const old = this.mtu;
     this.mtu = mtu;
@@ -390,30 +363,12 @@ export class BrokerTunnel {
   /** For the status table. */
   describe(now: number): { pmtuProbe: string; remoteMtu: number | null; idleMs: number; ageMs: number } {
     return {
-      pmtuProbe: this.fixedPmtu ? 'fixed' : this.probeIndex > 0 ? `probing ${this.lastProbeSize}` : 'idle',
-      remoteMtu: this.remoteMtu,
+      pmtuProbe: this.pmtu.describe(),
+      remoteMtu: this.pmtu.remoteMtu,
       idleMs: now - this.lastAlive,
       ageMs: now - this.createdAt,
     };
   }
-}
-
-/** Probe datagrams are 1,306-1,472 zero bytes after the header and never change: one shared
- *  buffer per size instead of one allocation per probe (24 per tunnel per run; the allocations
- *  were the broker's main garbage with many tunnels probing). The driver only reads them. */
-const PROBES = new Map<number, Uint8Array>();
-function probeDatagram(size: number): Uint8Array {
-  let p = PROBES.get(size);
-  if (!p) PROBES.set(size, (p = encodePmtuProbe(size)));
-  return p;
-}
-
-/** The next deadline of a periodic timer that was due at `due`: one period later, so that a
- *  late wake-up does not shift the schedule (tunnels created together stay spread); after a
- *  long stall, one period from now. */
-function periodic(due: number, period: number, now: number): number {
-  const next = due + period;
-  return next > now ? next : now + period;
 }
 
 export function log(level: 'error' | 'warning' | 'info' | 'debug', message: string): Action {

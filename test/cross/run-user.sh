@@ -201,7 +201,7 @@ grep -q '^error: missing required option -b host:port, -i iface' <<<"$err" && [ 
   || add "'-u x': rc=$rc, stderr '$(head -1 <<<"$err")'"
 [ -z "$why" ] && pass $t || fail $t "$why"
 
-# ---- runtime self-tests of the bundle (src/runtime/quickjs/selftest.ts) --------------------------
+# ---- runtime self-tests of the bundle (src/main/client/selftest.ts) --------------------------
 BUILTINS_OUT=$'selftest-builtins: Map 1:2, DataView 7f000001 2,127, toFixed 1234.6, parseInt 31, padStart 007, absent RegExp,Date,JSON,Proxy\nselftest-builtins: promise job ran (42)'
 t=builtins
 run builtins --selftest-builtins

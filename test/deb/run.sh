@@ -32,7 +32,7 @@ dpkg-deb -I "$deb" > "$work/info.txt"
 contents() {
   local r=$work/root f
   for f in usr/bin/tunneldigger-broker usr/lib/tunneldigger-broker/node/tdnative.node \
-      usr/lib/tunneldigger-broker/js/src/runtime/node/broker-cli.js usr/lib/tunneldigger-broker/node_modules/prom-client/package.json \
+      usr/lib/tunneldigger-broker/js/src/main/broker/broker-cli.js usr/lib/tunneldigger-broker/node_modules/prom-client/package.json \
       etc/tunneldigger/broker.cfg lib/systemd/system/tunneldigger-broker.service lib/systemd/system/tunneldigger-broker@.service \
       usr/lib/modules-load.d/tunneldigger-broker.conf usr/share/doc/tunneldigger-broker/operations.md; do
     [ -e "$r/$f" ] || { echo "missing /$f"; return 1; }

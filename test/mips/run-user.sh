@@ -98,7 +98,7 @@ grep -q '^error: missing required option -b host:port, -i iface' <<<"$err" && [ 
   || why="${why:+$why; }'-u x': rc=$rc, stderr '$(head -1 <<<"$err")'"
 [ -z "$why" ] && pass $t || fail $t "$why"
 
-# ---- runtime self-tests of the bundle (src/runtime/quickjs/selftest.ts) --------------------------
+# ---- runtime self-tests of the bundle (src/main/client/selftest.ts) --------------------------
 # The engine built-ins the client uses, computed on the big-endian soft-float target (byte order,
 # number formatting), a promise job, and the intrinsics left out of the binary (no RegExp: the
 # `qjsc -x` regexp byte-order bug cannot bite any more, bytecode still comes from the BE qjsc).

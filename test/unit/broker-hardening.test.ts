@@ -18,7 +18,7 @@ import { LIMIT_INTERVAL_MS, UNHEARD_MS } from '../../src/broker/tunnel.js';
 import { FINE_TICK_MS, FineCookieJar } from '../../src/protocol/cookie.js';
 import * as m from '../../src/protocol/messages.js';
 import type { LogLevel } from '../../src/runtime/loop.js';
-import { nodeLockFs } from '../../src/runtime/node/broker-main.js';
+import { nodeLockFs } from '../../src/main/broker/broker-main.js';
 import { CFG, CLIENT, ERRNO, handshake, rig } from './broker-fakes.js';
 import { FakeLoop } from './fake-loop.js';
 
@@ -394,7 +394,7 @@ test('redactAddresses: every IPv4 address but the kept ones; not version-like lo
 // Issue 10 item 5: SIGHUP
 
 test('broker-main handles SIGHUP (Node would otherwise exit on it)', () => {
-  const src = readFileSync(new URL('../../src/runtime/node/broker-main.js', import.meta.url), 'utf8');
+  const src = readFileSync(new URL('../../src/main/broker/broker-main.js', import.meta.url), 'utf8');
   // registered right after the loop exists, before the slow start-up steps
   const at = src.indexOf('signals.SIGHUP');
   assert.ok(at > 0, 'no SIGHUP handler');

@@ -8,7 +8,7 @@
 if [ "${1:-}" != --in-vm ]; then
   ROOT=$(cd "$(dirname "$0")/../.." && pwd)
   cd "$ROOT" || exit 1
-  [ -x build/x86_64/tunneldigger ] && [ -f build/js/src/runtime/node/broker-main.js ] ||
+  [ -x build/x86_64/tunneldigger ] && [ -f build/js/src/main/broker/broker-main.js ] ||
     { echo "demo: build/x86_64/tunneldigger or the broker is missing; run 'make build' first" >&2; exit 1; }
   export VM_NAME=${VM_NAME:-demo} VM_TIMEOUT=${VM_TIMEOUT:-300} VM_QUIET=1
   LOG=build/vm/$VM_NAME.log

@@ -15,7 +15,7 @@ import { brokerLogLoop } from '../../broker/redact.js';
 import { timers } from '../../protocol/constants.js';
 import { BrokerOps, isExecutable, warnHooksNotExecutable } from './broker-ops.js';
 import { CLI_USAGE } from './broker-cli.js';
-import { NodeLoop } from './loop.js';
+import { NodeLoop } from '../../runtime/node/loop.js';
 
 export const USAGE = CLI_USAGE;
 
@@ -43,7 +43,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   // loaded only now, so --help and config errors work without the addon
-  const { native } = await import('./native.js');
+  const { native } = await import('../../runtime/node/native.js');
   const { NetlinkKernel } = await import('../../netlink/kernel.js');
   const loop = new NodeLoop(native, cfg.verbosity);
   // from now on SIGHUP must not kill the broker (Node's default), also while it starts; once the

@@ -1,11 +1,11 @@
-// Client entry point, called by the QuickJS runtime (src/runtime/quickjs/main.ts).
-import type { Native } from '../native.js';
-import { NetlinkKernel } from '../netlink/kernel.js';
-import type { Loop } from '../runtime/loop.js';
-import { Client } from './client.js';
-import { ClientDriver } from './driver.js';
-import { createLogger } from './log.js';
-import { parseArgs } from './options.js';
+// Client entry point, called by the QuickJS bundle entry (src/main/client/quickjs-main.ts).
+import type { Native } from '../../native.js';
+import { NetlinkKernel } from '../../netlink/kernel.js';
+import type { Loop } from '../../runtime/loop.js';
+import { Client } from '../../client/client.js';
+import { ClientDriver } from '../../client/driver.js';
+import { createLogger } from '../../client/log.js';
+import { parseArgs } from '../../client/options.js';
 
 /** args: the command line after the program name. Exits 1 on -h and on bad arguments. */
 export function clientMain(args: string[], native: Native, loop: Loop): void {

@@ -2,7 +2,7 @@
 // exercise tdnative + the event loop (qjs-native/td_qjs_loop.c) without any client logic.
 import { writeString } from 'tdproc';
 import type { Native } from '../../native.js';
-import type { Loop } from '../loop.js';
+import type { Loop } from '../../runtime/loop.js';
 
 const say = (line: string): void => {
   writeString(1, `${line}\n`);

@@ -11,8 +11,8 @@ import type { BrokerDriver, BrokerKernel } from '../../broker/executor.js';
 import type { JobRunner } from '../../broker/job-runner.js';
 import { BrokerMetrics } from '../../broker/metrics.js';
 import { ControlServer } from './control-server.js';
-import type { NodeLoop } from './loop.js';
-import type { NodeNative } from './native.js';
+import type { NodeLoop } from '../../runtime/node/loop.js';
+import type { NodeNative } from '../../runtime/node/native.js';
 
 const STATUS_MS = 10_000;
 const ERRNO_NAMES = new Map<number, string>(Object.entries(osConstants.errno).map(([k, v]) => [v, k]));
