@@ -82,19 +82,22 @@ export class BrokerDriver {
     const ids = tunnels.map((t) => t.tunnelId).filter((id) => id >= first && id <= last);
     if (ids.length === 0) return;
     const t0 = this.loop.now();
-    const results = this.kernel.deleteTunnels ? this.kernel.deleteTunnels(ids) : ids.map((id) => this.kernel.deleteTunnel(id));
-    const failed = ids.flatMap((id, i) => {
-      const r = results[i] ?? 0;
-      return r < 0 && r !== -this.native.errno.ENOENT ? [`${id} (${this.errText(-r)})`] : [];
-    });
+    const failed = this.deleteKernelTunnels(ids);
     this.core.leftInKernel(ids);
     this.loop.log('info', `start-up: ${ids.length} kernel tunnels in our id range ${first}-${last} were left by an earlier run ` +
       `(${idRanges(ids)}): deleted in ${Math.round(this.loop.now() - t0)} ms, the kernel removes their sessions; ` +
       'their ids are handed out last');
-    if (failed.length) {
-      this.loop.log('warning', `start-up: deleting ${failed.length} stale kernel tunnels failed: ${failed.slice(0, 5).join(', ')}` +
-        `${failed.length > 5 ? ', ...' : ''}`);
-    }
+    if (failed.length) this.loop.log('warning', `start-up: deleting ${failed.length} stale kernel tunnels failed: ${firstFew(failed)}`);
+  }
+
+  /** Pipelined TUNNEL_DELETE (one call each if the kernel executor cannot pipeline); returns
+   *  "id (error)" for each failure other than ENOENT (already gone). */
+  private deleteKernelTunnels(ids: number[]): string[] {
+    const results = this.kernel.deleteTunnels ? this.kernel.deleteTunnels(ids) : ids.map((id) => this.kernel.deleteTunnel(id));
+    return ids.flatMap((id, i) => {
+      const r = results[i] ?? 0;
+      return r < 0 && r !== -this.native.errno.ENOENT ? [`${id} (${this.errText(-r)})`] : [];
+    });
   }
 
   /** Opens one listener per configured port; returns how many are listening. */
@@ -221,20 +224,17 @@ export class BrokerDriver {
    *  delete is logged (one line for all); the closed socket still takes the tunnel with it. */
   private removeKernelTunnels(ids: number[]): void {
     if (ids.length === 0) return;
-    const results = this.kernel.deleteTunnels ? this.kernel.deleteTunnels(ids) : ids.map((id) => this.kernel.deleteTunnel(id));
-    const failed: string[] = [];
-    for (let i = 0; i < ids.length; i++) {
-      const r = results[i] ?? 0;
-      if (r < 0 && r !== -this.native.errno.ENOENT) failed.push(`${ids[i]} (${this.errText(-r)})`);
-      const fd = this.tunnelFds.get(ids[i]);
+    const failed = this.deleteKernelTunnels(ids);
+    for (const id of ids) {
+      const fd = this.tunnelFds.get(id);
       if (fd === undefined) continue;
       this.loop.onReadable(fd, null);
       this.native.close(fd);
-      this.tunnelFds.delete(ids[i]);
+      this.tunnelFds.delete(id);
     }
     if (failed.length) {
-      this.loop.log('warning', `shutdown: TUNNEL_DELETE failed for ${failed.length} tunnels: ${failed.slice(0, 5).join(', ')}` +
-        `${failed.length > 5 ? ', ...' : ''}; their sockets are closed, which removes them too`);
+      this.loop.log('warning', `shutdown: TUNNEL_DELETE failed for ${failed.length} tunnels: ${firstFew(failed)}; ` +
+        'their sockets are closed, which removes them too');
     }
   }
 
@@ -424,6 +424,11 @@ export class BrokerDriver {
 /** An exception as one log line (stack frames joined with " | "). */
 function oneLine(e: unknown): string {
   return (e instanceof Error ? e.stack ?? e.message : String(e)).replace(/\n\s*/g, ' | ');
+}
+
+/** The first five items of a list for a log line, "..." for the rest. */
+function firstFew(items: string[]): string {
+  return items.slice(0, 5).join(', ') + (items.length > 5 ? ', ...' : '');
 }
 
 /** Sorted ids as ranges: "100-199, 250". */
