@@ -33,8 +33,8 @@ export interface BrokerKernel {
 }
 
 const RECV_BUFFER = 65536;
-/** How often a shutdown asks the kernel which of the deleted tunnels it still lists (at least;
- *  more rarely when a dump of many tunnels is slow). */
+/** How often a shutdown asks the kernel which of the deleted tunnels it still lists (more
+ *  rarely when a dump of many tunnels is slow, but at least once a second). */
 export const SHUTDOWN_POLL_MS = 100;
 /** A shutdown gives up after this long (hooks still running are killed, waiting ones dropped):
  *  within the 60 s an operator (and issue 7) expects, and below systemd's TimeoutStopSec (90 s).
@@ -211,8 +211,9 @@ export class BrokerDriver {
         for (const id of [...pending]) if (!still.has(id)) release(id);
       }
       if (pending.size === 0) return kernelDone();
-      // a dump of many tunnels takes a while: never spend more than a third of the time on it
-      interval = Math.max(SHUTDOWN_POLL_MS, 3 * (this.loop.now() - started));
+      // a dump of many tunnels takes a while: spend at most a third of the time on it, but look
+      // at least once a second (each poll releases the down hooks of the tunnels gone)
+      interval = Math.min(1000, Math.max(SHUTDOWN_POLL_MS, 3 * (this.loop.now() - started)));
       pollTimer = this.loop.setTimer(interval, poll);
     };
     if (pending.size === 0) kernelDone();
