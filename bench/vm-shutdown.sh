@@ -41,10 +41,7 @@ row_e() {
   exit_s=""
   if fleet_wait 160 grep -q "all $N tunnels up" "$W/e.out"; then
     sleep 3
-    t0=$(date +%s.%N)
-    kill -TERM "$bpid"
-    i=0; while kill -0 "$bpid" 2>/dev/null && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done
-    kill -0 "$bpid" 2>/dev/null || exit_s=$(calc "$(date +%s.%N) - $t0")
+    exit_s=$(load_sigterm_exit_s "$bpid")
   fi
   TD_BROKER_PID=$bpid; td_stop_broker
   # clients told = tunnels the load generator lost (its liveness timeout is 60 s: only the

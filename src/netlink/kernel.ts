@@ -219,12 +219,8 @@ export class NetlinkKernel {
     let waiting = seqs.size;
     let unrelated = 0;
     while (waiting > 0) {
-      const n = this.native.netlinkRecv(fd, this.buf);
-      if (n === -errno.EINTR) continue;
-      if (n < 0) return n;
-      if (n > this.buf.length) return this.malformed(`datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer`);
-      const msgs = decodeMessages(this.buf.subarray(0, n), this.littleEndian);
-      if (isDecodeError(msgs)) return this.malformed(msgs.error);
+      const msgs = this.receive(fd);
+      if (typeof msgs === 'number') return msgs;
       let related = false;
       for (const m of msgs) {
         const i = seqs.get(m.seq);
@@ -278,6 +274,19 @@ export class NetlinkKernel {
     return -this.native.errno.EINVAL;
   }
 
+  /** One datagram from the socket, decoded (EINTR retried; the messages point into the
+   *  receive buffer), or -errno. */
+  private receive(fd: number): NlMessage[] | number {
+    for (;;) {
+      const n = this.native.netlinkRecv(fd, this.buf);
+      if (n === -this.native.errno.EINTR) continue;
+      if (n < 0) return n;
+      if (n > this.buf.length) return this.malformed(`datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer`);
+      const msgs = decodeMessages(this.buf.subarray(0, n), this.littleEndian);
+      return isDecodeError(msgs) ? this.malformed(msgs.error) : msgs;
+    }
+  }
+
   /** Sends one request and reads its answer. Replies with another sequence number (answers
    *  to requests that timed out earlier, late ACKs after a dump) are skipped.
    *  'ack': [] after the ACK. 'reply': the first non-control message. 'dump': all messages up
@@ -289,12 +298,8 @@ export class NetlinkKernel {
     const collected: NlMessage[] = [];
     let unrelated = 0;
     for (;;) {
-      const n = this.native.netlinkRecv(fd, this.buf);
-      if (n === -errno.EINTR) continue;
-      if (n < 0) return n;
-      if (n > this.buf.length) return this.malformed(`datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer`);
-      const msgs = decodeMessages(this.buf.subarray(0, n), this.littleEndian);
-      if (isDecodeError(msgs)) return this.malformed(msgs.error);
+      const msgs = this.receive(fd);
+      if (typeof msgs === 'number') return msgs;
       let related = false;
       for (const m of msgs) {
         if (m.seq !== seq) continue;

@@ -141,11 +141,7 @@ lpid=$LOAD_PID
 exit_s=""
 if fleet_wait 120 grep -q 'all 100 tunnels up' "$W/e.out"; then
   sleep 3
-  t0=$(date +%s.%N)
-  kill -TERM "$bpid"
-  i=0; while kill -0 "$bpid" 2>/dev/null && [ $i -lt 900 ]; do sleep 0.1; i=$((i + 1)); done
-  t1=$(date +%s.%N)
-  kill -0 "$bpid" 2>/dev/null || exit_s=$(calc "$t1 - $t0" 1)
+  exit_s=$(load_sigterm_exit_s "$bpid")
 fi
 TD_BROKER_PID=$bpid; td_stop_broker
 wait "$lpid"; eval "$(load_vars e)"

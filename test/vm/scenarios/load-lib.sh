@@ -70,3 +70,16 @@ load_run_bg() {
     --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err" &
   LOAD_PID=$!
 }
+
+# load_sigterm_exit_s <pid>: SIGTERM to pid, then the seconds (0.1 s resolution, "%.1f") until
+# it has exited (gone or a zombie not yet reaped); empty when it still runs after 90 s
+load_sigterm_exit_s() {
+  _t0=$(date +%s.%N)
+  kill -TERM "$1"
+  _i=0
+  while [ $_i -lt 900 ]; do
+    _st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -z "$_st" ] || [ "$_st" = Z ] && { awk -v a="$_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; return 0; }
+    sleep 0.1; _i=$((_i + 1))
+  done
+}
