@@ -38,11 +38,7 @@ row_e() {
   bpid=$TD_BROKER_PID
   load_run_bg e --clients "$N" --up-timeout 150 --duration 60 --no-teardown --uuid-prefix e
   lpid=$LOAD_PID
-  exit_s=""
-  if fleet_wait 160 grep -q "all $N tunnels up" "$W/e.out"; then
-    sleep 3
-    exit_s=$(load_sigterm_exit_s "$bpid")
-  fi
+  exit_s=$(load_sigterm_when_up e "$N" 160 "$bpid")
   TD_BROKER_PID=$bpid; td_stop_broker
   # clients told = tunnels the load generator lost (its liveness timeout is 60 s: only the
   # ERROR takes them down this fast), from its next progress line

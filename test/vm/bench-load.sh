@@ -138,11 +138,7 @@ fleet_do broker-e bench_broker session.down="$W/down.sh"
 bpid=$TD_BROKER_PID
 load_run_bg e --clients 100 --duration 40 --no-teardown --uuid-prefix e
 lpid=$LOAD_PID
-exit_s=""
-if fleet_wait 120 grep -q 'all 100 tunnels up' "$W/e.out"; then
-  sleep 3
-  exit_s=$(load_sigterm_exit_s "$bpid")
-fi
+exit_s=$(load_sigterm_when_up e 100 120 "$bpid")
 TD_BROKER_PID=$bpid; td_stop_broker
 wait "$lpid"; eval "$(load_vars e)"
 grep -v '^LOADGEN' "$W/e.out"

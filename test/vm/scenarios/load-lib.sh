@@ -83,3 +83,11 @@ load_sigterm_exit_s() {
     sleep 0.1; _i=$((_i + 1))
   done
 }
+
+# load_sigterm_when_up <run> <n> <timeout_s> <pid>: once run <run> has all <n> tunnels up (its
+# .out, within timeout_s) and 3 s more, load_sigterm_exit_s <pid>; fails when they never were
+load_sigterm_when_up() {
+  fleet_wait "$3" grep -q "all $2 tunnels up" "$TD_WORK/$1.out" || return 1
+  sleep 3
+  load_sigterm_exit_s "$4"
+}
