@@ -70,7 +70,7 @@ row_f() {
     bt=$(node "$TD_BROKER_BIN" ctl -s /run/tunneldigger-broker/broker.sock status --json 2>/dev/null | sed -n 's/^  "tunnels": \([0-9]*\),/\1/p')
   fi
   kill -TERM "$lpid" 2>/dev/null; wait "$lpid"
-  echo "bench-shutdown: $1 F$2: SIGKILL + restart after 3 s: $N kernel tunnels again ${back:+after $back s after the restart}${back:-not within 60 s}; 8 s later: kernel $kt, broker $bt; guest load $(cut -d' ' -f1 /proc/loadavg)"
+  echo "bench-shutdown: $1 F$2: SIGKILL + restart after 3 s: $N kernel tunnels again $( [ -n "$back" ] && echo "$back s after the restart" || echo 'not within 60 s'); 8 s later: kernel $kt, broker $bt; guest load $(cut -d' ' -f1 /proc/loadavg)"
   grep -E 'start-up|stale kernel' "$W/broker.log" | head -3 | sed "s/^/bench-shutdown: $1 F$2 log: /" | cut -c1-300
   td_stop_broker
 }
