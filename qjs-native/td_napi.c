@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include "td_core.h"
 
 /* ---- argument helpers: type errors throw, everything else returns -errno ---- */
@@ -130,6 +131,8 @@ struct watcher {
     /* watchDatagrams: read by the addon (recvmmsg), reported in batches (dgram_reader) */
     bool dgram;
     bool queued;
+    /* an error taken with SO_ERROR on POLLERR, reported in the next batch (positive errno) */
+    int pending_err;
     struct watcher *ready_next;
 };
 
@@ -203,11 +206,23 @@ static void on_readable(uv_poll_t *h, int status, int events)
     napi_handle_scope scope;
     napi_value cb, global, result, exc;
     bool pending = false;
-    (void)status; /* on a poll error the callback still runs: its read() reports the errno */
+    int soerr = 0;
+    socklen_t len = sizeof soerr;
     (void)events;
     if (w->closing)
         return;
     if (w->dgram) {
+        /* POLLERR stopped the handle as below; the batch read comes later (check phase), so
+         * the error is taken (and so cleared) here, kept for that batch, and the socket is
+         * watched again. */
+        if (status < 0 && !w->closing) {
+            if (getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &len) == 0 && soerr > 0)
+                w->pending_err = soerr;
+            if (uv_poll_start(&w->poll, UV_READABLE, on_readable) < 0) {
+                stop_watcher(w);
+                return;
+            }
+        }
         dgram_ready(w);
         return;
     }
@@ -223,6 +238,16 @@ static void on_readable(uv_poll_t *h, int status, int events)
         }
     }
     napi_close_handle_scope(env, scope);
+    /* On POLLERR (a connected UDP socket got an ICMP error: the peer's port was closed for a
+     * while) libuv has stopped this handle before calling us (status UV_EBADF). The callback's
+     * read reported the errno; the socket works on, so watch it again, or nothing sent to it
+     * later is ever read. A pending error the callback left is cleared first (SO_ERROR), so a
+     * callback that did not read cannot make this spin. */
+    if (status < 0 && !w->closing) {
+        (void)getsockopt(w->fd, SOL_SOCKET, SO_ERROR, &soerr, &len);
+        if (uv_poll_start(&w->poll, UV_READABLE, on_readable) < 0)
+            stop_watcher(w);
+    }
 }
 
 /* A new watcher of fd (uv_poll initialised, not started, not linked): 0 or -errno. */
@@ -830,6 +855,16 @@ static void on_dgram_check(uv_check_t *h)
         w->queued = false;
         if (w->closing || room == 0)
             continue; /* what is left stays queued in the kernel: the poll reports it again */
+        if (w->pending_err) {
+            int32_t *m = r->meta + (size_t)count * TD_DGRAM_META;
+            memset(m, 0, TD_DGRAM_META * sizeof *m);
+            m[0] = w->fd;
+            m[1] = -w->pending_err;
+            w->pending_err = 0;
+            count++;
+            if (--room == 0)
+                continue; /* the datagrams stay queued: the poll reports the socket again */
+        }
         n = td_recv_batch(w->fd, r->buf + (size_t)count * r->slot, r->slot, room < r->per_fd ? room : r->per_fd, dg);
         if (n < 0) {
             int32_t *m = r->meta + (size_t)count * TD_DGRAM_META;

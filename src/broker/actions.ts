@@ -42,7 +42,9 @@ export type Action =
   | { type: 'setMtu'; tunnelId: number; sessionId: number; ifname: string; mtu: number }
   /** SESSION_DELETE, TUNNEL_DELETE, close the tunnel socket. */
   | { type: 'teardown'; tunnelId: number; sessionId: number }
-  | { type: 'run'; job: Job }
+  /** afterTeardown: a job (the down hook) to start only once the kernel has removed that
+   *  tunnel; immediate teardowns (the normal close) satisfy it at once, a shutdown's do not. */
+  | { type: 'run'; job: Job; afterTeardown?: number }
   | { type: 'log'; level: LogLevel; message: string };
 
 export type SetupStage = 'socket' | 'tunnel' | 'session';

@@ -93,6 +93,9 @@ export class BrokerCore {
   private readonly slackMs: number;
   /** Salt of the opaque per-IP hook queue names (log_ip_addresses=false). */
   private readonly queueSalt: number;
+  /** Ids of kernel tunnels an earlier run left behind (start-up clean-up): EEXIST on one of them
+   *  means the kernel is still removing it, not that someone else owns it. */
+  private readonly leftByEarlierRun = new Set<number>();
   /** Set after the first SESSION_CREATE EEXIST (kernel without duplicate session ids, §2.7). */
   private requireUniqueSessionId = false;
   private stopping = false;
@@ -366,6 +369,16 @@ export class BrokerCore {
     const out: Action[] = [];
     tunnel.state = 'closed';
     this.forget(tunnel);
+    const dying = result.stage === 'tunnel' && result.errno === this.deps.errno.EEXIST && this.leftByEarlierRun.has(tunnelId);
+    if (dying) {
+      // ours from the earlier run, still being removed by the kernel: try the id again later
+      this.pool.release(tunnelId);
+      this.counters.add('refused-id-still-in-kernel');
+      out.push(log('info', `${tunnel.name}: kernel tunnel ${tunnelId}, left by an earlier run, is still being removed; ` +
+        `refusing the client (it retries), id ${tunnelId} goes to the back of the queue`));
+      out.push({ type: 'send', socket: { kind: 'listener', port: tunnel.port }, data: encodeError(), to: tunnel.endpoint });
+      return out;
+    }
     if (result.stage === 'tunnel' && result.errno === this.deps.errno.EEXIST) {
       // someone else owns this kernel tunnel id: never hand it out again (as the original)
       this.pool.retire(tunnelId);
@@ -450,16 +463,38 @@ export class BrokerCore {
     }
   }
 
-  /** Closes every tunnel with SHUTDOWN, all at once (the clients are told and the hooks queued
-   *  in one go; hooks of different tunnels run in parallel); afterwards input is ignored. */
+  /** Closes every tunnel with SHUTDOWN, all at once; afterwards input is ignored. The actions
+   *  come in phases, each for every tunnel before the next, so that nothing slow delays what
+   *  can go out at once: the ERRORs to all clients, then the log lines and pre-down hooks, then
+   *  the kernel teardowns, then the down hooks (marked afterTeardown: the driver starts them
+   *  once the kernel has removed that tunnel). A tunnel's own pre-down → teardown → down keep
+   *  their order; hooks of different tunnels run in parallel under hooks.max_concurrent. */
   shutdown(_now: number): Action[] {
     this.stopping = true;
-    const out: Action[] = [];
+    const told: Action[] = [];
+    const before: Action[] = [];
+    const teardowns: Action[] = [];
+    const after: Action[] = [];
     for (const tunnel of [...this.tunnels.values()]) {
-      for (const a of tunnel.close(BrokerErrorCode.SHUTDOWN, 'broker shutting down')) out.push(a);
+      let tornDown = false;
+      for (const a of tunnel.close(BrokerErrorCode.SHUTDOWN, 'broker shutting down')) {
+        if (a.type === 'send') told.push(a);
+        else if (a.type === 'teardown') {
+          teardowns.push(a);
+          tornDown = true;
+        } else if (a.type === 'run' && tornDown) after.push({ ...a, afterTeardown: tunnel.tunnelId });
+        else before.push(a);
+      }
       this.reap(tunnel);
     }
-    return out;
+    return told.concat(before, teardowns, after);
+  }
+
+  /** Start-up: kernel tunnels in our id range that an earlier run left behind (being deleted):
+   *  their ids are handed out last, and an EEXIST on one of them does not retire it. */
+  leftInKernel(ids: number[]): void {
+    for (const id of ids) if (this.pool.contains(id)) this.leftByEarlierRun.add(id);
+    this.pool.handOutLast(ids);
   }
 
   /** floor(live tunnels / max_tunnels × 65535): tunnels that never heard from their client

@@ -25,6 +25,8 @@ export interface BrokerKernel {
   resolveL2tpFamily(): number;
   createTunnel(t: { tunnelId: number; peerTunnelId: number; fd: number }): number;
   deleteTunnel(tunnelId: number): number;
+  /** TUNNEL_DELETE of many, pipelined (NetlinkKernel.deleteTunnels); one 0 / -errno per id. */
+  deleteTunnels?(tunnelIds: number[]): number[];
   createSession(s: { tunnelId: number; sessionId: number; peerSessionId: number; ifname: string }): number;
   deleteSession(tunnelId: number, sessionId: number): number;
   setSessionMtu(tunnelId: number, sessionId: number, mtu: number): number;
@@ -34,6 +36,14 @@ export interface BrokerKernel {
 }
 
 const RECV_BUFFER = 65536;
+/** How often a shutdown asks the kernel which of the deleted tunnels it still lists (more
+ *  rarely when a dump of many tunnels is slow, but at least once a second). */
+export const SHUTDOWN_POLL_MS = 100;
+/** A shutdown gives up after this long (hooks still running are killed, waiting ones dropped):
+ *  within the 60 s an operator (and issue 7) expects, and below systemd's TimeoutStopSec (90 s).
+ *  A hook is killed after timers.hookTimeout (30 s), so a tunnel whose pre-down hangs still has
+ *  25 s for its down hook. */
+export const SHUTDOWN_GRACE_MS = 55_000;
 /** Datagrams read per readiness callback before yielding to other sockets. */
 const READ_BURST = 64;
 
@@ -78,29 +88,38 @@ export class BrokerDriver {
     if (this.reader && typeof this.reader.sendBatch === 'function') this.sender = this.reader as DatagramSender;
   }
 
-  /** Deletes kernel sessions and tunnels left in our id range by an earlier run. */
+  /** Deletes the kernel tunnels left in our id range by an earlier run (a killed broker's
+   *  tunnels are already being removed by the kernel, which closed their sockets): one
+   *  pipelined TUNNEL_DELETE each, no SESSION_DELETE (the kernel closes a deleted tunnel's
+   *  sessions in its own workqueue, in parallel), no waiting. The core hands their ids out last,
+   *  and treats EEXIST on one of them as "not gone yet". */
   cleanupStaleKernelState(): void {
-    const inRange = (id: number): boolean => id >= this.cfg.tunnelIdBase && id < this.cfg.tunnelIdBase + this.cfg.maxTunnels;
-    const sessions = this.kernel.listSessions();
-    if (typeof sessions === 'number') {
-      this.loop.log('warning', `cannot list kernel L2TP sessions: ${this.errText(-sessions)}; stale sessions are not removed`);
-    } else {
-      for (const s of sessions.filter((x) => inRange(x.tunnelId))) {
-        const r = this.kernel.deleteSession(s.tunnelId, s.sessionId);
-        this.loop.log(r < 0 ? 'warning' : 'info', `stale kernel session ${s.tunnelId}/${s.sessionId}: ` +
-          (r < 0 ? `delete failed: ${this.errText(-r)}` : 'deleted'));
-      }
-    }
+    const first = this.cfg.tunnelIdBase;
+    const last = first + this.cfg.maxTunnels - 1;
     const tunnels = this.kernel.listTunnels();
     if (typeof tunnels === 'number') {
       this.loop.log('warning', `cannot list kernel L2TP tunnels: ${this.errText(-tunnels)}; stale tunnels are not removed`);
       return;
     }
-    for (const t of tunnels.filter((x) => inRange(x.tunnelId))) {
-      const r = this.kernel.deleteTunnel(t.tunnelId);
-      this.loop.log(r < 0 ? 'warning' : 'info', `stale kernel tunnel ${t.tunnelId}: ` +
-        (r < 0 ? `delete failed: ${this.errText(-r)}` : 'deleted'));
-    }
+    const ids = tunnels.map((t) => t.tunnelId).filter((id) => id >= first && id <= last);
+    if (ids.length === 0) return;
+    const t0 = this.loop.now();
+    const failed = this.deleteKernelTunnels(ids);
+    this.core.leftInKernel(ids);
+    this.loop.log('info', `start-up: ${ids.length} kernel tunnels in our id range ${first}-${last} were left by an earlier run ` +
+      `(${idRanges(ids)}): deleted in ${Math.round(this.loop.now() - t0)} ms, the kernel removes their sessions; ` +
+      'their ids are handed out last');
+    if (failed.length) this.loop.log('warning', `start-up: deleting ${failed.length} stale kernel tunnels failed: ${firstFew(failed)}`);
+  }
+
+  /** Pipelined TUNNEL_DELETE (one call each if the kernel executor cannot pipeline); returns
+   *  "id (error)" for each failure other than ENOENT (already gone). */
+  private deleteKernelTunnels(ids: number[]): string[] {
+    const results = this.kernel.deleteTunnels ? this.kernel.deleteTunnels(ids) : ids.map((id) => this.kernel.deleteTunnel(id));
+    return ids.flatMap((id, i) => {
+      const r = results[i] ?? 0;
+      return r < 0 && r !== -this.native.errno.ENOENT ? [`${id} (${this.errText(-r)})`] : [];
+    });
   }
 
   /** Opens one listener per configured address and port; returns how many are listening. */
@@ -127,33 +146,127 @@ export class BrokerDriver {
     return this.listeners.size;
   }
 
-  /** Closes listeners, closes every tunnel (ERROR 0x02, hooks, kernel teardown) and calls done
-   *  when the hooks have finished or `graceMs` has passed. */
+  /** Closes the listeners and every tunnel (core.shutdown: ERROR 0x02 to all clients first,
+   *  then pre-down hooks, kernel teardown, down hooks), and calls done once the kernel has
+   *  removed every tunnel and the hooks have finished, or after `graceMs` (then the hooks still
+   *  running are killed and those waiting dropped). The kernel teardown is one pipelined
+   *  TUNNEL_DELETE per tunnel plus closing its socket: the kernel removes the sessions and
+   *  interfaces in its own workqueue, in parallel, which is polled (listTunnels) every
+   *  SHUTDOWN_POLL_MS; each down hook starts when its tunnel is gone, as after a normal
+   *  close. Every phase is logged with the time it took. */
   shutdown(graceMs: number, done: (clean: boolean) => void): void {
     if (this.stopping) return;
     this.stopping = true;
+    const t0 = this.loop.now();
+    const ms = (): number => Math.round(this.loop.now() - t0);
     for (const [key, fd] of this.listeners) {
       this.unwatchSocket(fd);
       this.native.close(fd);
       this.listeners.delete(key);
     }
-    this.run(this.core.shutdown(this.loop.now()));
     if (this.timer !== null) this.loop.cancelTimer(this.timer);
     this.timer = null;
+    const hooksBefore = { started: this.jobs.startedCount, killed: this.jobs.killedCount };
+    const actions = this.core.shutdown(t0);
+    const sends = actions.filter((a) => a.type === 'send');
+    this.run(sends);
+    const told = sends.length;
+    const toldMs = ms();
+    const teardowns: number[] = [];
+    const held = new Map<number, Action[]>();
+    for (const a of actions) {
+      if (a.type === 'send') continue;
+      if (a.type === 'teardown') teardowns.push(a.tunnelId);
+      else if (a.type === 'run' && a.afterTeardown !== undefined) {
+        const list = held.get(a.afterTeardown);
+        if (list) list.push(a);
+        else held.set(a.afterTeardown, [a]);
+      } else this.run([a]);
+    }
+    this.removeKernelTunnels(teardowns);
+    this.loop.log('info', `shutdown: told ${told} clients (ERROR 0x02) after ${toldMs} ms; deleted ${teardowns.length} ` +
+      `kernel tunnels and closed their sockets after ${ms()} ms; ${this.jobs.pending} hooks queued, ` +
+      `${[...held.values()].reduce((n, l) => n + l.length, 0)} down hooks wait for the kernel to remove their interfaces ` +
+      `(hooks.max_concurrent ${this.jobs.maxRunningJobs})`);
+
     let finished = false;
-    const guard = this.loop.setTimer(graceMs, () => {
-      if (finished) return;
-      finished = true;
-      this.loop.log('warning', `shutdown: ${this.jobs.pending} hook jobs still pending after ${Math.round(graceMs / 1000)} s, abandoning them`);
-      this.jobs.abandon();
-      done(false);
-    });
-    this.jobs.whenIdle(() => {
+    let pollTimer: unknown = null;
+    const pending = new Set(teardowns);
+    const release = (id: number): void => {
+      pending.delete(id);
+      const list = held.get(id);
+      held.delete(id);
+      if (list) this.run(list);
+    };
+    const hooksText = (): string => {
+      const started = this.jobs.startedCount - hooksBefore.started;
+      const killed = this.jobs.killedCount - hooksBefore.killed;
+      return `${started} hooks run (at most ${this.jobs.peakRunning} at once)${killed ? `, ${killed} killed at their timeout` : ''}`;
+    };
+    const finish = (clean: boolean): void => {
       if (finished) return;
       finished = true;
       this.loop.cancelTimer(guard);
-      done(true);
+      if (pollTimer !== null) this.loop.cancelTimer(pollTimer);
+      if (clean) this.loop.log('info', `shutdown: hooks finished after ${ms()} ms; ${hooksText()}`);
+      done(clean);
+    };
+    const guard = this.loop.setTimer(graceMs, () => {
+      if (finished) return;
+      const notRun = [...held.values()].reduce((n, l) => n + l.length, 0);
+      const { running, dropped } = this.jobs.abandon();
+      this.loop.log('warning', `shutdown: still busy after ${Math.round(graceMs / 1000)} s: ${running} hooks killed, ` +
+        `${dropped + notRun} never run${pending.size ? `, ${pending.size} kernel tunnels not yet removed` : ''}; ` +
+        `${hooksText()}; exiting`);
+      finish(false);
     });
+    const kernelDone = (): void => {
+      this.loop.log('info', `shutdown: the kernel removed all ${teardowns.length} tunnels after ${ms()} ms; ` +
+        `${this.jobs.pending} hook jobs to finish`);
+      this.jobs.whenIdle(() => finish(true));
+    };
+    let interval = SHUTDOWN_POLL_MS;
+    const poll = (): void => {
+      pollTimer = null;
+      if (finished) return;
+      const started = this.loop.now();
+      const listed = this.kernel.listTunnels();
+      if (typeof listed === 'number') {
+        this.loop.log('warning', `shutdown: cannot list kernel L2TP tunnels (${this.errText(-listed)}); ` +
+          `starting the ${held.size} waiting down hooks now`);
+        for (const id of [...pending]) release(id);
+      } else {
+        const still = new Set<number>();
+        for (const t of listed) if (pending.has(t.tunnelId)) still.add(t.tunnelId);
+        for (const id of [...pending]) if (!still.has(id)) release(id);
+      }
+      if (pending.size === 0) return kernelDone();
+      // a dump of many tunnels takes a while: spend at most a third of the time on it, but look
+      // at least once a second (each poll releases the down hooks of the tunnels gone)
+      interval = Math.min(1000, Math.max(SHUTDOWN_POLL_MS, 3 * (this.loop.now() - started)));
+      pollTimer = this.loop.setTimer(interval, poll);
+    };
+    if (pending.size === 0) kernelDone();
+    else pollTimer = this.loop.setTimer(interval, poll);
+  }
+
+  /** Shutdown teardown of many tunnels at once: pipelined TUNNEL_DELETEs (no SESSION_DELETE:
+   *  the kernel closes a deleted tunnel's sessions itself), then the sockets closed. A failed
+   *  delete is logged (one line for all); the closed socket still takes the tunnel with it. */
+  private removeKernelTunnels(ids: number[]): void {
+    if (ids.length === 0) return;
+    const failed = this.deleteKernelTunnels(ids);
+    for (const id of ids) {
+      const fd = this.tunnelFds.get(id);
+      if (fd === undefined) continue;
+      this.unwatchSocket(fd);
+      this.native.close(fd);
+      this.tunnelFds.delete(id);
+    }
+    if (failed.length) {
+      this.loop.log('warning', `shutdown: TUNNEL_DELETE failed for ${failed.length} tunnels: ${firstFew(failed)}; ` +
+        'their sockets are closed, which removes them too');
+    }
   }
 
   /** Sets the listener's receive buffer; returns a text for the "listening on" line. */
@@ -472,4 +585,22 @@ interface WatchedSocket {
 /** An exception as one log line (stack frames joined with " | "). */
 function oneLine(e: unknown): string {
   return (e instanceof Error ? e.stack ?? e.message : String(e)).replace(/\n\s*/g, ' | ');
+}
+
+/** The first five items of a list for a log line, "..." for the rest. */
+function firstFew(items: string[]): string {
+  return items.slice(0, 5).join(', ') + (items.length > 5 ? ', ...' : '');
+}
+
+/** Sorted ids as ranges: "100-199, 250". */
+function idRanges(ids: number[]): string {
+  const sorted = [...ids].sort((a, b) => a - b);
+  const parts: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    let j = i;
+    while (j + 1 < sorted.length && sorted[j + 1] === sorted[j] + 1) j++;
+    parts.push(j > i ? `${sorted[i]}-${sorted[j]}` : String(sorted[i]));
+    i = j;
+  }
+  return parts.length > 8 ? `${parts.slice(0, 8).join(', ')}, ...` : parts.join(', ');
 }

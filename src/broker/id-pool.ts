@@ -29,6 +29,18 @@ export class IdPool {
     this.free.push(id);
   }
 
+  /** Moves these free ids to the back of the queue (kernel tunnels an earlier run left behind,
+   *  which the kernel is still removing): they are handed out after every other free id. */
+  handOutLast(ids: Iterable<number>): void {
+    const last = new Set<number>();
+    for (const id of ids) if (this.contains(id) && !this.inUse.has(id)) last.add(id);
+    if (last.size === 0) return;
+    const rest = this.free.slice(this.head).filter((id) => !last.has(id));
+    this.free.length = 0;
+    this.free.push(...rest, ...last);
+    this.head = 0;
+  }
+
   /** Drops an id for the rest of the process life (the kernel says someone else owns it). */
   retire(id: number): void {
     this.inUse.delete(id);

@@ -40,6 +40,8 @@ export class JobRunner {
   private readonly maxRunning: number;
   private readonly children: Supervisor;
   private peak = 0;
+  private started = 0;
+  private killed = 0;
 
   constructor(
     private readonly native: Native,
@@ -92,21 +94,42 @@ export class JobRunner {
     return this.peak;
   }
 
+  /** hooks.max_concurrent as applied. */
+  get maxRunningJobs(): number {
+    return this.maxRunning;
+  }
+
+  /** Jobs started so far, and how many of them were killed (timeout or abandon). */
+  get startedCount(): number {
+    return this.started;
+  }
+
+  get killedCount(): number {
+    return this.killed;
+  }
+
   /** cb runs (once) when no job is waiting or running. */
   whenIdle(cb: () => void): void {
     if (!this.busy) cb();
     else this.idleWaiters.push(cb);
   }
 
-  /** Kills every running job and drops the waiting ones (used when a shutdown runs out of time). */
-  abandon(): void {
+  /** Kills every running job and drops the waiting ones (used when a shutdown runs out of
+   *  time); returns how many were running and how many were waiting. */
+  abandon(): { running: number; dropped: number } {
+    const running = this.running.size;
+    let dropped = 0;
     for (const [key, q] of this.queues) {
-      if (this.running.has(key)) q.splice(1);
-      else this.queues.delete(key);
+      if (this.running.has(key)) dropped += q.splice(1).length;
+      else {
+        dropped += q.length;
+        this.queues.delete(key);
+      }
     }
     this.ready.clear();
     this.children.killAll();
     this.checkIdle();
+    return { running, dropped };
   }
 
   /** Starts waiting jobs while slots are free, one key at a time in turn. */
@@ -142,6 +165,7 @@ export class JobRunner {
         continue;
       }
       this.counters?.add('jobs-started');
+      this.started++;
       this.loop.log('debug', `${job.label}: running ${[job.path, ...job.logArgs].join(' ')}`);
       this.running.set(key, pid);
       this.peak = Math.max(this.peak, this.running.size);
@@ -156,6 +180,7 @@ export class JobRunner {
     if (q && q.length > 0) this.ready.push(key); // back of the line: other keys go first
     else this.queues.delete(key);
     const { code } = exit;
+    if (exit.killed) this.killed++;
     this.onFinish?.(job, code, exit.killed, this.loop.now() - startedAt);
     const seconds = ((this.loop.now() - startedAt) / 1000).toFixed(1);
     const text = outputText(exit.output);

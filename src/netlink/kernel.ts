@@ -51,6 +51,9 @@ type Mode = 'ack' | 'reply' | 'dump';
 /** Datagrams in a row without anything for our sequence number before giving up. */
 const MAX_UNRELATED_DATAGRAMS = 64;
 const IFNAMSIZ = 16;
+/** Requests per datagram in deleteTunnels: their ACKs (one skb each, ~1 KiB of receive buffer
+ *  accounting) fit the socket's default receive buffer (~208 KiB) with room to spare. */
+export const PIPELINE_DEPTH = 64;
 
 export class NetlinkKernel {
   readonly littleEndian: boolean;
@@ -142,6 +145,30 @@ export class NetlinkKernel {
     return isDecodeError(link) ? this.malformed(link.error) : link;
   }
 
+  /** TUNNEL_DELETE for many tunnels, pipelined: up to PIPELINE_DEPTH requests per sendmsg
+   *  (the kernel runs them in turn), then their ACKs. Each kernel tunnel closes its sessions in
+   *  the kernel's l2tp workqueue, so this returns long before the interfaces are gone (poll
+   *  listTunnels for that). One result per id, in order: 0 or -errno. */
+  deleteTunnels(tunnelIds: number[]): number[] {
+    const results = tunnelIds.map((id) => (isU32(id) ? 1 : this.invalid('tunnel id')));
+    const family = this.resolveL2tpFamily();
+    if (family < 0) return results.map((r) => (r === 1 ? family : r));
+    for (let at = 0; at < tunnelIds.length; at += PIPELINE_DEPTH) {
+      const seqs = new Map<number, number>();
+      const parts: Uint8Array[] = [];
+      for (let i = at; i < Math.min(at + PIPELINE_DEPTH, tunnelIds.length); i++) {
+        if (results[i] !== 1) continue;
+        const seq = this.nextSeq();
+        seqs.set(seq, i);
+        parts.push(encodeTunnelDelete(family, seq, tunnelIds[i], this.littleEndian));
+      }
+      if (parts.length === 0) continue;
+      const failed = this.pipeline(this.genlFd, parts, seqs, results);
+      if (failed < 0) for (const i of seqs.values()) if (results[i] === 1) results[i] = failed;
+    }
+    return results;
+  }
+
   close(): void {
     if (this.genlFd >= 0) this.native.close(this.genlFd);
     if (this.routeFd >= 0) this.native.close(this.routeFd);
@@ -174,6 +201,44 @@ export class NetlinkKernel {
       out.push(item);
     }
     return out;
+  }
+
+  /** Sends the requests in one datagram, then reads until every seq in `seqs` (seq → index in
+   *  `results`) has its ACK, storing 0 / -errno there. Returns 0, or -errno when the send or a
+   *  receive failed (the requests without an answer keep the value 1). */
+  private pipeline(fd: number, parts: Uint8Array[], seqs: Map<number, number>, results: number[]): number {
+    const { errno } = this.native;
+    const request = new Uint8Array(parts.reduce((n, p) => n + align4(p.length), 0));
+    let o = 0;
+    for (const p of parts) {
+      request.set(p, o);
+      o += align4(p.length);
+    }
+    const sent = this.native.netlinkSend(fd, request);
+    if (sent < 0) return sent;
+    let waiting = seqs.size;
+    let unrelated = 0;
+    while (waiting > 0) {
+      const msgs = this.receive(fd);
+      if (typeof msgs === 'number') return msgs;
+      let related = false;
+      for (const m of msgs) {
+        const i = seqs.get(m.seq);
+        if (i === undefined || results[i] !== 1) continue;
+        if (m.type === NLMSG_OVERRUN) return -errno.ENOBUFS;
+        if (m.type !== NLMSG_ERROR) continue;
+        related = true;
+        const e = decodeErrorMessage(m, this.littleEndian);
+        results[i] = isDecodeError(e) ? this.malformed(e.error) : e;
+        waiting--;
+      }
+      if (related) unrelated = 0;
+      else if (++unrelated > MAX_UNRELATED_DATAGRAMS) {
+        this.lastProblem = `no reply for ${waiting} of ${seqs.size} pipelined requests among ${unrelated} datagrams`;
+        return -errno.EAGAIN;
+      }
+    }
+    return 0;
   }
 
   private routeAck(build: (seq: number, le: boolean) => Uint8Array): number {
@@ -209,6 +274,19 @@ export class NetlinkKernel {
     return -this.native.errno.EINVAL;
   }
 
+  /** One datagram from the socket, decoded (EINTR retried; the messages point into the
+   *  receive buffer), or -errno. */
+  private receive(fd: number): NlMessage[] | number {
+    for (;;) {
+      const n = this.native.netlinkRecv(fd, this.buf);
+      if (n === -this.native.errno.EINTR) continue;
+      if (n < 0) return n;
+      if (n > this.buf.length) return this.malformed(`datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer`);
+      const msgs = decodeMessages(this.buf.subarray(0, n), this.littleEndian);
+      return isDecodeError(msgs) ? this.malformed(msgs.error) : msgs;
+    }
+  }
+
   /** Sends one request and reads its answer. Replies with another sequence number (answers
    *  to requests that timed out earlier, late ACKs after a dump) are skipped.
    *  'ack': [] after the ACK. 'reply': the first non-control message. 'dump': all messages up
@@ -220,12 +298,8 @@ export class NetlinkKernel {
     const collected: NlMessage[] = [];
     let unrelated = 0;
     for (;;) {
-      const n = this.native.netlinkRecv(fd, this.buf);
-      if (n === -errno.EINTR) continue;
-      if (n < 0) return n;
-      if (n > this.buf.length) return this.malformed(`datagram of ${n} bytes exceeds the ${this.buf.length}-byte buffer`);
-      const msgs = decodeMessages(this.buf.subarray(0, n), this.littleEndian);
-      if (isDecodeError(msgs)) return this.malformed(msgs.error);
+      const msgs = this.receive(fd);
+      if (typeof msgs === 'number') return msgs;
       let related = false;
       for (const m of msgs) {
         if (m.seq !== seq) continue;
@@ -272,4 +346,8 @@ function validIfname(name: string): boolean {
   if (b.length === 0 || b.length >= IFNAMSIZ) return false;
   for (const c of b) if (c === 0 || c === 0x2f || c === 0x3a || c === 0x20 || (c >= 9 && c <= 13)) return false;
   return true;
+}
+
+function align4(n: number): number {
+  return (n + 3) & ~3;
 }

@@ -477,13 +477,18 @@ test('shutdown closes every tunnel with ERROR 02 and ignores further input', () 
   connect(b, C1, T0);
   connect(b, C2, T0);
   const out = b.shutdown(T0 + 1);
+  // in phases over all tunnels: every client told first, then the pre-down hooks, the kernel
+  // teardowns, and the down hooks (each waiting for its own tunnel's teardown)
   assert.equal(types(out), [
-    'run /hooks/pre-down', 'send', 'teardown', 'run /hooks/down',
-    'run /hooks/pre-down', 'send', 'teardown', 'run /hooks/down',
+    'send', 'send', 'run /hooks/pre-down', 'run /hooks/pre-down', 'teardown', 'teardown', 'run /hooks/down', 'run /hooks/down',
   ]);
   assert.equal(sends(out), ['80 73 a7 01 03 01 02 00 00 00 00 00', '80 73 a7 01 03 01 02 00 00 00 00 00']);
-  assert.equal(jobs(out).map((j) => j.args.slice(0, 3).join(' ')),
-    ['100 100 l2tp100-100', '100 100 l2tp100-100', '101 101 l2tp101-101', '101 101 l2tp101-101']);
+  assert.equal(jobs(out).map((j) => `${j.path} ${j.args.slice(0, 3).join(' ')}`), [
+    '/hooks/pre-down 100 100 l2tp100-100', '/hooks/pre-down 101 101 l2tp101-101',
+    '/hooks/down 100 100 l2tp100-100', '/hooks/down 101 101 l2tp101-101',
+  ]);
+  assert.equal(out.flatMap((a) => (a.type === 'run' ? [a.afterTeardown ?? '-'] : [])), ['-', '-', 100, 101]);
+  assert.equal(out.flatMap((a) => (a.type === 'teardown' ? [a.tunnelId] : [])), [100, 101]);
   assert.equal(b.datagram(LISTENER, m.encodeCookieRequest(), C1, T0 + 2), []);
   assert.is(b.tunnelCount, 0);
   assert.is(b.nextDeadline(), 60_000, 'only the housekeeping deadline is left');

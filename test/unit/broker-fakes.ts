@@ -21,14 +21,30 @@ export class FakeKernel implements BrokerKernel {
   lastProblem = '';
   calls: string[] = [];
   failSession = 0;
+  /** createTunnel result by tunnel id (default 0). */
+  createResults = new Map<number, number>();
   sessions: { tunnelId: number; sessionId: number }[] = [];
   tunnels: { tunnelId: number }[] = [];
   resolveL2tpFamily(): number { return 30; }
   createTunnel(t: { tunnelId: number; peerTunnelId: number; fd: number }): number {
     this.calls.push(`createTunnel ${t.tunnelId} peer ${t.peerTunnelId} fd ${t.fd}`);
-    return 0;
+    return this.createResults.get(t.tunnelId) ?? 0;
   }
-  deleteTunnel(id: number): number { this.calls.push(`deleteTunnel ${id}`); return 0; }
+  deleteTunnel(id: number): number { this.calls.push(`deleteTunnel ${id}`); this.dying(id); return 0; }
+  /** deleteTunnels is recorded as one call per batch; results per id from deleteResults. */
+  deleteResults = new Map<number, number>();
+  deleteTunnels(ids: number[]): number[] {
+    this.calls.push(`deleteTunnels ${ids.join(',')}`);
+    for (const id of ids) this.dying(id);
+    return ids.map((id) => this.deleteResults.get(id) ?? 0);
+  }
+  /** A deleted tunnel stays listed for this many listTunnels() calls (the kernel's workqueue
+   *  removing its sessions); the default 0 removes it at once. */
+  listedAfterDelete = 0;
+  private readonly dyingPolls = new Map<number, number>();
+  private dying(id: number): void {
+    if (this.listedAfterDelete > 0) this.dyingPolls.set(id, this.listedAfterDelete);
+  }
   createSession(s: { tunnelId: number; sessionId: number; peerSessionId: number; ifname: string }): number {
     this.calls.push(`createSession ${s.tunnelId}/${s.sessionId} peer ${s.peerSessionId} ${s.ifname}`);
     return this.failSession;
@@ -36,7 +52,17 @@ export class FakeKernel implements BrokerKernel {
   deleteSession(t: number, s: number): number { this.calls.push(`deleteSession ${t}/${s}`); return 0; }
   setSessionMtu(t: number, s: number, mtu: number): number { this.calls.push(`setSessionMtu ${t}/${s} ${mtu}`); return 0; }
   setLinkMtu(ifname: string, mtu: number): number { this.calls.push(`setLinkMtu ${ifname} ${mtu}`); return 0; }
-  listTunnels(): { tunnelId: number }[] { return this.tunnels; }
+  listTunnelsResult: number | null = null;
+  listTunnels(): { tunnelId: number }[] | number {
+    if (this.listTunnelsResult !== null) return this.listTunnelsResult;
+    const out = [...this.tunnels];
+    for (const [id, left] of this.dyingPolls) {
+      out.push({ tunnelId: id });
+      if (left <= 1) this.dyingPolls.delete(id);
+      else this.dyingPolls.set(id, left - 1);
+    }
+    return out;
+  }
   listSessions(): { tunnelId: number; sessionId: number }[] { return this.sessions; }
 }
 

@@ -178,16 +178,28 @@ test('shutdown with 100 tunnels: every client told and every hook started at onc
   const spawnsBefore = r.native.calls.filter((c) => c.startsWith('spawn')).length;
   const start = r.loop.t;
   let doneAt = -1;
+  // the kernel calls come only after every client was told (nothing slow before an ERROR)
+  let sentAtDelete = -1;
+  const del = r.kernel.deleteTunnels.bind(r.kernel);
+  r.kernel.deleteTunnels = (ids) => { sentAtDelete = r.native.sent.length - sentBefore; return del(ids); };
+  r.kernel.listedAfterDelete = 3;
   r.driver.shutdown(65_000, (clean) => { assert.ok(clean); doneAt = r.loop.t; });
+  assert.is(sentAtDelete, 100);
   const errors = r.native.sent.slice(sentBefore).filter((s) => s.hex.startsWith('80 73 a7 01 03 01 02'));
   assert.is(errors.length, 100, 'every client got ERROR 02 in the same turn');
-  assert.is(r.kernel.calls.filter((c) => c.startsWith('deleteSession')).length, 100);
+  // the kernel teardown is pipelined: one deleteTunnels call for all 100, no SESSION_DELETE
+  assert.equal(r.kernel.calls.filter((c) => c.startsWith('delete')).map((c) => c.split(',').length), [100]);
   // every tunnel's pre-down hook is queued at once (one queue per tunnel); the job runner starts
   // as many as its global cap allows (hooks.max_concurrent, default 32) right away
   const cap = Math.min(100, DEFAULT_MAX_RUNNING);
   assert.is(r.native.calls.filter((c) => c.startsWith('spawn /predown')).length, cap);
   r.loop.advance(10_000);
   assert.is(r.native.calls.filter((c) => c.startsWith('spawn')).length - spawnsBefore, 200);
+  // per tunnel: pre-down exited before its down started; never more than the cap at once
+  const kids = [...r.native.children.values()];
+  const preDownEnd = new Map(kids.filter((c) => c.path === '/predown').map((c) => [c.args[0], c.exitAt]));
+  for (const c of kids.filter((k) => k.path === '/down')) assert.ok(c.startedAt >= preDownEnd.get(c.args[0])!, `tunnel ${c.args[0]}`);
+  assert.is(r.jobs.peakRunning, cap);
   // hooks take 200 ms each: 200 of them, `cap` at a time, done after about 200/cap x 0.2 s, not
   // after 200 x 0.2 s
   const bound = Math.ceil(200 / cap) * 200 + 500;

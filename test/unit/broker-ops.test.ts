@@ -16,6 +16,11 @@ import { ConfigError, parseConfig, parseListen, type BrokerConfig } from '../../
 import { controlSocketPath, handleControl, type ControlReply } from '../../src/broker/control.js';
 import { BrokerMetrics, hookName } from '../../src/broker/metrics.js';
 import { ControlServer } from '../../src/main/broker/control-server.js';
+import { BrokerOps } from '../../src/main/broker/broker-ops.js';
+import type { BrokerKernel } from '../../src/broker/executor.js';
+import type { JobRunner } from '../../src/broker/job-runner.js';
+import type { NodeLoop } from '../../src/runtime/node/loop.js';
+import type { NodeNative } from '../../src/runtime/node/native.js';
 import { ctl, request } from '../../src/main/broker/control-client.js';
 import { clipLogMessage, MAX_LOG_MESSAGE } from '../../src/runtime/node/loop.js';
 import { VERSION } from '../../src/version.js';
@@ -208,6 +213,24 @@ test('metrics: values follow what happened, no IPs or uuids in labels', async ()
   assert.ok((value('tunneldigger_dropped_datagrams_total{reason="short"}') ?? 0) + 0 >= 0);
   assert.not.match(text, /198\.51\.100|router-/);
   assert.is(hookName({ queue: '', path: '/usr/sbin/tc', args: [], logArgs: [], label: 'tc for tunnel 3' }), 'tc');
+});
+
+test('wrapKernel counts failed kernel calls, the pipelined deleteTunnels per tunnel', async () => {
+  const b = broker();
+  const jobs = { onFinish: null } as unknown as JobRunner;
+  const ops = new BrokerOps(b, b.cfg, 'broker.cfg', {} as NodeNative, {} as NodeLoop, jobs);
+  const ENOENT = -osConstants.errno.ENOENT;
+  const fake: BrokerKernel = {
+    lastProblem: '', resolveL2tpFamily: () => 30, createTunnel: () => ENOENT, deleteTunnel: () => 0,
+    deleteTunnels: (ids: number[]) => ids.map((id) => (id === 101 ? ENOENT : 0)), createSession: () => 0,
+    deleteSession: () => 0, setSessionMtu: () => 0, setLinkMtu: () => 0, listTunnels: () => [], listSessions: () => [],
+  };
+  const k = ops.wrapKernel(fake);
+  assert.equal(k.deleteTunnels!([100, 101, 102]), [0, ENOENT, 0]);
+  k.createTunnel({ tunnelId: 1, peerTunnelId: 1, fd: 3 });
+  const text = await ops.metrics.text();
+  assert.match(text, /^tunneldigger_kernel_call_failures_total\{call="deleteTunnel",errno="ENOENT"\} 1$/m);
+  assert.match(text, /^tunneldigger_kernel_call_failures_total\{call="createTunnel",errno="ENOENT"\} 1$/m);
 });
 
 function tmp(): string {

@@ -288,10 +288,55 @@ test('shutdown: listeners closed, ERROR 02, kernel teardown, waits for pre-down/
   r.driver.shutdown(65_000, (clean) => { result = clean; });
   assert.ok(r.native.calls.includes('close 10'), 'listener closed');
   assert.equal(r.native.sent.at(-1), { fd: 11, hex: '80 73 a7 01 03 01 02 00 00 00 00 00' });
-  assert.ok(r.kernel.calls.includes('deleteSession 100/100'));
+  // one pipelined TUNNEL_DELETE (the kernel closes the session itself), then the socket
+  assert.equal(r.kernel.calls.slice(-1), ['deleteTunnels 100']);
+  assert.ok(r.native.calls.includes('close 11'));
   assert.is(result, null, 'hooks still running');
   r.loop.advance(1000);
   assert.is(result, true);
+  assert.equal(r.native.calls.filter((c) => c.startsWith('spawn')).map((c) => c.split(' ')[1]), ['/up', '/predown', '/down']);
+  assert.ok(r.loop.logs.some((l) => /^info: shutdown: told 1 clients \(ERROR 0x02\) after \d+ ms; deleted 1 kernel tunnels/.test(l)),
+    r.loop.logs.join('\n'));
+  assert.ok(r.loop.logs.some((l) => /^info: shutdown: hooks finished after \d+ ms; 2 hooks run/.test(l)), r.loop.logs.join('\n'));
+});
+
+test('shutdown: a down hook waits until the kernel no longer lists its tunnel, the pre-down does not', () => {
+  const r = rig({ ...CFG, ports: [8942] });
+  r.driver.openListeners();
+  handshake(r);
+  handshake(r, { ip: '198.51.100.8', port: 40001 }, 'other');
+  r.loop.advance(1000);
+  r.native.behaviour.set('/predown', { ms: 10, code: 0 });
+  r.kernel.listedAfterDelete = 5; // listed by the first five polls (100 ms apart), gone at the sixth
+  const spawnsAt = (): string[] => r.native.calls.filter((c) => /^spawn \/(predown|down)/.test(c)).map((c) => c.split(' ').slice(1, 3).join(' '));
+  let result: boolean | null = null;
+  const t0 = r.loop.t;
+  r.driver.shutdown(65_000, (clean) => { result = clean; });
+  assert.equal(spawnsAt(), ['/predown 100', '/predown 101'], 'pre-down hooks at once');
+  r.loop.advance(550);
+  assert.equal(spawnsAt(), ['/predown 100', '/predown 101'], 'no down hook while the kernel still lists the tunnels');
+  r.loop.advance(100);
+  assert.equal(spawnsAt(), ['/predown 100', '/predown 101', '/down 100', '/down 101']);
+  r.loop.advance(300);
+  assert.is(result, true);
+  assert.ok(r.loop.logs.some((l) => /^info: shutdown: the kernel removed all 2 tunnels after 600 ms/.test(l)), r.loop.logs.join('\n'));
+  assert.ok(r.loop.t - t0 < 1000);
+});
+
+test('shutdown: the kernel cannot list tunnels: down hooks run anyway; failed deletes named in one line', () => {
+  const r = rig({ ...CFG, ports: [8942] });
+  r.driver.openListeners();
+  handshake(r);
+  r.loop.advance(1000);
+  r.kernel.deleteResults.set(100, -ERRNO.EADDRINUSE);
+  r.kernel.listTunnelsResult = -ERRNO.ENOENT;
+  let result: boolean | null = null;
+  r.driver.shutdown(65_000, (clean) => { result = clean; });
+  assert.ok(r.loop.logs.some((l) => l.startsWith('warning: shutdown: TUNNEL_DELETE failed for 1 tunnels: 100 (Address already in use)')),
+    r.loop.logs.join('\n'));
+  r.loop.advance(1000);
+  assert.is(result, true);
+  assert.ok(r.loop.logs.some((l) => l.startsWith('warning: shutdown: cannot list kernel L2TP tunnels (No such file or directory)')));
   assert.equal(r.native.calls.filter((c) => c.startsWith('spawn')).map((c) => c.split(' ')[1]), ['/up', '/predown', '/down']);
 });
 
@@ -308,14 +353,45 @@ test('shutdown gives up on hung hooks after the grace time', () => {
   r.loop.advance(2_000);
   assert.is(result, false);
   assert.ok(r.native.calls.some((c) => c.startsWith('kill')));
+  // the pre-down hung and was killed; its down hook never ran: both counted in one line
+  assert.ok(r.loop.logs.some((l) => l.startsWith('warning: shutdown: still busy after 10 s: 1 hooks killed, 1 never run;')),
+    r.loop.logs.join('\n'));
 });
 
-test('startup removes stale kernel sessions and tunnels in our id range only', () => {
+test('startup deletes the stale kernel tunnels in our id range only, in one pipelined call, and says so in one line', () => {
   const r = rig();
-  r.kernel.sessions = [{ tunnelId: 100, sessionId: 100 }, { tunnelId: 5, sessionId: 1 }, { tunnelId: 115, sessionId: 1 }, { tunnelId: 116, sessionId: 1 }];
-  r.kernel.tunnels = [{ tunnelId: 100 }, { tunnelId: 5 }, { tunnelId: 99 }, { tunnelId: 115 }];
+  r.kernel.sessions = [{ tunnelId: 100, sessionId: 100 }, { tunnelId: 5, sessionId: 1 }, { tunnelId: 115, sessionId: 1 }];
+  r.kernel.tunnels = [{ tunnelId: 100 }, { tunnelId: 5 }, { tunnelId: 99 }, { tunnelId: 101 }, { tunnelId: 102 }, { tunnelId: 115 }];
+  r.kernel.deleteResults.set(115, -ERRNO.EADDRINUSE);
   r.driver.cleanupStaleKernelState();
-  assert.equal(r.kernel.calls, ['deleteSession 100/100', 'deleteSession 115/1', 'deleteTunnel 100', 'deleteTunnel 115']);
+  // no SESSION_DELETE: deleting a tunnel closes its sessions in the kernel
+  assert.equal(r.kernel.calls, ['deleteTunnels 100,101,102,115']);
+  const lines = r.loop.logs.filter((l) => l.includes('start-up:'));
+  assert.is(lines.length, 2, lines.join('\n'));
+  assert.match(lines[0], /^info: start-up: 4 kernel tunnels in our id range 100-115 were left by an earlier run \(100-102, 115\): deleted in \d+ ms/);
+  assert.match(lines[1], /^warning: start-up: deleting 1 stale kernel tunnels failed: 115 \(Address already in use\)$/);
+});
+
+test('startup: ids of stale kernel tunnels are handed out last; EEXIST on one refuses the client but keeps the id', () => {
+  const r = rig({ ...CFG, ports: [8942], maxTunnels: 4 });
+  r.kernel.tunnels = [{ tunnelId: 100 }, { tunnelId: 101 }];
+  r.driver.cleanupStaleKernelState();
+  r.kernel.tunnels = [];
+  r.driver.openListeners();
+  r.kernel.createResults.set(100, -ERRNO.EEXIST); // still being removed by the kernel
+  const ids = (): number[] => r.core.tunnelList().map((t) => t.tunnelId).sort();
+  handshake(r, { ip: '198.51.100.8', port: 1 }, 'a');
+  handshake(r, { ip: '198.51.100.8', port: 2 }, 'b');
+  assert.equal(ids(), [102, 103], 'fresh ids first');
+  handshake(r, { ip: '198.51.100.8', port: 3 }, 'c');
+  assert.equal(ids(), [102, 103], 'EEXIST on 100: refused');
+  assert.ok(r.loop.logs.some((l) => l.includes('kernel tunnel 100, left by an earlier run, is still being removed')), r.loop.logs.join('\n'));
+  assert.is(r.core.counters.get('refused-id-still-in-kernel'), 1);
+  handshake(r, { ip: '198.51.100.8', port: 4 }, 'd');
+  assert.equal(ids(), [101, 102, 103]);
+  r.kernel.createResults.delete(100); // gone now
+  handshake(r, { ip: '198.51.100.8', port: 5 }, 'e');
+  assert.equal(ids(), [100, 101, 102, 103], 'id 100 was not retired');
 });
 
 test('bad datagrams on a socket are counted, not fatal', () => {

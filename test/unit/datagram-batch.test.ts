@@ -148,6 +148,31 @@ test('addon reader: a pending socket error comes as a negative result; close() s
   assert.equal(results, [-n.errno.ECONNREFUSED]);
 });
 
+test('addon reader: a socket keeps being read after an ICMP error (libuv stops a poll handle on POLLERR)', async () => {
+  // a broker tunnel socket whose client was away for a moment must read its later datagrams
+  const results: number[] = [];
+  const reader = new NodeDatagramReader(n);
+  reader.start((b) => {
+    for (let i = 0; i < b.count; i++) results.push(b.result(i));
+  });
+  const gone = udp();
+  const port = gone.port;
+  n.close(gone.fd); // nobody listens on port for now
+  const s = udp();
+  assert.is(n.connect(s.fd, LO, port), 0);
+  reader.watch(s.fd);
+  n.send(s.fd, Uint8Array.of(1)); // ICMP port unreachable
+  await until(() => results.length > 0);
+  assert.equal(results, [-n.errno.ECONNREFUSED]);
+  const peer = n.udpSocket();
+  assert.is(n.bind(peer, LO, port), 0, 'the peer is back on its port');
+  assert.is(n.sendTo(peer, Uint8Array.of(7, 7, 7), LO, s.port), 3);
+  await until(() => results.length > 1);
+  assert.equal(results, [-n.errno.ECONNREFUSED, 3], 'the datagram after the error is read');
+  n.close(s.fd);
+  n.close(peer);
+});
+
 test('addon sendBatch: datagrams on a connected socket arrive one by one, in order; errors as -errno', async () => {
   const reader = new NodeDatagramReader(n);
   const rx = udp();

@@ -420,6 +420,39 @@ test('watch() callback errors surface as uncaughtException; close() unwatches', 
   n.close(a);
 });
 
+test('watch() keeps watching a connected socket after an ICMP error (peer port closed for a while)', async () => {
+  // libuv stops a poll handle on POLLERR; the addon must re-arm it, or a broker tunnel socket
+  // (or a load-generator client) whose peer was away for a moment never reads again
+  const probe = udp();
+  const peerPort = n.localPort(probe);
+  n.close(probe); // nobody listens on peerPort now
+  const a = udp();
+  assert.is(n.connect(a, LO, peerPort), 0);
+  const results: number[] = [];
+  let wake: () => void = () => {};
+  n.watch(a, () => {
+    for (let i = 0; i < 8; i++) {
+      const r = n.recvFrom(a, new Uint8Array(64), { ip: '', port: 0 });
+      if (r === -E.EAGAIN) break;
+      results.push(r);
+    }
+    wake();
+  });
+  const next = (): Promise<void> => new Promise<void>((resolve) => { wake = resolve; });
+  const timeout = (what: string) => sleep(3000).then(() => { throw new Error(what); });
+  let woke = next();
+  n.send(a, bytes('anyone?')); // ICMP port unreachable comes back on loopback
+  await Promise.race([woke, timeout('no callback for the ICMP error')]);
+  assert.equal(results, [-E.ECONNREFUSED]);
+  const peer = udp(peerPort); // the peer is back
+  woke = next();
+  n.sendTo(peer, bytes('back'), LO, n.localPort(a));
+  await Promise.race([woke, timeout('watcher dead after the ICMP error')]);
+  assert.equal(results, [-E.ECONNREFUSED, 4]);
+  n.close(a);
+  n.close(peer);
+});
+
 test('errno: the binding exports exactly the names of ERRNO_NAMES, with the platform values', () => {
   assert.equal(Object.keys(E).sort(), [...ERRNO_NAMES].sort());
   const os = osConstants.errno as Record<string, number>;

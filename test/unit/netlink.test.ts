@@ -423,7 +423,10 @@ class FakeNative {
   }
   netlinkSend(fd: number, data: Uint8Array): number {
     this.sent.push({ fd, data: data.slice() });
-    this.queue.push(...this.respond(one(data, this.le), fd));
+    // a datagram may carry several requests (deleteTunnels pipelines them): answer each
+    const reqs = decodeMessages(data, this.le);
+    if (isDecodeError(reqs)) throw new Error(reqs.error);
+    for (const req of reqs) this.queue.push(...this.respond(req, fd));
     return data.length;
   }
   netlinkRecv(_fd: number, buf: Uint8Array): number {
@@ -540,6 +543,28 @@ test('kernel: stale replies with other sequence numbers are skipped', () => {
   );
   const k = new NetlinkKernel(f.asNative(), { littleEndian: LE });
   assert.is(k.deleteTunnel(5), -ERRNO.EEXIST);
+});
+
+test('kernel: deleteTunnels pipelines TUNNEL_DELETEs, 64 per datagram, one result per id', () => {
+  const ids = Array.from({ length: 150 }, (_, i) => 100 + i);
+  // 117 is unknown to the kernel; an invalid id is refused before anything is sent
+  const f = l2tpKernel(LE, (req) => {
+    if (req.type !== 0x1c || req.payload[0] !== L2TP_CMD.TUNNEL_DELETE) return undefined;
+    const a = decodeAttrs(req.payload.subarray(4), LE);
+    const id = isDecodeError(a) ? -1 : a.u32(L2TP_ATTR.CONN_ID);
+    return [nlErr(id === 117 ? -ERRNO.ENOENT : 0, req.seq, LE)];
+  });
+  const k = new NetlinkKernel(f.asNative(), { littleEndian: LE });
+  const r = k.deleteTunnels([...ids, -1]);
+  assert.is(r.length, 151);
+  assert.equal(r.filter((x) => x !== 0), [-ERRNO.ENOENT, -ERRNO.EINVAL]);
+  assert.is(r[17], -ERRNO.ENOENT);
+  const deletes = f.sent.slice(1); // after the family lookup
+  assert.equal(deletes.map((d) => decodeMessages(d.data, LE)).map((m) => (isDecodeError(m) ? -1 : m.length)), [64, 64, 22]);
+  // a kernel that stops answering: the unanswered ones get the receive error, nothing hangs
+  const mute = l2tpKernel(LE, (req) => (req.type === 0x1c && req.payload[0] === L2TP_CMD.TUNNEL_DELETE ? [] : undefined));
+  const km = new NetlinkKernel(mute.asNative(), { littleEndian: LE });
+  assert.equal(km.deleteTunnels([1, 2]), [-ERRNO.EAGAIN, -ERRNO.EAGAIN]);
 });
 
 test('kernel: timeouts, EINTR, failed family lookup, garbage and overrun', () => {

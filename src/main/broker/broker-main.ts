@@ -7,7 +7,7 @@ import {
 import { constants as osConstants } from 'node:os';
 import { BrokerCore } from '../../broker/broker.js';
 import { ConfigError, configWarnings, parseConfig, type BrokerConfig } from '../../broker/config.js';
-import { BrokerDriver } from '../../broker/executor.js';
+import { BrokerDriver, SHUTDOWN_GRACE_MS } from '../../broker/executor.js';
 import { fdBudgetLog } from '../../broker/fd-budget.js';
 import { lockIdRange, type LockFs } from '../../broker/id-range-lock.js';
 import { JobRunner } from '../../broker/job-runner.js';
@@ -135,15 +135,16 @@ export async function main(argv: string[]): Promise<number> {
         return;
       }
       stopping = true;
-      loop.log('info', `${name} received: closing ${core.tunnelCount} tunnels`);
+      const stopAt = loop.now();
+      loop.log('info', `${name} received: closing ${core.tunnelCount} tunnels (giving up after ${SHUTDOWN_GRACE_MS / 1000} s)`);
       clearInterval(countersTimer);
       ops.stopping();
-      // each hook job is killed after hookTimeout; a tunnel has two (pre-down, down)
-      driver.shutdown(2 * timers.hookTimeout + 5_000, (clean) => {
+      driver.shutdown(SHUTDOWN_GRACE_MS, (clean) => {
         kernel.close();
         ops.stopped();
         releaseLock();
-        loop.log('info', `shutdown ${clean ? 'complete' : 'finished with hooks abandoned'}; ${core.counters.line()}`);
+        loop.log('info', `shutdown ${clean ? 'complete' : 'finished with hooks abandoned'} after ` +
+          `${Math.round(loop.now() - stopAt)} ms, exiting; ${core.counters.line()}`);
         resolve(0);
       });
     };

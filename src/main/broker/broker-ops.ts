@@ -48,6 +48,15 @@ export class BrokerOps {
         return r;
       };
     }
+    // the pipelined form: one result per tunnel, counted as deleteTunnel
+    const many = kernel.deleteTunnels?.bind(kernel);
+    if (many) {
+      kernel.deleteTunnels = (ids: number[]): number[] => {
+        const rs = many(ids);
+        for (const r of rs) if (r < 0) this.metrics.kernelFailure('deleteTunnel', ERRNO_NAMES.get(-r) ?? String(-r));
+        return rs;
+      };
+    }
     return kernel;
   }
 

@@ -79,3 +79,24 @@ bench_calibrate() {
   sh -c 'i=0; while [ $i -lt 100 ]; do /bin/true; i=$((i + 1)); done; times' | sed 's/\([0-9]*\)m\([0-9.]*\)s/\1 \2/g' |
     awk '{ for (k = 1; k + 1 <= NF; k += 2) v += $k * 60 + $(k + 1) } END { printf "%.3f", v / 100 * 1000 }'
 }
+
+# load_sigterm_exit_s <pid>: SIGTERM to pid, then the seconds (0.1 s resolution, "%.1f") until
+# it has exited (gone or a zombie not yet reaped); empty when it still runs after 90 s
+load_sigterm_exit_s() {
+  _t0=$(date +%s.%N)
+  kill -TERM "$1"
+  _i=0
+  while [ $_i -lt 900 ]; do
+    _st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -z "$_st" ] || [ "$_st" = Z ] && { awk -v a="$_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; return 0; }
+    sleep 0.1; _i=$((_i + 1))
+  done
+}
+
+# load_sigterm_when_up <run> <n> <timeout_s> <pid>: once run <run> has all <n> tunnels up (its
+# .out, within timeout_s) and 3 s more, load_sigterm_exit_s <pid>; fails when they never were
+load_sigterm_when_up() {
+  fleet_wait "$3" grep -q "all $2 tunnels up" "$TD_WORK/$1.out" || return 1
+  sleep 3
+  load_sigterm_exit_s "$4"
+}
