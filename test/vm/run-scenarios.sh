@@ -3,7 +3,7 @@
 # Runs the scenarios in ONE VM boot, prints their VMTEST PASS/FAIL lines and a final
 # `vm: N passed, N failed`. Exit 0 only if nothing failed. A scenario that exits non-zero without
 # a FAIL line, or never finishes (VM timeout/crash), is counted as a failure.
-# Env: as run-vm.sh (VM_TIMEOUT default 1500 here) plus VM_SCENARIO_TIMEOUT (per scenario, 240;
+# Env: as run-vm.sh (VM_TIMEOUT default 2700 here) plus VM_SCENARIO_TIMEOUT (per scenario, 240;
 # a scenario may ask for more, see in-vm-scenarios.sh).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -14,8 +14,8 @@ for s in "$@"; do
   p=$(realpath -e "$s" 2>/dev/null) || { echo "run-scenarios: no such scenario '$s'" >&2; exit 2; }
   list+=("$p")
 done
-# 1500 s: room for scenarios that ask for a longer timeout (ops-deb) on a loaded machine
-export VM_NAME=${VM_NAME:-scenarios} VM_TIMEOUT=${VM_TIMEOUT:-1500} VM_QUIET=${VM_QUIET:-1}
+# 2700 s: room for the scenarios that ask for a longer timeout (ops-deb, ipv6-*, scale-ci) on a loaded machine
+export VM_NAME=${VM_NAME:-scenarios} VM_TIMEOUT=${VM_TIMEOUT:-2700} VM_QUIET=${VM_QUIET:-1}
 test/vm/run-vm.sh test/vm/in-vm-scenarios.sh "${list[@]}"
 vmrc=$?
 T=build/vm/out/$VM_NAME/transcript.txt
