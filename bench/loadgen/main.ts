@@ -173,7 +173,7 @@ class LoadGen {
       case 'open':
         // the broker is an address literal (-b): nothing to resolve
         this.closeSocket(s);
-        return this.run(s, s.sim.opened(x.gen, [{ ip: this.o.brokerIp, port: this.o.brokerPort }], now));
+        return this.run(s, s.sim.opened(x.gen, [{ ip: this.o.brokerIp, port: this.o.brokerPort, family: this.o.family }], now));
       case 'connect':
         return this.open(s, x.gen);
       case 'close':
@@ -183,7 +183,7 @@ class LoadGen {
         const rc = n.send(s.fd, x.data);
         if (rc >= 0 || x.quiet) return;
         this.sendErrors++;
-        if (rc === -n.errno.EINVAL) this.run(s, s.sim.sendFailed(n.strerror(-rc), now));
+        if (rc === -n.errno.EINVAL) this.run(s, s.sim.sendFailed(n.strerror(-rc), now, this.o.family));
         return;
       }
       case 'setup': {
@@ -261,7 +261,7 @@ class LoadGen {
           this.told.set(key, (this.told.get(key) ?? 0) + 1);
         }
       }
-      this.run(s, s.sim.feed(data, this.now()));
+      this.run(s, s.sim.feed(data, this.now(), this.o.family));
     }
   }
 

@@ -27,10 +27,11 @@ export interface Sim {
   readonly ctx: BrokerContext;
   start(now: number): Action[];
   tick(now: number): Action[];
-  feed(data: Uint8Array, now: number): Action[];
+  /** fam: the family of the socket it came in on (the broker's). */
+  feed(data: Uint8Array, now: number, fam?: Family): Action[];
   opened(gen: number, r: OpenResult, now: number): Action[];
   connected(gen: number, fam: Family, error: string | null, now: number): Action[];
-  sendFailed(error: string, now: number): Action[];
+  sendFailed(error: string, now: number, fam?: Family): Action[];
   setupDone(error: string | null, now: number): Action[];
   mtuDone(mtu: number, oldMtu: number, error: string | null, now: number): Action[];
   /** Closes a selected/established tunnel (ERROR 0x11); no 'exit' action. */
@@ -63,10 +64,10 @@ export class OursSim implements Sim {
 
   start(now: number): Action[] { return this.core.start(now); }
   tick(now: number): Action[] { return this.core.tick(now); }
-  feed(data: Uint8Array, now: number): Action[] { return this.core.feed(0, data, now); }
+  feed(data: Uint8Array, now: number, fam?: Family): Action[] { return this.core.feed(0, data, now, fam); }
   opened(gen: number, r: OpenResult, now: number): Action[] { return this.core.opened(0, gen, r, now); }
   connected(gen: number, fam: Family, error: string | null, now: number): Action[] { return this.core.connected(0, gen, fam, error, now); }
-  sendFailed(error: string, now: number): Action[] { return this.core.sendFailed(0, error, now); }
+  sendFailed(error: string, now: number, fam?: Family): Action[] { return this.core.sendFailed(0, error, now, fam); }
   setupDone(error: string | null, now: number): Action[] { return this.core.setupDone(0, error, now); }
   mtuDone(mtu: number, old: number, error: string | null, now: number): Action[] {
     return this.core.mtuDone(0, mtu, old, error, now);
@@ -109,9 +110,9 @@ export class OriginalSim implements Sim {
     return this.check(now, out);
   }
 
-  feed(data: Uint8Array, now: number): Action[] {
+  feed(data: Uint8Array, now: number, fam?: Family): Action[] {
     const out: Action[] = [];
-    this.ctx.feed(data, now, out);
+    this.ctx.feed(data, now, out, fam);
     return this.check(now, out);
   }
 
@@ -127,9 +128,9 @@ export class OriginalSim implements Sim {
     return this.check(now, out);
   }
 
-  sendFailed(error: string, now: number): Action[] {
+  sendFailed(error: string, now: number, fam?: Family): Action[] {
     const out: Action[] = [];
-    this.ctx.sendFailed(error, now, out);
+    this.ctx.sendFailed(error, now, out, fam);
     return this.check(now, out);
   }
 

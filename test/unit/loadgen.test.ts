@@ -35,6 +35,21 @@ function toPrepare(sim: Sim, now: number): Action[] {
   return afterCookie;
 }
 
+test('both sims over IPv6: the resolved family drives the socket, and answers count only on that family', () => {
+  // the load generator passes the broker's family to opened() and feed(); without it a v6 run
+  // connected nothing (the core waited for an IPv4 socket) and no client ever came up
+  const v6: SimConfig = { ...CFG, host: '2001:db8::1' };
+  for (const sim of [new OursSim(v6, () => 0.5), new OriginalSim(v6)]) {
+    const open = opens(sim.start(0))[0];
+    const connect = sim.opened(open.gen, [{ ip: v6.host, port: v6.port, family: 6 }], 0).filter((a) => a.a === 'connect');
+    assert.equal(connect.map((a) => (a.a === 'connect' ? a.fam : 0)), [6]);
+    assert.equal(types(sim.connected(open.gen, 6, null, 0)), [MessageType.USAGE]);
+    assert.equal(types(sim.feed(m.encodeUsageReply(0), 0)), [], 'an answer said to come from an IPv4 socket is not this path\'s');
+    assert.equal(types(sim.feed(m.encodeUsageReply(0), 0, 6)), [MessageType.COOKIE]);
+    assert.equal(types(sim.feed(m.encodeCookieReply(COOKIE), 0, 6)), [MessageType.PREPARE]);
+  }
+});
+
 test('original client: no TUNNEL within 15 s → gives up silently (no ERROR), new socket at once', () => {
   const sim = new OriginalSim(CFG);
   toPrepare(sim, 0);
