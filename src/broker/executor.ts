@@ -4,7 +4,7 @@
 import type { Endpoint, Native } from '../native.js';
 import { ActionQueue } from '../runtime/action-queue.js';
 import type { DatagramBatch, DatagramReader, DatagramSender } from '../runtime/datagram-batch.js';
-import { parseIpv4 } from '../runtime/datagram-batch.js';
+import { ipv4Number } from '../ip-text.js';
 import type { Loop } from '../runtime/loop.js';
 import type { Action, SetupResult, SocketRef, TunnelSetup } from './actions.js';
 import type { BrokerCore } from './broker.js';
@@ -494,7 +494,7 @@ export class BrokerDriver {
       this.loop.onReadable(fd, () => this.readable(ref, fd));
       return;
     }
-    this.fdSockets.set(fd, { ref, peer, peer4: peer ? parseIpv4(peer.ip) : NaN });
+    this.fdSockets.set(fd, { ref, peer, peer4: peer ? ipv4Number(peer.ip) : NaN });
     this.closedInBatch.delete(fd);
     const r = this.reader.watch(fd);
     if (r < 0) this.loop.log('error', `cannot watch file descriptor ${fd} (${this.native.strerror(-r)}); it will not be read`);

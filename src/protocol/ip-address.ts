@@ -1,13 +1,15 @@
 // IP address text, both families, without any runtime (the C core parses for the socket calls;
 // this is for configuration, logs and rate-limit keys). IPv4: a dotted quad. IPv6: RFC 4291 §2.2
-// text (hex groups, one "::", an optional dotted-quad tail), no brackets, no zone id; printed in
-// the RFC 5952 canonical form, which is what inet_ntop prints for every address the broker
-// accepts (glibc and musl differ only in the embedded-IPv4 forms, which it refuses).
+// text (hex groups, one "::", an optional dotted-quad tail), no brackets, no zone id; printed as
+// glibc's inet_ntop does (src/ip-text.ts: RFC 5952, with the embedded-IPv4 forms for ::ffff:0:0/96
+// and ::/96, which the broker's configuration refuses anyway).
 import type { IpFamily } from '../native.js';
+import { formatIpv6, ipv4Number } from '../ip-text.js';
+
+export { formatIpv6 };
 
 // Character scans instead of regexps: the client bundle uses this module too, and the router
 // build has no RegExp (qjs-native/qjs_main.c).
-const DEC = '0123456789';
 const HEX = '0123456789abcdefABCDEF';
 
 /** s is non-empty and made only of characters in `set`. */
@@ -18,9 +20,8 @@ function only(s: string, set: string): boolean {
 
 /** The 4 bytes of a dotted quad (each part 0-255, at most 3 digits), or null. */
 export function parseIpv4(text: string): Uint8Array | null {
-  const parts = text.split('.');
-  if (parts.length !== 4 || !parts.every((p) => p.length <= 3 && only(p, DEC) && Number(p) <= 255)) return null;
-  return Uint8Array.from(parts, Number);
+  const v = ipv4Number(text);
+  return Number.isNaN(v) ? null : Uint8Array.of(v >>> 24, (v >>> 16) & 0xff, (v >>> 8) & 0xff, v & 0xff);
 }
 
 /** The 16 bytes of an IPv6 address in text form, or null (also for brackets and zone ids). A
@@ -62,27 +63,6 @@ export function parseIpv6(text: string): Uint8Array | null {
     out[2 * i + 1] = w & 0xff;
   });
   return out;
-}
-
-/** RFC 5952: lower case, no leading zeros, the longest run (first on a tie) of two or more
- *  zero groups as "::". */
-export function formatIpv6(bytes: Uint8Array): string {
-  const words: number[] = [];
-  for (let i = 0; i < 16; i += 2) words.push((bytes[i] << 8) | bytes[i + 1]);
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8;) {
-    let j = i;
-    while (j < 8 && words[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j === i ? i + 1 : j;
-  }
-  const hex = (ws: number[]): string => ws.map((w) => w.toString(16)).join(':');
-  if (best < 0) return hex(words);
-  return `${hex(words.slice(0, best))}::${hex(words.slice(best + bestLen))}`;
 }
 
 /** 4 or 6 by what the text parses as, null when it is no address (names, brackets, zones). */

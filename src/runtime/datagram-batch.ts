@@ -3,6 +3,7 @@
 // batch, instead of one callback per socket and one native call per datagram plus one more that
 // only returns EAGAIN (docs/performance.md "Broker idle"). Runtime-neutral: the Node binding is
 // src/runtime/node/datagram-reader.ts; test doubles fill a DatagramBatch by hand.
+import { formatIpv6, ipv4Number } from '../ip-text.js';
 
 /** Int32 words per datagram in the meta array (TD_DGRAM_META in qjs-native/td_napi.c):
  *  fd, length or -errno, flags (bit 0: truncated) | family << 8, port, address (16 bytes). */
@@ -74,7 +75,7 @@ export class DatagramBatch {
     const b = this.metaBytes;
     const family = this.family(i);
     if (family === 4) return `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o + 3]}`;
-    if (family === 6) return ipv6Text(b.subarray(o, o + 16));
+    if (family === 6) return formatIpv6(b.subarray(o, o + 16));
     return '';
   }
 
@@ -93,7 +94,7 @@ export class DatagramBatch {
       this.meta[m + 1] = n;
       this.meta[m + 2] = data.length > this.slotBytes ? 1 : 0;
     }
-    const v4 = from ? parseIpv4(from.ip) : NaN;
+    const v4 = from ? ipv4Number(from.ip) : NaN;
     if (from && !Number.isNaN(v4)) {
       this.meta[m + 2] |= 4 << 8;
       this.meta[m + 3] = from.port;
@@ -122,60 +123,6 @@ export interface DatagramSender {
   /** Sends datagrams in order; returns how many went out (fewer when the next one failed: the
    *  caller sends that one alone to learn its error), or -errno when the first failed. */
   sendBatch(fd: number, datagrams: readonly Uint8Array[]): number;
-}
-
-/** A dotted quad as a number (see DatagramBatch.ipv4), NaN when it is not one. */
-export function parseIpv4(ip: string): number {
-  let v = 0;
-  let part = 0;
-  let digits = 0;
-  let dots = 0;
-  for (let k = 0; k <= ip.length; k++) {
-    const c = k < ip.length ? ip.charCodeAt(k) : 46;
-    if (c >= 48 && c <= 57) {
-      part = part * 10 + (c - 48);
-      if (++digits > 3 || part > 255) return NaN;
-    } else if (c === 46 && digits > 0 && dots < 4) {
-      v = v * 256 + part;
-      part = 0;
-      digits = 0;
-      dots++;
-    } else {
-      return NaN;
-    }
-  }
-  return dots === 4 ? v : NaN;
-}
-
-/** RFC 5952 text of 16 address bytes, as glibc's inet_ntop writes it: lower-case hex, the
- *  longest run of two or more zero groups (the first of equal ones) as "::", and ::ffff:0:0/96
- *  (and ::/96 with a non-zero seventh group) with its last 32 bits as a dotted quad. */
-export function ipv6Text(b: Uint8Array): string {
-  const g: number[] = [];
-  for (let k = 0; k < 8; k++) g.push((b[2 * k] << 8) | b[2 * k + 1]);
-  const zeroTo5 = g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0;
-  if (zeroTo5 && (g[5] === 0xffff || (g[5] === 0 && g[6] !== 0))) {
-    const quad = `${b[12]}.${b[13]}.${b[14]}.${b[15]}`;
-    return g[5] === 0xffff ? `::ffff:${quad}` : `::${quad}`;
-  }
-  let bestAt = -1;
-  let bestLen = 1;
-  for (let k = 0; k < 8;) {
-    if (g[k] !== 0) {
-      k++;
-      continue;
-    }
-    let e = k;
-    while (e < 8 && g[e] === 0) e++;
-    if (e - k > bestLen) {
-      bestAt = k;
-      bestLen = e - k;
-    }
-    k = e;
-  }
-  const hex = (from: number, to: number): string => g.slice(from, to).map((x) => x.toString(16)).join(':');
-  if (bestAt < 0) return hex(0, 8);
-  return `${hex(0, bestAt)}::${hex(bestAt + bestLen, 8)}`;
 }
 
 /** One datagram handed to a HandedDatagramReader: fd, data or -errno, source. */

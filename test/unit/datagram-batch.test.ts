@@ -2,7 +2,8 @@
 // addon path (watchDatagrams + datagramReader: recvmmsg in td_recv_batch) on loopback.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DatagramBatch, DGRAM_META_WORDS, DGRAM_PER_SOCKET, ipv6Text, parseIpv4 } from '../../src/runtime/datagram-batch.js';
+import { DatagramBatch, DGRAM_META_WORDS, DGRAM_PER_SOCKET } from '../../src/runtime/datagram-batch.js';
+import { formatIpv6, ipv4Number } from '../../src/ip-text.js';
 import { NodeDatagramReader } from '../../src/runtime/node/datagram-reader.js';
 import { native as n } from '../../src/runtime/node/native.js';
 
@@ -21,23 +22,23 @@ async function until(cond: () => boolean): Promise<void> {
   for (let i = 0; i < 200 && !cond(); i++) await sleep(10);
 }
 
-test('parseIpv4 and ipv6Text agree with inet_ntop forms', () => {
-  assert.is(parseIpv4('198.51.100.7'), 198 * 2 ** 24 + 51 * 2 ** 16 + 100 * 256 + 7);
-  assert.is(parseIpv4('255.255.255.255'), 0xffffffff);
-  for (const bad of ['1.2.3', '1.2.3.256', '2001:db8::1', '1.2.3.4 ', 'a.b.c.d', '']) assert.ok(Number.isNaN(parseIpv4(bad)), bad);
+test('ip-text.ts: ipv4Number, and formatIpv6 agrees with inet_ntop forms', () => {
+  assert.is(ipv4Number('198.51.100.7'), 198 * 2 ** 24 + 51 * 2 ** 16 + 100 * 256 + 7);
+  assert.is(ipv4Number('255.255.255.255'), 0xffffffff);
+  for (const bad of ['1.2.3', '1.2.3.256', '2001:db8::1', '1.2.3.4 ', 'a.b.c.d', '']) assert.ok(Number.isNaN(ipv4Number(bad)), bad);
   const v6 = (hex: string): Uint8Array => Uint8Array.from(hex.match(/../g)!.map((h) => parseInt(h, 16)));
-  assert.is(ipv6Text(v6('20010db8000000000000000000000001')), '2001:db8::1');
-  assert.is(ipv6Text(v6('00000000000000000000000000000001')), '::1');
-  assert.is(ipv6Text(v6('00000000000000000000000000000000')), '::');
-  assert.is(ipv6Text(v6('20010db8000000010000000000000000')), '2001:db8:0:1::');
+  assert.is(formatIpv6(v6('20010db8000000000000000000000001')), '2001:db8::1');
+  assert.is(formatIpv6(v6('00000000000000000000000000000001')), '::1');
+  assert.is(formatIpv6(v6('00000000000000000000000000000000')), '::');
+  assert.is(formatIpv6(v6('20010db8000000010000000000000000')), '2001:db8:0:1::');
   // a single zero group is not compressed; of two equal runs the first is
-  assert.is(ipv6Text(v6('20010db8000000010001000100010001')), '2001:db8:0:1:1:1:1:1');
-  assert.is(ipv6Text(v6('20010db8000000000001000000000001')), '2001:db8::1:0:0:1');
-  assert.is(ipv6Text(v6('20010000000000010000000000000001')), '2001:0:0:1::1');
-  assert.is(ipv6Text(v6('00000000000000000000000000000102')), '::102');
-  assert.is(ipv6Text(v6('00000000000000000000ffffc6336407')), '::ffff:198.51.100.7');
-  assert.is(ipv6Text(v6('000000000000000000000000c6336407')), '::198.51.100.7');
-  assert.is(ipv6Text(v6('20010DB8ABCD00000000000000000000'.toLowerCase())), '2001:db8:abcd::');
+  assert.is(formatIpv6(v6('20010db8000000010001000100010001')), '2001:db8:0:1:1:1:1:1');
+  assert.is(formatIpv6(v6('20010db8000000000001000000000001')), '2001:db8::1:0:0:1');
+  assert.is(formatIpv6(v6('20010000000000010000000000000001')), '2001:0:0:1::1');
+  assert.is(formatIpv6(v6('00000000000000000000000000000102')), '::102');
+  assert.is(formatIpv6(v6('00000000000000000000ffffc6336407')), '::ffff:198.51.100.7');
+  assert.is(formatIpv6(v6('000000000000000000000000c6336407')), '::198.51.100.7');
+  assert.is(formatIpv6(v6('20010DB8ABCD00000000000000000000'.toLowerCase())), '2001:db8:abcd::');
 });
 
 test('DatagramBatch: push and read back data, errors, truncation and the source', () => {
@@ -51,7 +52,7 @@ test('DatagramBatch: push and read back data, errors, truncation and the source'
   assert.is(b.count, 4);
   assert.equal([b.fd(0), b.result(0), b.family(0), b.port(0), b.ip(0)], [7, 3, 4, 8942, '203.0.113.9']);
   assert.equal([...b.data(0)], [1, 2, 3]);
-  assert.is(b.ipv4(0), parseIpv4('203.0.113.9'));
+  assert.is(b.ipv4(0), ipv4Number('203.0.113.9'));
   assert.equal([b.fd(1), b.result(1), b.family(1), b.ip(1)], [8, -111, 0, '']);
   assert.ok(Number.isNaN(b.ipv4(1)));
   assert.equal([b.result(2), b.truncated(2), b.truncated(0)], [16, true, false]);
@@ -83,7 +84,7 @@ test('addon reader: datagrams of several sockets in one batch, with sources, the
   for (const r of all) {
     assert.is(r.ip, LO);
     assert.is(r.port, tx.port);
-    assert.is(r.v4, parseIpv4(LO));
+    assert.is(r.v4, ipv4Number(LO));
   }
   await sleep(50);
   assert.is(batches.length, 1, 'no callback without datagrams');

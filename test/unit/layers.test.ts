@@ -22,7 +22,7 @@ interface Layer {
 // Lowest first.
 export const LAYERS: Layer[] = [
   // what the cores are written against: the Loop and Native interfaces, the action queue, text
-  { name: 'interfaces', paths: ['src/native.ts', 'src/utf8.ts', 'src/version.ts', 'src/runtime/loop.ts', 'src/runtime/action-queue.ts', 'src/runtime/datagram-batch.ts'], uses: [] },
+  { name: 'interfaces', paths: ['src/native.ts', 'src/utf8.ts', 'src/ip-text.ts', 'src/version.ts', 'src/runtime/loop.ts', 'src/runtime/action-queue.ts', 'src/runtime/datagram-batch.ts'], uses: [] },
   { name: 'protocol', paths: ['src/protocol/'], uses: ['interfaces'] },
   { name: 'netlink', paths: ['src/netlink/'], uses: ['interfaces'] },
   { name: 'process', paths: ['src/process/'], uses: ['interfaces'] },

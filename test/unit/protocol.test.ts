@@ -266,7 +266,9 @@ test('ip-address.ts: IPv6 text parses as inet_pton does and prints as RFC 5952 (
     const text = words.map((w) => (rnd(2) ? w.toString(16).toUpperCase().padStart(4, '0') : w.toString(16))).join(':');
     const b = ipa.parseIpv6(text);
     assert.ok(b, text);
-    assert.is(ipa.formatIpv6(b!), canon(text), text);
+    // WHATWG never writes a dotted tail; inet_ntop does for ::ffff:0:0/96 and ::/96 (src/ip-text.ts)
+    const dotted = words.slice(0, 5).every((w) => w === 0) && (words[5] === 0xffff || (words[5] === 0 && words[6] !== 0));
+    if (!dotted) assert.is(ipa.formatIpv6(b!), canon(text), text);
     assert.equal(ipa.parseIpv6(ipa.formatIpv6(b!)), b, 'round trip');
   }
   for (const t of ['::', '::1', '1::', '2001:db8::', '::ffff:198.51.100.1', '64:ff9b::192.0.2.33', '1:2:3:4:5:6:7::', '::2:3:4:5:6:7:8']) {
@@ -275,6 +277,9 @@ test('ip-address.ts: IPv6 text parses as inet_pton does and prints as RFC 5952 (
   assert.is(ipa.formatIpv6(ipa.parseIpv6('1:0:0:2:0:0:0:3')!), '1:0:0:2::3', 'the longest run');
   assert.is(ipa.formatIpv6(ipa.parseIpv6('1:0:0:2:0:0:3:4')!), '1::2:0:0:3:4', 'the first of equal runs');
   assert.is(ipa.formatIpv6(ipa.parseIpv6('1:0:2:3:4:5:6:7')!), '1:0:2:3:4:5:6:7', 'a single zero group stays');
+  assert.is(ipa.formatIpv6(ipa.parseIpv6('::ffff:c633:6407')!), '::ffff:198.51.100.7', 'a mapped address as inet_ntop prints it');
+  assert.is(ipa.parseIpv4('198.51.100.7')!.join('.'), '198.51.100.7');
+  assert.is(ipa.parseIpv4('198.51.100'), null);
   for (const t of ['', ':', ':::', '1:2:3:4:5:6:7:8:9', '1::2::3', '12345::', '[::1]', 'fe80::1%eth0', '::1:', ':1::', 'g::1',
     '1:2:3:4:5:6:7:8::', '::1.2.3', '::1.2.3.256', '1.2.3.4', 'localhost', '1:2:3:4:5:6:7:1.2.3.4']) {
     assert.is(ipa.parseIpv6(t), null, t);
