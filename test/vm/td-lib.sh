@@ -4,7 +4,7 @@
 #   td_broker_cfg <file> [key=value ...]   write an original-format l2tp_broker.cfg; defaults below,
 #                                          any key of any section may be overridden by its name
 #   td_start_broker <ns> <cfg> <log>       start bin/tunneldigger-broker in <ns>, wait for
-#                                          "broker started" (30 s); sets TD_BROKER_PID
+#                                          "broker started" (TD_BROKER_START_S, 90 s); sets TD_BROKER_PID
 #   td_stop_broker                         SIGTERM the broker and wait for it (status 0 = clean)
 #   td_start_client <ns> <log> <args...>   start build/x86_64/tunneldigger <args> in <ns> (stdout+stderr
 #                                          to <log>); sets TD_CLIENT_PID
@@ -85,8 +85,9 @@ EOF
 td_start_broker() {
   ip netns exec "$1" node "$TD_BROKER_BIN" "$2" > "$3" 2>&1 &
   TD_BROKER_PID=$!
-  wait_for 30 grep -q 'broker started' "$3" && return 0
-  echo "broker did not start within 30 s; log:" >&2; tail -n 5 "$3" >&2
+  # a bound, not a pause: under TCG on a busy host Node's start-up alone has taken over 30 s
+  wait_for "${TD_BROKER_START_S:-90}" grep -q 'broker started' "$3" && return 0
+  echo "broker did not start within ${TD_BROKER_START_S:-90} s; log:" >&2; tail -n 5 "$3" >&2
   return 1
 }
 
