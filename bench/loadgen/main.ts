@@ -25,6 +25,8 @@ const TICK_MS = 500;
 const SETTLE_MS = 2_000;
 /** Longest wait for the broker to close the tunnels after teardown. */
 const TEARDOWN_WAIT_MS = 60_000;
+/** Longest wait for one broker sample (its SIGUSR1 counters; brokerCounters' default). */
+const BROKER_SAMPLE_S = 30;
 
 interface Slot {
   i: number;
@@ -339,8 +341,13 @@ export async function main(argv: string[]): Promise<number> {
       return 2;
     }
   }
-  // bounded whatever happens: arrivals + up-timeout + hold + teardown + broker queries
-  const maxS = (o.rate > 0 ? o.clients / o.rate : 0) + o.upTimeoutS + o.durationS + 90 + (o.stopSignal ? o.stopWaitS : 0);
+  // bounded whatever happens: arrivals + up-timeout + settling + hold + the broker queries (five
+  // samples of up to BROKER_SAMPLE_S each) and the teardown wait when there is a broker to ask,
+  // the stop wait, and 90 s of slack (a guard shorter than the sum killed runs that were still
+  // working, without a result line)
+  const brokerS = o.brokerPid === null ? 0 : 5 * BROKER_SAMPLE_S + TEARDOWN_WAIT_MS / 1000;
+  const maxS = (o.rate > 0 ? o.clients / o.rate : 0) + o.upTimeoutS + SETTLE_MS / 1000 + o.settleS + o.durationS +
+    brokerS + 90 + (o.stopSignal ? o.stopWaitS : 0);
   const guard = setTimeout(() => {
     say(`still running after ${Math.round(maxS)} s: giving up`);
     process.exit(1);

@@ -1,6 +1,6 @@
 // Figures of a load run: percentiles, /proc readings of another process (the broker), and the
 // broker's own counters (SIGUSR1 → "counters: ..." and "status: N/M tunnels" in its log).
-import { readdirSync, readFileSync } from 'node:fs';
+import { closeSync, openSync, readdirSync, readFileSync, readSync, statSync } from 'node:fs';
 
 /** Nearest-rank percentile (p in 0..100) of unsorted values; NaN when empty. */
 export function percentile(values: readonly number[], p: number): number {
@@ -77,23 +77,33 @@ export function parseBrokerLog(text: string): BrokerCounters | null {
   return null;
 }
 
-function countMatches(text: string, needle: string): number {
-  let n = 0;
-  for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + 1)) n++;
-  return n;
-}
-
 /** SIGUSR1 the broker and wait (≤ timeoutMs; a broker closing 100 tunnels in a loaded TCG guest
- *  took more than 10 s) until its log shows the new counters and status. */
+ *  took more than 10 s) until its log shows the new counters and status. Only what the log gained
+ *  since the signal is read: at thousands of clients the whole log is megabytes, and reading it
+ *  every 100 ms took longer than the broker's answer. */
 export async function brokerCounters(pid: number, logPath: string, timeoutMs = 30_000): Promise<BrokerCounters | null> {
-  const read = (): string => {
+  const size = (): number => {
     try {
-      return readFileSync(logPath, 'utf8');
+      return statSync(logPath).size;
     } catch {
-      return '';
+      return 0;
     }
   };
-  const before = countMatches(read(), 'counters: ');
+  const from = size();
+  const readNew = (): string => {
+    let fd = -1;
+    try {
+      fd = openSync(logPath, 'r');
+      const n = Math.max(0, size() - from);
+      const buf = Buffer.alloc(n);
+      const got = n ? readSync(fd, buf, 0, n, from) : 0;
+      return buf.subarray(0, got).toString('utf8');
+    } catch {
+      return '';
+    } finally {
+      if (fd >= 0) closeSync(fd);
+    }
+  };
   try {
     process.kill(pid, 'SIGUSR1');
   } catch {
@@ -102,11 +112,10 @@ export async function brokerCounters(pid: number, logPath: string, timeoutMs = 3
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
     await new Promise((r) => setTimeout(r, 100));
-    const text = read();
+    const text = readNew();
     // the status table follows the counters line; give it the moment it needs
-    if (countMatches(text, 'counters: ') > before && /status: \d+\/\d+ tunnels[^\n]*\n/.test(text.slice(text.lastIndexOf('counters: ')))) {
-      return parseBrokerLog(text);
-    }
+    const at = text.lastIndexOf('counters: ');
+    if (at >= 0 && /status: \d+\/\d+ tunnels[^\n]*\n/.test(text.slice(at))) return parseBrokerLog(text);
   }
   return null;
 }

@@ -8,9 +8,11 @@ import { ClientErrorCode, MessageType, timers } from '../../src/protocol/constan
 import * as m from '../../src/protocol/messages.js';
 import { OptionError, parseLoadOptions, parseSources } from '../../bench/loadgen/options.js';
 import { ORIGINAL_NO_ANSWER_PAUSE_MS, OriginalSim, OursSim, type Sim, type SimConfig } from '../../bench/loadgen/sim.js';
-import { alive, parseBrokerLog, parseProcStat, percentile, procChildCount, procFdCount } from '../../bench/loadgen/stats.js';
+import { alive, brokerCounters, parseBrokerLog, parseProcStat, percentile, procChildCount, procFdCount } from '../../bench/loadgen/stats.js';
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { category } from '../../bench/profile-summary.js';
 
 const CFG: SimConfig = { host: '198.51.100.1', port: 8942, uuid: 'lg-7', tunnelId: 1007, ifname: 'lg7' };
@@ -157,6 +159,31 @@ test('parseBrokerLog: last counters line and the status line after it', () => {
   ].join('\n');
   assert.equal(parseBrokerLog(log), { counters: { 'cookies-issued': 120, datagrams: 900, 'tunnels-created': 100 }, tunnels: 98 });
   assert.equal(parseBrokerLog('nothing here\n'), null);
+});
+
+test('brokerCounters: SIGUSR1, then the counters the log gained after it, not older ones', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'td-lg-'));
+  const log = join(dir, 'broker.log');
+  // a long log with older counters, as a broker that has refused thousands of clients writes
+  const old = 'INFO counters: tunnels-created=1\nINFO status: 1/1100 tunnels\n' + 'INFO refusing 198.51.100.9:4000\n'.repeat(20000);
+  writeFileSync(log, old);
+  // the broker stand-in: answers SIGUSR1 by appending a counters and a status line
+  const js = `const fs = require('fs'); process.on('SIGUSR1', () => fs.appendFileSync(${JSON.stringify(log)}, ` +
+    `'INFO counters: tunnels-created=42 datagrams=7\\nINFO status: 40/1100 tunnels, 1060 ids free\\n')); ` +
+    `process.stdout.write('ready\\n'); setTimeout(() => {}, 10000);`;
+  const child = spawn(process.execPath, ['-e', js], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await new Promise<void>((r) => child.stdout!.once('data', () => r()));
+    const got = await brokerCounters(child.pid!, log, 5000);
+    assert.equal(got, { counters: { 'tunnels-created': 42, datagrams: 7 }, tunnels: 40 });
+    // a broker that is gone: null, never the old counters
+    child.kill('SIGKILL');
+    await new Promise((r) => child.once('exit', r));
+    assert.is(await brokerCounters(child.pid!, log, 300), null);
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('options: sources, required options and errors naming the option', () => {
