@@ -113,13 +113,20 @@ export class BrokerDriver {
   }
 
   /** Pipelined TUNNEL_DELETE (one call each if the kernel executor cannot pipeline); returns
-   *  "id (error)" for each failure other than ENOENT (already gone). */
+   *  "id (error)" for each failure other than "already gone" (see gone()). */
   private deleteKernelTunnels(ids: number[]): string[] {
     const results = this.kernel.deleteTunnels ? this.kernel.deleteTunnels(ids) : ids.map((id) => this.kernel.deleteTunnel(id));
     return ids.flatMap((id, i) => {
       const r = results[i] ?? 0;
-      return r < 0 && r !== -this.native.errno.ENOENT ? [`${id} (${this.errText(-r)})`] : [];
+      return r < 0 && !this.gone(r) ? [`${id} (${this.errText(-r)})`] : [];
     });
+  }
+
+  /** A TUNNEL_DELETE result that means the tunnel no longer exists: l2tp_netlink answers ENODEV
+   *  for an id it does not know (l2tp_nl_cmd_tunnel_delete), e.g. a killed broker's tunnel that the
+   *  kernel finished removing between our dump and the delete; ENOENT from other paths. */
+  private gone(r: number): boolean {
+    return r === -this.native.errno.ENODEV || r === -this.native.errno.ENOENT;
   }
 
   /** Opens one listener per configured address and port; returns how many are listening. */
@@ -378,7 +385,7 @@ export class BrokerDriver {
       // kernel tunnel made on it as well; the explicit delete does not wait for that.
       if (stage === 'session' || r === -this.native.errno.EAGAIN) {
         const d = this.kernel.deleteTunnel(s.tunnelId);
-        if (d < 0 && d !== -this.native.errno.ENOENT) {
+        if (d < 0 && !this.gone(d)) {
           this.loop.log('warning', `tunnel ${s.tunnelId}: undoing the kernel tunnel after a failed ${stage} create: ` +
             `${this.errText(-d)}; closing its socket removes it`);
         }
@@ -404,7 +411,7 @@ export class BrokerDriver {
     const fd = this.tunnelFds.get(tunnelId);
     // closing the socket also destroys the kernel tunnel; delete it explicitly all the same
     const tr = this.kernel.deleteTunnel(tunnelId);
-    if (tr < 0 && tr !== -this.native.errno.ENOENT) {
+    if (tr < 0 && !this.gone(tr)) {
       this.loop.log('debug', `tunnel ${tunnelId}: deleting kernel tunnel: ${this.errText(-tr)}`);
     }
     if (fd !== undefined) {
