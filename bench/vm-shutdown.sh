@@ -7,6 +7,8 @@
 #    kernel holds 100 tunnels again, and the kernel and broker tunnel counts 8 s later.
 # With TD_BASE_ROOT, every round runs the older tree's broker and load generator right after
 # ours, under the same guest load, so the two compare by ratio. TD_SHUTDOWN_ROUNDS (2).
+# The exit time is taken with the shell's `wait` (load_sigterm_wait); TD_SHUTDOWN_POLL_ROW=1 adds
+# an E row of ours timed the former way (a /proc poll forking every 0.1 s), to see what it cost.
 # vm-scenario-timeout: 1500
 VM_ROOT=$(cd "$(dirname "$0")/.." && pwd)
 . "$VM_ROOT/test/vm/lib.sh"
@@ -26,7 +28,17 @@ chmod +x "$W/down.sh"
 NEW_BIN=$TD_BROKER_BIN NEW_JS=$LOAD_JS
 kernel_count() { ip -n broker l2tp show tunnel 2>/dev/null | grep -c '^Tunnel '; }
 calc() { awk "BEGIN { printf \"%.1f\", $1 }"; }
-# use <new|old>: the broker and load generator of that tree
+# sigterm_poll_s <pid>: the exit time as measured before load_sigterm_wait (a /proc poll that
+# forks sed, cut and sleep every 0.1 s), for TD_SHUTDOWN_POLL_ROW=1: what that loop cost
+sigterm_poll_s() {
+  _t0=$(date +%s.%N); kill -TERM "$1"; _i=0
+  while [ $_i -lt 900 ]; do
+    _st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
+    [ -z "$_st" ] || [ "$_st" = Z ] && { awk -v a="$_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; return 0; }
+    sleep 0.1; _i=$((_i + 1))
+  done
+}
+# use <new|old|new-poll>: the broker and load generator of that tree
 use() {
   if [ "$1" = old ]; then TD_BROKER_BIN=$TD_BASE_ROOT/bin/tunneldigger-broker LOAD_JS=$TD_BASE_ROOT/build/js/bench/loadgen/main.js
   else TD_BROKER_BIN=$NEW_BIN LOAD_JS=$NEW_JS; fi
@@ -38,7 +50,11 @@ row_e() {
   bpid=$TD_BROKER_PID
   load_run_bg e --clients "$N" --up-timeout 150 --duration 60 --no-teardown --uuid-prefix e
   lpid=$LOAD_PID
-  exit_s=$(load_sigterm_when_up e "$N" 160 "$bpid")
+  if [ "$1" = new-poll ]; then
+    exit_s=$(fleet_wait 160 grep -q "all $N tunnels up" "$W/e.out" && sleep 3 && sigterm_poll_s "$bpid")
+  else
+    load_sigterm_when_up e "$N" 160 "$bpid"; exit_s=$LOAD_EXIT_S
+  fi
   TD_BROKER_PID=$bpid; td_stop_broker
   # clients told = tunnels the load generator lost (its liveness timeout is 60 s: only the
   # ERROR takes them down this fast), from its next progress line
@@ -77,6 +93,7 @@ row_f() {
 r=1
 while [ $r -le "$ROUNDS" ]; do
   row_e new $r; [ -n "$TD_BASE_ROOT" ] && row_e old $r
+  [ "${TD_SHUTDOWN_POLL_ROW:-0}" = 1 ] && row_e new-poll $r
   row_f new $r; [ -n "$TD_BASE_ROOT" ] && row_f old $r
   r=$((r + 1))
 done

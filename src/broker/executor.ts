@@ -37,8 +37,10 @@ export interface BrokerKernel {
 
 const RECV_BUFFER = 65536;
 /** How often a shutdown asks the kernel which of the deleted tunnels it still lists (more
- *  rarely when a dump of many tunnels is slow, but at least once a second). */
+ *  rarely when a dump of many tunnels is slow, or while a full round of hooks waits for a slot,
+ *  but at least once every SHUTDOWN_POLL_MAX_MS). */
 export const SHUTDOWN_POLL_MS = 100;
+export const SHUTDOWN_POLL_MAX_MS = 1000;
 /** A shutdown gives up after this long (hooks still running are killed, waiting ones dropped):
  *  within the 60 s an operator (and issue 7) expects, and below systemd's TimeoutStopSec (90 s).
  *  A hook is killed after timers.hookTimeout (30 s), so a tunnel whose pre-down hangs still has
@@ -228,16 +230,29 @@ export class BrokerDriver {
       finish(false);
     });
     const kernelDone = (): void => {
-      this.loop.log('info', `shutdown: the kernel removed all ${teardowns.length} tunnels after ${ms()} ms; ` +
-        `${this.jobs.pending} hook jobs to finish`);
+      this.loop.log('info', `shutdown: the kernel removed all ${teardowns.length} tunnels after ${ms()} ms ` +
+        `(${dumps.count} dumps of its tunnel list, ${Math.round(dumps.ms)} ms); ${this.jobs.pending} hook jobs to finish`);
       this.jobs.whenIdle(() => finish(true));
     };
     let interval = SHUTDOWN_POLL_MS;
+    const dumps = { count: 0, ms: 0, last: -Infinity };
     const poll = (): void => {
       pollTimer = null;
       if (finished) return;
       const started = this.loop.now();
+      // while a full round of hooks (hooks.max_concurrent) waits for a slot, every slot that
+      // frees is taken without us and a down hook released now could not start sooner: the dump
+      // (broker and kernel CPU that the hooks, the critical path, could use) is skipped, for up
+      // to SHUTDOWN_POLL_MAX_MS
+      const waiting = this.jobs.pending - this.jobs.runningCount;
+      if (waiting >= this.jobs.maxRunningJobs && started - dumps.last < SHUTDOWN_POLL_MAX_MS) {
+        pollTimer = this.loop.setTimer(SHUTDOWN_POLL_MS, poll);
+        return;
+      }
+      dumps.last = started;
+      dumps.count++;
       const listed = this.kernel.listTunnels();
+      dumps.ms += this.loop.now() - started;
       if (typeof listed === 'number') {
         this.loop.log('warning', `shutdown: cannot list kernel L2TP tunnels (${this.errText(-listed)}); ` +
           `starting the ${held.size} waiting down hooks now`);
@@ -250,7 +265,7 @@ export class BrokerDriver {
       if (pending.size === 0) return kernelDone();
       // a dump of many tunnels takes a while: spend at most a third of the time on it, but look
       // at least once a second (each poll releases the down hooks of the tunnels gone)
-      interval = Math.min(1000, Math.max(SHUTDOWN_POLL_MS, 3 * (this.loop.now() - started)));
+      interval = Math.min(SHUTDOWN_POLL_MAX_MS, Math.max(SHUTDOWN_POLL_MS, 3 * (this.loop.now() - started)));
       pollTimer = this.loop.setTimer(interval, poll);
     };
     if (pending.size === 0) kernelDone();

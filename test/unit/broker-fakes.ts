@@ -53,7 +53,10 @@ export class FakeKernel implements BrokerKernel {
   setSessionMtu(t: number, s: number, mtu: number): number { this.calls.push(`setSessionMtu ${t}/${s} ${mtu}`); return 0; }
   setLinkMtu(ifname: string, mtu: number): number { this.calls.push(`setLinkMtu ${ifname} ${mtu}`); return 0; }
   listTunnelsResult: number | null = null;
+  /** listTunnels() calls so far (each a dump of the kernel's tunnel list). */
+  listCount = 0;
   listTunnels(): { tunnelId: number }[] | number {
+    this.listCount++;
     if (this.listTunnelsResult !== null) return this.listTunnelsResult;
     const out = [...this.tunnels];
     for (const [id, left] of this.dyingPolls) {

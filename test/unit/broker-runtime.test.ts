@@ -323,6 +323,33 @@ test('shutdown: a down hook waits until the kernel no longer lists its tunnel, t
   assert.ok(r.loop.t - t0 < 1000);
 });
 
+test('shutdown: while a full round of hooks waits for a slot the kernel is listed once a second, then every 100 ms', () => {
+  const r = rig({ ...CFG, ports: [8942], maxConcurrentJobs: 1 });
+  r.driver.openListeners();
+  handshake(r);
+  handshake(r, { ip: '198.51.100.8', port: 40001 }, 'other');
+  r.loop.advance(1000);
+  r.native.behaviour.set('/predown', { ms: 2500, code: 0 });
+  r.kernel.listedAfterDelete = 6; // listed by six dumps, gone at the seventh
+  const startsOf = (path: string): number[] => [...r.native.children.values()].filter((c) => c.path === path).map((c) => c.startedAt);
+  let result: boolean | null = null;
+  const t0 = r.loop.t;
+  r.driver.shutdown(65_000, (clean) => { result = clean; });
+  // one slot: tunnel 100's pre-down runs, 101's waits: dumps at 0.1, 1.1 and 2.1 s, not every 100 ms
+  r.loop.advance(2450);
+  assert.is(r.kernel.listCount, 3);
+  // 101's pre-down runs from 2.5 s, nothing waits: dumps at 2.5, 2.6, 2.7 s, gone at the seventh (2.8 s)
+  r.loop.advance(1000);
+  assert.is(r.kernel.listCount, 7);
+  assert.ok(r.loop.logs.some((l) => /^info: shutdown: the kernel removed all 2 tunnels after 2800 ms \(7 dumps of its tunnel list, 0 ms\)/.test(l)),
+    r.loop.logs.join('\n'));
+  r.loop.advance(6000);
+  assert.is(result, true);
+  // each down after its own pre-down, one at a time
+  assert.equal(startsOf('/predown').map((t) => t - t0), [0, 2500]);
+  assert.equal(startsOf('/down').map((t) => t - t0), [5000, 5200]);
+});
+
 test('shutdown: the kernel cannot list tunnels: down hooks run anyway; failed deletes named in one line', () => {
   const r = rig({ ...CFG, ports: [8942] });
   r.driver.openListeners();

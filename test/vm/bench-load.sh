@@ -139,7 +139,7 @@ fleet_do broker-e bench_broker session.down="$W/down.sh"
 bpid=$TD_BROKER_PID
 load_run_bg e --clients 100 --duration 40 --no-teardown --uuid-prefix e
 lpid=$LOAD_PID
-exit_s=$(load_sigterm_when_up e 100 120 "$bpid")
+load_sigterm_when_up e 100 120 "$bpid"; exit_s=$LOAD_EXIT_S
 TD_BROKER_PID=$bpid; td_stop_broker
 wait "$lpid"; eval "$(load_vars e)"
 grep -v '^LOADGEN' "$W/e.out"

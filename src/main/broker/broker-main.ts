@@ -136,6 +136,7 @@ export async function main(argv: string[]): Promise<number> {
       }
       stopping = true;
       const stopAt = loop.now();
+      const cpuAt = process.cpuUsage();
       loop.log('info', `${name} received: closing ${core.tunnelCount} tunnels (giving up after ${SHUTDOWN_GRACE_MS / 1000} s)`);
       clearInterval(countersTimer);
       ops.stopping();
@@ -143,8 +144,10 @@ export async function main(argv: string[]): Promise<number> {
         kernel.close();
         ops.stopped();
         releaseLock();
+        const cpu = process.cpuUsage(cpuAt);
         loop.log('info', `shutdown ${clean ? 'complete' : 'finished with hooks abandoned'} after ` +
-          `${Math.round(loop.now() - stopAt)} ms, exiting; ${core.counters.line()}`);
+          `${Math.round(loop.now() - stopAt)} ms (broker CPU ${Math.round((cpu.user + cpu.system) / 1000)} ms), exiting; ` +
+          core.counters.line());
         resolve(0);
       });
     };

@@ -80,23 +80,38 @@ bench_calibrate() {
     awk '{ for (k = 1; k + 1 <= NF; k += 2) v += $k * 60 + $(k + 1) } END { printf "%.3f", v / 100 * 1000 }'
 }
 
-# load_sigterm_exit_s <pid>: SIGTERM to pid, then the seconds (0.1 s resolution, "%.1f") until
-# it has exited (gone or a zombie not yet reaped); empty when it still runs after 90 s
-load_sigterm_exit_s() {
+# load_sigterm_wait <pid>: SIGTERM to pid; LOAD_EXIT_S = the seconds ("%.2f") until it exited,
+# empty (and status 1) when it still runs after 90 s. Call it in the shell that started pid, not
+# in $(...): it waits with the shell's own `wait`, so nothing forks while the process shuts down
+# (the former /proc poll forked sed, cut and sleep every 0.1 s, which in a TCG guest took a good
+# part of a vCPU from the shutdown it timed). A pid that is not this shell's child (`wait`: 127)
+# is polled instead: /proc/<pid>/stat read by the shell, only sleep forks.
+load_sigterm_wait() {
+  LOAD_EXIT_S=
   _t0=$(date +%s.%N)
-  kill -TERM "$1"
-  _i=0
-  while [ $_i -lt 900 ]; do
-    _st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f1)
-    [ -z "$_st" ] || [ "$_st" = Z ] && { awk -v a="$_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }'; return 0; }
-    sleep 0.1; _i=$((_i + 1))
-  done
+  kill -TERM "$1" || return 1
+  wait "$1" 2>/dev/null
+  if [ $? -eq 127 ]; then
+    _i=0
+    while :; do
+      _st=
+      read -r _st 2>/dev/null < "/proc/$1/stat"
+      _st=${_st##*) }
+      _st=${_st%% *}
+      [ -z "$_st" ] || [ "$_st" = Z ] && break
+      [ $_i -ge 900 ] && return 1
+      sleep 0.1; _i=$((_i + 1))
+    done
+  fi
+  LOAD_EXIT_S=$(awk -v a="$_t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
 }
 
 # load_sigterm_when_up <run> <n> <timeout_s> <pid>: once run <run> has all <n> tunnels up (its
-# .out, within timeout_s) and 3 s more, load_sigterm_exit_s <pid>; fails when they never were
+# .out, within timeout_s) and 3 s more, load_sigterm_wait <pid> (LOAD_EXIT_S); fails when they
+# never were
 load_sigterm_when_up() {
+  LOAD_EXIT_S=
   fleet_wait "$3" grep -q "all $2 tunnels up" "$TD_WORK/$1.out" || return 1
   sleep 3
-  load_sigterm_exit_s "$4"
+  load_sigterm_wait "$4"
 }
