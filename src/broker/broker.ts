@@ -21,6 +21,7 @@ import { EndpointMemory } from './endpoint-memory.js';
 import { fdBudget } from './fd-budget.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
+import { OverloadAdmission } from './overload.js';
 import { PortUsage, tieBreak } from './port-usage.js';
 import { RateLimiter } from './rate-limiter.js';
 import { fitReply } from './reply-size.js';
@@ -75,6 +76,8 @@ export const ANSWER_BUDGET_PER_S = 2_000;
  *  early; nothing is ever late. */
 export const TIMER_SLACK_MS = 250;
 export const ANSWER_BUDGET_BURST = 10_000;
+/** An overload episode (overload.ts) is over after this long without a cookie request held back. */
+const OVERLOAD_QUIET_MS = 10_000;
 
 export class BrokerCore {
   readonly counters = new Counters();
@@ -89,6 +92,8 @@ export class BrokerCore {
   /** Tunnels counted in the usage figure (see BrokerTunnel.live), per port (port-usage.ts). */
   private readonly liveUsage = new PortUsage();
   private readonly answers = new TokenBucket(1000 / ANSWER_BUDGET_PER_S, ANSWER_BUDGET_BURST);
+  /** Stale requests and the bound on cookies in flight (overload.ts). */
+  private readonly overload = new OverloadAdmission();
   private readonly logOn: (level: LogLevel) => boolean;
   private readonly slackMs: number;
   /** Salt of the opaque per-IP hook queue names (log_ip_addresses=false). */
@@ -134,9 +139,10 @@ export class BrokerCore {
   }
 
   /** A datagram received on a listener or tunnel socket. Never throws on bad input. No answer
-   *  to it (a send to its source) is larger than the datagram: a spoofed source gains nothing. */
-  datagram(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number): Action[] {
-    const out = this.receive(socket, data, from, now);
+   *  to it (a send to its source) is larger than the datagram: a spoofed source gains nothing.
+   *  ageMs: how long it waited before this call (receive queue and batch), -1 when unknown. */
+  datagram(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number, ageMs = -1): Action[] {
+    const out = this.receive(socket, data, from, now, ageMs);
     for (let i = 0; i < out.length; i++) {
       const a = out[i];
       if (a.type !== 'send' || a.data.length <= data.length || a.to.ip !== from.ip || a.to.port !== from.port) continue;
@@ -151,7 +157,7 @@ export class BrokerCore {
     return out;
   }
 
-  private receive(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number): Action[] {
+  private receive(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number, ageMs: number): Action[] {
     if (this.stopping) return [];
     this.counters.add('datagrams');
     const frame = parseFrame(data);
@@ -161,7 +167,7 @@ export class BrokerCore {
         ? [log('debug', `dropped a ${data.length}-byte datagram from ${this.showEndpoint(from)}: bad header (${frame})`)]
         : [];
     }
-    if (socket.kind === 'listener') return this.onListener(socket, frame, from, now);
+    if (socket.kind === 'listener') return this.onListener(socket, frame, from, now, ageMs);
     const tunnel = this.tunnels.get(socket.tunnelId);
     if (!tunnel || tunnel.state !== 'up') {
       this.counters.add('drop-no-tunnel');
@@ -173,25 +179,25 @@ export class BrokerCore {
       // VM): serve it as the listener would instead of costing that client a 3 s retransmit.
       if (isHandshake(frame.type)) {
         this.counters.add('handshake-on-tunnel-socket');
-        return this.onListener(listenerOf(tunnel), frame, from, now);
+        return this.onListener(listenerOf(tunnel), frame, from, now, ageMs);
       }
       this.counters.add('drop-wrong-source');
       return [log('warning', `${tunnel.name}: ignoring a message from ${this.showEndpoint(from)} (not the tunnel's endpoint)`)];
     }
-    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, tunnel);
+    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, ageMs, tunnel);
     const out = tunnel.handle(frame, now);
     this.reap(tunnel);
     this.schedule(tunnel);
     return out;
   }
 
-  private onListener(socket: SocketRef & { kind: 'listener' }, frame: Frame, from: Endpoint, now: number): Action[] {
+  private onListener(socket: SocketRef & { kind: 'listener' }, frame: Frame, from: Endpoint, now: number, ageMs: number): Action[] {
     const out: Action[] = [];
     const tunnel = this.byEndpoint.get(endpointKey(from));
     // A handshake retransmit (PREPARE, COOKIE, USAGE) may have been queued on the listener before
     // the tunnel socket existed: normal. Other messages are sent only after TUNNEL, which went
     // out through the connected tunnel socket; on a working kernel that socket gets them all.
-    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, tunnel?.state === 'up' ? tunnel : undefined);
+    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, ageMs, tunnel?.state === 'up' ? tunnel : undefined);
     if (frame.type === MessageType.ERROR && tunnel?.state === 'up') {
       // Also queued before the tunnel existed: a client that gave up waiting (15 s) sends ERROR
       // after its PREPAREs, so a slow broker creates the tunnel first. Either way: close it.
@@ -238,24 +244,50 @@ export class BrokerCore {
   }
 
   /** COOKIE, USAGE and PREPARE, on a listener or on the client's tunnel socket. */
-  private handshake(socket: SocketRef, frame: Frame, from: Endpoint, now: number, tunnel?: BrokerTunnel): Action[] {
+  private handshake(socket: SocketRef, frame: Frame, from: Endpoint, now: number, ageMs: number, tunnel?: BrokerTunnel): Action[] {
     const reply = (data: Uint8Array): Action => ({ type: 'send', socket, data, to: from });
-    this.counters.add(`${HANDSHAKE_PREFIX}${frame.type === MessageType.COOKIE ? 'cookie' : frame.type === MessageType.USAGE ? 'usage' : 'prepare'}`);
+    const kind = frame.type === MessageType.COOKIE ? 'cookie' : frame.type === MessageType.USAGE ? 'usage' : 'prepare';
+    this.counters.add(`${HANDSHAKE_PREFIX}${kind}`);
     if (frame.type === MessageType.COOKIE || frame.type === MessageType.USAGE) {
+      // overload.ts: an old request is not worth its answer (the client has sent a newer one)
+      if (this.overload.stale(ageMs)) {
+        this.counters.add(`drop-stale-${kind}-request`);
+        return [];
+      }
       // unauthenticated: the request is at least as large as the answer (8 filler bytes), and
       // all such answers share a global budget
       const req = decodeFillerRequest(frame.payload);
       if (!req) return this.dropShort(frame, from);
-      if (!this.answers.take(now)) {
+      const out: Action[] = [];
+      if (frame.type === MessageType.COOKIE && !tunnel) {
+        const key = endpointKey(from);
+        const may = this.overload.mayIssue(key, now);
+        out.push(...this.overloadEpisode(!may, now));
+        if (!may) {
+          this.counters.add('drop-busy-cookie-request');
+          return out;
+        }
+        if (!this.answers.take(now)) {
+          this.counters.add('drop-answer-budget');
+          return out;
+        }
+        this.overload.issued(key, now);
+      } else if (!this.answers.take(now)) {
         this.counters.add('drop-answer-budget');
         return [];
       }
       if (frame.type === MessageType.COOKIE) {
         this.counters.add('cookies-issued');
-        return [reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now)))];
+        out.push(reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now))));
+        return out;
       }
       this.counters.add('usage-requests');
-      return [reply(encodeUsageReply(this.usage(req.features, socket.kind === 'listener' ? socket.port : tunnel?.port, from)))];
+      let usage = this.usage(req.features, socket.kind === 'listener' ? socket.port : tunnel?.port, from);
+      if (usage !== 0xffff && !tunnel && this.overload.full(now)) {
+        this.counters.add('usage-busy');
+        usage = 0xffff;
+      }
+      return [reply(encodeUsageReply(usage))];
     }
     const prepare = decodePrepare(frame.payload);
     if (!prepare) return this.dropShort(frame, from);
@@ -264,6 +296,10 @@ export class BrokerCore {
       this.counters.add('drop-bad-cookie');
       return this.logOn('debug') ? [log('debug', `dropped a PREPARE from ${this.showEndpoint(from)}: bad or expired cookie`)] : [];
     }
+    // its cookie is used: whatever the answer, it is no longer in flight; its wait says whether
+    // the broker is behind
+    this.overload.settled(endpointKey(from));
+    this.overload.prepareSeen(ageMs, now);
     const uuid = printableUuid(prepare.uuid);
     const features = prepare.features & FEATURES_MASK;
     if (tunnel && uuid === tunnel.uuid && prepare.tunnelId === tunnel.peerTunnelId && features === tunnel.features) {
@@ -361,6 +397,7 @@ export class BrokerCore {
     if (!tunnel || tunnel.state !== 'setup') return [];
     if (result.ok) {
       this.limiter.recordSuccess(now);
+      this.overload.created(now);
       this.counters.add('tunnels-created');
       const out = tunnel.activate(now);
       this.schedule(tunnel);
@@ -516,6 +553,7 @@ export class BrokerCore {
     const flags = [
       this.requireUniqueSessionId ? 'unique session ids required' : '', this.draining ? 'draining' : '',
       this.fdBudgetFull() ? 'fd budget full (usage 0xFFFF)' : '',
+      this.overload.full(now) ? `overloaded (${this.overload.inFlightCount(now)} cookies in flight, bound ${this.overload.limit(now)})` : '',
     ].filter(Boolean);
     const lines = [`${this.tunnels.size}/${this.cfg.maxTunnels} tunnels, ${this.pool.available} ids free` +
       flags.map((f) => `, ${f}`).join('')];
@@ -715,6 +753,35 @@ export class BrokerCore {
     return [log('warning', `tunnel socket: ${error} with ${this.tunnels.size} tunnels open (budget ` +
       `${fdBudget(this.fdSoftLimit, this.cfg).tunnels}): refusing new tunnels until one closes (usage 0xFFFF)`)];
   }
+
+  // --- overload (overload.ts): one warning when the bound on cookies in flight is reached, one
+  // info line when new clients get cookies again ---
+
+  private overloaded = false;
+  /** Counter values at the start of the episode (for its closing line). */
+  private overloadFrom = { busy: 0, stale: 0, created: 0, at: 0 };
+
+  private lastBusyAt = -Infinity;
+
+  /** Called for each COOKIE request of a new endpoint: full says whether it goes unanswered. An
+   *  episode ends when cookies were issued for OVERLOAD_QUIET_MS without one held back. */
+  private overloadEpisode(full: boolean, now: number): Action[] {
+    if (full) this.lastBusyAt = now;
+    if (full === this.overloaded || (!full && now - this.lastBusyAt < OVERLOAD_QUIET_MS)) return [];
+    this.overloaded = full;
+    const c = this.counters;
+    const stale = c.get('drop-stale-cookie-request') + c.get('drop-stale-usage-request');
+    if (full) {
+      this.overloadFrom = { busy: c.get('drop-busy-cookie-request'), stale, created: c.get('tunnels-created'), at: now };
+      return [log('warning', `overload: ${this.overload.inFlightCount(now)} cookies are out without a PREPARE yet ` +
+        `(bound ${this.overload.limit(now)}: the tunnels created in the last 5 s, at least 8) and PREPAREs wait more ` +
+        'than 1 s in the queue: new clients get no cookie (they repeat in 3 s) and usage 0xFFFF until the bound frees')];
+    }
+    const f = this.overloadFrom;
+    return [log('info', `overload over after ${((now - f.at) / 1000).toFixed(1)} s: ` +
+      `${c.get('tunnels-created') - f.created} tunnels created, ${c.get('drop-busy-cookie-request') - f.busy} cookie ` +
+      `requests held back, ${stale - f.stale} stale requests dropped meanwhile; issuing cookies again`)];
+  }
 }
 
 function isHandshake(type: number): boolean {
@@ -737,3 +804,4 @@ function endpointKey(ep: Endpoint): string {
 function printableUuid(bytes: Uint8Array): string {
   return utf8Decode(bytes).replace(/[\u0000-\u001f\u007f]/g, '?');
 }
+
