@@ -35,7 +35,7 @@ export interface BrokerDeps {
   /** Monotonic ms at broker start (cookie tick 0). */
   startMs: number;
   random: () => number;
-  errno: { EEXIST: number; EMSGSIZE: number; EMFILE?: number };
+  errno: { EEXIST: number; EMSGSIZE: number; EMFILE?: number; ENFILE?: number };
   tcPath: string;
   /** Whether a log line of this level is written (the driver's current level); log texts on
    *  per-datagram paths are built only then. Default: cfg.verbosity. */
@@ -427,7 +427,9 @@ export class BrokerCore {
       this.requireUniqueSessionId = true;
       out.push(log('warning', 'this kernel refuses duplicate session ids: clients without unique session ids now get usage 0xFFFF'));
     }
-    if (result.stage === 'socket' && result.errno === this.deps.errno.EMFILE) out.push(...this.fdExhausted(result.error));
+    if (result.stage === 'socket' && result.errno === this.deps.errno.EMFILE) out.push(...this.fdExhausted(result.error, 'setup-emfile'));
+    // the system-wide file table (fs.file-max) is full: refused the same way until one closes
+    if (result.stage === 'socket' && result.errno === this.deps.errno.ENFILE) out.push(...this.fdExhausted(result.error, 'setup-enfile'));
     this.counters.add('refused-setup-failed');
     const what = result.stage === 'socket' ? 'tunnel socket setup' : result.stage === 'tunnel' ? 'kernel tunnel create' : 'kernel session create';
     out.push(log('error', `${tunnel.name}: ${what} failed: ${result.error}; refusing the client`));
@@ -744,10 +746,10 @@ export class BrokerCore {
     };
   }
 
-  /** socket() failed with EMFILE: what is open now is the most that fits for the moment. */
-  private fdExhausted(error: string): Action[] {
+  /** socket() failed with EMFILE (or ENFILE): what is open now is the most that fits for the moment. */
+  private fdExhausted(error: string, counter: string): Action[] {
     this.fdClamp = this.tunnels.size;
-    this.counters.add('setup-emfile');
+    this.counters.add(counter);
     if (this.fdRefusing) return [];
     this.fdRefusing = true;
     return [log('warning', `tunnel socket: ${error} with ${this.tunnels.size} tunnels open (budget ` +
