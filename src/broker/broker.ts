@@ -61,9 +61,10 @@ const REFUSED_HOLD_MS = 15_000;
 const UNKNOWN_TUNNEL_REPLY_MS = 5_000;
 /** A PREPARE whose cookie is older than this creates no tunnel: the client gives up 15 s after
  *  selecting us (spec §4.1; it asks for the cookie at that moment and repeats the PREPARE with
- *  the same cookie every 3 s), so a TUNNEL sent later finds nobody. 3 s are left for what the
- *  cookie's age does not show: the COOKIE request queued before we read it, the tunnel setup
- *  (seconds in a loaded VM) and the TUNNEL's way back. Refused with an empty ERROR: a client
+ *  the same cookie every 3 s), so a TUNNEL sent later finds nobody. A cookie is dated when its
+ *  request arrived (the kernel's receive timestamp), so its age includes the request's wait in
+ *  the queue; 3 s are left for what it does not show: the tunnel setup (seconds in a loaded VM),
+ *  the TUNNEL's way back, and a request that was the client's repeat rather than its first. Refused with an empty ERROR: a client
  *  still waiting starts its next attempt at once. */
 export const PREPARE_MAX_COOKIE_AGE_MS = 12_000;
 /** Global budget of answers to unauthenticated datagrams (COOKIE, USAGE, ERROR to unknown
@@ -278,7 +279,9 @@ export class BrokerCore {
       }
       if (frame.type === MessageType.COOKIE) {
         this.counters.add('cookies-issued');
-        out.push(reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now))));
+        // dated when the request arrived, not when it was read: the client's window started
+        // before, and PREPARE_MAX_COOKIE_AGE_MS is measured from there
+        out.push(reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, ageMs > 0 ? now - ageMs : now))));
         return out;
       }
       this.counters.add('usage-requests');

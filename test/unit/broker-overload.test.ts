@@ -72,6 +72,17 @@ test('COOKIE and USAGE requests older than REQUEST_MAX_AGE_MS are dropped and co
   assert.is(c.get('usage-requests'), 2);
 });
 
+test("a cookie is dated when its request arrived: the request's queue time counts toward PREPARE_MAX_COOKIE_AGE_MS", () => {
+  const b = broker();
+  // the COOKIE request waited 2.5 s; its PREPARE comes 10 s after the cookie went out
+  const late = cookie(b, ep(1), T0, 2_500)!;
+  const out = prepare(b, ep(1), late, T0 + 10_000);
+  assert.not.ok(out.some((a) => a.type === 'setup'), '12.5 s since the request: no tunnel');
+  assert.is(b.counters.get('refused-stale-cookie'), 1);
+  const fresh = cookie(b, ep(2), T0, 0)!;
+  assert.ok(prepare(b, ep(2), fresh, T0 + 10_000).some((a) => a.type === 'setup'), '10 s: created');
+});
+
 test('a PREPARE is never dropped for its queue age alone: its cookie age decides', () => {
   const b = broker();
   const c = cookie(b, ep(1), T0)!;
