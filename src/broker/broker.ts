@@ -61,10 +61,10 @@ const REFUSED_HOLD_MS = 15_000;
 const UNKNOWN_TUNNEL_REPLY_MS = 5_000;
 /** A PREPARE whose cookie is older than this creates no tunnel: the client gives up 15 s after
  *  selecting us (spec §4.1; it asks for the cookie at that moment and repeats the PREPARE with
- *  the same cookie every 3 s), so a TUNNEL sent later finds nobody. A cookie is dated when its
- *  request arrived (the kernel's receive timestamp), so its age includes the request's wait in
- *  the queue; 3 s are left for what it does not show: the tunnel setup (seconds in a loaded VM),
- *  the TUNNEL's way back, and a request that was the client's repeat rather than its first. Refused with an empty ERROR: a client
+ *  the same cookie every 3 s), so a TUNNEL sent later finds nobody. A cookie is dated when the
+ *  endpoint's first COOKIE request arrived (the kernel's receive timestamp; overload.ts asked),
+ *  so its age includes the requests' wait in the queue and the repeats dropped before; 3 s are
+ *  left for the tunnel setup (seconds in a loaded VM) and the TUNNEL's way back. Refused with an empty ERROR: a client
  *  still waiting starts its next attempt at once. */
 export const PREPARE_MAX_COOKIE_AGE_MS = 12_000;
 /** Global budget of answers to unauthenticated datagrams (COOKIE, USAGE, ERROR to unknown
@@ -250,7 +250,10 @@ export class BrokerCore {
     const kind = frame.type === MessageType.COOKIE ? 'cookie' : frame.type === MessageType.USAGE ? 'usage' : 'prepare';
     this.counters.add(`${HANDSHAKE_PREFIX}${kind}`);
     if (frame.type === MessageType.COOKIE || frame.type === MessageType.USAGE) {
-      // overload.ts: an old request is not worth its answer (the client has sent a newer one)
+      // overload.ts: when this endpoint's attempt began (its first COOKIE request)
+      const key = endpointKey(from);
+      const askedMs = frame.type === MessageType.COOKIE && !tunnel ? this.overload.asked(key, ageMs, now) : Math.max(0, ageMs);
+      // an old request is not worth its answer (the client has sent a newer one)
       if (this.overload.stale(ageMs)) {
         this.counters.add(`drop-stale-${kind}-request`);
         return [];
@@ -261,7 +264,6 @@ export class BrokerCore {
       if (!req) return this.dropShort(frame, from);
       const out: Action[] = [];
       if (frame.type === MessageType.COOKIE && !tunnel) {
-        const key = endpointKey(from);
         const may = this.overload.mayIssue(key, now);
         out.push(...this.overloadEpisode(!may, now));
         if (!may) {
@@ -279,9 +281,9 @@ export class BrokerCore {
       }
       if (frame.type === MessageType.COOKIE) {
         this.counters.add('cookies-issued');
-        // dated when the request arrived, not when it was read: the client's window started
-        // before, and PREPARE_MAX_COOKIE_AGE_MS is measured from there
-        out.push(reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, ageMs > 0 ? now - ageMs : now))));
+        // dated when the endpoint's first COOKIE request arrived, not when this one was read:
+        // the client's window started there, and PREPARE_MAX_COOKIE_AGE_MS is measured from it
+        out.push(reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now - askedMs))));
         return out;
       }
       this.counters.add('usage-requests');

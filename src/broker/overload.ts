@@ -31,6 +31,10 @@ export const CREATION_WINDOW_MS = 5_000;
 /** ... but at least this many (a broker that just started, or one that created nothing lately). */
 export const MIN_COOKIES_IN_FLIGHT = 8;
 
+/** How long the first COOKIE request of an endpoint is remembered: a client attempt lasts 15 s
+ *  from its first COOKIE request (spec §4.1), and a new attempt comes from a new socket. */
+export const ATTEMPT_MS = 15_000;
+
 const BUCKET_MS = 1_000;
 const BUCKETS = CREATION_WINDOW_MS / BUCKET_MS;
 
@@ -45,6 +49,8 @@ export function deferrableRequest(data: Uint8Array): number {
 export class OverloadAdmission {
   /** Endpoints holding a cookie they have not used yet, in issue order. */
   private readonly inFlight = new EndpointMemory(COOKIE_FLIGHT_MS);
+  /** Endpoints → when their first COOKIE request of the last ATTEMPT_MS arrived (answered or not). */
+  private readonly firstAsked = new EndpointMemory(ATTEMPT_MS);
   /** Tunnel creations per second of the last CREATION_WINDOW_MS (a ring of buckets). */
   private readonly buckets = new Array<number>(BUCKETS).fill(0);
   private bucketAt = -Infinity;
@@ -89,6 +95,18 @@ export class OverloadAdmission {
     return this.inFlight.since(key, now) !== undefined || !this.full(now);
   }
 
+  /** A COOKIE request from key arrived ageMs ago (-1: unknown, taken as now); returns how long
+   *  ago the endpoint's first COOKIE request of this attempt arrived: a client's window starts
+   *  there, and when the first ones were dropped (stale, or held back) the one answered is a
+   *  repeat sent 3, 6 or 9 s later. */
+  asked(key: string, ageMs: number, now: number): number {
+    const first = this.firstAsked.since(key, now);
+    const age = Math.max(0, ageMs);
+    if (first !== undefined && first >= age) return first;
+    this.firstAsked.mark(key, now - age);
+    return age;
+  }
+
   issued(key: string, now: number): void {
     this.inFlight.mark(key, now);
   }
@@ -96,6 +114,7 @@ export class OverloadAdmission {
   /** The endpoint's PREPARE was decided (a tunnel, or a refusal): its cookie is no longer out. */
   settled(key: string): void {
     this.inFlight.forget(key);
+    this.firstAsked.forget(key);
   }
 
   created(now: number): void {

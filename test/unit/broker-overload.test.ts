@@ -13,7 +13,7 @@ import type { Action, SocketRef } from '../../src/broker/actions.js';
 import { BrokerCore } from '../../src/broker/broker.js';
 import type { BrokerConfig } from '../../src/broker/config.js';
 import {
-  BUSY_HOLD_MS, COOKIE_FLIGHT_MS, MIN_COOKIES_IN_FLIGHT, OverloadAdmission, REQUEST_MAX_AGE_MS, deferrableRequest,
+  ATTEMPT_MS, BUSY_HOLD_MS, COOKIE_FLIGHT_MS, MIN_COOKIES_IN_FLIGHT, OverloadAdmission, REQUEST_MAX_AGE_MS, deferrableRequest,
 } from '../../src/broker/overload.js';
 import * as m from '../../src/protocol/messages.js';
 import { DatagramBatch, DGRAM_META_WORDS, HandedDatagramReader } from '../../src/runtime/datagram-batch.js';
@@ -81,6 +81,22 @@ test("a cookie is dated when its request arrived: the request's queue time count
   assert.is(b.counters.get('refused-stale-cookie'), 1);
   const fresh = cookie(b, ep(2), T0, 0)!;
   assert.ok(prepare(b, ep(2), fresh, T0 + 10_000).some((a) => a.type === 'setup'), '10 s: created');
+});
+
+test("a cookie is dated at the endpoint's first COOKIE request of the attempt, also when that one was dropped", () => {
+  const b = broker();
+  // the first request waited 3.5 s (dropped as stale); the client's repeat 3 s later is answered
+  assert.is(cookie(b, ep(1), T0, 3_500), null);
+  const c = cookie(b, ep(1), T0 + 3_000, 500)!;
+  // 6.5 s after the first request: its window (15 s) has 8.5 s left, the cookie shows 6.5 s
+  assert.ok(prepare(b, ep(1), c, T0 + 8_000).some((a) => a.type === 'setup'), '11.5 s since the first request: created');
+  assert.is(cookie(b, ep(2), T0, 3_500), null);
+  const c2 = cookie(b, ep(2), T0 + 3_000, 500)!;
+  assert.not.ok(prepare(b, ep(2), c2, T0 + 9_000).some((a) => a.type === 'setup'), '12.5 s since the first request: refused');
+  // a request ATTEMPT_MS after the first one begins a new attempt: dated afresh
+  assert.ok(cookie(b, ep(3), T0, 1_000));
+  const c3 = cookie(b, ep(3), T0 + ATTEMPT_MS + 1_000, 0)!;
+  assert.ok(prepare(b, ep(3), c3, T0 + ATTEMPT_MS + 11_000).some((a) => a.type === 'setup'), '10 s since the new attempt: created');
 });
 
 test('a PREPARE is never dropped for its queue age alone: its cookie age decides', () => {
