@@ -74,13 +74,16 @@ test('COOKIE and USAGE requests older than REQUEST_MAX_AGE_MS are dropped and co
 
 test("a cookie is dated when its request arrived: the request's queue time counts toward PREPARE_MAX_COOKIE_AGE_MS", () => {
   const b = broker();
-  // the COOKIE request waited 2.5 s; its PREPARE comes 10 s after the cookie went out
-  const late = cookie(b, ep(1), T0, 2_500)!;
-  const out = prepare(b, ep(1), late, T0 + 10_000);
-  assert.not.ok(out.some((a) => a.type === 'setup'), '12.5 s since the request: no tunnel');
+  // the COOKIE request waited 3 s (receive timestamps: 2 s of it are in the 12 s limit's
+  // margin); its PREPARE comes 11.5 s after the cookie went out
+  const late = cookie(b, ep(1), T0, 3_000)!;
+  const out = prepare(b, ep(1), late, T0 + 11_500);
+  assert.not.ok(out.some((a) => a.type === 'setup'), '14.5 s since the request: no tunnel');
   assert.is(b.counters.get('refused-stale-cookie'), 1);
-  const fresh = cookie(b, ep(2), T0, 0)!;
-  assert.ok(prepare(b, ep(2), fresh, T0 + 10_000).some((a) => a.type === 'setup'), '10 s: created');
+  const c2 = cookie(b, ep(2), T0, 3_000)!;
+  assert.ok(prepare(b, ep(2), c2, T0 + 10_500).some((a) => a.type === 'setup'), '13.5 s: created');
+  const unaged = cookie(b, ep(3), T0, -1)!;
+  assert.not.ok(prepare(b, ep(3), unaged, T0 + 12_500).some((a) => a.type === 'setup'), 'no timestamp: 12 s from the read');
 });
 
 test("a cookie is dated at the endpoint's first COOKIE request of the attempt, also when that one was dropped", () => {
@@ -88,11 +91,11 @@ test("a cookie is dated at the endpoint's first COOKIE request of the attempt, a
   // the first request waited 3.5 s (dropped as stale); the client's repeat 3 s later is answered
   assert.is(cookie(b, ep(1), T0, 3_500), null);
   const c = cookie(b, ep(1), T0 + 3_000, 500)!;
-  // 6.5 s after the first request: its window (15 s) has 8.5 s left, the cookie shows 6.5 s
-  assert.ok(prepare(b, ep(1), c, T0 + 8_000).some((a) => a.type === 'setup'), '11.5 s since the first request: created');
+  // 6.5 s after the first request; the cookie is dated 4.5 s back (2 s of margin)
+  assert.ok(prepare(b, ep(1), c, T0 + 10_000).some((a) => a.type === 'setup'), '13.5 s since the first request: created');
   assert.is(cookie(b, ep(2), T0, 3_500), null);
   const c2 = cookie(b, ep(2), T0 + 3_000, 500)!;
-  assert.not.ok(prepare(b, ep(2), c2, T0 + 9_000).some((a) => a.type === 'setup'), '12.5 s since the first request: refused');
+  assert.not.ok(prepare(b, ep(2), c2, T0 + 11_000).some((a) => a.type === 'setup'), '14.5 s since the first request: refused');
   // a request ATTEMPT_MS after the first one begins a new attempt: dated afresh
   assert.ok(cookie(b, ep(3), T0, 1_000));
   const c3 = cookie(b, ep(3), T0 + ATTEMPT_MS + 1_000, 0)!;
