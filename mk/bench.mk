@@ -74,6 +74,21 @@ BENCH_SCALE_MEM ?= 4096
 bench-scale: build vm-prep
 	$(call vm-bench,$(BENCH_SCALE_VM),$(BENCH_SCALE_MEM),6000,test/vm/bench-scale.sh)
 
+# `make bench-overload`: 1,000 control-only clients arriving at 200/s against the broker in one
+# x86 VM (docs/scaling.md "Overload"): clients up, creations, orphans, and the broker's counters
+# (stale requests dropped, cookie requests held back). TD_OV_N, TD_OV_RATE, TD_OV_ORIGINAL=1,
+# TD_OV_UP_TIMEOUT. Never fails on timing; 5-10 min under TCG.
+.PHONY: bench-overload
+bench-overload: build vm-prep
+	$(call vm-bench,bench-overload,2048,1100,test/vm/bench-overload.sh)
+
+# `make bench-kmem`: the kernel's memory per tunnel (docs/scaling.md "Sizing"): MemAvailable,
+# Slab and Percpu per 1,000 L2TP tunnels with a session and an l2tp_eth device each
+# (TD_KMEM_STEP, TD_KMEM_STEPS) in one x86 VM boot.
+.PHONY: bench-kmem
+bench-kmem: vm-prep
+	$(call vm-bench,bench-kmem,2048,900,test/vm/bench-kmem.sh)
+
 # `make bench-ports`: the kernel's cost per port (docs/scaling.md "The kernel's cost per port"):
 # packets per second through one L2TP tunnel while 0-10,000 other connected sockets share its
 # port, one VM boot per kernel (BENCH_PORTS_KERNELS, default: Debian 12's 6.1 and the newest

@@ -17,6 +17,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 #include <pthread.h>
 #include <spawn.h>
@@ -815,7 +816,7 @@ const struct td_errno_entry td_errno_table[] = {
     E(EAGAIN), E(EINTR), E(EMSGSIZE), E(ECONNREFUSED), E(EINVAL), E(EEXIST), E(ENOENT),
     E(EAFNOSUPPORT), E(ENODEV), E(EPROTONOSUPPORT), E(ENOBUFS), E(EPERM), E(EADDRINUSE),
     E(EHOSTUNREACH), E(ENETUNREACH), E(EBADF), E(ECHILD), E(EACCES), E(ESRCH), E(EMFILE),
-    E(ENOSYS), E(E2BIG), E(ENOMEM), E(EADDRNOTAVAIL),
+    E(ENOSYS), E(E2BIG), E(ENOMEM), E(EADDRNOTAVAIL), E(ENFILE),
 };
 #undef E
 const size_t td_errno_count = sizeof td_errno_table / sizeof td_errno_table[0];
@@ -875,6 +876,44 @@ int td_sd_notify(const char *state)
 
 /* ---- batched UDP receive (the broker's datagram hot path) ---- */
 
+/* Room for the SCM_TIMESTAMPNS control message (and one more of any kind, which is skipped). */
+#define TD_RX_CMSG_SPACE (CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(int)))
+
+int td_rx_timestamps(int fd)
+{
+#ifdef SO_TIMESTAMPNS
+    int on = 1;
+    return setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on) < 0 ? -errno : 0;
+#else
+    (void)fd;
+    return -ENOSYS;
+#endif
+}
+
+/* ms between the kernel's receive timestamp in msg's control data and now (both CLOCK_REALTIME,
+ * read at the same moment for the whole batch), 0 when the clock went back, -1 without one. */
+static int32_t rx_queued_ms(struct msghdr *msg, const struct timespec *now)
+{
+#ifdef SO_TIMESTAMPNS
+    struct cmsghdr *c;
+    if (msg->msg_flags & MSG_CTRUNC)
+        return -1;
+    for (c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+        struct timespec ts;
+        int64_t ms;
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS || c->cmsg_len != CMSG_LEN(sizeof ts))
+            continue;
+        memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        ms = ((int64_t)now->tv_sec - (int64_t)ts.tv_sec) * 1000 + ((int64_t)now->tv_nsec - (int64_t)ts.tv_nsec) / 1000000;
+        return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
+    }
+#else
+    (void)msg;
+    (void)now;
+#endif
+    return -1;
+}
+
 /* recvmmsg(MSG_DONTWAIT) of up to max (<= TD_RECV_BATCH_MAX) datagrams from fd into consecutive
  * slots of `slot` bytes of buf; out[i] describes datagram i. One syscall however many are queued,
  * and none more to learn that the queue is empty (fewer than max returned). */
@@ -883,6 +922,11 @@ int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgr
     struct mmsghdr msgs[TD_RECV_BATCH_MAX];
     struct iovec iov[TD_RECV_BATCH_MAX];
     struct sockaddr_storage from[TD_RECV_BATCH_MAX];
+    union {
+        struct cmsghdr align;
+        char buf[TD_RX_CMSG_SPACE];
+    } ctrl[TD_RECV_BATCH_MAX];
+    struct timespec now = { 0, 0 };
     unsigned i;
     int n;
     if (max > TD_RECV_BATCH_MAX)
@@ -897,14 +941,18 @@ int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgr
         msgs[i].msg_hdr.msg_iovlen = 1;
         msgs[i].msg_hdr.msg_name = &from[i];
         msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+        msgs[i].msg_hdr.msg_control = ctrl[i].buf;
+        msgs[i].msg_hdr.msg_controllen = sizeof ctrl[i].buf;
     }
     do n = recvmmsg(fd, msgs, max, MSG_DONTWAIT, NULL);
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : neg_errno();
+    clock_gettime(CLOCK_REALTIME, &now);
     for (i = 0; i < (unsigned)n; i++) {
         struct td_dgram *d = &out[i];
         memset(d, 0, sizeof *d);
+        d->queued_ms = rx_queued_ms(&msgs[i].msg_hdr, &now);
         d->len = msgs[i].msg_len;
         d->truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
         if (from[i].ss_family == AF_INET && msgs[i].msg_hdr.msg_namelen >= sizeof(struct sockaddr_in)) {

@@ -38,14 +38,16 @@ ssize_t td_recvfrom(int fd, void *buf, size_t len, struct td_endpoint *from);
 int td_close(int fd);
 
 /* One datagram read by td_recv_batch: its length (bytes in its slot), whether it was longer than
- * the slot (then cut), and its source: family 4 or 6 (0: unknown), port in host order, address
- * bytes in network order (4 or 16 used). */
+ * the slot (then cut), its source: family 4 or 6 (0: unknown), port in host order, address
+ * bytes in network order (4 or 16 used), and how long it waited in the socket's receive queue
+ * (ms, from the kernel's receive timestamp; -1 when the socket has no td_rx_timestamps). */
 struct td_dgram {
     uint32_t len;
     uint8_t truncated;
     uint8_t family;
     uint16_t port;
     uint8_t addr[16];
+    int32_t queued_ms;
 };
 /* Most datagrams one td_recv_batch call reads. */
 #define TD_RECV_BATCH_MAX 64
@@ -53,6 +55,9 @@ struct td_dgram {
  * holds max * slot bytes); fills out[0..n). Returns n, 0 when nothing is queued, or -errno (a
  * pending socket error, e.g. -ECONNREFUSED after an ICMP port unreachable). */
 int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgram *out);
+/* SO_TIMESTAMPNS on: the kernel stamps each datagram on arrival, td_recv_batch reports its
+ * time in the receive queue (struct td_dgram queued_ms). 0 or -errno. */
+int td_rx_timestamps(int fd);
 /* Most datagrams one td_send_batch call sends. */
 #define TD_SEND_BATCH_MAX 64
 /* sendmmsg(MSG_DONTWAIT) of n datagrams on a connected socket, datagram i lens[i] bytes, all

@@ -640,6 +640,15 @@ static napi_value js_set_recv_buffer(napi_env env, napi_callback_info info)
     return num(env, td_set_recv_buffer(fd, bytes));
 }
 
+static napi_value js_set_rx_timestamps(napi_env env, napi_callback_info info)
+{
+    int32_t fd;
+    GET_ARGS(1);
+    if (!arg_int(env, argv[0], &fd))
+        return NULL;
+    return num(env, td_rx_timestamps(fd));
+}
+
 static double limit_value(uint64_t v) { return v == UINT64_MAX ? (double)INFINITY : (double)v; }
 
 static napi_value js_raise_fd_limit(napi_env env, napi_callback_info info)
@@ -724,6 +733,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("netlinkSend", js_netlink_send), FN("netlinkRecv", js_netlink_recv),
         FN("spawn", js_spawn), FN("read", js_read), FN("waitPid", js_wait_pid), FN("kill", js_kill),
         FN("pidWatch", js_pid_watch), FN("setRecvBuffer", js_set_recv_buffer),
+        FN("setRxTimestamps", js_set_rx_timestamps),
         FN("raiseFdLimit", js_raise_fd_limit),
 #ifdef TD_LEGACY_FORK_SPAWN
         FN("spawnFork", js_spawn_fork),
@@ -776,7 +786,8 @@ static napi_value js_sd_notify(napi_env env, napi_callback_info info)
  * the count: one JS entry per loop turn instead of one per socket and datagram, and no recvfrom
  * that only returns EAGAIN. Meta words per datagram: see TD_DGRAM_META. */
 
-#define TD_DGRAM_META 8 /* fd, length or -errno, flags (1 = truncated) | family << 8, port, address (16 bytes) */
+#define TD_DGRAM_META 9 /* fd, length or -errno, flags (1 = truncated) | family << 8, port, address (16 bytes),
+                         ms in the receive queue (-1: unknown) */
 
 struct dgram_reader {
     napi_env env;
@@ -860,6 +871,7 @@ static void on_dgram_check(uv_check_t *h)
             memset(m, 0, TD_DGRAM_META * sizeof *m);
             m[0] = w->fd;
             m[1] = -w->pending_err;
+            m[8] = -1;
             w->pending_err = 0;
             count++;
             if (--room == 0)
@@ -871,6 +883,7 @@ static void on_dgram_check(uv_check_t *h)
             memset(m, 0, TD_DGRAM_META * sizeof *m);
             m[0] = w->fd;
             m[1] = n;
+            m[8] = -1;
             count++;
             continue;
         }
@@ -881,6 +894,7 @@ static void on_dgram_check(uv_check_t *h)
             m[2] = (dg[i].truncated ? 1 : 0) | (dg[i].family << 8);
             m[3] = dg[i].port;
             memcpy(&m[4], dg[i].addr, 16);
+            m[8] = dg[i].queued_ms;
         }
     }
     if (count == 0)

@@ -14,7 +14,7 @@ export const ERRNO_NAMES = [
   'EAGAIN', 'EINTR', 'EMSGSIZE', 'ECONNREFUSED', 'EINVAL', 'EEXIST', 'ENOENT',
   'EAFNOSUPPORT', 'ENODEV', 'EPROTONOSUPPORT', 'ENOBUFS', 'EPERM', 'EADDRINUSE',
   'EHOSTUNREACH', 'ENETUNREACH', 'EBADF', 'ECHILD', 'EACCES', 'ESRCH', 'EMFILE',
-  'ENOSYS', 'E2BIG', 'ENOMEM', 'EADDRNOTAVAIL',
+  'ENOSYS', 'E2BIG', 'ENOMEM', 'EADDRNOTAVAIL', 'ENFILE',
 ] as const;
 export type ErrnoName = (typeof ERRNO_NAMES)[number];
 export type ErrnoTable = Record<ErrnoName, number>;
@@ -101,6 +101,9 @@ export interface Native {
 
   /** SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
   setRecvBuffer(fd: number, bytes: number): number;
+  /** SO_TIMESTAMPNS: the batched reader then reports how long each datagram of fd waited in
+   *  its receive queue (DatagramBatch.queuedMs). Node binding only (the broker); 0 or -errno. */
+  setRxTimestamps?(fd: number): number;
   /** Raises the soft RLIMIT_NOFILE to the hard limit; returns the limits now in force
    *  (Infinity: unlimited) or -errno. */
   raiseFdLimit(): { soft: number; hard: number } | number;

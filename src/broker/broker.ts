@@ -21,6 +21,7 @@ import { EndpointMemory } from './endpoint-memory.js';
 import { fdBudget } from './fd-budget.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
+import { OverloadAdmission } from './overload.js';
 import { PortUsage, tieBreak } from './port-usage.js';
 import { RateLimiter } from './rate-limiter.js';
 import { fitReply } from './reply-size.js';
@@ -34,7 +35,7 @@ export interface BrokerDeps {
   /** Monotonic ms at broker start (cookie tick 0). */
   startMs: number;
   random: () => number;
-  errno: { EEXIST: number; EMSGSIZE: number; EMFILE?: number };
+  errno: { EEXIST: number; EMSGSIZE: number; EMFILE?: number; ENFILE?: number };
   tcPath: string;
   /** Whether a log line of this level is written (the driver's current level); log texts on
    *  per-datagram paths are built only then. Default: cfg.verbosity. */
@@ -60,11 +61,19 @@ const REFUSED_HOLD_MS = 15_000;
 const UNKNOWN_TUNNEL_REPLY_MS = 5_000;
 /** A PREPARE whose cookie is older than this creates no tunnel: the client gives up 15 s after
  *  selecting us (spec §4.1; it asks for the cookie at that moment and repeats the PREPARE with
- *  the same cookie every 3 s), so a TUNNEL sent later finds nobody. 3 s are left for what the
- *  cookie's age does not show: the COOKIE request queued before we read it, the tunnel setup
- *  (seconds in a loaded VM) and the TUNNEL's way back. Refused with an empty ERROR: a client
+ *  the same cookie every 3 s), so a TUNNEL sent later finds nobody. A cookie is dated when the
+ *  endpoint's first COOKIE request arrived (the kernel's receive timestamp; overload.ts asked),
+ *  so its age includes the requests' wait in the queue and the repeats dropped before; 3 s are
+ *  left for the tunnel setup (seconds in a loaded VM) and the TUNNEL's way back. Refused with an empty ERROR: a client
  *  still waiting starts its next attempt at once. */
 export const PREPARE_MAX_COOKIE_AGE_MS = 12_000;
+/** Of the 3 s PREPARE_MAX_COOKIE_AGE_MS leaves, the part for the COOKIE request's wait before it
+ *  was read: a cookie dated by receive timestamps (which show that wait) is dated this much
+ *  later, so the client's tunnel may still be created up to 14 s into its attempt (1 s left for
+ *  the setup and the TUNNEL's way back). Measured with 1,000 original clients at 200/s in a TCG
+ *  guest on a host with load 30: without it no PREPARE arrived within 12 s of its first COOKIE
+ *  request, and none was created. */
+const TIMESTAMPED_MARGIN_MS = 2_000;
 /** Global budget of answers to unauthenticated datagrams (COOKIE, USAGE, ERROR to unknown
  *  keepalives): none is larger than its request, and together they stay below this rate, so
  *  the broker is no useful reflector. 1,000 routers returning at once need ~3,000 answers. */
@@ -75,6 +84,8 @@ export const ANSWER_BUDGET_PER_S = 2_000;
  *  early; nothing is ever late. */
 export const TIMER_SLACK_MS = 250;
 export const ANSWER_BUDGET_BURST = 10_000;
+/** An overload episode (overload.ts) is over after this long without a cookie request held back. */
+const OVERLOAD_QUIET_MS = 10_000;
 
 export class BrokerCore {
   readonly counters = new Counters();
@@ -89,6 +100,8 @@ export class BrokerCore {
   /** Tunnels counted in the usage figure (see BrokerTunnel.live), per port (port-usage.ts). */
   private readonly liveUsage = new PortUsage();
   private readonly answers = new TokenBucket(1000 / ANSWER_BUDGET_PER_S, ANSWER_BUDGET_BURST);
+  /** Stale requests and the bound on cookies in flight (overload.ts). */
+  private readonly overload = new OverloadAdmission();
   private readonly logOn: (level: LogLevel) => boolean;
   private readonly slackMs: number;
   /** Salt of the opaque per-IP hook queue names (log_ip_addresses=false). */
@@ -134,9 +147,10 @@ export class BrokerCore {
   }
 
   /** A datagram received on a listener or tunnel socket. Never throws on bad input. No answer
-   *  to it (a send to its source) is larger than the datagram: a spoofed source gains nothing. */
-  datagram(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number): Action[] {
-    const out = this.receive(socket, data, from, now);
+   *  to it (a send to its source) is larger than the datagram: a spoofed source gains nothing.
+   *  ageMs: how long it waited before this call (receive queue and batch), -1 when unknown. */
+  datagram(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number, ageMs = -1): Action[] {
+    const out = this.receive(socket, data, from, now, ageMs);
     for (let i = 0; i < out.length; i++) {
       const a = out[i];
       if (a.type !== 'send' || a.data.length <= data.length || a.to.ip !== from.ip || a.to.port !== from.port) continue;
@@ -151,7 +165,7 @@ export class BrokerCore {
     return out;
   }
 
-  private receive(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number): Action[] {
+  private receive(socket: SocketRef, data: Uint8Array, from: Endpoint, now: number, ageMs: number): Action[] {
     if (this.stopping) return [];
     this.counters.add('datagrams');
     const frame = parseFrame(data);
@@ -161,7 +175,7 @@ export class BrokerCore {
         ? [log('debug', `dropped a ${data.length}-byte datagram from ${this.showEndpoint(from)}: bad header (${frame})`)]
         : [];
     }
-    if (socket.kind === 'listener') return this.onListener(socket, frame, from, now);
+    if (socket.kind === 'listener') return this.onListener(socket, frame, from, now, ageMs);
     const tunnel = this.tunnels.get(socket.tunnelId);
     if (!tunnel || tunnel.state !== 'up') {
       this.counters.add('drop-no-tunnel');
@@ -173,25 +187,25 @@ export class BrokerCore {
       // VM): serve it as the listener would instead of costing that client a 3 s retransmit.
       if (isHandshake(frame.type)) {
         this.counters.add('handshake-on-tunnel-socket');
-        return this.onListener(listenerOf(tunnel), frame, from, now);
+        return this.onListener(listenerOf(tunnel), frame, from, now, ageMs);
       }
       this.counters.add('drop-wrong-source');
       return [log('warning', `${tunnel.name}: ignoring a message from ${this.showEndpoint(from)} (not the tunnel's endpoint)`)];
     }
-    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, tunnel);
+    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, ageMs, tunnel);
     const out = tunnel.handle(frame, now);
     this.reap(tunnel);
     this.schedule(tunnel);
     return out;
   }
 
-  private onListener(socket: SocketRef & { kind: 'listener' }, frame: Frame, from: Endpoint, now: number): Action[] {
+  private onListener(socket: SocketRef & { kind: 'listener' }, frame: Frame, from: Endpoint, now: number, ageMs: number): Action[] {
     const out: Action[] = [];
     const tunnel = this.byEndpoint.get(endpointKey(from));
     // A handshake retransmit (PREPARE, COOKIE, USAGE) may have been queued on the listener before
     // the tunnel socket existed: normal. Other messages are sent only after TUNNEL, which went
     // out through the connected tunnel socket; on a working kernel that socket gets them all.
-    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, tunnel?.state === 'up' ? tunnel : undefined);
+    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, ageMs, tunnel?.state === 'up' ? tunnel : undefined);
     if (frame.type === MessageType.ERROR && tunnel?.state === 'up') {
       // Also queued before the tunnel existed: a client that gave up waiting (15 s) sends ERROR
       // after its PREPAREs, so a slow broker creates the tunnel first. Either way: close it.
@@ -238,24 +252,57 @@ export class BrokerCore {
   }
 
   /** COOKIE, USAGE and PREPARE, on a listener or on the client's tunnel socket. */
-  private handshake(socket: SocketRef, frame: Frame, from: Endpoint, now: number, tunnel?: BrokerTunnel): Action[] {
+  private handshake(socket: SocketRef, frame: Frame, from: Endpoint, now: number, ageMs: number, tunnel?: BrokerTunnel): Action[] {
     const reply = (data: Uint8Array): Action => ({ type: 'send', socket, data, to: from });
-    this.counters.add(`${HANDSHAKE_PREFIX}${frame.type === MessageType.COOKIE ? 'cookie' : frame.type === MessageType.USAGE ? 'usage' : 'prepare'}`);
+    const kind = frame.type === MessageType.COOKIE ? 'cookie' : frame.type === MessageType.USAGE ? 'usage' : 'prepare';
+    this.counters.add(`${HANDSHAKE_PREFIX}${kind}`);
     if (frame.type === MessageType.COOKIE || frame.type === MessageType.USAGE) {
+      // overload.ts: when this endpoint's attempt began (its first COOKIE request)
+      const key = endpointKey(from);
+      const askedMs = frame.type === MessageType.COOKIE && !tunnel ? this.overload.asked(key, ageMs, now) : Math.max(0, ageMs);
+      // an old request is not worth its answer (the client has sent a newer one)
+      if (this.overload.stale(ageMs)) {
+        this.counters.add(`drop-stale-${kind}-request`);
+        return [];
+      }
       // unauthenticated: the request is at least as large as the answer (8 filler bytes), and
       // all such answers share a global budget
       const req = decodeFillerRequest(frame.payload);
       if (!req) return this.dropShort(frame, from);
-      if (!this.answers.take(now)) {
+      const out: Action[] = [];
+      if (frame.type === MessageType.COOKIE && !tunnel) {
+        const may = this.overload.mayIssue(key, now);
+        out.push(...this.overloadEpisode(!may, now));
+        if (!may) {
+          this.counters.add('drop-busy-cookie-request');
+          return out;
+        }
+        if (!this.answers.take(now)) {
+          this.counters.add('drop-answer-budget');
+          return out;
+        }
+        this.overload.issued(key, now);
+      } else if (!this.answers.take(now)) {
         this.counters.add('drop-answer-budget');
         return [];
       }
       if (frame.type === MessageType.COOKIE) {
         this.counters.add('cookies-issued');
-        return [reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now)))];
+        // dated when the endpoint's first COOKIE request arrived, not when this one was read:
+        // the client's window started there, and PREPARE_MAX_COOKIE_AGE_MS is measured from it
+        // (less TIMESTAMPED_MARGIN_MS when measured by receive timestamps: the 12 s limit keeps
+        // that much for a wait it cannot see, which they show)
+        const dated = ageMs < 0 ? askedMs : Math.max(0, askedMs - TIMESTAMPED_MARGIN_MS);
+        out.push(reply(encodeCookieReply(this.cookies.issue(from.ip, from.port, now - dated))));
+        return out;
       }
       this.counters.add('usage-requests');
-      return [reply(encodeUsageReply(this.usage(req.features, socket.kind === 'listener' ? socket.port : tunnel?.port, from)))];
+      let usage = this.usage(req.features, socket.kind === 'listener' ? socket.port : tunnel?.port, from);
+      if (usage !== 0xffff && !tunnel && this.overload.full(now)) {
+        this.counters.add('usage-busy');
+        usage = 0xffff;
+      }
+      return [reply(encodeUsageReply(usage))];
     }
     const prepare = decodePrepare(frame.payload);
     if (!prepare) return this.dropShort(frame, from);
@@ -264,6 +311,10 @@ export class BrokerCore {
       this.counters.add('drop-bad-cookie');
       return this.logOn('debug') ? [log('debug', `dropped a PREPARE from ${this.showEndpoint(from)}: bad or expired cookie`)] : [];
     }
+    // its cookie is used: whatever the answer, it is no longer in flight; its wait says whether
+    // the broker is behind
+    this.overload.settled(endpointKey(from));
+    this.overload.prepareSeen(ageMs, now);
     const uuid = printableUuid(prepare.uuid);
     const features = prepare.features & FEATURES_MASK;
     if (tunnel && uuid === tunnel.uuid && prepare.tunnelId === tunnel.peerTunnelId && features === tunnel.features) {
@@ -361,6 +412,7 @@ export class BrokerCore {
     if (!tunnel || tunnel.state !== 'setup') return [];
     if (result.ok) {
       this.limiter.recordSuccess(now);
+      this.overload.created(now);
       this.counters.add('tunnels-created');
       const out = tunnel.activate(now);
       this.schedule(tunnel);
@@ -390,7 +442,9 @@ export class BrokerCore {
       this.requireUniqueSessionId = true;
       out.push(log('warning', 'this kernel refuses duplicate session ids: clients without unique session ids now get usage 0xFFFF'));
     }
-    if (result.stage === 'socket' && result.errno === this.deps.errno.EMFILE) out.push(...this.fdExhausted(result.error));
+    if (result.stage === 'socket' && result.errno === this.deps.errno.EMFILE) out.push(...this.fdExhausted(result.error, 'setup-emfile'));
+    // the system-wide file table (fs.file-max) is full: refused the same way until one closes
+    if (result.stage === 'socket' && result.errno === this.deps.errno.ENFILE) out.push(...this.fdExhausted(result.error, 'setup-enfile'));
     this.counters.add('refused-setup-failed');
     const what = result.stage === 'socket' ? 'tunnel socket setup' : result.stage === 'tunnel' ? 'kernel tunnel create' : 'kernel session create';
     out.push(log('error', `${tunnel.name}: ${what} failed: ${result.error}; refusing the client`));
@@ -516,6 +570,7 @@ export class BrokerCore {
     const flags = [
       this.requireUniqueSessionId ? 'unique session ids required' : '', this.draining ? 'draining' : '',
       this.fdBudgetFull() ? 'fd budget full (usage 0xFFFF)' : '',
+      this.overload.full(now) ? `overloaded (${this.overload.inFlightCount(now)} cookies in flight, bound ${this.overload.limit(now)})` : '',
     ].filter(Boolean);
     const lines = [`${this.tunnels.size}/${this.cfg.maxTunnels} tunnels, ${this.pool.available} ids free` +
       flags.map((f) => `, ${f}`).join('')];
@@ -706,14 +761,43 @@ export class BrokerCore {
     };
   }
 
-  /** socket() failed with EMFILE: what is open now is the most that fits for the moment. */
-  private fdExhausted(error: string): Action[] {
+  /** socket() failed with EMFILE (or ENFILE): what is open now is the most that fits for the moment. */
+  private fdExhausted(error: string, counter: string): Action[] {
     this.fdClamp = this.tunnels.size;
-    this.counters.add('setup-emfile');
+    this.counters.add(counter);
     if (this.fdRefusing) return [];
     this.fdRefusing = true;
     return [log('warning', `tunnel socket: ${error} with ${this.tunnels.size} tunnels open (budget ` +
       `${fdBudget(this.fdSoftLimit, this.cfg).tunnels}): refusing new tunnels until one closes (usage 0xFFFF)`)];
+  }
+
+  // --- overload (overload.ts): one warning when the bound on cookies in flight is reached, one
+  // info line when new clients get cookies again ---
+
+  private overloaded = false;
+  /** Counter values at the start of the episode (for its closing line). */
+  private overloadFrom = { busy: 0, stale: 0, created: 0, at: 0 };
+
+  private lastBusyAt = -Infinity;
+
+  /** Called for each COOKIE request of a new endpoint: full says whether it goes unanswered. An
+   *  episode ends when cookies were issued for OVERLOAD_QUIET_MS without one held back. */
+  private overloadEpisode(full: boolean, now: number): Action[] {
+    if (full) this.lastBusyAt = now;
+    if (full === this.overloaded || (!full && now - this.lastBusyAt < OVERLOAD_QUIET_MS)) return [];
+    this.overloaded = full;
+    const c = this.counters;
+    const stale = c.get('drop-stale-cookie-request') + c.get('drop-stale-usage-request');
+    if (full) {
+      this.overloadFrom = { busy: c.get('drop-busy-cookie-request'), stale, created: c.get('tunnels-created'), at: now };
+      return [log('warning', `overload: ${this.overload.inFlightCount(now)} cookies are out without a PREPARE yet ` +
+        `(bound ${this.overload.limit(now)}: the tunnels created in the last 5 s, at least 8) and PREPAREs wait more ` +
+        'than 1 s in the queue: new clients get no cookie (they repeat in 3 s) and usage 0xFFFF until the bound frees')];
+    }
+    const f = this.overloadFrom;
+    return [log('info', `overload over after ${((now - f.at) / 1000).toFixed(1)} s: ` +
+      `${c.get('tunnels-created') - f.created} tunnels created, ${c.get('drop-busy-cookie-request') - f.busy} cookie ` +
+      `requests held back, ${stale - f.stale} stale requests dropped meanwhile; issuing cookies again`)];
   }
 }
 
@@ -737,3 +821,4 @@ function endpointKey(ep: Endpoint): string {
 function printableUuid(bytes: Uint8Array): string {
   return utf8Decode(bytes).replace(/[\u0000-\u001f\u007f]/g, '?');
 }
+

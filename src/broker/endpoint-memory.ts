@@ -29,6 +29,10 @@ export class EndpointMemory {
     }
   }
 
+  forget(key: string): void {
+    this.at.delete(key);
+  }
+
   get size(): number {
     return this.at.size;
   }

@@ -11,6 +11,7 @@ import type { BrokerCore } from './broker.js';
 import { formatHostPort, ipFamily } from '../protocol/ip-address.js';
 import { listenAddresses, type BrokerConfig } from './config.js';
 import { JobRunner } from './job-runner.js';
+import { deferrableRequest } from './overload.js';
 
 /** Requested receive buffer of each listening socket (SO_RCVBUFFORCE; the kernel doubles it
  *  for its bookkeeping and charges each queued datagram its buffer size, ~1-2 KiB for a small
@@ -148,7 +149,7 @@ export class BrokerDriver {
         }
         this.listeners.set(listenerKey(address, port), fd);
         this.watchSocket(fd, { kind: 'listener', port, address });
-        this.loop.log('info', `listening on ${where} (interface ${this.cfg.interface}), ${this.recvBuffer(fd)}`);
+        this.loop.log('info', `listening on ${where} (interface ${this.cfg.interface}), ${this.recvBuffer(fd)}${this.rxTimestamps(fd)}`);
       }
     }
     this.reschedule();
@@ -300,6 +301,14 @@ export class BrokerDriver {
     return r >= 2 * LISTENER_RECV_BUFFER ? `receive buffer ${r} bytes`
       : `receive buffer ${r} bytes (asked for ${LISTENER_RECV_BUFFER}; SO_RCVBUFFORCE needs CAP_NET_ADMIN, ` +
         'otherwise net.core.rmem_max caps it)';
+  }
+
+  /** Turns on the listener's receive timestamps (overload.ts: requests are aged by them); the
+   *  text for the "listening on" line when that is not possible. */
+  private rxTimestamps(fd: number): string {
+    if (!this.reader || typeof this.native.setRxTimestamps !== 'function') return '';
+    const r = this.native.setRxTimestamps(fd);
+    return r < 0 ? `, no receive timestamps (${this.native.strerror(-r)}): requests are not aged` : '';
   }
 
   /** Executes actions (and whatever the core answers to their results) in order. `now`: the
@@ -533,31 +542,29 @@ export class BrokerDriver {
   }
 
   /** The datagrams of all sockets that were readable in one loop turn, read by the runtime:
-   *  one clock reading and one timer re-arm for the lot. */
+   *  one clock reading and one timer re-arm for the lot. The listeners' COOKIE and USAGE
+   *  requests come last (overload.ts): the PREPAREs of the same batch, whose cookies are out
+   *  already, are served first, and a request the tunnel creations before it made too old is
+   *  dropped. A listener datagram is handed its age (receive queue + time since the read) and a
+   *  clock reading of its own: tunnel creations in the same batch take time. */
   private onBatch(b: DatagramBatch): void {
     const now = this.loop.now();
+    let deferred = 0;
     this.inBatch = true;
     try {
       for (let i = 0; i < b.count; i++) {
-        const fd = b.fd(i);
-        const s = this.fdSockets.get(fd);
-        if (s === undefined || this.closedInBatch.has(fd)) continue;
-        const n = b.result(i);
-        try {
-          if (n < 0) {
-            if (n !== -this.native.errno.EAGAIN && n !== -this.native.errno.EINTR) {
-              this.run(this.core.socketError(s.ref, -n, this.native.strerror(-n), now));
-            }
-          } else if (b.truncated(i)) {
-            // longer than any Tunneldigger message (DGRAM_SLOT_BYTES): cut, so not parsed
-            this.core.counters.add('drop-oversized');
-          } else {
-            this.run(this.core.datagram(s.ref, b.data(i), this.source(s, b, i), now));
-          }
-        } catch (e) {
-          this.core.counters.add('internal-errors');
-          this.loop.log('error', `internal error on a datagram: ${oneLine(e)}`);
+        const s = this.fdSockets.get(b.fd(i));
+        if (s !== undefined && s.ref.kind === 'listener' && b.result(i) > 0 && !b.truncated(i) && deferrableRequest(b.data(i))) {
+          deferred++;
+          continue;
         }
+        this.batchItem(b, i, now, false);
+      }
+      for (let i = 0; deferred > 0 && i < b.count; i++) {
+        const s = this.fdSockets.get(b.fd(i));
+        if (s === undefined || s.ref.kind !== 'listener' || b.result(i) <= 0 || b.truncated(i) || !deferrableRequest(b.data(i))) continue;
+        deferred--;
+        this.batchItem(b, i, now, true);
       }
     } finally {
       this.inBatch = false;
@@ -565,6 +572,32 @@ export class BrokerDriver {
     }
     this.flushSends();
     this.reschedule(now);
+  }
+
+  private batchItem(b: DatagramBatch, i: number, batchAt: number, fresh: boolean): void {
+    const fd = b.fd(i);
+    const s = this.fdSockets.get(fd);
+    if (s === undefined || this.closedInBatch.has(fd)) return;
+    const n = b.result(i);
+    try {
+      if (n < 0) {
+        if (n !== -this.native.errno.EAGAIN && n !== -this.native.errno.EINTR) {
+          this.run(this.core.socketError(s.ref, -n, this.native.strerror(-n), batchAt));
+        }
+      } else if (b.truncated(i)) {
+        // longer than any Tunneldigger message (DGRAM_SLOT_BYTES): cut, so not parsed
+        this.core.counters.add('drop-oversized');
+      } else if (s.ref.kind === 'listener') {
+        const t = fresh || i > 0 ? this.loop.now() : batchAt;
+        const queued = b.queuedMs(i);
+        this.run(this.core.datagram(s.ref, b.data(i), this.source(s, b, i), t, queued < 0 ? -1 : queued + (t - batchAt)));
+      } else {
+        this.run(this.core.datagram(s.ref, b.data(i), this.source(s, b, i), batchAt));
+      }
+    } catch (e) {
+      this.core.counters.add('internal-errors');
+      this.loop.log('error', `internal error on a datagram: ${oneLine(e)}`);
+    }
   }
 
   /** Datagram i's source: a tunnel's own peer object when it is from there (no allocation;

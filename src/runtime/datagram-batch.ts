@@ -6,8 +6,9 @@
 import { formatIpv6, ipv4Number } from '../ip-text.js';
 
 /** Int32 words per datagram in the meta array (TD_DGRAM_META in qjs-native/td_napi.c):
- *  fd, length or -errno, flags (bit 0: truncated) | family << 8, port, address (16 bytes). */
-export const DGRAM_META_WORDS = 8;
+ *  fd, length or -errno, flags (bit 0: truncated) | family << 8, port, address (16 bytes),
+ *  ms it waited in the socket's receive queue (-1: unknown). */
+export const DGRAM_META_WORDS = 9;
 /** Bytes of one datagram's slot. No Tunneldigger message is longer than a 1500-byte PMTU probe
  *  (1472 bytes of UDP payload); a longer datagram arrives cut and flagged as truncated. */
 export const DGRAM_SLOT_BYTES = 2048;
@@ -56,6 +57,12 @@ export class DatagramBatch {
     return this.meta[i * DGRAM_META_WORDS + 3];
   }
 
+  /** How long datagram i waited in its socket's receive queue before this batch read it (ms,
+   *  from the kernel's receive timestamp: setRxTimestamps), -1 when unknown. */
+  queuedMs(i: number): number {
+    return this.meta[i * DGRAM_META_WORDS + 8];
+  }
+
   data(i: number): Uint8Array {
     const at = i * this.slotBytes;
     return this.buf.subarray(at, at + this.result(i));
@@ -80,12 +87,13 @@ export class DatagramBatch {
   }
 
   /** Appends a datagram (test doubles and fallbacks); false when the batch is full. */
-  push(fd: number, data: Uint8Array | number, from?: { ip: string; port: number }): boolean {
+  push(fd: number, data: Uint8Array | number, from?: { ip: string; port: number }, queuedMs = -1): boolean {
     const i = this.count;
     if (i >= this.capacity) return false;
     const m = i * DGRAM_META_WORDS;
     this.meta.fill(0, m, m + DGRAM_META_WORDS);
     this.meta[m] = fd;
+    this.meta[m + 8] = queuedMs;
     if (typeof data === 'number') {
       this.meta[m + 1] = data;
     } else {
@@ -125,8 +133,9 @@ export interface DatagramSender {
   sendBatch(fd: number, datagrams: readonly Uint8Array[]): number;
 }
 
-/** One datagram handed to a HandedDatagramReader: fd, data or -errno, source. */
-export type HandedDatagram = readonly [fd: number, data: Uint8Array | number, from?: { ip: string; port: number }];
+/** One datagram handed to a HandedDatagramReader: fd, data or -errno, source, ms it waited in
+ *  the receive queue (default -1: unknown). */
+export type HandedDatagram = readonly [fd: number, data: Uint8Array | number, from?: { ip: string; port: number }, queuedMs?: number];
 
 /** A DatagramReader that is handed its datagrams instead of reading sockets (simulations and
  *  test doubles): turn() delivers what one event-loop turn read, of the watched fds only. */
@@ -153,7 +162,7 @@ export class HandedDatagramReader implements DatagramReader {
   /** What a turn read; nothing happens before start(). */
   turn(items: readonly HandedDatagram[]): void {
     this.batch.count = 0;
-    for (const [fd, data, from] of items) if (this.watched.has(fd)) this.batch.push(fd, data, from);
+    for (const [fd, data, from, queuedMs] of items) if (this.watched.has(fd)) this.batch.push(fd, data, from, queuedMs);
     this.onBatch?.(this.batch);
   }
 }

@@ -59,11 +59,11 @@ function scaleRig(over: Partial<typeof CFG> = {}) {
   (r.driver as unknown as { kernel: FakeKernel }).kernel = kernel;
   assert.is(r.driver.openListeners(), 1);
   const open = new Set<number>();
-  const s = { fdLimit: Infinity };
+  const s = { fdLimit: Infinity, fdErrno: ERRNO.EMFILE };
   const udpSocket = r.native.udpSocket.bind(r.native);
   const close = r.native.close.bind(r.native);
   r.native.udpSocket = () => {
-    if (open.size >= s.fdLimit) return -ERRNO.EMFILE;
+    if (open.size >= s.fdLimit) return -s.fdErrno;
     const fd = udpSocket();
     open.add(fd);
     return fd;
@@ -155,6 +155,22 @@ test('EMFILE from socket() although the budget had room: logged with errno, clie
   handshake(r, client(4), 'u4', LISTENER_FD);
   r.consistent(2);
   assert.ok(r.loop.logs.some((l) => l.startsWith('info: 1 tunnels open, back under the file descriptor budget')));
+});
+
+test('ENFILE from socket() (the system-wide file table is full): refused as for EMFILE, one warning, counted setup-enfile', () => {
+  const r = scaleRig();
+  r.core.setFdLimit(reserve() + 10);
+  r.s.fdLimit = 1;
+  r.s.fdErrno = ERRNO.ENFILE;
+  for (let i = 0; i < 3; i++) handshake(r, client(i), `u${i}`, LISTENER_FD);
+  r.consistent(1);
+  assert.is(r.lastTo(client(1)), ERROR_HEX);
+  assert.is(r.lastTo(client(2)), ERROR_HEX);
+  assert.ok(r.loop.logs.some((l) => l.includes(`tunnel socket setup failed: socket: ${r.native.strerror(ERRNO.ENFILE)}`)));
+  assert.is(warnings(r.loop.logs, /refusing new tunnels until one closes \(usage 0xFFFF\)/).length, 1);
+  assert.is(r.core.counters.get('setup-enfile'), 1);
+  assert.is(r.core.counters.get('setup-emfile'), 0);
+  assert.is(r.core.counters.get('refused-fd-budget'), 1, 'the third refused without a socket() call');
 });
 
 test('10,000 tunnels: ENOBUFS on the 9,999th tunnel create, EEXIST on a session, a timed-out reply: each undone, logged, refused', () => {

@@ -196,6 +196,31 @@ test('addon sendBatch: datagrams on a connected socket arrive one by one, in ord
   n.close(tx.fd);
 });
 
+test('addon reader: queuedMs is -1 without setRxTimestamps, the time in the receive queue with it', async () => {
+  const got: number[] = [];
+  const reader = new NodeDatagramReader(n);
+  reader.start((b) => {
+    for (let i = 0; i < b.count; i++) got.push(b.queuedMs(i));
+  });
+  const rx = udp();
+  const tx = udp();
+  reader.watch(rx.fd);
+  n.sendTo(tx.fd, Uint8Array.of(1), LO, rx.port);
+  await until(() => got.length > 0);
+  assert.equal(got, [-1]);
+  assert.is(n.setRxTimestamps!(rx.fd), 0);
+  await sleep(50); // the kernel turns its receive timestamps on in a work item
+  // the loop is blocked for 150 ms after the send: the datagram waits in the queue meanwhile
+  n.sendTo(tx.fd, Uint8Array.of(2), LO, rx.port);
+  const t = performance.now();
+  while (performance.now() - t < 150) { /* busy: the reader cannot run */ }
+  await until(() => got.length > 1);
+  assert.ok(got[1] >= 120 && got[1] < 5_000, `queued ${got[1]} ms`);
+  reader.unwatch(rx.fd);
+  n.close(rx.fd);
+  n.close(tx.fd);
+});
+
 test('addon: datagramReader with too small a buffer is -EINVAL, wrong types throw', () => {
   assert.is(n.datagramReader(new Uint8Array(10), new Int32Array(DGRAM_META_WORDS), 16, 1, () => {}), -n.errno.EINVAL);
   assert.throws(() => n.datagramReader(new Uint8Array(64), new Uint32Array(8) as unknown as Int32Array, 16, 1, () => {}), TypeError);

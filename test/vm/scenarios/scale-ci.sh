@@ -9,9 +9,13 @@
 #    TD_SCALE_CI_FD_CLIENTS (100) arriving at 5/s: exactly the fd budget's tunnels up, the rest refused
 #    (refused-fd-budget) with one warning, no EMFILE, no crash, kernel tunnels = broker tunnels;
 #    none left after the teardown. (make bench-scale runs the same at 1,024 with 2,000 clients.)
+# 3. Overload (docs/scaling.md "Overload"): TD_SCALE_CI_BURST (150) original-mode clients all at
+#    once, more than the broker creates in their 15 s window: all up eventually, exactly that many
+#    creations (no tunnel for an attempt answered too late), none left after the teardown, and
+#    requests that waited too long were dropped (drop-stale-*-request > 0).
 # Sizes and rates fit a 2-vCPU TCG guest on a loaded host: 2,000 tunnels arriving at 200/s
 # overloaded the broker there (79 created in 4 min, every handshake answered too late).
-# vm-scenario-timeout: 1200
+# vm-scenario-timeout: 1500
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../td-lib.sh"
 . "$(dirname "$0")/fleet-lib.sh"
@@ -20,6 +24,7 @@
 
 N=${TD_SCALE_CI_CLIENTS:-300}
 NFD=${TD_SCALE_CI_FD_CLIENTS:-100}
+NB=${TD_SCALE_CI_BURST:-150}
 W=$TD_WORK
 ulimit -n 65536
 vm_check topo load_topo
@@ -73,5 +78,22 @@ vm_check fd-fds-under-the-limit [ "${sc_fds_hold:-9999}" -lt 120 ]
 vm_check fd-broker-empty-after-teardown [ "$lg_left" = 0 ]
 vm_check fd-no-stale-kernel-tunnels [ "$(load_kernel_tunnels broker)" = 0 ]
 td_stop_broker
-[ "$VMTEST_FAILS" -eq 0 ] || { td_dump "$W/held.out" "$W/fd.out"; tail -n 5 "$W/fd.err"; grep -v " INFO " "$W/broker-fd.log" | tail -n 30; }
+
+# --- 3: overload, NB at once
+fleet_do broker-burst-start load_broker max_tunnels=$((NB + 100))
+load_run burst --clients "$NB" --original --up-timeout 400 --duration 5 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker.log" --uuid-prefix scib
+rc=$?
+eval "$(load_vars burst)"
+stale=$(node -e '
+  const l = require("fs").readFileSync(process.argv[1], "utf8").split("\n").find((x) => x.startsWith("LOADGEN-RESULT "));
+  const c = l ? ((JSON.parse(l.slice(15)).broker || {}).counters || {}) : {};
+  console.log((c["drop-stale-cookie-request"] || 0) + (c["drop-stale-usage-request"] || 0));' "$W/burst.out")
+echo "burst: $NB at once: all up after ${lg_all_up:-never} s, created $lg_created, orphans $lg_orphans, stale requests dropped $stale, attempts $lg_attempts; $(grep -c 'WARNING overload' "$W/broker.log") overload warning(s)"
+vm_check burst-all-up [ "rc=$rc never-up=$lg_never_up up-at-end=$lg_up_at_end" = "rc=0 never-up=0 up-at-end=$NB" ]
+vm_check burst-exactly-n-creations [ "created=$lg_created orphans=$lg_orphans" = "created=$NB orphans=0" ]
+vm_check burst-stale-requests-dropped [ "${stale:-0}" -gt 0 ]
+vm_check burst-broker-empty-after-teardown fleet_wait 150 scale_broker_empty "$TD_BROKER_PID" "$W/broker.log"
+vm_check burst-no-stale-kernel-tunnels [ "$(load_kernel_tunnels broker)" = 0 ]
+td_stop_broker
+[ "$VMTEST_FAILS" -eq 0 ] || { td_dump "$W/held.out" "$W/fd.out" "$W/burst.out"; tail -n 5 "$W/fd.err"; grep -v " INFO " "$W/broker-fd.log" | tail -n 30; }
 vm_done
