@@ -582,6 +582,15 @@ static napi_value js_kill(napi_env env, napi_callback_info info)
     return num(env, td_kill(pid, sig));
 }
 
+static napi_value js_renice_group(napi_env env, napi_callback_info info)
+{
+    int32_t pgid, incr;
+    GET_ARGS(2);
+    if (!arg_int(env, argv[0], &pgid) || !arg_int(env, argv[1], &incr))
+        return NULL;
+    return num(env, td_renice_group(pgid, incr));
+}
+
 /* ---- resolver ---- */
 
 static napi_value js_resolve_start(napi_env env, napi_callback_info info)
@@ -723,6 +732,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("close", js_close), FN("netlinkSocket", js_netlink_socket),
         FN("netlinkSend", js_netlink_send), FN("netlinkRecv", js_netlink_recv),
         FN("spawn", js_spawn), FN("read", js_read), FN("waitPid", js_wait_pid), FN("kill", js_kill),
+        FN("reniceGroup", js_renice_group),
         FN("pidWatch", js_pid_watch), FN("setRecvBuffer", js_set_recv_buffer),
         FN("raiseFdLimit", js_raise_fd_limit),
 #ifdef TD_LEGACY_FORK_SPAWN

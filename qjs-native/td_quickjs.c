@@ -283,6 +283,15 @@ static JSValue js_kill(JSContext *ctx, JSValueConst this_val, int argc, JSValueC
     return num(ctx, td_kill(pid, sig));
 }
 
+static JSValue js_renice_group(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
+{
+    int32_t pgid, incr;
+    (void)this_val; (void)argc;
+    if (arg_int(ctx, argv[0], &pgid) || arg_int(ctx, argv[1], &incr))
+        return JS_EXCEPTION;
+    return num(ctx, td_renice_group(pgid, incr));
+}
+
 /* ---- resolver ---- */
 
 static JSValue js_resolve_start(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
@@ -439,6 +448,7 @@ static const JSCFunctionListEntry td_funcs[] = {
     JS_CFUNC_DEF("read", 2, js_read),
     JS_CFUNC_DEF("waitPid", 1, js_wait_pid),
     JS_CFUNC_DEF("kill", 2, js_kill),
+    JS_CFUNC_DEF("reniceGroup", 2, js_renice_group),
     JS_CFUNC_DEF("pidWatch", 1, js_pid_watch),
     JS_CFUNC_DEF("setRecvBuffer", 2, js_set_recv_buffer),
     JS_CFUNC_DEF("raiseFdLimit", 0, js_raise_fd_limit),
