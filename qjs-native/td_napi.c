@@ -573,23 +573,19 @@ static napi_value js_wait_pid(napi_env env, napi_callback_info info)
     return num(env, rc < 0 ? rc : code);
 }
 
-static napi_value js_kill(napi_env env, napi_callback_info info)
-{
-    int32_t pid, sig;
-    GET_ARGS(2);
-    if (!arg_int(env, argv[0], &pid) || !arg_int(env, argv[1], &sig))
-        return NULL;
-    return num(env, td_kill(pid, sig));
-}
+/* (pid, int) -> int calls: kill(pid, signal), renice of a process group. */
+#define PID_INT(jsname, cfunc)                                                  \
+    static napi_value jsname(napi_env env, napi_callback_info info)             \
+    {                                                                           \
+        int32_t pid, v;                                                         \
+        GET_ARGS(2);                                                            \
+        if (!arg_int(env, argv[0], &pid) || !arg_int(env, argv[1], &v))         \
+            return NULL;                                                        \
+        return num(env, cfunc(pid, v));                                         \
+    }
 
-static napi_value js_renice_group(napi_env env, napi_callback_info info)
-{
-    int32_t pgid, incr;
-    GET_ARGS(2);
-    if (!arg_int(env, argv[0], &pgid) || !arg_int(env, argv[1], &incr))
-        return NULL;
-    return num(env, td_renice_group(pgid, incr));
-}
+PID_INT(js_kill, td_kill)
+PID_INT(js_renice_group, td_renice_group)
 
 /* ---- resolver ---- */
 

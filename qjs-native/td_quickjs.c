@@ -274,23 +274,19 @@ static JSValue js_wait_pid(JSContext *ctx, JSValueConst this_val, int argc, JSVa
     return num(ctx, rc < 0 ? rc : code);
 }
 
-static JSValue js_kill(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
-{
-    int32_t pid, sig;
-    (void)this_val; (void)argc;
-    if (arg_int(ctx, argv[0], &pid) || arg_int(ctx, argv[1], &sig))
-        return JS_EXCEPTION;
-    return num(ctx, td_kill(pid, sig));
-}
+/* (pid, int) -> int calls: kill(pid, signal), renice of a process group. */
+#define PID_INT(jsname, cfunc)                                                                  \
+    static JSValue jsname(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) \
+    {                                                                                       \
+        int32_t pid, v;                                                                     \
+        (void)this_val; (void)argc;                                                         \
+        if (arg_int(ctx, argv[0], &pid) || arg_int(ctx, argv[1], &v))                       \
+            return JS_EXCEPTION;                                                            \
+        return num(ctx, cfunc(pid, v));                                                     \
+    }
 
-static JSValue js_renice_group(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
-{
-    int32_t pgid, incr;
-    (void)this_val; (void)argc;
-    if (arg_int(ctx, argv[0], &pgid) || arg_int(ctx, argv[1], &incr))
-        return JS_EXCEPTION;
-    return num(ctx, td_renice_group(pgid, incr));
-}
+PID_INT(js_kill, td_kill)
+PID_INT(js_renice_group, td_renice_group)
 
 /* ---- resolver ---- */
 
