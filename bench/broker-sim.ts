@@ -288,6 +288,7 @@ export class SimNet {
       setRecvBuffer: (_fd, bytes) => bytes,
       raiseFdLimit: () => ({ soft: 1 << 20, hard: 1 << 20 }),
       kill: () => 0,
+      reniceGroup: () => 0,
       resolveStart: () => -93,
       resolveFinish: () => -93,
       syslog: () => {},

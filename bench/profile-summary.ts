@@ -28,6 +28,11 @@ interface Profile {
 // the JS function that made them. These are the ones the broker makes.
 const NATIVE_CALLERS: [RegExp, string, string][] = [
   [/\/broker\/job-runner\.js$/, 'startNext', 'fork+exec of hooks (JobRunner.startNext → spawn)'],
+  // since the spawn moved into src/process/supervisor.ts: posix_spawn, pidfd_open, the fd watches;
+  // the caller waits in posix_spawn until the child has exec'd (vfork semantics)
+  [/\/process\/supervisor\.js$/, 'start', 'spawn of hooks (Supervisor.start → posix_spawn until exec)'],
+  [/\/process\/supervisor\.js$/, 'check', 'reaping hooks (Supervisor.check/finish: waitpid, close, unwatch)'],
+  [/\/process\/supervisor\.js$/, 'finish', 'reaping hooks (Supervisor.check/finish: waitpid, close, unwatch)'],
   [/\/netlink\/kernel\.js$/, 'transact', 'netlink syscalls (NetlinkKernel.transact)'],
   [/\/netlink\/kernel\.js$/, 'socket', 'netlink syscalls (NetlinkKernel.transact)'],
   [/\/broker\/executor\.js$/, 'send', 'UDP socket calls (send, recv, socket setup)'],

@@ -402,12 +402,13 @@ static pid_t fork_blocked(void)
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
 #define TD_HAVE_ADDCLOSEFROM 1
 #endif
-#ifndef POSIX_SPAWN_SETSID
-/* Older C libraries: a process group of its own still lets kill(-pid) reach the whole tree. */
+/* A process group of its own (pgid = pid: the attr's default pgroup 0), in the caller's session:
+ * kill(-pid) reaches the child's whole tree, and the child stays in the caller's scheduling
+ * group. A session of its own (setsid) would also give it an autogroup of its own (Linux
+ * CONFIG_SCHED_AUTOGROUP, on by default for processes outside a cpu cgroup): every hook would
+ * then weigh as much as the whole broker, and 32 hooks at once starve it (td_renice_group
+ * below could not lower them either: nice only ranks tasks within one group). */
 #define TD_SPAWN_OWN_GROUP POSIX_SPAWN_SETPGROUP
-#else
-#define TD_SPAWN_OWN_GROUP POSIX_SPAWN_SETSID
-#endif
 
 #ifndef TD_HAVE_ADDCLOSEFROM
 /* Without posix_spawn_file_actions_addclosefrom_np (musl, old glibc) the child cannot close
@@ -479,7 +480,7 @@ pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *ou
 #ifdef TD_HAVE_ADDCLOSEFROM
         (rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3)) != 0 ||
 #endif
-        /* own session (or group): a hook timeout can kill(-pid) the whole tree; default
+        /* own process group: a hook timeout can kill(-pid) the whole tree; default
          * dispositions and an empty mask: hooks see SIGPIPE/SIGTERM as usual */
         (rc = posix_spawnattr_setflags(&attr, TD_SPAWN_OWN_GROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)) != 0 ||
         (rc = posix_spawnattr_setsigdefault(&attr, &all)) != 0 ||
@@ -636,6 +637,23 @@ int td_wait_pid(pid_t pid, int *code)
 }
 
 int td_kill(pid_t pid, int sig) { return kill(pid, sig) < 0 ? neg_errno() : 0; }
+
+int td_renice_group(pid_t pgid, int increment)
+{
+    int base, target;
+    errno = 0;
+    base = getpriority(PRIO_PROCESS, 0); /* -1 is a valid nice value: errno tells */
+    if (base == -1 && errno != 0)
+        return neg_errno();
+    target = base + increment;
+    if (target > 19)
+        target = 19;
+    if (target < -20)
+        target = -20;
+    if (setpriority(PRIO_PGRP, (id_t)pgid, target) < 0)
+        return neg_errno();
+    return 0;
+}
 
 /* ---- name resolution in a helper process ---- */
 

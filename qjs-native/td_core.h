@@ -78,7 +78,7 @@ int td_argv_size(uint32_t nargs, size_t elem, size_t *bytes);
  * shell; argv[0] must be path; argv NULL-terminated. stdin is /dev/null; with capture_output
  * stdout+stderr go into a pipe whose non-blocking read end is *out_fd (else -1, the child
  * inherits them). Only fds 0-2 survive, signals are default and unblocked. The child runs in
- * its own session (setsid), so kill(-pid) reaches its whole tree. An exec failure (e.g. a
+ * its own process group (in the caller's session), so kill(-pid) reaches its whole tree. An exec failure (e.g. a
  * missing path) is reported as -errno (-ENOENT) with no child left behind. */
 pid_t td_spawn(const char *path, char *const argv[], int capture_output, int *out_fd);
 #ifdef TD_LEGACY_FORK_SPAWN
@@ -92,6 +92,10 @@ ssize_t td_read(int fd, void *buf, size_t len);
 /* 1 = exited (status in *code: exit code or 128+signal), 0 = still running, <0 = -errno */
 int td_wait_pid(pid_t pid, int *code);
 int td_kill(pid_t pid, int sig);
+/* setpriority(PRIO_PGRP, pgid): every process of the group gets the caller's nice value plus
+ * increment (clamped to -20..19); 0 or -errno (-ESRCH: the group is gone). For a child of
+ * td_spawn right after it returned: what the child forked meanwhile is in its group too. */
+int td_renice_group(pid_t pgid, int increment);
 
 /* At most this many resolver helpers at once (-EAGAIN beyond). */
 #define TD_RESOLVE_MAX 32

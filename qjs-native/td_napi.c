@@ -573,14 +573,19 @@ static napi_value js_wait_pid(napi_env env, napi_callback_info info)
     return num(env, rc < 0 ? rc : code);
 }
 
-static napi_value js_kill(napi_env env, napi_callback_info info)
-{
-    int32_t pid, sig;
-    GET_ARGS(2);
-    if (!arg_int(env, argv[0], &pid) || !arg_int(env, argv[1], &sig))
-        return NULL;
-    return num(env, td_kill(pid, sig));
-}
+/* (pid, int) -> int calls: kill(pid, signal), renice of a process group. */
+#define PID_INT(jsname, cfunc)                                                  \
+    static napi_value jsname(napi_env env, napi_callback_info info)             \
+    {                                                                           \
+        int32_t pid, v;                                                         \
+        GET_ARGS(2);                                                            \
+        if (!arg_int(env, argv[0], &pid) || !arg_int(env, argv[1], &v))         \
+            return NULL;                                                        \
+        return num(env, cfunc(pid, v));                                         \
+    }
+
+PID_INT(js_kill, td_kill)
+PID_INT(js_renice_group, td_renice_group)
 
 /* ---- resolver ---- */
 
@@ -732,6 +737,7 @@ static napi_value init(napi_env env, napi_value exports)
         FN("close", js_close), FN("netlinkSocket", js_netlink_socket),
         FN("netlinkSend", js_netlink_send), FN("netlinkRecv", js_netlink_recv),
         FN("spawn", js_spawn), FN("read", js_read), FN("waitPid", js_wait_pid), FN("kill", js_kill),
+        FN("reniceGroup", js_renice_group),
         FN("pidWatch", js_pid_watch), FN("setRecvBuffer", js_set_recv_buffer),
         FN("setRxTimestamps", js_set_rx_timestamps),
         FN("raiseFdLimit", js_raise_fd_limit),

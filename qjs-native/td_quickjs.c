@@ -274,14 +274,19 @@ static JSValue js_wait_pid(JSContext *ctx, JSValueConst this_val, int argc, JSVa
     return num(ctx, rc < 0 ? rc : code);
 }
 
-static JSValue js_kill(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
-{
-    int32_t pid, sig;
-    (void)this_val; (void)argc;
-    if (arg_int(ctx, argv[0], &pid) || arg_int(ctx, argv[1], &sig))
-        return JS_EXCEPTION;
-    return num(ctx, td_kill(pid, sig));
-}
+/* (pid, int) -> int calls: kill(pid, signal), renice of a process group. */
+#define PID_INT(jsname, cfunc)                                                                  \
+    static JSValue jsname(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv) \
+    {                                                                                       \
+        int32_t pid, v;                                                                     \
+        (void)this_val; (void)argc;                                                         \
+        if (arg_int(ctx, argv[0], &pid) || arg_int(ctx, argv[1], &v))                       \
+            return JS_EXCEPTION;                                                            \
+        return num(ctx, cfunc(pid, v));                                                     \
+    }
+
+PID_INT(js_kill, td_kill)
+PID_INT(js_renice_group, td_renice_group)
 
 /* ---- resolver ---- */
 
@@ -439,6 +444,7 @@ static const JSCFunctionListEntry td_funcs[] = {
     JS_CFUNC_DEF("read", 2, js_read),
     JS_CFUNC_DEF("waitPid", 1, js_wait_pid),
     JS_CFUNC_DEF("kill", 2, js_kill),
+    JS_CFUNC_DEF("reniceGroup", 2, js_renice_group),
     JS_CFUNC_DEF("pidWatch", 1, js_pid_watch),
     JS_CFUNC_DEF("setRecvBuffer", 2, js_set_recv_buffer),
     JS_CFUNC_DEF("raiseFdLimit", 0, js_raise_fd_limit),

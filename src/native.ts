@@ -79,7 +79,8 @@ export interface Native {
    *  [path, ...args], without a shell; the child gets stdin from /dev/null and stdout+stderr
    *  into a pipe whose non-blocking read end is returned as `outFd` (-1 if captureOutput is
    *  false, then the child inherits stdout/stderr). Only fds 0-2 reach the child; it starts
-   *  with default signals in its own session (kill(-pid) ends its tree). Returns -errno on
+   *  with default signals in its own process group, in the caller's session and scheduling
+   *  group (kill(-pid) ends its tree). Returns -errno on
    *  failure, including exec failures (-ENOENT for a missing path); -E2BIG for > 4096 args. */
   spawn(path: string, args: string[], captureOutput: boolean): { pid: number; outFd: number } | number;
   /** read() from a spawn output pipe (bytes read, 0 at EOF, -EAGAIN when nothing yet), or one
@@ -88,6 +89,9 @@ export interface Native {
   /** waitpid(pid, WNOHANG): null while running; exit code, or 128+signal when killed. */
   waitPid(pid: number): number | null;
   kill(pid: number, signal: number): number;
+  /** setpriority(PRIO_PGRP): the processes of group pgid (a spawned child's pid) get this
+   *  process's nice value + increment (clamped to 19); 0 or -errno (-ESRCH: group gone). */
+  reniceGroup(pgid: number, increment: number): number;
   /** pidfd_open(pid): an fd that becomes readable when the child exits (then waitPid reaps
    *  it; close the fd afterwards), or -errno: -ENOSYS before Linux 5.3 (poll waitPid then). */
   pidWatch(pid: number): number;

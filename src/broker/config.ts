@@ -7,7 +7,7 @@ import { formatIpv6, isIpv4Mapped, isIpv6LinkLocal, parseIpv4, parseIpv6 } from 
 import type { LogLevel } from '../runtime/loop.js';
 import { utf8Encode } from '../utf8.js';
 import { isIniError, parseIni, type IniSections } from './ini.js';
-import { DEFAULT_MAX_RUNNING } from './job-runner.js';
+import { DEFAULT_JOB_NICE, DEFAULT_MAX_RUNNING } from './job-runner.js';
 
 export interface HookPaths {
   sessionUp: string;
@@ -45,6 +45,9 @@ export interface BrokerConfig {
   /** [hooks] max_concurrent: hook and tc processes running at once over all tunnels
    *  (optional key; JobRunner's DEFAULT_MAX_RUNNING when absent). */
   maxConcurrentJobs?: number;
+  /** [hooks] nice: hook and tc processes run at the broker's nice value plus this (0-19;
+   *  optional key, DEFAULT_JOB_NICE when absent). */
+  jobNice?: number;
   /** [control] socket: Unix socket of `tunneldigger-broker ctl`; '' = the default (control.ts). */
   controlSocket?: string;
   /** [metrics] listen: where /metrics is served; null (section or key absent) = off. */
@@ -100,6 +103,7 @@ export function parseConfig(text: string): BrokerConfig {
   const logIpAddresses = r.get('log', 'log_ip_addresses', parseBoolean);
   const hook = (key: string): string => r.get('hooks', key, (v) => (v === '' || v.startsWith('/') ? v : fail('hook path must be absolute (or empty for none)')));
   const maxConcurrentJobs = r.optional('hooks', 'max_concurrent', DEFAULT_MAX_RUNNING, (v) => intIn(v, 1, 10_000));
+  const jobNice = r.optional('hooks', 'nice', DEFAULT_JOB_NICE, (v) => intIn(v, 0, 19));
   return {
     address, ports, interface: iface, maxTunnels, tunnelIdBase, connectionRateLimit, connectionRateLimitBurst,
     perIpCount, perIpTime, perIpIpv6Prefix, pmtu,
@@ -112,6 +116,7 @@ export function parseConfig(text: string): BrokerConfig {
       connectionRateLimit: hook('broker.connection-rate-limit'),
     },
     maxConcurrentJobs,
+    jobNice,
     ...parseOpsSections(r),
   };
 }

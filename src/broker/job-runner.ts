@@ -22,11 +22,18 @@ export interface JobRunnerOptions {
   maxQueue?: number;
   /** Jobs running at once over all keys (config hooks.max_concurrent). */
   maxRunning?: number;
+  /** Nice increment of the jobs over the broker (config hooks.nice; DEFAULT_JOB_NICE). */
+  nice?: number;
 }
 
 /** Default of hooks.max_concurrent: enough parallelism for hooks that wait on the network,
  *  few enough that a shutdown of 10,000 tunnels does not start 10,000 processes at once. */
 export const DEFAULT_MAX_RUNNING = 32;
+
+/** Default of hooks.nice: hooks run below the broker's priority, so a burst of them (32 at once
+ *  on 2 CPUs) cannot starve its answers to the clients (who would retry, costing the broker
+ *  more); they still get every CPU the broker leaves idle. */
+export const DEFAULT_JOB_NICE = 10;
 
 export class JobRunner {
   /** Per key: waiting jobs, the running one (if any) first. */
@@ -154,6 +161,7 @@ export class JobRunner {
       const startedAt = this.loop.now();
       const pid = this.children.start({
         path: job.path, args: job.args, captureOutput: true, timeoutMs: this.opts.timeoutMs, maxOutput: this.maxOutput,
+        nice: this.opts.nice ?? DEFAULT_JOB_NICE,
         onTimeout: () => this.loop.log('warning', `${job.label}: still running after ${Math.round(this.opts.timeoutMs / 1000)} s, killing it`),
         onExit: (exit) => this.finish(key, job, exit, startedAt),
       });

@@ -179,7 +179,7 @@ export class ClientDriver {
         const what = `hook ${x.path} ${x.args.join(' ')}`;
         const pid = this.hooks.start({
           path: x.path, args: x.args, captureOutput: false, timeoutMs: timers.hookTimeout,
-          // the hook runs in its own session: the kill ends its whole group
+          // the hook runs in its own process group: the kill ends all of it
           onTimeout: () => this.log('warning', `${what} still running after ${timers.hookTimeout / 1000} s, killed`),
           onExit: (e) => {
             if (e.code !== 0 && !e.killed) this.log('warning', `${what} exited with status ${e.code}`);

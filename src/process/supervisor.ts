@@ -1,5 +1,5 @@
 // Child process supervision, one implementation for the broker's JobRunner and the client's
-// hooks: start (Native.spawn: posix_spawn, no shell, own session), collect output, kill the
+// hooks: start (Native.spawn: posix_spawn, no shell, own process group), collect output, kill the
 // process group after a timeout, reap, report the exit. Event-driven: the child's exit arrives
 // as readiness of a pidfd (Native.pidWatch); only where the kernel has no pidfd_open (Linux
 // < 5.3) are running children polled with waitPid, and no timer runs while no child does.
@@ -18,6 +18,9 @@ export interface ChildSpec {
   /** After this long the child's process group is killed with SIGKILL. */
   timeoutMs: number;
   maxOutput?: number;
+  /** Nice increment over this process for the child's process group (Native.reniceGroup right
+   *  after the spawn); 0 or absent = the same priority. */
+  nice?: number;
   /** Runs when the timeout fires, right before the kill (for the caller's log line). */
   onTimeout?: () => void;
   /** Runs once, after the child has been reaped. */
@@ -84,6 +87,8 @@ export class Supervisor {
     const n = this.native;
     const spawned = n.spawn(spec.path, spec.args, spec.captureOutput);
     if (typeof spawned === 'number') return spawned;
+    // a failure (ESRCH: already gone, EACCES/EPERM) leaves the child at our priority: no error
+    if (spec.nice) n.reniceGroup(spawned.pid, spec.nice);
     const c: Child = {
       spec, pid: spawned.pid, outFd: spawned.outFd, exitFd: -1, output: [], outputBytes: 0,
       startedAt: this.loop.now(), killTimer: null, killed: false,

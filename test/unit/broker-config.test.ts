@@ -179,6 +179,16 @@ test('hooks.max_concurrent: optional (default 32), 1-10000, a bad value names ke
   assert.throws(() => parseConfig(withCap('many')), /^config hooks\.max_concurrent = "many": not an integer$/);
 });
 
+test('hooks.nice: optional (default 10), 0-19, a bad value names key and value', () => {
+  assert.is(parseConfig(ORIGINAL).jobNice, 10);
+  const withNice = (v: string): string => ORIGINAL.replace('[hooks]', `[hooks]\nnice=${v}`);
+  assert.is(parseConfig(withNice('0')).jobNice, 0);
+  assert.is(parseConfig(withNice('19')).jobNice, 19);
+  assert.throws(() => parseConfig(withNice('20')), (e: unknown) => e instanceof ConfigError &&
+    e.message === 'config hooks.nice = "20": must be between 0 and 19');
+  assert.throws(() => parseConfig(withNice('-5')), /^config hooks\.nice = "-5": must be between 0 and 19$/);
+});
+
 
 test('broker.address: one IPv4 address as in the original, or a list with IPv6 (canonical form)', () => {
   const addr = (v: string) => parseConfig(ORIGINAL.replace('address=127.0.0.1', `address=${v}`));

@@ -37,6 +37,25 @@ test('jobs of one queue run one after another; other queues run in parallel', ()
   assert.is(runner.pending, 0);
 });
 
+test('each job is reniced right after its spawn: hooks.nice (default 10), 0 = not at all; a failure is no error', () => {
+  const loop = new FakeLoop();
+  const native = new FakeNative(loop);
+  native.behaviour.set('/up', { ms: 100, code: 0 });
+  new JobRunner(native, loop, { timeoutMs: 30_000 }).submit(job('tunnel:100', '/up', 'a'));
+  const child = [...native.children.keys()];
+  assert.equal(native.renices, [[child[0], 10]]);
+  native.renices = [];
+  native.reniceResult = -ERRNO.ESRCH; // gone already (a hook that exits at once)
+  const logsBefore = loop.logs.length;
+  new JobRunner(native, loop, { timeoutMs: 30_000, nice: 19 }).submit(job('tunnel:101', '/up', 'b'));
+  assert.equal(native.renices, [[[...native.children.keys()][1], 19]]);
+  loop.advance(1000);
+  assert.not.ok(loop.logs.slice(logsBefore).some((l) => /^(warning|error)/.test(l)), loop.logs.join('\n'));
+  native.renices = [];
+  new JobRunner(native, loop, { timeoutMs: 30_000, nice: 0 }).submit(job('tunnel:102', '/up', 'c'));
+  assert.equal(native.renices, []);
+});
+
 test('output and exit code are logged when a job exits; ignoreFailure logs at debug', () => {
   const loop = new FakeLoop();
   const native = new FakeNative(loop);

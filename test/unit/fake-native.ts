@@ -131,6 +131,13 @@ export class FakeNative implements Native {
     this.exitNotice(c, 0);
     return 0;
   }
+  /** reniceGroup(pgid, increment) calls; the result returned (0, or -errno to play a failure). */
+  renices: [number, number][] = [];
+  reniceResult = 0;
+  reniceGroup(pgid: number, increment: number): number {
+    this.renices.push([pgid, increment]);
+    return this.reniceResult;
+  }
   /** Spawned children whose pidfd is open (watched or not). */
   pidFds = new Set<number>();
   /** pidfd_open: the fd becomes readable (its Loop callback runs) when the child exits;

@@ -262,6 +262,10 @@ test('profile-summary: addon time goes to the category of its JS caller, else by
   const f = (functionName: string, url = '') => ({ id: 0, callFrame: { functionName, url, lineNumber: 0 } });
   const B = 'file:///r/build/js/src';
   assert.is(category([f('startNext', `${B}/broker/job-runner.js`), f('submit', `${B}/broker/job-runner.js`)]), 'fork+exec of hooks (JobRunner.startNext → spawn)');
+  assert.is(category([f('start', `${B}/process/supervisor.js`), f('startHead', `${B}/broker/job-runner.js`)]),
+    'spawn of hooks (Supervisor.start → posix_spawn until exec)');
+  assert.is(category([f('check', `${B}/process/supervisor.js`)]), 'reaping hooks (Supervisor.check/finish: waitpid, close, unwatch)');
+  assert.is(category([f('start', `${B}/broker/executor.js`)]), 'broker/protocol JS', 'only the supervisor\'s start is a spawn');
   assert.is(category([f('transact', `${B}/netlink/kernel.js`)]), 'netlink syscalls (NetlinkKernel.transact)');
   assert.is(category([f('u32', `${B}/netlink/netlink.js`), f('setup', `${B}/broker/executor.js`)]), 'netlink encode/decode (JS)');
   assert.is(category([f('writeBuffer'), f('log', `${B}/runtime/node/loop.js`), f('execute', `${B}/broker/executor.js`)]), 'logging (format + synchronous stderr write)');

@@ -24,6 +24,13 @@ function liveGroupMembers(pgid: number): number[] {
   return live;
 }
 const E = n.errno;
+/** The fields of /proc/<pid>/stat after the command name: index k is proc(5)'s field k + 3, so
+ *  [2] = pgrp, [3] = session, [16] = nice. */
+function statOf(pid: number | 'self'): number[] {
+  const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return st.slice(st.lastIndexOf(')') + 2).split(' ').map(Number);
+}
+const ownStat = (): number[] => statOf('self');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** Retries op while it returns -EAGAIN (or null), for at most ~3 s. */
@@ -191,7 +198,7 @@ test('spawn: stderr is captured too and the exit code comes back', async () => {
   assert.is(code, 3);
 });
 
-test('spawn: child has only fds 0-2 and its own session', async () => {
+test('spawn: child has only fds 0-2 and its own process group, in our session', async () => {
   const keepOpen = udp(); // a parent fd that must not leak (CLOEXEC or closed)
   const s = n.spawn('/bin/sh', ['-c', 'ls /proc/$$/fd; grep -E "^Sig(Blk|Ign)" /proc/$$/status; cut -d" " -f1,5,6 /proc/$$/stat'], true);
   if (typeof s === 'number') throw new Error(`spawn: ${s}`);
@@ -205,8 +212,10 @@ test('spawn: child has only fds 0-2 and its own session', async () => {
   assert.equal(fds, [0, 1, 2]);
   assert.ok(sig.length === 2, out);
   assert.is(stat[0], s.pid);
-  assert.is(stat[1], s.pid, 'session id = pid (setsid)');
-  assert.is(stat[2], s.pid, 'process group = pid');
+  // pid, pgrp, session: a group of its own in our session (so in our autogroup: a session of its
+  // own would weigh a hook as much as the whole broker)
+  assert.is(stat[1], s.pid, 'process group = pid');
+  assert.is(stat[2], ownStat()[3], 'session id = ours');
   n.close(keepOpen);
 });
 
@@ -227,6 +236,36 @@ test('spawn of a nonexistent path returns -ENOENT (the exec failure is reported,
   assert.is(n.spawn('/nonexistent/hook', [], true), -E.ENOENT);
   assert.is(n.spawn('/nonexistent/hook', ['a'], false), -E.ENOENT);
   assert.is(n.spawn('/etc/passwd', [], false), -13 /* EACCES: not executable */);
+});
+
+test('reniceGroup: the child and what it forked get our nice + increment; a gone group is -ESRCH', async () => {
+  // sh forks a sleep into its group before the renice, as a hook might in that moment
+  const s = n.spawn('/bin/sh', ['-c', 'sleep 30 & echo $!; wait'], true);
+  if (typeof s === 'number') throw new Error(`spawn: ${s}`);
+  const buf = new Uint8Array(64);
+  let got = 0;
+  const t0 = Date.now();
+  while (got === 0 && Date.now() - t0 < 5000) {
+    const r = n.read(s.outFd, buf);
+    if (r > 0) got = r;
+    else await sleep(10);
+  }
+  const grandchild = Number(text(buf, got).trim());
+  assert.ok(grandchild > 0, 'the shell printed its child');
+  assert.is(n.reniceGroup(s.pid, 7), 0);
+  const mine = ownStat()[16];
+  assert.is(statOf(s.pid)[16], Math.min(19, mine + 7), 'the hook');
+  assert.is(statOf(grandchild)[16], Math.min(19, mine + 7), 'its child, forked before the renice');
+  assert.is(ownStat()[16], mine, 'our own priority is unchanged');
+  assert.is(n.reniceGroup(s.pid, 100), 0, 'clamped, not refused');
+  assert.is(statOf(s.pid)[16], 19);
+  n.kill(-s.pid, 9);
+  assert.is(await until(() => n.waitPid(s.pid), (v) => v !== null), 137);
+  n.close(s.outFd);
+  const t = n.spawn('/bin/true', [], false);
+  if (typeof t === 'number') throw new Error(`spawn: ${t}`);
+  assert.is(await until(() => n.waitPid(t.pid), (v) => v !== null), 0);
+  assert.is(n.reniceGroup(t.pid, 1), -E.ESRCH, 'reaped, no member left');
 });
 
 test('kill of a sleep child gives 128+9', async () => {

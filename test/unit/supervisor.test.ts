@@ -86,6 +86,19 @@ test('timeout: onTimeout, then the whole process group is killed and reported as
   assert.equal(liveGroupMembers(pid), [], 'the background sleep died too');
 });
 
+test('nice: the child runs at our nice value + nice, without it at ours', async () => {
+  const sup = new Supervisor(n, loop);
+  // the child's own nice value, field 19 of its stat (after the command name: index 16), read
+  // 0.1 s after the start: the renice follows the spawn, not the exec
+  const spec = { path: '/bin/sh', args: ['-c', 'sleep 0.1; cut -d")" -f2 /proc/$$/stat | cut -d" " -f18'], captureOutput: true, timeoutMs: 10_000 };
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const mine = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+  const niced = await run(sup, { ...spec, nice: 5 });
+  assert.is(Number(text(niced.exit.output).trim()), Math.min(19, mine + 5));
+  const plain = await run(sup, spec);
+  assert.is(Number(text(plain.exit.output).trim()), mine);
+});
+
 test('a missing program is -ENOENT from start() and no callback', () => {
   const sup = new Supervisor(n, loop);
   let called = false;

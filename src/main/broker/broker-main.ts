@@ -99,7 +99,7 @@ export async function main(argv: string[]): Promise<number> {
   });
   // tunnels beyond the budget are refused (usage 0xFFFF, ERROR) before descriptors run out
   if (typeof fdLimit !== 'number') core.setFdLimit(fdLimit.soft);
-  const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs }, core.counters);
+  const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs, nice: cfg.jobNice }, core.counters);
   const ops = new BrokerOps(core, cfg, path, native, loop, jobs);
   // TD_DATAGRAM_BATCH=0: one callback and recvfrom per datagram, as before (for benchmarks)
   const reader = process.env.TD_DATAGRAM_BATCH === '0' ? undefined : nodeDatagramReader(native);
