@@ -51,16 +51,6 @@ export const UNHEARD_MS = 30_000;
  *  after a burst of LIMIT_BURST. A client sends one LIMIT per tunnel (retransmits repeat it). */
 export const LIMIT_INTERVAL_MS = 60_000;
 export const LIMIT_BURST = 2;
-/** Keepalive deadlines are multiples of this (ms of the monotonic clock): a tunnel's period stays
- *  timers.brokerKeepalive (a multiple of it), and all tunnels whose keepalive falls on one grid
- *  point are ticked together, so their keepalives are consecutive sends the driver can pass to
- *  the kernel in one syscall (docs/performance.md "Broker idle"). */
-export const KEEPALIVE_GRID_MS = 1000;
-
-/** The first grid point at or after t. */
-export function onKeepaliveGrid(t: number): number {
-  return Math.ceil(t / KEEPALIVE_GRID_MS) * KEEPALIVE_GRID_MS;
-}
 
 export class BrokerTunnel {
   state: TunnelState = 'setup';
@@ -131,9 +121,8 @@ export class BrokerTunnel {
     this.mtu = this.pmtu.tunnelMtu();
     out.push({ type: 'setMtu', tunnelId: this.tunnelId, sessionId: this.sessionId, ifname: this.ifname, mtu: this.mtu });
     out.push(this.send(encodeTunnel(this.tunnelId, this.features)));
-    // spread keepalives of tunnels created together: first one after 1-5 s, then every 5 s, on
-    // the KEEPALIVE_GRID_MS grid (the tunnels of one grid point go out in one tick)
-    this.nextKeepaliveAt = onKeepaliveGrid(now + 1000 + Math.floor(this.ctx.random() * 4000));
+    // spread keepalives of tunnels created together: first one after 1-5 s, then every 5 s
+    this.nextKeepaliveAt = now + 1000 + Math.floor(this.ctx.random() * 4000);
     this.unheardCheckAt = now + UNHEARD_MS;
     this.setLive(true);
     if (this.fixedPmtu) {
@@ -274,9 +263,9 @@ export class BrokerTunnel {
         this.ctx.counters.add('tunnels-timed-out');
         return this.close(BrokerErrorCode.TIMEOUT, `no message for ${Math.round((now - this.lastAlive) / 1000)} s`);
       }
-      out.push({ type: 'send', socket: this.socket, data: encodeBrokerKeepalive(this.keepaliveSeq), to: this.endpoint, shared: true });
+      out.push(this.send(encodeBrokerKeepalive(this.keepaliveSeq)));
       this.keepaliveSeq = (this.keepaliveSeq + 1) & 0xffff;
-      this.nextKeepaliveAt = onKeepaliveGrid(periodic(this.nextKeepaliveAt, timers.brokerKeepalive, now));
+      this.nextKeepaliveAt = periodic(this.nextKeepaliveAt, timers.brokerKeepalive, now);
     }
     if (now >= this.pmtu.nextProbeAt) this.probeStep(now, out);
     if (now >= this.unheardCheckAt) {

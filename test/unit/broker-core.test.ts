@@ -10,7 +10,6 @@ import { BrokerCore } from '../../src/broker/broker.js';
 import type { BrokerConfig } from '../../src/broker/config.js';
 import { COOKIE_TICK_MS, FINE_MAX_AGE_MS, FINE_TICK_MS } from '../../src/protocol/cookie.js';
 import { PREPARE_MAX_COOKIE_AGE_MS } from '../../src/broker/broker.js';
-import { onKeepaliveGrid } from '../../src/broker/tunnel.js';
 import * as m from '../../src/protocol/messages.js';
 
 const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).map((b) => parseInt(b, 16)));
@@ -120,16 +119,14 @@ test('spec §3 rows 1-18 replayed against the core', () => {
   // row 11: probe 1500 = 1472-byte UDP payload
   const probe = b.tick(T0 + 2000);
   assert.equal(sends(probe), [toHex(Uint8Array.from([0x80, 0x73, 0xa7, 0x01, 0x06, 0x00, ...new Array(1466).fill(0)]))]);
+  // row 10: broker keepalive seq 0 (u16)
   const second = b.tick(T0 + 3000);
-  assert.equal(sends(second).filter((x) => !x.startsWith('80 73 a7 01 06')), [], 'the keepalive waits for its grid point');
+  assert.equal(sends(second).filter((x) => !x.startsWith('80 73 a7 01 06')), ['80 73 a7 01 05 02 00 00 00 00 00 00']);
   assert.equal(sends(second).filter((x) => x.startsWith('80 73 a7 01 06')).length, 1, 'second 1500 probe, 1 s after the first');
   // rows 12/13: ACK 1472 -> NTFY 1446, MTU unchanged (no setMtu, no hook)
   const ack = b.datagram(TUN100, hex('80 73 a7 01 07 02 05 c0 00 00 00 00'), C1, T0 + 2100);
   assert.equal(sends(ack), ['80 73 a7 01 09 02 05 a6 00 00 00 00']);
   assert.equal(types(ack), ['send']);
-  // row 10: broker keepalive seq 0 (u16), 3 s after TUNNEL rounded up to the keepalive grid
-  const keepalive = b.tick(onKeepaliveGrid(T0 + 3000));
-  assert.equal(sends(keepalive), ['80 73 a7 01 05 02 00 00 00 00 00 00']);
   // rows 14/15: six client probes -> ACK with each UDP payload length
   const acks = [1306, 1372, 1422, 1448, 1464, 1472].flatMap((len) => {
     const p = new Uint8Array(len);
