@@ -10,6 +10,12 @@
 #     test/vm/run-vm.sh test/vm/bench-idle.sh
 # Point TD_IDLE_BINS (and TD_LOAD_JS) at copies of the builds (e.g. build/base/: bin/ and
 # lib/tunneldigger-broker/{js,node}/, the installed layout) if the tree is rebuilt meanwhile.
+# The floor (docs/performance.md "Broker idle"), as entries of TD_IDLE_BINS: "name=@floor" and
+# "name=@floor-grid": TD_IDLE_FLOOR_BROKER (default bin/tunneldigger-broker) brings the 100
+# tunnels up, is killed (SIGKILL), and build/bench/idle-floor (bench/idle-floor.c; compiled here
+# when missing) takes over their sockets: the same keepalives and PMTU ACKs with no other work
+# (@floor-grid: keepalives on a 1 s grid, one sendmmsg per slot); "name=@node-idle": a Node
+# process with one 250 ms timer and nothing else, no tunnels (V8's fixed cost).
 # Output: one `bench-idle: <name> round <r>: ...` line per run, /run/vmout/bench-idle/ (= build/vm/out/<VM_NAME>/).
 # vm-scenario-timeout: 1800
 VMTEST_SCENARIO=bench-idle
@@ -25,6 +31,11 @@ IDLE=${TD_BENCH_IDLE_S:-60}
 BINS=${TD_IDLE_BINS:-this=bin/tunneldigger-broker}
 ROUNDS=${TD_IDLE_ROUNDS:-1}
 TRACE=${TD_IDLE_TRACE:-1}
+FLOOR_BROKER=${TD_IDLE_FLOOR_BROKER:-bin/tunneldigger-broker}
+FLOOR_BIN=$TD_ROOT/build/bench/idle-floor
+case " $BINS" in *=@floor*)
+  [ -x "$FLOOR_BIN" ] || { FLOOR_BIN=$W/idle-floor; gcc -std=gnu11 -O2 -o "$FLOOR_BIN" "$TD_ROOT/bench/idle-floor.c"; } ;;
+esac
 cpu_ticks() { awk '{ s = substr($0, index($0, ") ") + 2); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat" 2>/dev/null; }
 echo "bench-idle: machine load (host) ${VM_HOST_LOAD:-unknown}; guest $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) vCPUs"
 vm_check topo load_topo
@@ -36,7 +47,24 @@ r=1
 while [ "$r" -le "$ROUNDS" ]; do
   for nb in $BINS; do
     name=${nb%%=*}; bin=${nb#*=}; envs=
-    case "$bin" in *@*) envs=$(echo "${bin%%@*}" | tr ',' ' '); bin=${bin#*@} ;; esac
+    case "$bin" in @*) ;; *@*) envs=$(echo "${bin%%@*}" | tr ',' ' '); bin=${bin#*@} ;; esac
+    if [ "$bin" = @node-idle ]; then
+      ip netns exec broker node -e 'setInterval(() => {}, 250)' &
+      TD_BROKER_PID=$!
+      sleep 10
+      c0=$(cpu_ticks "$TD_BROKER_PID"); t0=$(date +%s.%N)
+      sleep "$IDLE"
+      c1=$(cpu_ticks "$TD_BROKER_PID"); t1=$(date +%s.%N)
+      per=$(awk -v c="$((c1 - c0))" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", c / 100 / (b - a) * 60 }')
+      echo "bench-idle: $name round $r: idle node, one 250 ms timer, no tunnels: $per s CPU per minute (guest load $(cut -d' ' -f1-3 /proc/loadavg))"
+      vm_pass "idle-$name-$r"
+      kill -TERM "$TD_BROKER_PID"; wait "$TD_BROKER_PID" 2> /dev/null; TD_BROKER_PID=
+      continue
+    fi
+    floor=
+    case "$bin" in @floor) floor=" " ;; @floor-grid) floor=--grid ;; esac
+    what=broker
+    [ -n "$floor" ] && { bin=$FLOOR_BROKER; what="floor (idle-floor$floor)"; }
     td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO
     log=$W/broker-$name-$r.log
     # shellcheck disable=SC2086
@@ -48,13 +76,24 @@ while [ "$r" -le "$ROUNDS" ]; do
     load_run_bg "lg-$name-$r" --clients 100 --duration "$hold" --up-timeout 120 --uuid-prefix "$name$r"
     lpid=$LOAD_PID
     if fleet_wait 150 grep -q 'all 100 tunnels up' "$out.out"; then
+      if [ -n "$floor" ]; then
+        # the tunnel sockets (connected: ESTAB) of the broker: "local_ip port peer_ip port"
+        ip netns exec broker ss -Huan | awk '$1 == "ESTAB" { l = $4; p = $5; gsub(/[][]/, "", l); gsub(/[][]/, "", p)
+          i = match(l, /:[0-9]+$/); j = match(p, /:[0-9]+$/)
+          print substr(l, 1, i - 1), substr(l, i + 1), substr(p, 1, j - 1), substr(p, j + 1) }' > "$W/tunnels-$name-$r.txt"
+        kill -KILL "$TD_BROKER_PID"; wait "$TD_BROKER_PID" 2> /dev/null
+        # shellcheck disable=SC2086
+        ip netns exec broker "$FLOOR_BIN" $floor < "$W/tunnels-$name-$r.txt" 2> "$W/floor-$name-$r.log" &
+        TD_BROKER_PID=$!
+        echo "bench-idle: $name round $r: idle-floor $floor took over $(wc -l < "$W/tunnels-$name-$r.txt") tunnel sockets"
+      fi
       sleep 30
       c0=$(cpu_ticks "$TD_BROKER_PID"); t0=$(date +%s.%N)
       sleep "$IDLE"
       c1=$(cpu_ticks "$TD_BROKER_PID"); t1=$(date +%s.%N)
       per=$(awk -v c="$((c1 - c0))" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", c / 100 / (b - a) * 60 }')
       units=$(awk -v p="$per" -v u="$cal" 'BEGIN { printf "%.1f", p * 1000 / u }')
-      echo "bench-idle: $name round $r: idle broker, 100 tunnels: $per s CPU per minute = $units fork+exec per minute (guest load $(cut -d' ' -f1-3 /proc/loadavg))"
+      echo "bench-idle: $name round $r: idle $what, 100 tunnels: $per s CPU per minute = $units fork+exec per minute (guest load $(cut -d' ' -f1-3 /proc/loadavg))"
       vm_pass "idle-$name-$r"
       if [ "$TRACE" = 1 ]; then
         timeout -s INT 20 strace -c -f -qq -p "$TD_BROKER_PID" -o "$W/strace-$name-$r.txt" > /dev/null 2>&1
@@ -74,6 +113,7 @@ while [ "$r" -le "$ROUNDS" ]; do
     fi
     kill -TERM "$lpid" 2> /dev/null; wait "$lpid" 2> /dev/null
     td_stop_broker
+    if [ -n "$floor" ]; then sed 's/^/bench-idle: '"$name round $r"': /' "$W/floor-$name-$r.log"; fi
   done
   r=$((r + 1))
 done
