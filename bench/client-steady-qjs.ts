@@ -3,7 +3,7 @@
 // (qjs-native/td_qjs_loop.c) and tdnative bindings, only with
 // * a kernel that says yes (the build host has no L2TP), and
 // * the keepalive interval taken from the first argument (ms), so that thousands of keepalive
-//   rounds fit in a minute; the work per round does not depend on the interval. PMTU rounds
+//   rounds fit in a minute (the broker's interval and the keepalive slack scaled with it); the work per round does not depend on the interval. PMTU rounds
 //   start after the second argument (ms; 0 = never), the rest is the client's command line.
 // Not shipped: the client's own bundle (src/main/client/quickjs-main.ts) has none of this.
 import { argv } from 'tdproc';
@@ -26,6 +26,9 @@ const kernel: ClientKernel = {
 };
 
 timers.clientKeepalive = +argv[0]!;
+// the broker stand-in's keepalives come at the same interval; the slack scales with it (1 s of 5)
+timers.brokerKeepalive = timers.clientKeepalive;
+timers.clientKeepaliveSlack = timers.clientKeepalive / 5;
 const pmtuAfter = +argv[1]!;
 timers.pmtuReprobeFirst = pmtuAfter > 0 ? pmtuAfter : 1e12;
 clientMain(argv.slice(2), native, createLoop(), kernel);

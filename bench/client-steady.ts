@@ -1,10 +1,13 @@
 // The QuickJS client's cost per keepalive round, independent of the machine's load:
 //   node build/js/bench/client-steady.js [--binary build/bench/tunneldigger-steady]
-//     [--rounds N] [--interval MS] [--tool callgrind|strace] [--keep DIR] [--pmtu]
+//     [--rounds N] [--interval MS] [--tool callgrind|strace] [--keep DIR] [--pmtu] [--echo]
 // (`make bench-client-steady`). A broker stand-in on 127.0.0.1 (this process) answers the
-// handshake like the broker and then, for every client KEEPALIVE, sends one broker KEEPALIVE
-// half an interval later: one round = one keepalive sent and one received by the client, each
-// its own wake-up, as in a tunnel's normal life. The client is the harness binary of
+// handshake like the broker and then sends a broker KEEPALIVE every interval on its own timer,
+// as the brokers do (every 5 s): one round = one keepalive sent and one received by the client,
+// as in a tunnel's normal life (main: each its own wake-up; a client that sends its keepalive
+// with the broker's: one wake-up). --echo instead answers every client KEEPALIVE with one
+// broker KEEPALIVE half an interval later (how rounds were measured before: two wake-ups per
+// round whatever the client does). The client is the harness binary of
 // bench/client-steady-qjs.ts (the real core, driver, loop and bindings; a kernel that says yes)
 // run under valgrind's callgrind (instructions) or strace -c (syscalls), twice: with a few
 // rounds and with N more; the difference divided by N is the cost of one round, without
@@ -26,6 +29,7 @@ interface Opts {
   tool: 'callgrind' | 'strace';
   keep: string | null;
   pmtu: boolean;
+  echo: boolean;
 }
 
 function parse(argv: string[]): Opts {
@@ -33,14 +37,15 @@ function parse(argv: string[]): Opts {
     args: argv,
     options: {
       binary: { type: 'string', default: 'build/bench/tunneldigger-steady' },
-      rounds: { type: 'string', default: '1000' },
-      interval: { type: 'string', default: '20' },
+      rounds: { type: 'string', default: '500' },
+      interval: { type: 'string', default: '100' },
       tool: { type: 'string', default: 'callgrind' },
       keep: { type: 'string' },
       pmtu: { type: 'boolean', default: false },
+      echo: { type: 'boolean', default: false },
     },
   });
-  const o: Opts = { binary: v.binary!, rounds: +v.rounds!, interval: +v.interval!, tool: v.tool as Opts['tool'], keep: v.keep ?? null, pmtu: v.pmtu! };
+  const o: Opts = { binary: v.binary!, rounds: +v.rounds!, interval: +v.interval!, tool: v.tool as Opts['tool'], keep: v.keep ?? null, pmtu: v.pmtu!, echo: v.echo! };
   if (o.tool !== 'callgrind' && o.tool !== 'strace') throw new Error(`--tool: callgrind or strace, not ${o.tool}`);
   if (!(o.rounds >= 1) || !(o.interval >= 1)) throw new Error('--rounds and --interval must be ≥ 1');
   return o;
@@ -73,6 +78,8 @@ function runOnce(o: Opts, rounds: number, dir: string, tag: string): Promise<Run
       reject(new Error(`${tag}: no result within the time limit (stderr: ${stderr.slice(-400)})`));
     }, 60_000 + rounds * o.interval * 20);
     const reply = (data: Uint8Array, port: number): void => sock.send(data, port, '127.0.0.1');
+    let clientPort = 0;
+    let ticker: NodeJS.Timeout | null = null;
     sock.on('message', (msg, rinfo) => {
       const f = m.parseFrame(new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
       if (!m.isFrame(f)) return;
@@ -82,6 +89,18 @@ function runOnce(o: Opts, rounds: number, dir: string, tag: string): Promise<Run
         case MessageType.COOKIE:
           return reply(m.encodeCookieReply(new Uint8Array(8).fill(0x43)), rinfo.port);
         case MessageType.PREPARE:
+          if (!up && !o.echo) {
+            // the broker's own keepalive timer, drift-free as the broker's deadline heap
+            clientPort = rinfo.port;
+            const t0 = performance.now();
+            const beat = (): void => {
+              if (stopped) return;
+              brokerKa++;
+              reply(m.encodeBrokerKeepalive(brokerKa), clientPort);
+              ticker = setTimeout(beat, t0 + (brokerKa + 0.5) * o.interval - performance.now());
+            };
+            ticker = setTimeout(beat, o.interval / 2);
+          }
           up = true;
           return reply(m.encodeTunnel(4242, 1), rinfo.port);
         case MessageType.PMTUD:
@@ -92,9 +111,11 @@ function runOnce(o: Opts, rounds: number, dir: string, tag: string): Promise<Run
           keepalives++;
           if (keepalives > rounds) {
             stopped = true;
+            if (ticker) clearTimeout(ticker);
             terminateClient(child!);
             return;
           }
+          if (!o.echo) return;
           const t = setTimeout(() => {
             timers.delete(t);
             brokerKa++;
@@ -117,6 +138,7 @@ function runOnce(o: Opts, rounds: number, dir: string, tag: string): Promise<Run
       child.on('error', (e) => reject(new Error(`${cmd[0]}: ${e.message}`)));
       child.on('exit', (code, sig) => {
         clearTimeout(guard);
+        if (ticker) clearTimeout(ticker);
         for (const t of timers) clearTimeout(t);
         sock.close();
         if (!stopped) return reject(new Error(`${tag}: client exited (${code ?? sig}) before ${rounds} rounds: ${stderr.slice(-400)}`));
@@ -169,7 +191,7 @@ async function main(): Promise<void> {
     const a = await runOnce(o, base, dir, `r${base}`);
     const b = await runOnce(o, base + o.rounds, dir, `r${base + o.rounds}`);
     const n = b.rounds - a.rounds;
-    console.log(`client steady state: ${o.binary}, keepalive every ${o.interval} ms, ${n} rounds (runs of ${a.rounds} and ${b.rounds}; broker keepalives ${a.brokerKeepalives} / ${b.brokerKeepalives}${o.pmtu ? `, PMTU probes ${a.probes} / ${b.probes}` : ''})`);
+    console.log(`client steady state: ${o.binary}, keepalive every ${o.interval} ms, broker keepalives ${o.echo ? 'half an interval after each client keepalive' : 'every interval on their own timer'}, ${n} rounds (runs of ${a.rounds} and ${b.rounds}; broker keepalives ${a.brokerKeepalives} / ${b.brokerKeepalives}${o.pmtu ? `, PMTU probes ${a.probes} / ${b.probes}` : ''})`);
     if (o.tool === 'callgrind') {
       console.log(`instructions: ${a.instructions} / ${b.instructions}`);
       console.log(`FIGURE client-instructions-per-round ${Math.round((b.instructions - a.instructions) / n)}`);

@@ -8,8 +8,14 @@
  * fds. Timers take ms (fractions too), are kept in µs of CLOCK_MONOTONIC (the clock of now())
  * and fire earliest deadline first, never before now() has reached setTime + ms: a client that
  * arms a timer for its next deadline is not woken a fraction of a ms early, only to find nothing
- * due and re-arm (a whole-ms clock did that for about half of all timers). After
- * every callback the promise job queue is drained. The loop ends when no fd is watched and no
+ * due and re-arm (a whole-ms clock did that for about half of all timers). The clock is read
+ * once per wake-up, right after poll() returns (and once when the loop starts): now(), new
+ * timers' deadlines, the due check and the next poll() timeout all use that reading, so a
+ * wake-up costs one clock_gettime (a syscall where the clocksource has no vDSO, e.g. a TCG guest
+ * on HPET or acpi_pm) instead of one per now()/setTimeout call; callbacks run for microseconds,
+ * and a timer is at most their duration late, never early. Before the loop runs (the module's
+ * evaluation) every now() reads the clock. After every callback the promise job queue is
+ * drained. The loop ends when no fd is watched and no
  * timer is pending (signal handlers alone do not keep it alive, as in quickjs-libc).
  *
  * Failures are fatal and reported in one line: an exception escaping a callback exits 70
@@ -52,12 +58,20 @@ static int n_timers, cap_timers;
 static int32_t last_timer_id;
 static JSValue sig_funcs[MAX_SIG]; /* JS_UNDEFINED when none (set by td_loop_init) */
 static int sig_pipe[2] = { -1, -1 };
+/* The clock of this wake-up (µs), read after poll(); -1 outside td_loop_run. */
+static int64_t wake_us = -1;
 
 static int64_t mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* The time of the current wake-up inside the loop, the clock itself before it runs. */
+static int64_t now_us(void)
+{
+    return wake_us >= 0 ? wake_us : mono_us();
 }
 
 /* Prints "error: <what>, exiting: <exception as string>" and exits with `code`. */
@@ -186,7 +200,7 @@ static JSValue js_set_timeout(JSContext *ctx, JSValueConst this_val, int argc, J
         ms = 0; /* also NaN */
     else if (ms > 1e12)
         ms = 1e12; /* 31 years; keeps the µs deadline far from overflow */
-    t->deadline = mono_us() + (int64_t)ceil(ms * 1000);
+    t->deadline = now_us() + (int64_t)ceil(ms * 1000);
     t->func = JS_DupValue(ctx, argv[0]);
     return JS_NewInt32(ctx, t->id);
 }
@@ -217,13 +231,12 @@ static JSValue js_clear_timeout(JSContext *ctx, JSValueConst this_val, int argc,
     return JS_UNDEFINED;
 }
 
-/* now(): CLOCK_MONOTONIC in milliseconds (fractional, like quickjs-libc's os.now). */
+/* now(): CLOCK_MONOTONIC in milliseconds (fractional, like quickjs-libc's os.now), µs
+ * resolution; inside the loop the time of the current wake-up (see the top of this file). */
 static JSValue js_now(JSContext *ctx, JSValueConst this_val, int argc, JSValueConst *argv)
 {
-    struct timespec ts;
     (void)this_val; (void)argc; (void)argv;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return JS_NewFloat64(ctx, (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6);
+    return JS_NewFloat64(ctx, (double)now_us() / 1e3);
 }
 
 /* Async-signal-safe: the loop reads the signal number from the pipe (a full pipe only loses
@@ -291,13 +304,13 @@ static void deliver_signals(JSContext *ctx)
     }
 }
 
-/* Fires the timers due now that existed when the round began (a 0 ms timer set by a callback
- * waits for the next round, so timers cannot starve the fds). Returns the delay to the next
- * deadline in ms, or -1 when no timer is left. */
+/* Fires the timers due at this wake-up's time that existed when the round began (a 0 ms timer
+ * set by a timer callback waits for the next round, so timers cannot starve the fds). Returns
+ * the delay to the next deadline in ms, or -1 when no timer is left. */
 static int fire_timers(JSContext *ctx)
 {
     int32_t round_max = last_timer_id;
-    int64_t now = mono_us(), next;
+    int64_t now = wake_us, next;
     int i, due;
 
     for (;;) {
@@ -316,14 +329,13 @@ static int fire_timers(JSContext *ctx)
     }
     if (n_timers == 0)
         return -1;
-    now = mono_us();
     next = timers[0].deadline - now;
     for (i = 1; i < n_timers; i++) {
         if (timers[i].deadline - now < next)
             next = timers[i].deadline - now;
     }
-    /* due already (set during this round, or the round took long): poll() without waiting;
-     * else round up, so poll() does not return before the deadline */
+    /* due already (set during this round): poll() without waiting; else round up, so poll()
+     * does not return before the deadline */
     if (next <= 0)
         return 0;
     next = (next + 999) / 1000;
@@ -336,6 +348,7 @@ void td_loop_run(JSContext *ctx)
     struct { int fd; unsigned gen; } *seen = NULL; /* the handlers poll() was asked about */
     int cap = 0;
 
+    wake_us = mono_us();
     for (;;) {
         int timeout, n, i, nh, nready = 0, base = 0;
 
@@ -363,6 +376,7 @@ void td_loop_run(JSContext *ctx)
             seen[i].gen = handlers[i].gen;
         }
         n = poll(pfds, (nfds_t)(base + nh), timeout);
+        wake_us = mono_us();
         if (n < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -399,6 +413,7 @@ void td_loop_run(JSContext *ctx)
             JS_FreeValue(ctx, f);
         }
     }
+    wake_us = -1;
     free(pfds);
     free(seen);
 }

@@ -94,7 +94,8 @@ export class Client {
   }
 
   /** Earliest time at which tick() has something to do (Infinity: nothing until a datagram or a
-   *  completion). After tick(now) it is always later than now; ticking earlier does nothing. */
+   *  completion). After tick(now) it is always later than now; ticking earlier does nothing but
+   *  send a keepalive that is within its slack (timers.clientKeepaliveSlack). */
   nextDeadline(): number {
     let d = Infinity;
     switch (this.phase) {

@@ -70,7 +70,11 @@ export class BrokerContext {
   private next = 0;
   private alive = 0;
   private kaSeq = 0;
+  /** When the next keepalive is due (the previous one + the interval): it goes with any wake-up
+   *  from kaAt - slack on, the timer is at kaAt + slack (see timers.clientKeepaliveSlack). */
   private kaAt = 0;
+  /** When the broker's last keepalive arrived (its next one is expected 5 s later). */
+  private brokerKaAt = -Infinity;
   private relSeq = 0;
   private pending: Reliable[] = [];
   private readonly probing = new PmtuRounds();
@@ -260,8 +264,20 @@ export class BrokerContext {
     const path = this.via ?? this.paths.find((x) => x.family === fam && x.state === 'open');
     if (!path || path.family !== fam) return;
     this.alive = now; // any well-formed control packet proves the broker is there
-    // the broker's keepalive, every 5 s of a tunnel's life: liveness only, nothing to decode
-    if (data[4] === MessageType.KEEPALIVE) return;
+    // the broker's keepalive, every 5 s of a tunnel's life: liveness only, nothing to decode;
+    // ours goes in the same wake-up when it is nearly due: once in step with the broker's, a
+    // tunnel's normal life is one wake-up per 5 s instead of two
+    if (data[4] === MessageType.KEEPALIVE) {
+      const prev = this.brokerKaAt;
+      this.brokerKaAt = now;
+      if (s !== 'up') return;
+      const slack = timers.clientKeepaliveSlack;
+      // ours is due within the slack; or the broker's next one (its keepalives are ~5 s apart)
+      // would come after our timer: sending now, a second or more after our last, puts ours in
+      // step with the broker's, so that every later one shares its wake-up
+      if (now >= this.kaAt - slack || (now - prev >= timers.brokerKeepalive - slack && now + timers.brokerKeepalive > this.kaAt + slack)) this.keepalive(now, out);
+      return;
+    }
     const f = m.parseFrame(data) as m.Frame;
     const p = f.payload;
     const u16 = p.length === 2 ? m.decodeU16(p)! : -1;
@@ -352,6 +368,7 @@ export class BrokerContext {
     this.state = 'up';
     this.alive = now;
     this.kaAt = now + timers.clientKeepalive;
+    this.brokerKaAt = -Infinity;
     this.probing.start(now, clientProbeSizesFor(this.family));
     this.log(out, 'info', `tunnel ${tunnelId} up on ${ifname} over IPv${this.family} (session ${this.sessionId}, broker session ${this.peerSessionId})`);
     if (hook) {
@@ -377,7 +394,8 @@ export class BrokerContext {
         // first case, plain comparisons, an indexed loop: this runs after every event of an
         // idle tunnel
         let d = this.alive + timers.clientLiveness;
-        if (this.kaAt < d) d = this.kaAt;
+        const ka = this.kaAt + timers.clientKeepaliveSlack;
+        if (ka < d) d = ka;
         const p = this.probing.deadline();
         if (p < d) d = p;
         for (let i = 0; i < this.pending.length; i++) if (this.pending[i]!.at < d) d = this.pending[i]!.at;
@@ -400,11 +418,11 @@ export class BrokerContext {
       this.log(out, 'warning', `no control packet for ${timers.clientLiveness / 1000} s, closing tunnel ${this.cfg.tunnelId}`);
       return this.close(ClientErrorCode.TIMEOUT, out);
     }
-    if (now >= this.kaAt) {
-      this.kaAt = now + timers.clientKeepalive;
-      this.send(out, m.encodeClientKeepalive(this.kaSeq));
-      this.kaSeq = (this.kaSeq + 1) >>> 0;
-    }
+    // another timer (a PMTU round) carries the keepalive, but not when the broker's next one is
+    // expected before our keepalive timer: it will carry ours without putting it out of step
+    const slack = timers.clientKeepaliveSlack;
+    const brokerNext = this.brokerKaAt + timers.brokerKeepalive;
+    if (now >= this.kaAt - slack && (brokerNext <= now || brokerNext > this.kaAt + slack)) this.keepalive(now, out);
     // most ticks are a keepalive only: no PMTU or reliable-message work (nor its allocations)
     if (now >= this.probing.deadline()) {
       const { probe, result } = this.probing.tick(now);
@@ -423,6 +441,14 @@ export class BrokerContext {
       r.at = now + timers.reliableRetry;
       this.send(out, r.data);
     }
+  }
+
+  /** Sends the keepalive (a broker keepalive or another timer carries it, its own timer at
+   *  kaAt + slack is the fallback) and makes the next one due an interval later. */
+  private keepalive(now: number, out: Action[]): void {
+    this.kaAt = now + timers.clientKeepalive;
+    this.send(out, m.encodeClientKeepalive(this.kaSeq));
+    this.kaSeq = (this.kaSeq + 1) >>> 0;
   }
 
   /** End of a PMTU round: apply a changed path MTU, then tell the broker what we measured. */

@@ -88,6 +88,12 @@ export const brokerProbeSizesIpv6 = [...brokerProbeSizes, IPV6_MIN_LINK_MTU] as 
 export const timers = {
   /** Client keepalive interval (NAT bindings need ≤ ~6 s). */
   clientKeepalive: 5_000,
+  /** A client keepalive goes out up to this much before or after its due time (interval after
+   *  the previous one) so that it shares a wake-up with a broker datagram or another timer: each
+   *  one 4-6 s after the previous (the original client: 5-7 s, integer-second clock), on average
+   *  the broker's 5 s once they share wake-ups; the client's own timer fires at +6 s only when
+   *  nothing else woke it. */
+  clientKeepaliveSlack: 1_000,
   /** Client closes the tunnel after this much control-plane silence. */
   clientLiveness: 60_000,
   /** Handshake retransmit (USAGE/COOKIE/PREPARE). */

@@ -213,17 +213,20 @@ test('ERROR while waiting for TUNNEL (row 6\'\') → failure; ERROR while up (ro
   assert.is(u.c.phase, 'pause');
 });
 
-test('keepalive every 5 s (row 9), liveness: >60 s without control packets → ERROR 0x12', () => {
+test('keepalive (row 9) due every 5 s, by its own timer 1 s late when nothing else wakes the client; liveness: >60 s without control packets → ERROR 0x12', () => {
   const h = new H({ limitKbps: 0 });
   h.up();
   const t0 = h.now;
-  const first = h.until(t0 + 5000);
+  assert.equal(sends(h.until(t0 + 5999)), []);
+  const first = h.until(t0 + 6000);
   assert.equal(sends(first), [R.keepalive0]);
-  assert.equal(sends(h.until(t0 + 10000)), ['80 73 a7 01 05 04 00 00 00 01 00 00']);
-  h.feed(0, R.brokerKeepalive); // at 10 s: alive
-  h.until(t0 + 69999);
+  assert.equal(sends(h.until(t0 + 11999)), []);
+  assert.equal(sends(h.until(t0 + 12000)), ['80 73 a7 01 05 04 00 00 00 01 00 00']);
+  h.now = t0 + 12000;
+  h.feed(0, R.brokerKeepalive); // at 12 s: alive
+  h.until(t0 + 71999);
   assert.is(h.c.ctxs[0].state, 'up');
-  const closing = h.until(t0 + 70000);
+  const closing = h.until(t0 + 72000);
   assert.ok(sends(closing).includes('80 73 a7 01 03 01 12 00 00 00 00 00'));
   assert.is(of(closing, 'teardown').length, 1);
   assert.is(h.c.phase, 'pause');
@@ -613,9 +616,13 @@ test('nextDeadline: ticking before it does nothing, after a tick it lies ahead, 
     const d = h.c.nextDeadline();
     assert.ok(d > h.now, `step ${i}: deadline ${d} not after now ${h.now} (phase ${h.c.phase})`);
     phases.add(h.c.phase);
-    // somewhere before the deadline: no action at all
+    // somewhere before the deadline: no action at all, but a keepalive within its slack
+    // (it may share the wake-up of an earlier timer)
     const early = h.now + Math.floor(rnd() * Math.min(d - h.now, 20_000));
-    if (early < d) assert.equal(h.at(early), [], `tick at ${early} before deadline ${d}`);
+    if (early < d) {
+      const a = h.at(early).filter((x) => !(x.a === 'send' && x.data[4] === 5 && x.data.length === 12 && early >= d - 2 * timers.clientKeepaliveSlack));
+      assert.equal(a, [], `tick at ${early} before deadline ${d}`);
+    }
     if (d === Infinity) break;
     const a = h.at(d);
     for (const x of of(a, 'open')) h.rec(h.c.opened(x.b, x.gen, rnd() < 0.1 ? 'down' : [{ ip: '203.0.113.1', port: 1 }], h.now));
@@ -741,7 +748,7 @@ test('A and AAAA: IPv6 asked first, IPv4 250 ms later; IPv6 dropped → up over 
   assert.is(h.c.ctxs[0].state, 'up');
   assert.ok(h.now < timers.handshakeRetry, `up at ${h.now} ms: before even the first retransmit`);
   // the retransmits that follow go over IPv4 only
-  const ka = h.until(h.now + timers.clientKeepalive);
+  const ka = h.until(h.now + timers.clientKeepalive + timers.clientKeepaliveSlack);
   assert.ok(of(ka, 'send').length > 0 && of(ka, 'send').every((x) => x.fam === 4));
   // a late datagram on the closed IPv6 path changes nothing
   assert.equal(h.c.feed(0, hex(R.errShutdown), h.now, 6), []);
@@ -855,6 +862,98 @@ test('IPv6 at the minimum link MTU 1280: the 1280 probe answers, the tunnel MTU 
   // 1280 − 74 = 1206 < 1280: clamped (spec §4.1), and the broker is told what was measured
   assert.equal(of(ev, 'mtu').map((x) => x.mtu), [1280]);
   assert.equal(sends(ev).filter((x) => x.startsWith('80 73 a7 01 09')), [toHex(ntfy(1206))]);
+});
+
+
+/** A broker that sends its keepalive every 5 s (our broker: up to 250 ms early, the original:
+ *  a little late) and acknowledges every probe, and a client in another phase: returns, per
+ *  client keepalive, when it was sent and whether a broker keepalive's wake-up carried it, the
+ *  times of the client's timer wake-ups and of those that sent nothing but a keepalive. */
+function withBroker(phase: number, jitter: () => number, ms: number): { at: number[]; shared: boolean[]; ticks: number[]; kaOnlyTimers: number[]; closed: boolean } {
+  const h = new H({ limitKbps: 0 });
+  h.up();
+  const t0 = h.now;
+  const at: number[] = [];
+  const shared: boolean[] = [];
+  const kaOnlyTimers: number[] = [];
+  const ticks: number[] = [];
+  const isKa = (x: Action): boolean => x.a === 'send' && x.data[4] === 5;
+  let next = t0 + phase;
+  let k = 0;
+  while (next < t0 + ms) {
+    // the client's own timers up to the broker's next keepalive, one wake-up each
+    for (let d = h.c.nextDeadline(); d <= next; d = h.c.nextDeadline()) {
+      const a = h.at(d);
+      ticks.push(d - t0);
+      // a clean path: the broker acknowledges every probe at once (no resends)
+      for (const x of of(a, 'send')) if (x.data[4] === 6) h.feed(0, ackFor(x.data.length));
+      if (a.some(isKa)) {
+        at.push(d - t0);
+        shared.push(false);
+        if (a.every(isKa)) kaOnlyTimers.push(d - t0);
+      }
+    }
+    h.now = next;
+    if (h.feed(0, R.brokerKeepalive).some(isKa)) {
+      at.push(next - t0);
+      shared.push(true);
+    }
+    k++;
+    next = t0 + phase + k * 5000 + jitter();
+  }
+  return { at, shared, ticks, kaOnlyTimers, closed: h.c.ctxs[0].state !== 'up' };
+}
+
+test('keepalives share the broker keepalive\'s wake-up after at most a few rounds, from any phase; never more than 6 s apart', () => {
+  let seed = 7;
+  const rnd = (): number => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x80000000);
+  const jitters: [string, () => number][] = [['ours (0-250 ms early)', () => -Math.floor(rnd() * 250)], ['late 0-100 ms', () => Math.floor(rnd() * 100)], ['exact', () => 0]];
+  for (const [name, jitter] of jitters) {
+    for (let phase = 0; phase < 5000; phase += 250) {
+      const r = withBroker(phase, jitter, 600_000);
+      const what = `${name}, broker phase ${phase} ms`;
+      assert.not.ok(r.closed, what);
+      for (let i = 1; i < r.at.length; i++) {
+        const gap = r.at[i] - r.at[i - 1];
+        // 4-6 s, or earlier (once, to get in step) with a broker keepalive
+        const ok = gap <= 6000 && (gap >= 4000 || (r.shared[i] && gap > timers.clientKeepaliveSlack));
+        assert.ok(ok, `${what}: keepalives ${r.at[i - 1]} and ${r.at[i]} ms after setup`);
+      }
+      // the PMTU rounds at 15, 30, 60, 120, 240 and 480 s wake the client 3 times each (start,
+      // resend time, evaluation: 18); everything else is the broker's keepalives, but for at
+      // most one timer-only keepalive (main: 120 of them, one every 5 s)
+      assert.ok(r.ticks.length <= 18 + 1, `${what}: ${r.ticks.length} timer wake-ups: ${r.ticks}`);
+      assert.ok(r.at.length >= 118 && r.at.length <= 121, `${what}: ${r.at.length} keepalives in 10 min, not one per 5 s`);
+    }
+  }
+});
+
+test('broker keepalives more often than every 4 s do not make the client send more often', () => {
+  const h = new H({ limitKbps: 0 });
+  h.up();
+  const t0 = h.now;
+  const at: number[] = [];
+  for (let t = 1000; t <= 60_000; t += 1000) {
+    for (const x of h.until(t0 + t)) if (x.a === 'send' && x.data[4] === 5) at.push(h.now);
+    for (const x of h.feed(0, R.brokerKeepalive)) if (x.a === 'send' && x.data[4] === 5) at.push(t0 + t);
+  }
+  assert.is(at.length, 15, `keepalives at ${at.map((x) => x - t0)}`);
+  for (let i = 1; i < at.length; i++) assert.is(at[i] - at[i - 1], 4000);
+});
+
+test('a PMTU probe timer carries a keepalive that is nearly due (one wake-up instead of two)', () => {
+  const h = new H({ limitKbps: 0 });
+  h.up();
+  const t0 = h.now;
+  // keepalives by the timer at +6, +12 s; the first PMTU round at +15 s (keepalive due at 17 s,
+  // within the slack from 16 s), resends at +16, +17 s
+  h.until(t0 + 14_999);
+  const round = h.until(t0 + 15_000);
+  assert.ok(of(round, 'send').some((x) => x.data[4] === 6), 'probes sent');
+  assert.ok(!of(round, 'send').some((x) => x.data[4] === 5), 'keepalive not due before 16 s');
+  const resend = h.until(t0 + 16_000);
+  assert.ok(of(resend, 'send').some((x) => x.data[4] === 6) && of(resend, 'send').some((x) => x.data[4] === 5), 'probes and keepalive in one wake-up');
+  assert.is(h.c.nextDeadline(), t0 + 17_000, 'next: the probe resend, the keepalive only at 16 + 6 s');
 });
 
 test.run();
