@@ -908,9 +908,11 @@ int td_rx_timestamps(int fd)
 #endif
 }
 
-/* ms between the kernel's receive timestamp in msg's control data and now (both CLOCK_REALTIME,
- * read at the same moment for the whole batch), 0 when the clock went back, -1 without one. */
-static int32_t rx_queued_ms(struct msghdr *msg, const struct timespec *now)
+/* ms between the kernel's receive timestamp in msg's control data and now (both CLOCK_REALTIME;
+ * now is read once per batch, at the first datagram that carries a timestamp: tunnel sockets have
+ * none, and in a guest without a TSC clocksource every clock read is a syscall), 0 when the clock
+ * went back, -1 without one. */
+static int32_t rx_queued_ms(struct msghdr *msg, struct timespec *now)
 {
 #ifdef SO_TIMESTAMPNS
     struct cmsghdr *c;
@@ -922,6 +924,8 @@ static int32_t rx_queued_ms(struct msghdr *msg, const struct timespec *now)
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS || c->cmsg_len != CMSG_LEN(sizeof ts))
             continue;
         memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        if (now->tv_sec == 0 && now->tv_nsec == 0)
+            clock_gettime(CLOCK_REALTIME, now);
         ms = ((int64_t)now->tv_sec - (int64_t)ts.tv_sec) * 1000 + ((int64_t)now->tv_nsec - (int64_t)ts.tv_nsec) / 1000000;
         return ms < 0 ? 0 : ms > INT32_MAX ? INT32_MAX : (int32_t)ms;
     }
@@ -966,7 +970,6 @@ int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgr
     while (n < 0 && errno == EINTR);
     if (n < 0)
         return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : neg_errno();
-    clock_gettime(CLOCK_REALTIME, &now);
     for (i = 0; i < (unsigned)n; i++) {
         struct td_dgram *d = &out[i];
         memset(d, 0, sizeof *d);
