@@ -270,22 +270,20 @@ export class BrokerCore {
       const req = decodeFillerRequest(frame.payload);
       if (!req) return this.dropShort(frame, from);
       const out: Action[] = [];
-      if (frame.type === MessageType.COOKIE && !tunnel) {
+      const newCookie = frame.type === MessageType.COOKIE && !tunnel;
+      if (newCookie) {
         const may = this.overload.mayIssue(key, now);
         out.push(...this.overloadEpisode(!may, now));
         if (!may) {
           this.counters.add('drop-busy-cookie-request');
           return out;
         }
-        if (!this.answers.take(now)) {
-          this.counters.add('drop-answer-budget');
-          return out;
-        }
-        this.overload.issued(key, now);
-      } else if (!this.answers.take(now)) {
-        this.counters.add('drop-answer-budget');
-        return [];
       }
+      if (!this.answers.take(now)) {
+        this.counters.add('drop-answer-budget');
+        return out;
+      }
+      if (newCookie) this.overload.issued(key, now);
       if (frame.type === MessageType.COOKIE) {
         this.counters.add('cookies-issued');
         // dated when the endpoint's first COOKIE request arrived, not when this one was read:
