@@ -1,6 +1,6 @@
 # Idle cost of brokers side by side in one x86 VM boot: each broker of TD_IDLE_BINS
 # ("name=path name=path ...", default "this=bin/tunneldigger-broker"; "name=K=V,K2=V2@path" runs
-# path with those environment variables) in turn holds 100 tunnels of
+# path with those environment variables; NODE_FLAGS=--a+--b among them are node's own flags) in turn holds 100 tunnels of
 # the load generator (no hooks, INFO); after 30 s of settling its CPU (utime+stime, /proc) over
 # TD_BENCH_IDLE_S (60) s, then (TD_IDLE_TRACE=1, default) `strace -c -f` for 20 s: syscalls and
 # epoll_wait returns (= wake-ups) per minute, and `perf record -a` (cpu-clock) for 20 s when perf
@@ -48,6 +48,10 @@ while [ "$r" -le "$ROUNDS" ]; do
   for nb in $BINS; do
     name=${nb%%=*}; bin=${nb#*=}; envs=
     case "$bin" in @*) ;; *@*) envs=$(echo "${bin%%@*}" | tr ',' ' '); bin=${bin#*@} ;; esac
+    # NODE_FLAGS=--a+--b among the variables: flags for node itself (V8 flags such as
+    # --single-threaded are refused in NODE_OPTIONS)
+    nflags=
+    for e in $envs; do case "$e" in NODE_FLAGS=*) nflags=$(echo "${e#NODE_FLAGS=}" | tr '+' ' ') ;; esac; done
     if [ "$bin" = @node-idle ]; then
       ip netns exec broker node -e 'setInterval(() => {}, 250)' &
       TD_BROKER_PID=$!
@@ -68,7 +72,7 @@ while [ "$r" -le "$ROUNDS" ]; do
     td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 verbosity=INFO
     log=$W/broker-$name-$r.log
     # shellcheck disable=SC2086
-    ip netns exec broker env $envs node "$bin" "$W/broker.cfg" > "$log" 2>&1 &
+    ip netns exec broker env $envs node $nflags "$bin" "$W/broker.cfg" > "$log" 2>&1 &
     TD_BROKER_PID=$!
     if ! wait_for 90 grep -q 'broker started' "$log"; then vm_fail "start-$name-$r" "broker did not start (see $log)"; continue; fi
     out=$W/lg-$name-$r

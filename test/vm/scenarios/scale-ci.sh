@@ -10,9 +10,9 @@
 #    (refused-fd-budget) with one warning, no EMFILE, no crash, kernel tunnels = broker tunnels;
 #    none left after the teardown. (make bench-scale runs the same at 1,024 with 2,000 clients.)
 # 3. Overload (docs/scaling.md "Overload"): TD_SCALE_CI_BURST (150) original-mode clients all at
-#    once, with the broker stopped (SIGSTOP) for the burst's first 5 s, so that requests
-#    queue past their useful age whatever the host's speed: all up eventually, exactly that many
-#    creations (no tunnel for an attempt answered too late), none left after the teardown, and
+#    once, with the broker stopped (SIGSTOP) from the burst's start until 4 s after its
+#    listener has requests queued, so that requests queue past their useful age whatever the
+#    host's speed: all up eventually, exactly that many creations (no tunnel for an attempt answered too late), none left after the teardown, and
 #    requests that waited too long were dropped (drop-stale-*-request > 0).
 # Sizes and rates fit a 2-vCPU TCG guest on a loaded host: 2,000 tunnels arriving at 200/s
 # overloaded the broker there (79 created in 4 min, every handshake answered too late).
@@ -87,10 +87,15 @@ fleet_do broker-burst-start load_broker max_tunnels=$((NB + 100))
 # moment it has answered the load generator's first sample (its SIGUSR1 counters, right before
 # the clients start), so the requests queued meanwhile are older than the 3 s a COOKIE or USAGE
 # request stays worth answering. (A stall timed from the load generator's exec ended before its
-# first datagram: Node's start-up in the guest takes seconds.)
+# first datagram: Node's start-up in the guest takes seconds; one of 5 s from that first sample
+# ended before the clients' first requests on a quiet host, so none was old enough.) The broker
+# stays stopped until its listener has requests queued (rx_queue of port 8942 in
+# /proc/net/udp), then 4 s more: the first queued request is then older than 3 s.
 bpid=$TD_BROKER_PID
 n0=$(grep -c 'counters: ' "$W/broker.log")
-( fleet_wait 120 sh -c "[ \$(grep -c 'counters: ' '$W/broker.log') -gt $n0 ]"; kill -STOP "$bpid"; sleep 5; kill -CONT "$bpid" ) &
+listener_queued() { ip netns exec broker awk '$2 ~ /:22EE$/ { split($5, q, ":"); if (q[2] != "00000000") f = 1 } END { exit !f }' /proc/net/udp; }
+( fleet_wait 120 sh -c "[ \$(grep -c 'counters: ' '$W/broker.log') -gt $n0 ]"; kill -STOP "$bpid"
+  fleet_wait 60 listener_queued; sleep 4; kill -CONT "$bpid" ) &
 stall=$!
 load_run burst --clients "$NB" --original --up-timeout 400 --duration 5 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker.log" --uuid-prefix scib
 rc=$?
