@@ -13,7 +13,9 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include "td_core.h"
 
 /* ---- argument helpers: type errors throw, everything else returns -errno ---- */
@@ -43,7 +45,7 @@ static napi_value type_error(napi_env env, const char *msg)
     return NULL;
 }
 
-#define MAX_ARGS 5
+#define MAX_ARGS 6
 #define GET_ARGS(n)                                                             \
     size_t argc = MAX_ARGS;                                                     \
     napi_value argv[MAX_ARGS];                                                  \
@@ -134,6 +136,8 @@ struct watcher {
     /* an error taken with SO_ERROR on POLLERR, reported in the next batch (positive errno) */
     int pending_err;
     struct watcher *ready_next;
+    /* watchDatagrams(fd, true): in the reader's deferred set (its own epoll set), not polled */
+    bool deferred;
 };
 
 struct dgram_reader;
@@ -188,11 +192,15 @@ static void on_watcher_closed(uv_handle_t *h)
     free(w);
 }
 
+static void deferred_remove(struct watcher *w);
+
 static void stop_watcher(struct watcher *w)
 {
     if (w->closing)
         return;
     w->closing = true;
+    if (w->deferred)
+        deferred_remove(w); /* before the fd can be closed: the epoll set holds a pointer to w */
     uv_poll_stop(&w->poll);
     uv_close((uv_handle_t *)&w->poll, on_watcher_closed);
 }
@@ -795,6 +803,16 @@ static napi_value js_sd_notify(napi_env env, napi_callback_info info)
 #define TD_DGRAM_META 9 /* fd, length or -errno, flags (1 = truncated) | family << 8, port, address (16 bytes),
                          ms in the receive queue (-1: unknown) */
 
+/* The deferred set (watchDatagrams(fd, true): the broker's tunnel sockets): their datagrams
+ * (keepalives, PMTU probes, the odd ERROR) need no answer within milliseconds, and in a real
+ * fleet they arrive one by one, each of them a wake-up of the whole process. So they are not
+ * polled each on its own: they sit in one epoll set of the reader's, whose fd is polled by
+ * libuv. Its first readiness is read at once; then the set's poll is stopped and a timer reads
+ * whatever became readable meanwhile at most every defer_ms, until a timer finds nothing and
+ * the poll is resumed. Steady traffic costs one wake-up per defer_ms however many sockets it
+ * comes on; a lone datagram is read as it arrives. */
+#define TD_DEFER_EVENTS 256
+
 struct dgram_reader {
     napi_env env;
     napi_ref cb, buf_ref, meta_ref;
@@ -806,6 +824,14 @@ struct dgram_reader {
     uv_check_t check;
     bool check_active, closing;
     struct watcher *ready;
+    /* the deferred set: epoll fd (-1: none yet), its poll and the timer between reads */
+    int defer_fd;
+    uint32_t defer_ms, deferred_count;
+    uv_poll_t defer_poll;
+    uv_timer_t defer_timer;
+    bool defer_inited, defer_polling;
+    uint64_t defer_last_read;
+    int open_handles; /* freed when the last of its libuv handles is closed */
 };
 
 static void dgram_reader_release(struct dgram_reader *r)
@@ -824,7 +850,9 @@ static void dgram_reader_release(struct dgram_reader *r)
 
 static void on_reader_closed(uv_handle_t *h)
 {
-    free(h->data);
+    struct dgram_reader *r = h->data;
+    if (--r->open_handles == 0)
+        free(r);
 }
 
 static void dgram_reader_close(struct addon *a)
@@ -835,6 +863,17 @@ static void dgram_reader_close(struct addon *a)
     r->closing = true;
     r->ready = NULL;
     uv_check_stop(&r->check);
+    if (r->defer_inited) {
+        uv_poll_stop(&r->defer_poll);
+        uv_timer_stop(&r->defer_timer);
+        r->defer_poll.data = r->defer_timer.data = r;
+        uv_close((uv_handle_t *)&r->defer_poll, on_reader_closed);
+        uv_close((uv_handle_t *)&r->defer_timer, on_reader_closed);
+        r->defer_inited = false;
+    }
+    if (r->defer_fd >= 0)
+        close(r->defer_fd);
+    r->defer_fd = -1;
     r->check.data = r;
     uv_close((uv_handle_t *)&r->check, on_reader_closed);
     a->reader = NULL;
@@ -933,6 +972,119 @@ static void dgram_ready(struct watcher *w)
     }
 }
 
+/* Queues every socket of the deferred set that is readable now (epoll_wait without waiting;
+ * level-triggered, so what a batch leaves unread is reported again): how many. */
+static int defer_collect(struct dgram_reader *r)
+{
+    struct epoll_event ev[TD_DEFER_EVENTS];
+    int n, i, total = 0;
+    do {
+        n = epoll_wait(r->defer_fd, ev, TD_DEFER_EVENTS, 0);
+        for (i = 0; i < n; i++) {
+            struct watcher *w = ev[i].data.ptr;
+            if (!w->closing && !w->queued)
+                dgram_ready(w);
+        }
+        total += n > 0 ? n : 0;
+    } while (n == TD_DEFER_EVENTS && total < (int)r->slots); /* the batch holds r->slots at most */
+    r->defer_last_read = uv_now(r->check.loop);
+    return total;
+}
+
+static void on_defer_timer(uv_timer_t *t);
+
+static void on_defer_readable(uv_poll_t *h, int status, int events)
+{
+    struct dgram_reader *r = h->data;
+    uint64_t now = uv_now(h->loop), due = r->defer_last_read + r->defer_ms;
+    (void)status;
+    (void)events;
+    if (r->closing)
+        return;
+    /* from now on the timer reads the set; the poll stays stopped while it finds something */
+    uv_poll_stop(h);
+    r->defer_polling = false;
+    if (now >= due) {
+        defer_collect(r);
+        uv_timer_start(&r->defer_timer, on_defer_timer, r->defer_ms, 0);
+    } else {
+        uv_timer_start(&r->defer_timer, on_defer_timer, due - now, 0);
+    }
+}
+
+static void on_defer_timer(uv_timer_t *t)
+{
+    struct dgram_reader *r = t->data;
+    if (r->closing)
+        return;
+    if (defer_collect(r) > 0) {
+        uv_timer_start(t, on_defer_timer, r->defer_ms, 0);
+        /* read now: an active check handle does not shorten the poll phase that comes next
+         * (libuv waits there for the next timer), so queued sockets would wait for another
+         * event */
+        on_dgram_check(&r->check);
+        return;
+    }
+    if (r->deferred_count > 0 && uv_poll_start(&r->defer_poll, UV_READABLE, on_defer_readable) == 0)
+        r->defer_polling = true;
+}
+
+/* The reader's deferred set, created on first use: 0 or -errno. */
+static int defer_init(struct dgram_reader *r)
+{
+    uv_loop_t *loop = r->check.loop;
+    int rc;
+    if (r->defer_inited)
+        return 0;
+    r->defer_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (r->defer_fd < 0)
+        return -errno;
+    if ((rc = uv_poll_init(loop, &r->defer_poll, r->defer_fd)) < 0) {
+        close(r->defer_fd);
+        r->defer_fd = -1;
+        return rc;
+    }
+    uv_timer_init(loop, &r->defer_timer);
+    /* like the check handle: they alone do not keep the process alive */
+    uv_unref((uv_handle_t *)&r->defer_poll);
+    uv_unref((uv_handle_t *)&r->defer_timer);
+    r->defer_poll.data = r->defer_timer.data = r;
+    r->open_handles += 2;
+    r->defer_inited = true;
+    return 0;
+}
+
+static int deferred_add(struct dgram_reader *r, struct watcher *w)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = w};
+    int rc = defer_init(r);
+    if (rc < 0)
+        return rc;
+    if (epoll_ctl(r->defer_fd, EPOLL_CTL_ADD, w->fd, &ev) < 0)
+        return -errno;
+    w->deferred = true;
+    r->deferred_count++;
+    /* a socket added while the timer reads the set is read by the timer */
+    if (!r->defer_polling && !uv_is_active((uv_handle_t *)&r->defer_timer) &&
+        uv_poll_start(&r->defer_poll, UV_READABLE, on_defer_readable) == 0)
+        r->defer_polling = true;
+    return 0;
+}
+
+static void deferred_remove(struct watcher *w)
+{
+    struct addon *a = get_addon(w->env);
+    struct dgram_reader *r = a ? a->reader : NULL;
+    w->deferred = false;
+    if (!r || r->defer_fd < 0)
+        return;
+    (void)epoll_ctl(r->defer_fd, EPOLL_CTL_DEL, w->fd, NULL);
+    if (r->deferred_count > 0 && --r->deferred_count == 0 && r->defer_polling) {
+        uv_poll_stop(&r->defer_poll);
+        r->defer_polling = false;
+    }
+}
+
 static bool typed_array_info(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length)
 {
     bool is_ta = false;
@@ -941,20 +1093,23 @@ static bool typed_array_info(napi_env env, napi_value v, napi_typedarray_type wa
            napi_get_typedarray_info(env, v, &type, length, data, NULL, NULL) == napi_ok && type == want;
 }
 
-/* datagramReader(buf: Uint8Array, meta: Int32Array, slotSize, perFd, cb(count)): sets (or
- * replaces) the reader of all watchDatagrams sockets. meta holds TD_DGRAM_META words per slot;
- * buf at least slots * slotSize bytes. 0 or -EINVAL. */
+/* datagramReader(buf: Uint8Array, meta: Int32Array, slotSize, perFd, cb(count), deferMs = 0):
+ * sets (or replaces) the reader of all watchDatagrams sockets. meta holds TD_DGRAM_META words
+ * per slot; buf at least slots * slotSize bytes. deferMs: the least interval between reads of
+ * the deferred set (0: deferred sockets are polled each on its own). 0 or -EINVAL. */
 static napi_value js_datagram_reader(napi_env env, napi_callback_info info)
 {
     struct addon *a = get_addon(env);
     struct dgram_reader *r = a->reader;
     void *buf, *meta;
     size_t buf_len, meta_len;
-    int32_t slot, per_fd;
+    int32_t slot, per_fd, defer_ms = 0;
     napi_valuetype t;
     napi_value name;
     uv_loop_t *loop;
     GET_ARGS(5);
+    if (argc >= 6 && (!arg_int(env, argv[5], &defer_ms) || defer_ms < 0 || defer_ms > 10000))
+        return num(env, -EINVAL);
     if (!typed_array_info(env, argv[0], napi_uint8_array, &buf, &buf_len) ||
         !typed_array_info(env, argv[1], napi_int32_array, &meta, &meta_len))
         return type_error(env, "tdnative.datagramReader: expected a Uint8Array and an Int32Array");
@@ -973,8 +1128,11 @@ static napi_value js_datagram_reader(napi_env env, napi_callback_info info)
         uv_check_init(loop, &r->check);
         uv_unref((uv_handle_t *)&r->check);
         r->env = env;
+        r->defer_fd = -1;
+        r->open_handles = 1;
         a->reader = r;
     }
+    r->defer_ms = (uint32_t)defer_ms;
     dgram_reader_release(r);
     r->buf = buf;
     r->meta = meta;
@@ -989,28 +1147,40 @@ static napi_value js_datagram_reader(napi_env env, napi_callback_info info)
     return num(env, 0);
 }
 
-/* watchDatagrams(fd): fd's datagrams go to the datagramReader callback (which must be set).
- * Replaces a watch(fd, cb). unwatch(fd) and close(fd) stop it. 0 or -errno. */
+/* watchDatagrams(fd, deferred = false): fd's datagrams go to the datagramReader callback (which
+ * must be set). deferred: fd joins the deferred set (read at most every deferMs, see
+ * TD_DEFER_EVENTS) when the reader has a deferMs. Replaces a watch(fd, cb). unwatch(fd) and
+ * close(fd) stop it. 0 or -errno. */
 static napi_value js_watch_datagrams(napi_env env, napi_callback_info info)
 {
     struct addon *a = get_addon(env);
     struct watcher *w;
     int32_t fd;
+    bool deferred = false;
     int rc;
     GET_ARGS(1);
     if (!arg_int(env, argv[0], &fd))
         return NULL;
+    if (argc >= 2)
+        CHECK(napi_get_value_bool(env, argv[1], &deferred));
     if (!a->reader)
         return num(env, -EINVAL);
+    deferred = deferred && a->reader->defer_ms > 0;
     if ((w = find_watcher(a, fd)) != NULL) {
-        if (w->dgram)
+        if (w->dgram && w->deferred == deferred)
             return num(env, 0);
         stop_watcher(w);
     }
     if ((rc = watcher_new(env, fd, &w)) < 0)
         return num(env, rc);
     w->dgram = true;
-    return num(env, watcher_start(a, w));
+    if (!deferred)
+        return num(env, watcher_start(a, w));
+    w->next = a->watchers;
+    a->watchers = w;
+    if ((rc = deferred_add(a->reader, w)) < 0)
+        stop_watcher(w);
+    return num(env, rc);
 }
 
 /* sendBatch(fd, buf: Uint8Array, lens: Int32Array, count): td_send_batch of the first count

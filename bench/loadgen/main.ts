@@ -22,6 +22,8 @@ import {
 } from './stats.js';
 
 const TICK_MS = 500;
+/** --spread: the tick period in this many slices. */
+const SPREAD_SLICES = 25;
 const SETTLE_MS = 2_000;
 /** Longest wait for the broker to close the tunnels after teardown. */
 const TEARDOWN_WAIT_MS = 60_000;
@@ -103,6 +105,15 @@ class LoadGen {
   tickAll(): void {
     const now = this.now();
     for (const s of this.slots) if (s.started) this.run(s, s.sim.tick(now));
+  }
+
+  /** Ticks slice `k` of `n`: the clients i with i % n == k (--spread). */
+  tickSlice(k: number, n: number): void {
+    const now = this.now();
+    for (let i = k; i < this.slots.length; i += n) {
+      const s = this.slots[i];
+      if (s.started) this.run(s, s.sim.tick(now));
+    }
   }
 
   /** Churn/teardown: ERROR 0x11 to the broker, kernel cleanup, socket closed. */
@@ -359,7 +370,11 @@ export async function main(argv: string[]): Promise<number> {
   // CLOCK_MONOTONIC µs of the phases, to cut a broker CPU profile (node --cpu-prof) into them
   const marks: Record<string, number> = {};
   const before = await sampleBroker(o, g);
-  const ticker = setInterval(() => g.tickAll(), TICK_MS);
+  // --spread: every client is still ticked every TICK_MS, at its own phase
+  let slice = 0;
+  const ticker = o.spread
+    ? setInterval(() => { g.tickSlice(slice, SPREAD_SLICES); slice = (slice + 1) % SPREAD_SLICES; }, TICK_MS / SPREAD_SLICES)
+    : setInterval(() => g.tickAll(), TICK_MS);
   let progress: ReturnType<typeof setInterval> | null = null;
   if (o.progressS > 0) {
     progress = setInterval(() => {

@@ -37,6 +37,9 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
   --stop-broker SIG    after the hold, send SIG (TERM or KILL) to --broker-pid instead of the
                        teardown and watch it for up to --stop-wait S s (default 90): time to exit,
                        most child processes (hooks) and largest RSS seen, ERRORs told to clients
+  --spread             tick the clients in 25 slices of the 500 ms period (one every 20 ms)
+                       instead of all together: their keepalives reach the broker one by one,
+                       as a real fleet's do (default: all clients on one tick)
   --verbose            print the simulated clients' warnings and errors
   -h, --help           this text
 `;
@@ -65,6 +68,8 @@ export interface LoadOptions {
   progressS: number;
   teardown: boolean;
   verbose: boolean;
+  /** Clients ticked in slices over the tick period, not all together. */
+  spread: boolean;
   stopSignal: 'SIGTERM' | 'SIGKILL' | null;
   stopWaitS: number;
 }
@@ -140,7 +145,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   const o: LoadOptions = {
     brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, limitKbps: 0, sources: [],
     upTimeoutS: 60, durationS: 0, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
-    ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false,
+    ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false, spread: false,
     stopSignal: null, stopWaitS: 90,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -182,6 +187,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--progress': o.progressS = num(a, val(), 0, 3600); break;
       case '--no-teardown': o.teardown = false; break;
       case '--verbose': o.verbose = true; break;
+      case '--spread': o.spread = true; break;
       case '--stop-broker': {
         const v = val().toUpperCase().replace(/^SIG/, '');
         if (v !== 'TERM' && v !== 'KILL') throw new OptionError(`--stop-broker: '${v}' is not TERM or KILL`);

@@ -463,12 +463,12 @@ export class BrokerCore {
     return out;
   }
 
-  /** Runs what is due at `now` (or within TIMER_SLACK_MS after it): the tunnels whose deadline
-   *  has come, popped from the timer heap (O(log n) each; nothing else is looked at), each ticked
-   *  at its own deadline; and the once-a-minute housekeeping. */
-  tick(now: number): Action[] {
+  /** Runs what is due at `now` (or within TIMER_SLACK_MS after it, or `aheadMs` when given): the
+   *  tunnels whose deadline has come, popped from the timer heap (O(log n) each; nothing else is
+   *  looked at), each ticked at its own deadline; and the once-a-minute housekeeping. */
+  tick(now: number, aheadMs = this.slackMs): Action[] {
     const out: Action[] = [];
-    const until = now + this.slackMs;
+    const until = now + aheadMs;
     while (this.timers.peekAt() <= until) {
       const at = this.timers.peekAt();
       const tunnel = this.timers.pop()!;

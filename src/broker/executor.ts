@@ -47,6 +47,14 @@ export const SHUTDOWN_POLL_MAX_MS = 1000;
  *  A hook is killed after timers.hookTimeout (30 s), so a tunnel whose pre-down hangs still has
  *  25 s for its down hook. */
 export const SHUTDOWN_GRACE_MS = 55_000;
+
+/** How long a tunnel socket's datagrams may wait to be read together with the other tunnels'
+ *  (a runtime that batches reads, the Node addon): one wake-up per interval instead of one per
+ *  keepalive, which in a fleet whose keepalives arrive one by one is most of an idle broker's
+ *  CPU. Nothing on a tunnel socket is urgent at that scale: the client retransmits a PMTU probe
+ *  or a reliable message only after 1 s (spec 2.5, 4.1), its keepalive period is 5 s, and the
+ *  data is the kernel's. The listeners (handshakes) are read at once. */
+export const TUNNEL_READ_MS = 500;
 /** Datagrams read per readiness callback before yielding to other sockets. */
 const READ_BURST = 64;
 
@@ -527,7 +535,9 @@ export class BrokerDriver {
     }
     this.fdSockets.set(fd, { ref, peer, peer4: peer ? ipv4Number(peer.ip) : NaN });
     this.closedInBatch.delete(fd);
-    const r = this.reader.watch(fd);
+    // a tunnel's datagrams (keepalives, PMTU probes) can wait for the read interval; the
+    // listeners' handshakes cannot
+    const r = this.reader.watch(fd, ref.kind === 'tunnel');
     if (r < 0) this.loop.log('error', `cannot watch file descriptor ${fd} (${this.native.strerror(-r)}); it will not be read`);
   }
 
@@ -550,6 +560,7 @@ export class BrokerDriver {
   private onBatch(b: DatagramBatch): void {
     const now = this.loop.now();
     let deferred = 0;
+    let tunnelItems = 0;
     this.inBatch = true;
     try {
       for (let i = 0; i < b.count; i++) {
@@ -558,6 +569,7 @@ export class BrokerDriver {
           deferred++;
           continue;
         }
+        if (s !== undefined && s.ref.kind === 'tunnel') tunnelItems++;
         this.batchItem(b, i, now, false);
       }
       for (let i = 0; deferred > 0 && i < b.count; i++) {
@@ -569,6 +581,18 @@ export class BrokerDriver {
     } finally {
       this.inBatch = false;
       this.closedInBatch.clear();
+    }
+    // The tunnel sockets are read at most every deferMs, and while traffic lasts that read is
+    // the broker's steady wake-up: the deadlines (keepalives) due before the next one are served
+    // in this one, each as of its own deadline, so a keepalive does not cost a wake-up of its own.
+    const ahead = this.reader?.deferMs ?? 0;
+    if (ahead > 0 && tunnelItems > 0 && this.core.nextDeadline() <= now + ahead) {
+      try {
+        this.run(this.core.tick(now, ahead), now);
+      } catch (e) {
+        this.core.counters.add('internal-errors');
+        this.loop.log('error', `internal error in the timer tick: ${oneLine(e)}`);
+      }
     }
     this.flushSends();
     this.reschedule(now);

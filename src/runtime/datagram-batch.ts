@@ -119,10 +119,13 @@ export class DatagramBatch {
 
 /** What the broker driver needs of a runtime's batched reader. */
 export interface DatagramReader {
+  /** How long a socket watched as deferred may wait to be read (0 or absent: none waits). */
+  readonly deferMs?: number;
   /** Sets the callback that receives every batch; 0 or -errno. */
   start(onBatch: (batch: DatagramBatch) => void): number;
-  /** Reads fd's datagrams into the batches from now on; 0 or -errno. */
-  watch(fd: number): number;
+  /** Reads fd's datagrams into the batches from now on; 0 or -errno. deferred: its datagrams
+   *  may wait a little (the runtime's read interval) to be read together with other sockets'. */
+  watch(fd: number, deferred?: boolean): number;
   unwatch(fd: number): void;
 }
 

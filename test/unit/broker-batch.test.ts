@@ -27,9 +27,15 @@ class FakeReader extends HandedDatagramReader {
 const LISTENER = 10;
 const TUNNEL_FD = 12; // fds: 10, 11 listeners (ports 8942, 53), 12 the first tunnel socket
 
+/** A reader whose tunnel sockets are read at most every `deferMs` (as the addon's). */
+class DeferringReader extends FakeReader {
+  constructor(readonly deferMs: number) {
+    super();
+  }
+}
+
 /** A broker with the fake reader (batched) or without (per-datagram), one tunnel up. */
-function upRig(batched: boolean) {
-  const reader = new FakeReader();
+function upRig(batched: boolean, reader: FakeReader = new FakeReader()) {
   const r = rig(CFG, batched ? { reader } : {});
   r.driver.openListeners();
   const feed = (items: Item[]): void => {
@@ -196,3 +202,25 @@ test('shutdown stops the listeners in the reader', () => {
 });
 
 test.run();
+
+test('a deferring reader: the deadlines due before the next read are served in the read that came first, each once', () => {
+  const AHEAD = 500;
+  const runs = [new DeferringReader(AHEAD), new FakeReader()].map((reader) => {
+    const r = upRig(true, reader);
+    const due = r.core.nextDeadline();
+    assert.ok(Number.isFinite(due));
+    r.loop.advance(due - 300 - r.loop.t); // the timer is not due yet
+    const before = r.native.sent.length;
+    r.reader.turn([[TUNNEL_FD, m.encodeClientKeepalive(1)]]);
+    const inRead = r.native.sent.slice(before).map((x) => x.hex);
+    r.loop.advance(300 + 5);
+    const byTimer = r.native.sent.slice(before + inRead.length).map((x) => x.hex);
+    return { inRead, byTimer, next: r.core.nextDeadline() - due };
+  });
+  const [ahead, plain] = runs;
+  assert.is(plain.inRead.length, 0, 'without deferral the read sends nothing');
+  assert.ok(plain.byTimer.length > 0, 'the timer sends what was due');
+  assert.equal(ahead.inRead, plain.byTimer, 'the deferring reader sends the same in the read');
+  assert.is(ahead.byTimer.length, 0, 'and nothing twice when the deadline comes');
+  assert.is(ahead.next, plain.next, 'the schedule after it is the same (ticked as of its own deadline)');
+});

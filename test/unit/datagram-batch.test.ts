@@ -174,6 +174,105 @@ test('addon reader: a socket keeps being read after an ICMP error (libuv stops a
   n.close(peer);
 });
 
+test('addon reader, deferred sockets: the first datagram is read at once, later ones of all deferred sockets together after deferMs; listeners stay immediate', async () => {
+  const DEFER = 300;
+  const batches: { at: number; fds: number[] }[] = [];
+  const reader = new NodeDatagramReader(n, DEFER);
+  assert.is(reader.start((b) => {
+    const fds: number[] = [];
+    for (let i = 0; i < b.count; i++) fds.push(b.fd(i));
+    batches.push({ at: performance.now(), fds });
+  }), 0);
+  const a = udp();
+  const c = udp();
+  const listener = udp();
+  const tx = udp();
+  assert.is(reader.watch(a.fd, true), 0);
+  assert.is(reader.watch(c.fd, true), 0);
+  assert.is(reader.watch(listener.fd), 0);
+  await sleep(DEFER + 50); // no read in the last deferMs
+  const t0 = performance.now();
+  assert.is(n.sendTo(tx.fd, Uint8Array.of(1), LO, a.port), 1);
+  await until(() => batches.length >= 1);
+  assert.equal(batches.map((b) => b.fds), [[a.fd]], 'a lone datagram is read as it arrives');
+  assert.ok(batches[0].at - t0 < DEFER / 2, `read after ${batches[0].at - t0} ms`);
+  const first = batches[0].at;
+  // within the interval: deferred sockets wait for the timer, the listener does not
+  assert.is(n.sendTo(tx.fd, Uint8Array.of(2), LO, c.port), 1);
+  assert.is(n.sendTo(tx.fd, Uint8Array.of(3), LO, a.port), 1);
+  await sleep(20);
+  assert.is(n.sendTo(tx.fd, Uint8Array.of(4), LO, listener.port), 1);
+  // one long sleep (no polling timers): the deferred read must come from the addon's own timer
+  await sleep(3 * DEFER);
+  assert.is(batches.length, 3);
+  assert.equal(batches[1].fds, [listener.fd], 'the listener is read at once');
+  assert.ok(batches[1].at - first < DEFER - 50, `listener read ${batches[1].at - first} ms after the first read`);
+  assert.equal(batches[2].fds.sort((x, y) => x - y), [a.fd, c.fd].sort((x, y) => x - y), 'both deferred sockets in one batch');
+  assert.ok(batches[2].at - first >= DEFER - 5, `deferred read ${batches[2].at - first} ms after the first (interval ${DEFER})`);
+  assert.ok(batches[2].at - first < DEFER + 150, `deferred read ${batches[2].at - first} ms after the first: on time`);
+  // the timer finds nothing: the set is polled again, and a later datagram is read at once
+  await sleep(2 * DEFER + 50);
+  assert.is(batches.length, 3, 'no callback without datagrams');
+  const t1 = performance.now();
+  assert.is(n.sendTo(tx.fd, Uint8Array.of(5), LO, c.port), 1);
+  await until(() => batches.length >= 4);
+  assert.equal(batches[3].fds, [c.fd]);
+  assert.ok(batches[3].at - t1 < DEFER / 2, `read after ${batches[3].at - t1} ms`);
+  // unwatch and close take a socket out of the set: nothing more is read from it
+  reader.unwatch(c.fd);
+  n.close(a.fd);
+  await sleep(DEFER + 50);
+  assert.is(n.sendTo(tx.fd, Uint8Array.of(6), LO, c.port), 1);
+  await sleep(DEFER + 100);
+  assert.is(batches.length, 4, 'an unwatched deferred socket is not read');
+  const buf = new Uint8Array(16);
+  assert.is(n.recvFrom(c.fd, buf, { ip: '', port: 0 }), 1, 'its datagram stays queued');
+  for (const s of [c, listener, tx]) n.close(s.fd);
+});
+
+test('addon reader, deferred sockets: an ICMP error comes as a negative result and the socket is read on', async () => {
+  const results: [number, number][] = [];
+  const reader = new NodeDatagramReader(n, 100);
+  reader.start((b) => {
+    for (let i = 0; i < b.count; i++) results.push([b.fd(i), b.result(i)]);
+  });
+  const gone = udp();
+  const port = gone.port;
+  n.close(gone.fd);
+  const s = udp();
+  assert.is(n.connect(s.fd, LO, port), 0);
+  assert.is(reader.watch(s.fd, true), 0);
+  n.send(s.fd, Uint8Array.of(1)); // ICMP port unreachable → ECONNREFUSED pending on s
+  await until(() => results.length > 0);
+  assert.equal(results, [[s.fd, -n.errno.ECONNREFUSED]]);
+  await sleep(250);
+  assert.is(results.length, 1, 'the error is reported once, the set does not spin');
+  const peer = n.udpSocket();
+  assert.is(n.bind(peer, LO, port), 0);
+  assert.is(n.sendTo(peer, Uint8Array.of(7, 7), LO, s.port), 2);
+  await until(() => results.length > 1);
+  assert.equal(results[1], [s.fd, 2]);
+  n.close(s.fd);
+  n.close(peer);
+});
+
+test('addon reader, deferMs 0: a socket watched as deferred is polled on its own (read at once)', async () => {
+  const at: number[] = [];
+  const reader = new NodeDatagramReader(n, 0);
+  reader.start((b) => { for (let i = 0; i < b.count; i++) at.push(performance.now()); });
+  const a = udp();
+  const tx = udp();
+  assert.is(reader.watch(a.fd, true), 0);
+  for (let k = 0; k < 3; k++) {
+    const t = performance.now();
+    assert.is(n.sendTo(tx.fd, Uint8Array.of(k), LO, a.port), 1);
+    await until(() => at.length > k);
+    assert.ok(at[k] - t < 100, `read after ${at[k] - t} ms`);
+  }
+  n.close(a.fd);
+  n.close(tx.fd);
+});
+
 test('addon sendBatch: datagrams on a connected socket arrive one by one, in order; errors as -errno', async () => {
   const reader = new NodeDatagramReader(n);
   const rx = udp();

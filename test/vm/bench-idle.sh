@@ -30,6 +30,9 @@ W=$TD_WORK
 IDLE=${TD_BENCH_IDLE_S:-60}
 BINS=${TD_IDLE_BINS:-this=bin/tunneldigger-broker}
 ROUNDS=${TD_IDLE_ROUNDS:-1}
+# TD_IDLE_LG_ARGS: more load generator options, e.g. "--rate 20 --spread": the clients' keepalives
+# reach the broker one by one (a real fleet) instead of in the bursts of one shared tick
+LG_ARGS=${TD_IDLE_LG_ARGS:-}
 TRACE=${TD_IDLE_TRACE:-1}
 FLOOR_BROKER=${TD_IDLE_FLOOR_BROKER:-bin/tunneldigger-broker}
 FLOOR_BIN=$TD_ROOT/build/bench/idle-floor
@@ -77,7 +80,8 @@ while [ "$r" -le "$ROUNDS" ]; do
     if ! wait_for 90 grep -q 'broker started' "$log"; then vm_fail "start-$name-$r" "broker did not start (see $log)"; continue; fi
     out=$W/lg-$name-$r
     hold=$((30 + IDLE + 20 * TRACE * 2 + 10))
-    load_run_bg "lg-$name-$r" --clients 100 --duration "$hold" --up-timeout 120 --uuid-prefix "$name$r"
+    # shellcheck disable=SC2086
+    load_run_bg "lg-$name-$r" --clients 100 --duration "$hold" --up-timeout 120 --uuid-prefix "$name$r" $LG_ARGS
     lpid=$LOAD_PID
     if fleet_wait 150 grep -q 'all 100 tunnels up' "$out.out"; then
       if [ -n "$floor" ]; then

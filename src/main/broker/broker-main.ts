@@ -7,7 +7,7 @@ import {
 import { constants as osConstants } from 'node:os';
 import { BrokerCore } from '../../broker/broker.js';
 import { ConfigError, configWarnings, parseConfig, type BrokerConfig } from '../../broker/config.js';
-import { BrokerDriver, SHUTDOWN_GRACE_MS } from '../../broker/executor.js';
+import { BrokerDriver, SHUTDOWN_GRACE_MS, TUNNEL_READ_MS } from '../../broker/executor.js';
 import { fdBudgetLog } from '../../broker/fd-budget.js';
 import { lockIdRange, type LockFs } from '../../broker/id-range-lock.js';
 import { JobRunner } from '../../broker/job-runner.js';
@@ -101,8 +101,11 @@ export async function main(argv: string[]): Promise<number> {
   if (typeof fdLimit !== 'number') core.setFdLimit(fdLimit.soft);
   const jobs = new JobRunner(native, logLoop, { timeoutMs: timers.hookTimeout, maxRunning: cfg.maxConcurrentJobs, nice: cfg.jobNice }, core.counters);
   const ops = new BrokerOps(core, cfg, path, native, loop, jobs);
-  // TD_DATAGRAM_BATCH=0: one callback and recvfrom per datagram, as before (for benchmarks)
-  const reader = process.env.TD_DATAGRAM_BATCH === '0' ? undefined : nodeDatagramReader(native);
+  // TD_DATAGRAM_BATCH=0: one callback and recvfrom per datagram, as before (for benchmarks);
+  // TD_TUNNEL_READ_MS: the tunnel sockets' read interval (TUNNEL_READ_MS; 0: each read as it is readable)
+  const readMs = process.env.TD_TUNNEL_READ_MS;
+  const reader = process.env.TD_DATAGRAM_BATCH === '0' ? undefined
+    : nodeDatagramReader(native, readMs !== undefined && /^\d+$/.test(readMs) ? Math.min(Number(readMs), 10000) : TUNNEL_READ_MS);
   const driver = new BrokerDriver(core, cfg, native, logLoop, ops.wrapKernel(kernel), jobs, reader);
   driver.cleanupStaleKernelState();
   if (driver.openListeners() === 0) {

@@ -13,18 +13,20 @@ export class NodeDatagramReader implements DatagramReader, DatagramSender {
   private readonly out = new Uint8Array(SEND_BYTES);
   private readonly lens = new Int32Array(SEND_MAX);
 
-  constructor(private readonly native: Pick<NodeNative, 'datagramReader' | 'watchDatagrams' | 'unwatch' | 'sendBatch'>) {}
+  /** deferMs: the least interval between reads of the sockets watched as deferred (0: none is). */
+  constructor(private readonly native: Pick<NodeNative, 'datagramReader' | 'watchDatagrams' | 'unwatch' | 'sendBatch'>,
+    readonly deferMs = 0) {}
 
   start(onBatch: (batch: DatagramBatch) => void): number {
     const b = this.batch;
     return this.native.datagramReader(b.buf, b.meta, b.slotBytes, DGRAM_PER_SOCKET, (count) => {
       b.count = count;
       onBatch(b);
-    });
+    }, this.deferMs);
   }
 
-  watch(fd: number): number {
-    return this.native.watchDatagrams(fd);
+  watch(fd: number, deferred = false): number {
+    return this.native.watchDatagrams(fd, deferred);
   }
 
   unwatch(fd: number): void {
@@ -47,8 +49,8 @@ export class NodeDatagramReader implements DatagramReader, DatagramSender {
 }
 
 /** The addon's reader, or undefined for an older addon without datagramReader. */
-export function nodeDatagramReader(native: Partial<NodeNative>): NodeDatagramReader | undefined {
+export function nodeDatagramReader(native: Partial<NodeNative>, deferMs = 0): NodeDatagramReader | undefined {
   if (typeof native.datagramReader !== 'function' || typeof native.watchDatagrams !== 'function' ||
     typeof native.sendBatch !== 'function') return undefined;
-  return new NodeDatagramReader(native as NodeNative);
+  return new NodeDatagramReader(native as NodeNative, deferMs);
 }

@@ -14,11 +14,14 @@ export interface NodeNative extends Native {
   /** Sets (or replaces) the reader of the watchDatagrams sockets: once per event-loop turn in
    *  which some were readable, the addon reads them (recvmmsg, at most perFd datagrams each, as
    *  many as fit) into `buf` (slots of slotSize bytes) and `meta` (DGRAM_META_WORDS words per
-   *  datagram, src/runtime/datagram-batch.ts) and calls cb(count). 0 or -EINVAL. */
-  datagramReader(buf: Uint8Array, meta: Int32Array, slotSize: number, perFd: number, cb: (count: number) => void): number;
+   *  datagram, src/runtime/datagram-batch.ts) and calls cb(count). deferMs (default 0): the
+   *  least interval between two reads of the deferred sockets (0: none is deferred). 0 or -EINVAL. */
+  datagramReader(buf: Uint8Array, meta: Int32Array, slotSize: number, perFd: number, cb: (count: number) => void, deferMs?: number): number;
   /** Like watch(fd), but fd's datagrams go to the datagramReader callback (set it first,
-   *  else -EINVAL). unwatch(fd) and close(fd) stop it. 0 or -errno. */
-  watchDatagrams(fd: number): number;
+   *  else -EINVAL). deferred: fd is read with the other deferred sockets, at most every deferMs
+   *  after the first readiness (one wake-up for all of them), instead of when it is readable.
+   *  unwatch(fd) and close(fd) stop it. 0 or -errno. */
+  watchDatagrams(fd: number, deferred?: boolean): number;
   /** sendmmsg on a connected socket: the first `count` datagrams, lens[i] bytes each, one after
    *  the other in buf. How many were sent (fewer: the next one failed; sent alone it gives the
    *  error), or -errno when the first failed. */
