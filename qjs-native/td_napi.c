@@ -824,12 +824,12 @@ struct dgram_reader {
     uv_check_t check;
     bool check_active, closing;
     struct watcher *ready;
-    /* the deferred set: epoll fd (-1: none yet), its poll and the timer between reads */
+    /* the deferred set: epoll fd (-1: none yet; its handles are initialised with it), its poll
+     * and the timer between reads */
     int defer_fd;
     uint32_t defer_ms, deferred_count;
     uv_poll_t defer_poll;
     uv_timer_t defer_timer;
-    bool defer_inited, defer_polling;
     uint64_t defer_last_read;
     int open_handles; /* freed when the last of its libuv handles is closed */
 };
@@ -863,17 +863,15 @@ static void dgram_reader_close(struct addon *a)
     r->closing = true;
     r->ready = NULL;
     uv_check_stop(&r->check);
-    if (r->defer_inited) {
+    if (r->defer_fd >= 0) {
         uv_poll_stop(&r->defer_poll);
         uv_timer_stop(&r->defer_timer);
         r->defer_poll.data = r->defer_timer.data = r;
         uv_close((uv_handle_t *)&r->defer_poll, on_reader_closed);
         uv_close((uv_handle_t *)&r->defer_timer, on_reader_closed);
-        r->defer_inited = false;
-    }
-    if (r->defer_fd >= 0)
         close(r->defer_fd);
-    r->defer_fd = -1;
+        r->defer_fd = -1;
+    }
     r->check.data = r;
     uv_close((uv_handle_t *)&r->check, on_reader_closed);
     a->reader = NULL;
@@ -1003,7 +1001,6 @@ static void on_defer_readable(uv_poll_t *h, int status, int events)
         return;
     /* from now on the timer reads the set; the poll stays stopped while it finds something */
     uv_poll_stop(h);
-    r->defer_polling = false;
     if (now >= due) {
         defer_collect(r);
         uv_timer_start(&r->defer_timer, on_defer_timer, r->defer_ms, 0);
@@ -1025,8 +1022,8 @@ static void on_defer_timer(uv_timer_t *t)
         on_dgram_check(&r->check);
         return;
     }
-    if (r->deferred_count > 0 && uv_poll_start(&r->defer_poll, UV_READABLE, on_defer_readable) == 0)
-        r->defer_polling = true;
+    if (r->deferred_count > 0)
+        (void)uv_poll_start(&r->defer_poll, UV_READABLE, on_defer_readable);
 }
 
 /* The reader's deferred set, created on first use: 0 or -errno. */
@@ -1034,7 +1031,7 @@ static int defer_init(struct dgram_reader *r)
 {
     uv_loop_t *loop = r->check.loop;
     int rc;
-    if (r->defer_inited)
+    if (r->defer_fd >= 0)
         return 0;
     r->defer_fd = epoll_create1(EPOLL_CLOEXEC);
     if (r->defer_fd < 0)
@@ -1050,7 +1047,6 @@ static int defer_init(struct dgram_reader *r)
     uv_unref((uv_handle_t *)&r->defer_timer);
     r->defer_poll.data = r->defer_timer.data = r;
     r->open_handles += 2;
-    r->defer_inited = true;
     return 0;
 }
 
@@ -1065,9 +1061,8 @@ static int deferred_add(struct dgram_reader *r, struct watcher *w)
     w->deferred = true;
     r->deferred_count++;
     /* a socket added while the timer reads the set is read by the timer */
-    if (!r->defer_polling && !uv_is_active((uv_handle_t *)&r->defer_timer) &&
-        uv_poll_start(&r->defer_poll, UV_READABLE, on_defer_readable) == 0)
-        r->defer_polling = true;
+    if (!uv_is_active((uv_handle_t *)&r->defer_poll) && !uv_is_active((uv_handle_t *)&r->defer_timer))
+        (void)uv_poll_start(&r->defer_poll, UV_READABLE, on_defer_readable);
     return 0;
 }
 
@@ -1079,10 +1074,8 @@ static void deferred_remove(struct watcher *w)
     if (!r || r->defer_fd < 0)
         return;
     (void)epoll_ctl(r->defer_fd, EPOLL_CTL_DEL, w->fd, NULL);
-    if (r->deferred_count > 0 && --r->deferred_count == 0 && r->defer_polling) {
+    if (r->deferred_count > 0 && --r->deferred_count == 0)
         uv_poll_stop(&r->defer_poll);
-        r->defer_polling = false;
-    }
 }
 
 static bool typed_array_info(napi_env env, napi_value v, napi_typedarray_type want, void **data, size_t *length)
