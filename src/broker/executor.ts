@@ -515,16 +515,21 @@ export class BrokerDriver {
     this.timer = this.loop.setTimer(Math.max(0, at - (now ?? this.loop.now())) + 1, () => {
       this.timer = null;
       this.timerAt = Infinity;
-      const t = this.loop.now();
-      let actions: Action[] = [];
-      try {
-        actions = this.core.tick(t);
-      } catch (e) {
-        this.core.counters.add('internal-errors');
-        this.loop.log('error', `internal error in the timer tick: ${oneLine(e)}`);
-      }
-      this.run(actions, t);
+      this.tick(this.loop.now());
     });
+  }
+
+  /** Runs the core's deadlines due at `now` (within aheadMs after it when given, else the
+   *  core's slack); a bug in the core is counted and logged, not thrown. */
+  private tick(now: number, aheadMs?: number): void {
+    let actions: Action[] = [];
+    try {
+      actions = this.core.tick(now, aheadMs);
+    } catch (e) {
+      this.core.counters.add('internal-errors');
+      this.loop.log('error', `internal error in the timer tick: ${oneLine(e)}`);
+    }
+    this.run(actions, now);
   }
 
   /** Starts reading fd: through the batch reader when there is one, else its own callback. */
@@ -586,14 +591,7 @@ export class BrokerDriver {
     // the broker's steady wake-up: the deadlines (keepalives) due before the next one are served
     // in this one, each as of its own deadline, so a keepalive does not cost a wake-up of its own.
     const ahead = this.reader?.deferMs ?? 0;
-    if (ahead > 0 && tunnelItems > 0 && this.core.nextDeadline() <= now + ahead) {
-      try {
-        this.run(this.core.tick(now, ahead), now);
-      } catch (e) {
-        this.core.counters.add('internal-errors');
-        this.loop.log('error', `internal error in the timer tick: ${oneLine(e)}`);
-      }
-    }
+    if (ahead > 0 && tunnelItems > 0 && this.core.nextDeadline() <= now + ahead) this.tick(now, ahead);
     this.flushSends();
     this.reschedule(now);
   }
