@@ -12,8 +12,9 @@
 # 3. Overload (docs/scaling.md "Overload"): TD_SCALE_CI_BURST (150) original-mode clients all at
 #    once, with the broker stopped (SIGSTOP) from the burst's start until 4 s after its
 #    listener has requests queued, so that requests queue past their useful age whatever the
-#    host's speed: all up eventually, exactly that many creations (no tunnel for an attempt answered too late), none left after the teardown, and
-#    requests that waited too long were dropped (drop-stale-*-request > 0).
+#    host's speed: all up eventually, exactly that many creations (no tunnel for an attempt
+#    answered too late), none left after the teardown, and requests that waited too long were
+#    dropped (drop-stale-*-request > 0).
 # Sizes and rates fit a 2-vCPU TCG guest on a loaded host: 2,000 tunnels arriving at 200/s
 # overloaded the broker there (79 created in 4 min, every handshake answered too late).
 # vm-scenario-timeout: 1500
