@@ -995,8 +995,38 @@ int td_recv_batch(int fd, uint8_t *buf, size_t slot, unsigned max, struct td_dgr
  * bytes, the datagrams consecutive in buf. */
 int td_send_batch(int fd, const uint8_t *buf, const uint32_t *lens, unsigned n)
 {
+    return td_send_batch_to(fd, buf, lens, NULL, n);
+}
+
+/* The destination of td_send_batch_to: TD_DEST_BYTES at dest (family 4 or 6, 0, port in
+ * network order, address bytes) as a sockaddr; its length, or 0 when the family is neither. */
+static socklen_t dest_sockaddr(const uint8_t *dest, struct sockaddr_storage *ss)
+{
+    memset(ss, 0, sizeof *ss);
+    if (dest[0] == 4) {
+        struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+        sin->sin_family = AF_INET;
+        memcpy(&sin->sin_port, dest + 2, 2);
+        memcpy(&sin->sin_addr, dest + 4, 4);
+        return sizeof *sin;
+    }
+    if (dest[0] == 6) {
+        struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+        sin6->sin6_family = AF_INET6;
+        memcpy(&sin6->sin6_port, dest + 2, 2);
+        memcpy(&sin6->sin6_addr, dest + 4, 16);
+        return sizeof *sin6;
+    }
+    return 0;
+}
+
+/* td_send_batch with a destination per datagram (dests: n * TD_DEST_BYTES, see td_core.h), on
+ * an unconnected socket; dests NULL: a connected socket. */
+int td_send_batch_to(int fd, const uint8_t *buf, const uint32_t *lens, const uint8_t *dests, unsigned n)
+{
     struct mmsghdr msgs[TD_SEND_BATCH_MAX];
     struct iovec iov[TD_SEND_BATCH_MAX];
+    struct sockaddr_storage to[TD_SEND_BATCH_MAX];
     size_t at = 0;
     unsigned i;
     int r;
@@ -1009,6 +1039,13 @@ int td_send_batch(int fd, const uint8_t *buf, const uint32_t *lens, unsigned n)
         at += lens[i];
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        if (dests) {
+            socklen_t len = dest_sockaddr(dests + (size_t)i * TD_DEST_BYTES, &to[i]);
+            if (len == 0)
+                return -EAFNOSUPPORT;
+            msgs[i].msg_hdr.msg_name = &to[i];
+            msgs[i].msg_hdr.msg_namelen = len;
+        }
     }
     do r = sendmmsg(fd, msgs, n, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (r < 0 && errno == EINTR);

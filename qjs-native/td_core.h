@@ -64,6 +64,12 @@ int td_rx_timestamps(int fd);
  * consecutive in buf. Returns how many were sent: fewer than n when one failed (it and those
  * after it were not sent; sending it alone gives its error), or -errno when the first failed. */
 int td_send_batch(int fd, const uint8_t *buf, const uint32_t *lens, unsigned n);
+/* Bytes of one destination of td_send_batch_to: family (4 or 6), 0, port (network order),
+ * address (4 or 16 bytes, network order). */
+#define TD_DEST_BYTES 20
+/* td_send_batch on an unconnected socket, datagram i to the destination at dests + i *
+ * TD_DEST_BYTES (-EAFNOSUPPORT when one has another family; nothing is sent then). */
+int td_send_batch_to(int fd, const uint8_t *buf, const uint32_t *lens, const uint8_t *dests, unsigned n);
 
 int td_netlink_socket(int protocol);
 ssize_t td_netlink_send(int fd, const void *buf, size_t len);

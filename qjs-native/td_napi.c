@@ -1176,13 +1176,15 @@ static napi_value js_watch_datagrams(napi_env env, napi_callback_info info)
     return num(env, rc);
 }
 
-/* sendBatch(fd, buf: Uint8Array, lens: Int32Array, count): td_send_batch of the first count
- * datagrams (lens[i] bytes each, consecutive in buf). Sent count or -errno; -EINVAL when the
- * lengths do not fit buf. */
+/* sendBatch(fd, buf: Uint8Array, lens: Int32Array, count[, dests: Uint8Array]): td_send_batch
+ * of the first count datagrams (lens[i] bytes each, consecutive in buf) on a connected socket,
+ * or with dests (count * TD_DEST_BYTES) td_send_batch_to on an unconnected one. Sent count or
+ * -errno; -EINVAL when the lengths do not fit buf or the destinations dests. */
 static napi_value js_send_batch(napi_env env, napi_callback_info info)
 {
-    void *buf, *lens;
-    size_t buf_len, lens_len, total = 0;
+    void *buf, *lens, *dests = NULL;
+    size_t buf_len, lens_len, dests_len = 0, total = 0;
+    napi_valuetype t5 = napi_undefined;
     int32_t fd, count, i;
     GET_ARGS(4);
     if (!arg_int(env, argv[0], &fd))
@@ -1202,5 +1204,14 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info)
     }
     if (total > buf_len)
         return num(env, -EINVAL);
+    if (argc > 4)
+        CHECK(napi_typeof(env, argv[4], &t5));
+    if (t5 != napi_undefined) {
+        if (!typed_array_info(env, argv[4], napi_uint8_array, &dests, &dests_len))
+            return type_error(env, "tdnative.sendBatch: expected a Uint8Array of destinations");
+        if (dests_len < (size_t)count * TD_DEST_BYTES)
+            return num(env, -EINVAL);
+        return num(env, td_send_batch_to(fd, buf, (const uint32_t *)lens, dests, (unsigned)count));
+    }
     return num(env, td_send_batch(fd, buf, (const uint32_t *)lens, (unsigned)count));
 }

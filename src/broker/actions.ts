@@ -35,7 +35,10 @@ export interface TunnelSetup {
 }
 
 export type Action =
-  | { type: 'send'; socket: SocketRef; data: Uint8Array; to: Endpoint }
+  /** shared: a tunnel's small datagram (a keepalive) that may leave through the listener of the
+   *  tunnel's address and port instead (the same source, destination and payload), so that the
+   *  driver can send one tick's keepalives of many tunnels in one syscall. */
+  | { type: 'send'; socket: SocketRef; data: Uint8Array; to: Endpoint; shared?: boolean }
   /** Open + bind + connect the tunnel socket, TUNNEL_CREATE, SESSION_CREATE; report with setupResult. */
   | { type: 'setup'; setup: TunnelSetup }
   /** Link MTU (rtnetlink) then SESSION_MODIFY. */

@@ -468,6 +468,9 @@ export class BrokerCore {
    *  looked at), each ticked at its own deadline; and the once-a-minute housekeeping. */
   tick(now: number, aheadMs = this.slackMs): Action[] {
     const out: Action[] = [];
+    // the keepalives (shared sends) of all tunnels due now go last, together: the driver can
+    // send them in one batch through the listener (tunnel.ts KEEPALIVE_GRID_MS)
+    const shared: Action[] = [];
     const until = now + aheadMs;
     while (this.timers.peekAt() <= until) {
       const at = this.timers.peekAt();
@@ -477,11 +480,12 @@ export class BrokerCore {
       tunnel.scheduledAt = Infinity;
       const t = Math.max(now, at);
       if (t >= tunnel.nextDeadline()) {
-        for (const a of tunnel.tick(t)) out.push(a);
+        for (const a of tunnel.tick(t)) (a.type === 'send' && a.shared ? shared : out).push(a);
         this.reap(tunnel);
       }
       this.schedule(tunnel);
     }
+    for (const a of shared) out.push(a);
     if (now >= this.nextPruneAt) {
       this.limiter.prune(now);
       this.refused.prune(now);

@@ -12,6 +12,7 @@ import { formatHostPort, ipFamily } from '../protocol/ip-address.js';
 import { listenAddresses, type BrokerConfig } from './config.js';
 import { JobRunner } from './job-runner.js';
 import { deferrableRequest } from './overload.js';
+import { sharedRoute, type SharedRoute } from './shared-send.js';
 
 /** Requested receive buffer of each listening socket (SO_RCVBUFFORCE; the kernel doubles it
  *  for its bookkeeping and charges each queued datagram its buffer size, ~1-2 KiB for a small
@@ -80,8 +81,15 @@ export class BrokerDriver {
    *  anything else, the socket changes or the drain ends: a client's PMTU round (six probes
    *  read in one batch) gets its six ACKs in one syscall. */
   private readonly outbox: Uint8Array[] = [];
+  /** Per outbox datagram: its tunnel's socket (its errors go there) and, for a shared send
+   *  (a keepalive) going out through the listener, the route; the keepalives of one tick for
+   *  many tunnels are then one outbox on the listener's fd. */
+  private readonly outSockets: SocketRef[] = [];
+  private readonly outRoutes: (SharedRoute | undefined)[] = [];
   private outFd = -1;
-  private outSocket: SocketRef | null = null;
+  /** Tunnel id → its route through the listener (shared-send.ts), when the runtime can send a
+   *  batch with destinations and the listener has a specific address. */
+  private readonly sharedRoutes = new Map<number, SharedRoute>();
   private readonly sender?: DatagramSender;
 
   constructor(
@@ -177,6 +185,8 @@ export class BrokerDriver {
     this.stopping = true;
     const t0 = this.loop.now();
     const ms = (): number => Math.round(this.loop.now() - t0);
+    this.flushSends();
+    this.sharedRoutes.clear();
     for (const [key, fd] of this.listeners) {
       this.unwatchSocket(fd);
       this.native.close(fd);
@@ -334,7 +344,7 @@ export class BrokerDriver {
         this.loop.log(a.level, a.message);
         return;
       case 'send':
-        return this.send(a.socket, a.data, a.to);
+        return this.send(a.socket, a.data, a.to, a.shared);
       case 'setup':
         return this.run(this.core.setupResult(a.setup.tunnelId, this.setup(a.setup), this.loop.now()));
       case 'setMtu': {
@@ -353,7 +363,7 @@ export class BrokerDriver {
     }
   }
 
-  private send(socket: SocketRef, data: Uint8Array, to: Endpoint): void {
+  private send(socket: SocketRef, data: Uint8Array, to: Endpoint, shared = false): void {
     let n: number;
     if (socket.kind === 'listener') {
       const fd = this.listeners.get(this.listenerKeyOf(socket));
@@ -364,10 +374,13 @@ export class BrokerDriver {
       const fd = this.tunnelFds.get(socket.tunnelId);
       if (fd === undefined) return;
       if (this.sender) {
-        if (fd !== this.outFd) this.flushSends();
-        this.outFd = fd;
-        this.outSocket = socket;
+        const route = shared ? this.sharedRoutes.get(socket.tunnelId) : undefined;
+        const outFd = route ? route.fd : fd;
+        if (outFd !== this.outFd) this.flushSends();
+        this.outFd = outFd;
         this.outbox.push(data);
+        this.outSockets.push(socket);
+        this.outRoutes.push(route);
         return;
       }
       n = this.native.send(fd, data);
@@ -390,16 +403,24 @@ export class BrokerDriver {
   private flushSends(): void {
     while (this.outbox.length > 0) {
       const fd = this.outFd;
-      const socket = this.outSocket!;
       const items = this.outbox.splice(0);
+      const sockets = this.outSockets.splice(0);
+      const routes = this.outRoutes.splice(0);
+      // one outbox is all on a tunnel's socket or all through a listener (different fds)
+      const dests = routes[0] ? routes.map((r) => r!.dest) : null;
       for (let i = 0; i < items.length;) {
-        const n = items.length - i > 1 ? this.sender!.sendBatch(fd, i === 0 ? items : items.slice(i)) : 0;
+        let n = 0;
+        if (items.length - i > 1) {
+          const rest = i === 0 ? items : items.slice(i);
+          n = dests ? this.sender!.sendBatchTo!(fd, rest, i === 0 ? dests : dests.slice(i)) : this.sender!.sendBatch(fd, rest);
+        }
         if (n > 0) {
           i += n;
           continue;
         }
         // one alone (or the one a batch stopped at): its own result, error handling as ever
-        this.sent(socket, this.native.send(fd, items[i]));
+        const route = routes[i];
+        this.sent(sockets[i], route ? this.native.sendTo(fd, items[i], route.to.ip, route.to.port) : this.native.send(fd, items[i]));
         i++;
       }
       if (this.queue.length > 0) this.queue.run([]);
@@ -408,7 +429,8 @@ export class BrokerDriver {
 
   /** Tunnel socket + kernel tunnel + session. Cleans up after itself on failure. */
   private setup(s: TunnelSetup): SetupResult {
-    const fd = this.boundSocket(s.address ?? listenAddresses(this.cfg)[0], s.port, s.client);
+    const address = s.address ?? listenAddresses(this.cfg)[0];
+    const fd = this.boundSocket(address, s.port, s.client);
     if (typeof fd !== 'number') return { ok: false, stage: 'socket', errno: fd.errno, error: fd.text };
     const fail = (stage: 'tunnel' | 'session', r: number): SetupResult => {
       const error = this.errText(-r);
@@ -433,6 +455,8 @@ export class BrokerDriver {
     });
     if (sess < 0) return fail('session', sess);
     this.tunnelFds.set(s.tunnelId, fd);
+    const route = this.sender?.sendBatchTo ? sharedRoute(address, this.listeners.get(listenerKey(address, s.port)), s.client) : undefined;
+    if (route) this.sharedRoutes.set(s.tunnelId, route);
     this.watchSocket(fd, { kind: 'tunnel', tunnelId: s.tunnelId }, s.client);
     return { ok: true };
   }
@@ -441,6 +465,7 @@ export class BrokerDriver {
     const sr = this.kernel.deleteSession(tunnelId, sessionId);
     if (sr < 0) this.loop.log('warning', `tunnel ${tunnelId}: deleting kernel session ${sessionId} failed: ${this.errText(-sr)}`);
     const fd = this.tunnelFds.get(tunnelId);
+    this.sharedRoutes.delete(tunnelId);
     // closing the socket also destroys the kernel tunnel; delete it explicitly all the same
     const tr = this.kernel.deleteTunnel(tunnelId);
     if (tr < 0 && !this.gone(tr)) {

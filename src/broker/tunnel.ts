@@ -263,7 +263,8 @@ export class BrokerTunnel {
         this.ctx.counters.add('tunnels-timed-out');
         return this.close(BrokerErrorCode.TIMEOUT, `no message for ${Math.round((now - this.lastAlive) / 1000)} s`);
       }
-      out.push(this.send(encodeBrokerKeepalive(this.keepaliveSeq)));
+      // shared: may leave through the listener, in one batch with the other tunnels' (executor.ts)
+      out.push(this.send(encodeBrokerKeepalive(this.keepaliveSeq), true));
       this.keepaliveSeq = (this.keepaliveSeq + 1) & 0xffff;
       this.nextKeepaliveAt = periodic(this.nextKeepaliveAt, timers.brokerKeepalive, now);
     }
@@ -359,8 +360,8 @@ export class BrokerTunnel {
     if (path) out.push({ type: 'run', job: sessionHookJob(name, path, this.hookInfo(), this.ctx.cfg.logIpAddresses) });
   }
 
-  private send(data: Uint8Array): Action {
-    return { type: 'send', socket: this.socket, data, to: this.endpoint };
+  private send(data: Uint8Array, shared = false): Action {
+    return shared ? { type: 'send', socket: this.socket, data, to: this.endpoint, shared } : { type: 'send', socket: this.socket, data, to: this.endpoint };
   }
 
   /** For the status table. */

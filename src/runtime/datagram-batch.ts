@@ -134,6 +134,23 @@ export interface DatagramSender {
   /** Sends datagrams in order; returns how many went out (fewer when the next one failed: the
    *  caller sends that one alone to learn its error), or -errno when the first failed. */
   sendBatch(fd: number, datagrams: readonly Uint8Array[]): number;
+  /** The same on an unconnected socket, datagram i to dests[i] (DEST_BYTES each, packDestination). */
+  sendBatchTo?(fd: number, datagrams: readonly Uint8Array[], dests: readonly Uint8Array[]): number;
+}
+
+/** Bytes of one packed destination (TD_DEST_BYTES in qjs-native/td_core.h). */
+export const DEST_BYTES = 20;
+
+/** A destination for sendBatchTo: family (4 or 6), 0, port (network order), address bytes (4
+ *  or 16); null when the address is neither family's. */
+export function packDestination(address: Uint8Array | null, port: number): Uint8Array | null {
+  if (!address || (address.length !== 4 && address.length !== 16)) return null;
+  const out = new Uint8Array(DEST_BYTES);
+  out[0] = address.length === 4 ? 4 : 6;
+  out[2] = (port >> 8) & 0xff;
+  out[3] = port & 0xff;
+  out.set(address, 4);
+  return out;
 }
 
 /** One datagram handed to a HandedDatagramReader: fd, data or -errno, source, ms it waited in

@@ -1,9 +1,12 @@
 // Batched datagram reception: the DatagramBatch view (src/runtime/datagram-batch.ts) and the real
-// addon path (watchDatagrams + datagramReader: recvmmsg in td_recv_batch) on loopback.
+// addon path (watchDatagrams + datagramReader: recvmmsg in td_recv_batch; sendBatch and its form
+// with destinations, sendmmsg in td_send_batch_to) on loopback.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DatagramBatch, DGRAM_META_WORDS, DGRAM_PER_SOCKET } from '../../src/runtime/datagram-batch.js';
+import { DatagramBatch, DGRAM_META_WORDS, DGRAM_PER_SOCKET, packDestination } from '../../src/runtime/datagram-batch.js';
 import { formatIpv6, ipv4Number } from '../../src/ip-text.js';
+import * as ipBytes from '../../src/protocol/ip-address.js';
+import * as m from '../../src/protocol/messages.js';
 import { NodeDatagramReader } from '../../src/runtime/node/datagram-reader.js';
 import { native as n } from '../../src/runtime/node/native.js';
 
@@ -318,6 +321,57 @@ test('addon reader: queuedMs is -1 without setRxTimestamps, the time in the rece
   reader.unwatch(rx.fd);
   n.close(rx.fd);
   n.close(tx.fd);
+});
+
+test('addon sendBatchTo on a listener: the same datagrams from the same address:port as its connected tunnel socket (IPv4, IPv6)', async () => {
+  const reader = new NodeDatagramReader(n);
+  for (const [family, lo] of [[4, LO], [6, '::1']] as const) {
+    const socket = (): number => {
+      const fd = n.udpSocket(family);
+      assert.ok(fd >= 0);
+      assert.is(n.setReusePort(fd), 0);
+      return fd;
+    };
+    const rx = [0, 1].map(() => {
+      const fd = n.udpSocket(family);
+      assert.is(n.bind(fd, lo, 0), 0, `bind ${lo}`);
+      return { fd, port: n.localPort(fd) };
+    });
+    const listener = socket();
+    assert.is(n.bind(listener, lo, 0), 0);
+    const port = n.localPort(listener);
+    // the tunnel socket of rx[0]: bound to the listener's address and port, connected
+    const tunnel = socket();
+    assert.is(n.bind(tunnel, lo, port), 0);
+    assert.is(n.connect(tunnel, lo, rx[0].port), 0);
+    const ka = m.encodeBrokerKeepalive(7);
+    const addr = family === 4 ? ipBytes.parseIpv4(lo) : ipBytes.parseIpv6(lo);
+    const dests = rx.map((r) => packDestination(addr, r.port)!);
+    assert.is(reader.sendBatchTo(listener, [ka, m.encodeBrokerKeepalive(8)], dests), 2);
+    assert.is(n.send(tunnel, ka), ka.length);
+    const got: string[] = [];
+    const buf = new Uint8Array(2048);
+    for (let i = 0; i < 100 && got.length < 3; i++) {
+      let any = false;
+      for (const [k, r] of rx.entries()) {
+        const from = { ip: '', port: 0 };
+        const len = n.recvFrom(r.fd, buf, from);
+        if (len < 0) continue;
+        any = true;
+        got.push(`rx${k} from ${from.ip}:${from.port}: ${Array.from(buf.subarray(0, len), (b) => b.toString(16)).join(' ')}`);
+      }
+      if (!any) await sleep(10);
+    }
+    const hex = (d: Uint8Array): string => Array.from(d, (b) => b.toString(16)).join(' ');
+    assert.equal(got.sort(), [
+      `rx0 from ${lo}:${port}: ${hex(ka)}`, `rx0 from ${lo}:${port}: ${hex(ka)}`, `rx1 from ${lo}:${port}: ${hex(m.encodeBrokerKeepalive(8))}`,
+    ], 'the listener and the tunnel socket send the same bytes from the same source');
+    const bad = new Uint8Array(20);
+    bad[0] = 5;
+    assert.is(reader.sendBatchTo(listener, [ka, ka], [bad, bad]), -n.errno.EAFNOSUPPORT, 'an unknown family sends nothing');
+    assert.is(n.sendBatch(listener, ka, Int32Array.of(ka.length), 1, new Uint8Array(10)), -n.errno.EINVAL, 'destinations too short');
+    for (const fd of [listener, tunnel, rx[0].fd, rx[1].fd]) n.close(fd);
+  }
 });
 
 test('addon: datagramReader with too small a buffer is -EINVAL, wrong types throw', () => {

@@ -1,7 +1,7 @@
 // DatagramReader (src/runtime/datagram-batch.ts) on the Node addon: watchDatagrams sockets are
 // read by the addon once per event-loop turn (recvmmsg), and one JS callback gets them all;
-// sendBatch is sendmmsg on a connected socket.
-import { DatagramBatch, DGRAM_PER_SOCKET, type DatagramReader, type DatagramSender } from '../datagram-batch.js';
+// sendBatch is sendmmsg on a connected socket, sendBatchTo on an unconnected one.
+import { DatagramBatch, DEST_BYTES, DGRAM_PER_SOCKET, type DatagramReader, type DatagramSender } from '../datagram-batch.js';
 import type { NodeNative } from './native.js';
 
 /** Most datagrams and bytes one sendBatch call passes (TD_SEND_BATCH_MAX in td_core.h). */
@@ -12,6 +12,7 @@ export class NodeDatagramReader implements DatagramReader, DatagramSender {
   private readonly batch = new DatagramBatch();
   private readonly out = new Uint8Array(SEND_BYTES);
   private readonly lens = new Int32Array(SEND_MAX);
+  private readonly dests = new Uint8Array(SEND_MAX * DEST_BYTES);
 
   /** deferMs: the least interval between reads of the sockets watched as deferred (0: none is). */
   constructor(private readonly native: Pick<NodeNative, 'datagramReader' | 'watchDatagrams' | 'unwatch' | 'sendBatch'>,
@@ -35,6 +36,19 @@ export class NodeDatagramReader implements DatagramReader, DatagramSender {
 
   /** Copies what fits (SEND_MAX datagrams, SEND_BYTES) into the shared buffer: one native call. */
   sendBatch(fd: number, datagrams: readonly Uint8Array[]): number {
+    const count = this.fill(datagrams);
+    // 0 (a datagram larger than the buffer): the caller sends it alone
+    return count === 0 ? 0 : this.native.sendBatch(fd, this.out, this.lens, count);
+  }
+
+  sendBatchTo(fd: number, datagrams: readonly Uint8Array[], dests: readonly Uint8Array[]): number {
+    const count = this.fill(datagrams);
+    for (let i = 0; i < count; i++) this.dests.set(dests[i], i * DEST_BYTES);
+    return count === 0 ? 0 : this.native.sendBatch(fd, this.out, this.lens, count, this.dests);
+  }
+
+  /** Copies the datagrams that fit into out and lens; how many. */
+  private fill(datagrams: readonly Uint8Array[]): number {
     let at = 0;
     let count = 0;
     for (const d of datagrams) {
@@ -43,8 +57,7 @@ export class NodeDatagramReader implements DatagramReader, DatagramSender {
       this.lens[count++] = d.length;
       at += d.length;
     }
-    // 0 (a datagram larger than the buffer): the caller sends it alone
-    return count === 0 ? 0 : this.native.sendBatch(fd, this.out, this.lens, count);
+    return count;
   }
 }
 

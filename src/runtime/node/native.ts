@@ -24,8 +24,10 @@ export interface NodeNative extends Native {
   watchDatagrams(fd: number, deferred?: boolean): number;
   /** sendmmsg on a connected socket: the first `count` datagrams, lens[i] bytes each, one after
    *  the other in buf. How many were sent (fewer: the next one failed; sent alone it gives the
-   *  error), or -errno when the first failed. */
-  sendBatch(fd: number, buf: Uint8Array, lens: Int32Array, count: number): number;
+   *  error), or -errno when the first failed. With dests (count × 20 bytes: family, 0, port,
+   *  address; datagram-batch.ts packDestination): sendmmsg on an unconnected socket, datagram i to
+   *  destination i. */
+  sendBatch(fd: number, buf: Uint8Array, lens: Int32Array, count: number, dests?: Uint8Array): number;
 }
 
 // This file runs from build/js/src/runtime/node/, four levels below build/.
