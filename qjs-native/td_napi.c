@@ -142,9 +142,12 @@ struct watcher {
 
 struct dgram_reader;
 
+struct deadline_timer;
+
 struct addon {
     struct watcher *watchers;
     struct dgram_reader *reader;
+    struct deadline_timer *timer;
 };
 
 static struct addon *get_addon(napi_env env)
@@ -348,6 +351,8 @@ static napi_value js_unwatch(napi_env env, napi_callback_info info)
 static void dgram_reader_close(struct addon *a);
 
 /* Environment teardown (process exit, worker end): release the libuv handles. */
+static void deadline_timer_close(struct addon *a);
+
 static void on_env_cleanup(void *arg)
 {
     struct addon *a = arg;
@@ -358,6 +363,7 @@ static void on_env_cleanup(void *arg)
             uv_poll_stop(&w->poll);
         }
     dgram_reader_close(a);
+    deadline_timer_close(a);
 }
 
 static void on_addon_finalize(napi_env env, void *data, void *hint)
@@ -734,6 +740,11 @@ static napi_value js_sd_notify(napi_env env, napi_callback_info info);
 static napi_value js_datagram_reader(napi_env env, napi_callback_info info);
 static napi_value js_watch_datagrams(napi_env env, napi_callback_info info);
 static napi_value js_send_batch(napi_env env, napi_callback_info info);
+static napi_value js_loop_now(napi_env env, napi_callback_info info);
+static napi_value js_hrtime_ms(napi_env env, napi_callback_info info);
+static napi_value js_deadline_timer(napi_env env, napi_callback_info info);
+static napi_value js_deadline_timer_start(napi_env env, napi_callback_info info);
+static napi_value js_deadline_timer_stop(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports)
 {
@@ -758,6 +769,9 @@ static napi_value init(napi_env env, napi_value exports)
         FN("sdNotify", js_sd_notify),
         FN("datagramReader", js_datagram_reader), FN("watchDatagrams", js_watch_datagrams),
         FN("sendBatch", js_send_batch),
+        FN("loopNow", js_loop_now), FN("hrtimeMs", js_hrtime_ms),
+        FN("deadlineTimer", js_deadline_timer), FN("deadlineTimerStart", js_deadline_timer_start),
+        FN("deadlineTimerStop", js_deadline_timer_stop),
         { "errno", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
         { "signals", NULL, NULL, NULL, NULL, NULL, napi_enumerable, NULL },
     };
@@ -1214,4 +1228,141 @@ static napi_value js_send_batch(napi_env env, napi_callback_info info)
         return num(env, td_send_batch_to(fd, buf, (const uint32_t *)lens, dests, (unsigned)count));
     }
     return num(env, td_send_batch(fd, buf, (const uint32_t *)lens, (unsigned)count));
+}
+
+/* ---- the loop's clock and one re-armable timer ----
+ * Under a hypervisor without a vDSO clock (the test VM's HPET) every clock_gettime is a
+ * syscall, and Node's setTimeout reads the clock on each call (uv_update_time) and cannot take
+ * back a libuv timer it armed (clearTimeout leaves it to fire and find nothing). The broker's
+ * deadline timer is re-armed after most wake-ups, so it gets one uv timer of its own, armed
+ * relative to the loop time libuv read when it woke (uv_now), which is also the clock reading
+ * the broker needs for the turn. */
+struct deadline_timer {
+    napi_env env;
+    napi_ref cb;
+    napi_async_context actx;
+    uv_timer_t timer;
+};
+
+/* loopNow(): uv_now, the loop time in ms as libuv read it at this turn's wake-up (no clock
+ * read). */
+static napi_value js_loop_now(napi_env env, napi_callback_info info)
+{
+    uv_loop_t *loop;
+    napi_value v;
+    (void)info;
+    CHECK(napi_get_uv_event_loop(env, &loop));
+    CHECK(napi_create_double(env, (double)uv_now(loop), &v));
+    return v;
+}
+
+/* hrtimeMs(): uv_hrtime in ms (a clock read): the clock uv_now comes from, so JS can map loop
+ * times onto performance.now(). */
+static napi_value js_hrtime_ms(napi_env env, napi_callback_info info)
+{
+    napi_value v;
+    (void)info;
+    CHECK(napi_create_double(env, (double)uv_hrtime() / 1e6, &v));
+    return v;
+}
+
+static void on_deadline_timer(uv_timer_t *t)
+{
+    struct deadline_timer *d = t->data;
+    napi_handle_scope scope;
+    napi_value cb, global, result, exc;
+    bool pending = false;
+    if (!d->cb || napi_open_handle_scope(d->env, &scope) != napi_ok)
+        return;
+    if (napi_get_reference_value(d->env, d->cb, &cb) == napi_ok && cb && napi_get_global(d->env, &global) == napi_ok) {
+        if (napi_make_callback(d->env, d->actx, global, cb, 0, NULL, &result) != napi_ok) {
+            napi_is_exception_pending(d->env, &pending);
+            if (pending && napi_get_and_clear_last_exception(d->env, &exc) == napi_ok)
+                napi_fatal_exception(d->env, exc);
+        }
+    }
+    napi_close_handle_scope(d->env, scope);
+}
+
+static void on_deadline_timer_closed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void deadline_timer_close(struct addon *a)
+{
+    struct deadline_timer *d = a->timer;
+    if (!d)
+        return;
+    a->timer = NULL;
+    uv_timer_stop(&d->timer);
+    if (d->cb)
+        napi_delete_reference(d->env, d->cb);
+    if (d->actx)
+        napi_async_destroy(d->env, d->actx);
+    d->cb = NULL;
+    d->actx = NULL;
+    uv_close((uv_handle_t *)&d->timer, on_deadline_timer_closed);
+}
+
+/* deadlineTimer(cb): the addon's one re-armable timer calls cb (a second call replaces cb);
+ * stopped until deadlineTimerStart. Like setTimeout, an armed timer keeps the process alive.
+ * 0 or -errno. */
+static napi_value js_deadline_timer(napi_env env, napi_callback_info info)
+{
+    struct addon *a = get_addon(env);
+    struct deadline_timer *d;
+    napi_valuetype t;
+    napi_value name;
+    uv_loop_t *loop;
+    GET_ARGS(1);
+    CHECK(napi_typeof(env, argv[0], &t));
+    if (t != napi_function)
+        return type_error(env, "tdnative.deadlineTimer: expected a callback function");
+    if (!a)
+        return num(env, -EINVAL);
+    if (!(d = a->timer)) {
+        CHECK(napi_get_uv_event_loop(env, &loop));
+        if (!(d = calloc(1, sizeof *d)))
+            return num(env, -ENOMEM);
+        uv_timer_init(loop, &d->timer);
+        d->timer.data = d;
+        d->env = env;
+        a->timer = d;
+    }
+    if (d->cb)
+        napi_delete_reference(env, d->cb);
+    if (d->actx)
+        napi_async_destroy(env, d->actx);
+    d->cb = NULL;
+    d->actx = NULL;
+    CHECK(napi_create_reference(env, argv[0], 1, &d->cb));
+    CHECK(napi_create_string_utf8(env, "tdnative.deadlineTimer", NAPI_AUTO_LENGTH, &name));
+    CHECK(napi_async_init(env, NULL, name, &d->actx));
+    return num(env, 0);
+}
+
+/* deadlineTimerStart(ms): (re)arms the timer ms after the loop time (loopNow), replacing an
+ * armed time. 0, or -EINVAL without deadlineTimer or for a negative or non-finite ms. */
+static napi_value js_deadline_timer_start(napi_env env, napi_callback_info info)
+{
+    struct addon *a = get_addon(env);
+    double ms;
+    GET_ARGS(1);
+    if (napi_get_value_double(env, argv[0], &ms) != napi_ok)
+        return type_error(env, "tdnative.deadlineTimerStart: expected a number");
+    if (!a || !a->timer || !(ms >= 0) || ms > 1e12)
+        return num(env, -EINVAL);
+    uv_timer_start(&a->timer->timer, on_deadline_timer, (uint64_t)ceil(ms), 0);
+    return num(env, 0);
+}
+
+/* deadlineTimerStop(): disarms it (it does not fire for the time it had). 0. */
+static napi_value js_deadline_timer_stop(napi_env env, napi_callback_info info)
+{
+    struct addon *a = get_addon(env);
+    (void)info;
+    if (a && a->timer)
+        uv_timer_stop(&a->timer->timer);
+    return num(env, 0);
 }

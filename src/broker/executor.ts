@@ -5,7 +5,7 @@ import type { Endpoint, Native } from '../native.js';
 import { ActionQueue } from '../runtime/action-queue.js';
 import type { DatagramBatch, DatagramReader, DatagramSender } from '../runtime/datagram-batch.js';
 import { ipv4Number } from '../ip-text.js';
-import type { Loop } from '../runtime/loop.js';
+import type { DeadlineTimer, Loop } from '../runtime/loop.js';
 import type { Action, SetupResult, SocketRef, TunnelSetup } from './actions.js';
 import type { BrokerCore } from './broker.js';
 import { formatHostPort, ipFamily } from '../protocol/ip-address.js';
@@ -66,6 +66,9 @@ export class BrokerDriver {
   private readonly buf = new Uint8Array(RECV_BUFFER);
   private timer: unknown = null;
   private timerAt = Infinity;
+  /** The runtime's re-armable timer for the core's next deadline, when it has one (else
+   *  setTimer: `timer`); timerAt is the deadline it is armed for. */
+  private readonly deadline: DeadlineTimer | null;
   /** A failing action is logged as an internal error and the drain goes on. */
   private readonly queue = new ActionQueue<Action>(
     (a) => this.execute(a),
@@ -105,6 +108,10 @@ export class BrokerDriver {
   ) {
     if (reader && reader.start((b) => this.onBatch(b)) < 0) this.reader = undefined;
     if (this.reader && typeof this.reader.sendBatch === 'function') this.sender = this.reader as DatagramSender;
+    this.deadline = loop.deadlineTimer?.(() => {
+      this.timerAt = Infinity;
+      this.tick(this.turnNow());
+    }) ?? null;
   }
 
   /** Deletes the kernel tunnels left in our id range by an earlier run (a killed broker's
@@ -194,6 +201,8 @@ export class BrokerDriver {
     }
     if (this.timer !== null) this.loop.cancelTimer(this.timer);
     this.timer = null;
+    this.deadline?.stop();
+    this.timerAt = Infinity;
     const hooksBefore = { started: this.jobs.startedCount, killed: this.jobs.killedCount };
     const actions = this.core.shutdown(t0);
     const sends = actions.filter((a) => a.type === 'send');
@@ -531,6 +540,16 @@ export class BrokerDriver {
   private reschedule(now?: number): void {
     if (this.stopping) return;
     const at = this.core.nextDeadline();
+    if (this.deadline) {
+      // the runtime's re-armable timer: moved to the next deadline, later ones too (a read that
+      // served the deadlines ahead of it leaves no wake-up behind), armed relative to the
+      // turn's clock, as libuv arms it
+      if (at === this.timerAt) return;
+      this.timerAt = at;
+      if (Number.isFinite(at)) this.deadline.arm(at - this.turnNow());
+      else this.deadline.stop();
+      return;
+    }
     if (this.timer !== null && this.timerAt <= at) return;
     if (this.timer !== null) this.loop.cancelTimer(this.timer);
     this.timer = null;
@@ -542,6 +561,11 @@ export class BrokerDriver {
       this.timerAt = Infinity;
       this.tick(this.loop.now());
     });
+  }
+
+  /** The clock of this loop turn (no clock read where the runtime has it). */
+  private turnNow(): number {
+    return this.loop.turnNow ? this.loop.turnNow() : this.loop.now();
   }
 
   /** Runs the core's deadlines due at `now` (within aheadMs after it when given, else the
@@ -588,7 +612,7 @@ export class BrokerDriver {
    *  dropped. A listener datagram is handed its age (receive queue + time since the read) and a
    *  clock reading of its own: tunnel creations in the same batch take time. */
   private onBatch(b: DatagramBatch): void {
-    const now = this.loop.now();
+    const now = this.turnNow();
     let deferred = 0;
     let tunnelItems = 0;
     this.inBatch = true;

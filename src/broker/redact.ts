@@ -4,7 +4,7 @@
 // through it has its IPv4 and IPv6 addresses replaced by HIDDEN_IP, except the broker's own
 // (listening) addresses, which operators need to see.
 import { formatIpv6, parseIpv6 } from '../protocol/ip-address.js';
-import type { Loop, LogLevel } from '../runtime/loop.js';
+import type { DeadlineTimer, Loop, LogLevel } from '../runtime/loop.js';
 import { listenAddresses } from './config.js';
 import { HIDDEN_IP } from './hooks.js';
 
@@ -79,6 +79,14 @@ export class RedactingLoop implements Loop {
 
   now(): number {
     return this.inner.now();
+  }
+
+  turnNow(): number {
+    return this.inner.turnNow ? this.inner.turnNow() : this.inner.now();
+  }
+
+  deadlineTimer(cb: () => void): DeadlineTimer | null {
+    return this.inner.deadlineTimer?.(cb) ?? null;
   }
 
   onSignal(signal: number, cb: () => void): void {

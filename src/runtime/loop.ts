@@ -11,6 +11,13 @@ export interface Loop {
   cancelTimer(handle: unknown): void;
   /** Monotonic milliseconds. */
   now(): number;
+  /** The clock as of this loop turn's wake-up, without reading the clock (a syscall where the
+   *  vDSO cannot be used): now()'s domain, never ahead of it. Absent: use now(). */
+  turnNow?(): number;
+  /** The runtime's one re-armable timer, calling cb: arm(ms) fires ms after turnNow(), and
+   *  arming again (earlier or later) replaces the time armed before without a wake-up for it.
+   *  Absent or null: use setTimer. */
+  deadlineTimer?(cb: () => void): DeadlineTimer | null;
   /** Installs a handler for SIGTERM/SIGINT/SIGHUP... (signal numbers per platform are the same
    *  for these on x86 and MIPS: HUP 1, INT 2, TERM 15). */
   onSignal(signal: number, cb: () => void): void;
@@ -19,4 +26,9 @@ export interface Loop {
   print(text: string): void;
   /** Ends the process with the given code. */
   exit(code: number): never;
+}
+
+export interface DeadlineTimer {
+  arm(ms: number): void;
+  stop(): void;
 }

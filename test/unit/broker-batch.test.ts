@@ -9,6 +9,7 @@ import type { Endpoint } from '../../src/native.js';
 import { DatagramBatch, HandedDatagramReader, type HandedDatagram } from '../../src/runtime/datagram-batch.js';
 import * as m from '../../src/protocol/messages.js';
 import { CFG, CLIENT, ERRNO, rig } from './broker-fakes.js';
+import { DeadlineFakeLoop, type FakeLoop } from './fake-loop.js';
 
 type Item = HandedDatagram;
 
@@ -35,8 +36,8 @@ class DeferringReader extends FakeReader {
 }
 
 /** A broker with the fake reader (batched) or without (per-datagram), one tunnel up. */
-function upRig(batched: boolean, reader: FakeReader = new FakeReader()) {
-  const r = rig(CFG, batched ? { reader } : {});
+function upRig(batched: boolean, reader: FakeReader = new FakeReader(), loop?: FakeLoop) {
+  const r = rig(CFG, batched ? { reader, loop } : { loop });
   r.driver.openListeners();
   const feed = (items: Item[]): void => {
     if (batched) return reader.turn(items);
@@ -201,7 +202,6 @@ test('shutdown stops the listeners in the reader', () => {
   assert.not.ok(r.reader.watched.has(11));
 });
 
-test.run();
 
 test('a deferring reader: the deadlines due before the next read are served in the read that came first, each once', () => {
   const AHEAD = 500;
@@ -224,3 +224,30 @@ test('a deferring reader: the deadlines due before the next read are served in t
   assert.is(ahead.byTimer.length, 0, 'and nothing twice when the deadline comes');
   assert.is(ahead.next, plain.next, 'the schedule after it is the same (ticked as of its own deadline)');
 });
+
+test('with the runtime\'s re-armable timer: armed for the next deadline, moved later when a read served the ones ahead (no wake-up left behind)', () => {
+  const loop = new DeadlineFakeLoop();
+  const r = upRig(true, new DeferringReader(500), loop);
+  const due = r.core.nextDeadline();
+  assert.is(loop.deadlineAt, due, 'armed for the core\'s next deadline');
+  r.loop.advance(due - 300 - r.loop.t);
+  const before = r.native.sent.length;
+  r.reader.turn([[TUNNEL_FD, m.encodeClientKeepalive(1)]]);
+  assert.ok(r.native.sent.length > before, 'the read served what was due before the next read');
+  const next = r.core.nextDeadline();
+  assert.ok(next > due + 300, `the next deadline ${next - due} ms after the served one`);
+  assert.is(loop.deadlineAt, next, 'the timer moved to it');
+  const fires = loop.deadlineFires;
+  r.loop.advance(400);
+  assert.is(loop.deadlineFires, fires, 'no wake-up at the served deadline');
+  // and it fires at the next one and serves it
+  const sent = r.native.sent.length;
+  r.loop.advance(next - r.loop.t);
+  assert.is(loop.deadlineFires, fires + 1);
+  assert.ok(r.native.sent.length > sent || r.core.nextDeadline() > next, 'the deadline was served');
+  assert.is(loop.deadlineAt, r.core.nextDeadline(), 'and re-armed for the one after');
+  r.driver.shutdown(1000, () => {});
+  assert.is(loop.deadlineAt, Infinity, 'stopped at shutdown');
+});
+
+test.run();

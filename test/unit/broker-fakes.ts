@@ -78,8 +78,8 @@ export const CLIENT: Endpoint = { ip: '198.51.100.7', port: 40000 };
 
 /** opts.pidfd: hook exits arrive on a pidfd; otherwise (the default) pidWatch fails with ENOSYS
  *  and the job runner polls waitPid, as on a kernel without pidfd_open. */
-export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number; pidfd?: boolean; reader?: DatagramReader } = {}) {
-  const loop = new FakeLoop();
+export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number; pidfd?: boolean; reader?: DatagramReader; loop?: FakeLoop } = {}) {
+  const loop = opts.loop ?? new FakeLoop();
   const native = new FakeNative(loop);
   if (!opts.pidfd) native.pidWatchResult = -ERRNO.ENOSYS;
   for (const p of ['/up', '/predown', '/down']) native.behaviour.set(p, { ms: 200, code: 0 });

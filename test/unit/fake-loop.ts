@@ -1,7 +1,7 @@
 // The Loop fake of the driver suites (broker-runtime, broker-hardening, broker-load through
 // broker-fakes.ts; client-driver): a manual clock with timers run in time order, readiness
 // callbacks by fd, recorded signal handlers and log lines.
-import type { Loop, LogLevel } from '../../src/runtime/loop.js';
+import type { DeadlineTimer, Loop, LogLevel } from '../../src/runtime/loop.js';
 
 export class FakeLoop implements Loop {
   t = 1_000_000;
@@ -52,5 +52,36 @@ export class FakeLoop implements Loop {
       due.cb();
     }
     this.t = end;
+  }
+}
+
+/** A FakeLoop with the Node runtime's re-armable deadline timer: one entry among the timers,
+ *  replaced when armed again; `deadlineFires` counts its wake-ups. */
+export class DeadlineFakeLoop extends FakeLoop {
+  deadlineFires = 0;
+  deadlineAt = Infinity;
+  private deadlineId: unknown = null;
+  turnNow(): number {
+    return this.t;
+  }
+  deadlineTimer(cb: () => void): DeadlineTimer {
+    const stop = (): void => {
+      if (this.deadlineId !== null) this.cancelTimer(this.deadlineId);
+      this.deadlineId = null;
+      this.deadlineAt = Infinity;
+    };
+    return {
+      arm: (ms) => {
+        stop();
+        this.deadlineAt = this.t + Math.max(0, ms);
+        this.deadlineId = this.setTimer(Math.max(0, ms), () => {
+          this.deadlineId = null;
+          this.deadlineAt = Infinity;
+          this.deadlineFires++;
+          cb();
+        });
+      },
+      stop,
+    };
   }
 }

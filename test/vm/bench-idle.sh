@@ -3,7 +3,7 @@
 # path with those environment variables; NODE_FLAGS=--a+--b among them are node's own flags) in turn holds 100 tunnels of
 # the load generator (no hooks, INFO); after 30 s of settling its CPU (utime+stime, /proc) over
 # TD_BENCH_IDLE_S (60) s, then (TD_IDLE_TRACE=1, default) `strace -c -f` for 20 s: syscalls and
-# epoll_wait returns (= wake-ups) per minute, and `perf record -a` (cpu-clock) for 20 s when perf
+# epoll_wait returns (= wake-ups) per minute, a 5 s `strace -tt` timeline (timeline-<name>-<round>.txt), and `perf record -a` (cpu-clock) for 20 s when perf
 # works in the guest: where the guest's CPU went (kernel/user, by symbol). Rounds: TD_IDLE_ROUNDS
 # (1): the brokers alternate, round after round, so a drift of the host load hits all of them.
 #   VM_NAME=broker-idle-x TD_IDLE_BINS="base=build/base/bin/tunneldigger-broker this=bin/tunneldigger-broker" \
@@ -108,6 +108,9 @@ while [ "$r" -le "$ROUNDS" ]; do
         echo "bench-idle: $name round $r: syscalls in 20 s (strace -c -f; x3 = per minute):"
         sed -n '1,/^----.*total/p' "$W/strace-$name-$r.txt" | head -n 20
         grep total "$W/strace-$name-$r.txt"
+        # a timeline of 5 s (strace -tt): which wake-up comes from what (timers, reads, sends)
+        timeout -s INT 5 strace -f -tt -qq -p "$TD_BROKER_PID" -o "$W/timeline-$name-$r.txt" > /dev/null 2>&1
+        echo "bench-idle: $name round $r: 5 s timeline of syscalls in $W/timeline-$name-$r.txt ($(wc -l < "$W/timeline-$name-$r.txt") lines)"
         if [ "$perf_ok" = 1 ]; then
           perf record -q -a -e cpu-clock -F 499 -o "$W/perf-$name-$r.data" -- sleep 20 > /dev/null 2>&1
           echo "bench-idle: $name round $r: perf, whole guest, 20 s, by process and dso:"

@@ -1,24 +1,42 @@
 // Loop (src/runtime/loop.ts) on the Node event loop: fd readiness through the addon's uv_poll
 // watchers, setTimeout timers, performance.now() as the monotonic clock, process signals, and
-// log lines on stderr filtered by level.
+// log lines on stderr filtered by level. With the addon's clock functions also the loop's own
+// time (uv_now, mapped onto performance.now()) and its one re-armable uv timer.
 import { constants } from 'node:os';
 import { performance } from 'node:perf_hooks';
-import type { Loop, LogLevel } from '../loop.js';
+import type { DeadlineTimer, Loop, LogLevel } from '../loop.js';
 
 export interface FdWatcher {
   watch(fd: number, cb: () => void): number;
   unwatch(fd: number): void;
 }
 
+/** The addon's loop clock and deadline timer (qjs-native/td_napi.c). */
+export interface LoopClock {
+  /** uv_now: ms of libuv's clock as read at this turn's wake-up. */
+  loopNow(): number;
+  /** uv_hrtime in ms (reads the clock). */
+  hrtimeMs(): number;
+  deadlineTimer(cb: () => void): number;
+  deadlineTimerStart(ms: number): number;
+  deadlineTimerStop(): number;
+}
+
 const RANK: Record<LogLevel, number> = { error: 0, warning: 1, info: 2, debug: 3 };
 const LABEL: Record<LogLevel, string> = { error: 'ERROR', warning: 'WARNING', info: 'INFO', debug: 'DEBUG' };
 
 export class NodeLoop implements Loop {
+  /** performance.now() minus libuv's clock: both CLOCK_MONOTONIC, so a constant (read in this
+   *  order it errs low by the µs between the two reads, so turnNow() is never ahead). */
+  private readonly clockOffset: number;
+
   constructor(
-    private readonly watcher: FdWatcher,
+    private readonly watcher: FdWatcher & Partial<LoopClock>,
     public level: LogLevel = 'info',
     private readonly write: (line: string) => void = (line) => process.stderr.write(line),
-  ) {}
+  ) {
+    this.clockOffset = typeof watcher.hrtimeMs === 'function' ? performance.now() - watcher.hrtimeMs() : NaN;
+  }
 
   onReadable(fd: number, cb: (() => void) | null): void {
     if (cb === null) {
@@ -39,6 +57,18 @@ export class NodeLoop implements Loop {
 
   now(): number {
     return performance.now();
+  }
+
+  /** uv_now mapped onto now(): at most ~1 ms behind the wake-up (uv_now is whole ms). Not
+   *  ahead of now(). Without the addon's clock: now(). */
+  turnNow(): number {
+    return Number.isNaN(this.clockOffset) ? performance.now() : this.watcher.loopNow!() + this.clockOffset;
+  }
+
+  deadlineTimer(cb: () => void): DeadlineTimer | null {
+    const w = this.watcher;
+    if (Number.isNaN(this.clockOffset) || typeof w.deadlineTimer !== 'function' || w.deadlineTimer(cb) < 0) return null;
+    return { arm: (ms) => { w.deadlineTimerStart!(Math.max(0, ms)); }, stop: () => { w.deadlineTimerStop!(); } };
   }
 
   onSignal(signal: number, cb: () => void): void {

@@ -1,10 +1,11 @@
 // Loads the Node-API build of the C core (build/node/tdnative.node, made by mk/native.mk).
 // TD_NATIVE_ADDON overrides the path (installed layouts, tests against another build).
 import { createRequire } from 'node:module';
+import type { LoopClock } from './loop.js';
 import { fileURLToPath } from 'node:url';
 import type { Native } from '../../native.js';
 
-export interface NodeNative extends Native {
+export interface NodeNative extends Native, LoopClock {
   /** Calls cb from the Node event loop whenever fd is readable (uv_poll). Replaces an earlier
    *  callback for the same fd. Returns 0 or -errno (e.g. -EPERM for a regular file).
    *  An exception thrown by cb becomes a process 'uncaughtException'. close(fd) unwatches. */
