@@ -469,7 +469,7 @@ export class BrokerCore {
   tick(now: number, aheadMs = this.slackMs): Action[] {
     const out: Action[] = [];
     // the keepalives (shared sends) of all tunnels due now go last, together: the driver can
-    // send them in one batch through the listener (tunnel.ts KEEPALIVE_GRID_MS)
+    // send them in one batch through the listener (executor.ts, shared-send.ts)
     const shared: Action[] = [];
     const until = now + aheadMs;
     while (this.timers.peekAt() <= until) {

@@ -1,8 +1,9 @@
-// Keepalives through the listener (docs/performance.md "Broker idle"): a tunnel's socket is bound
-// to the address and port of the listener its PREPARE came in on and connected to the client, so
-// a datagram sent on the listener to the client's endpoint has the same source, destination and
-// payload on the wire. Sent that way, the keepalives of one timer tick (KEEPALIVE_GRID_MS in
-// tunnel.ts) for many tunnels go to the kernel in one sendmmsg instead of one send per tunnel.
+// Keepalives through the listener (docs/performance.md "Keepalives in one sendmmsg"): a tunnel's
+// socket is bound to the address and port of the listener its PREPARE came in on and connected
+// to the client, so a datagram sent on the listener to the client's endpoint has the same
+// source, destination and payload on the wire. Sent that way, the keepalives of one tick (the
+// timer's, or a deferred read's with the deadlines due before the next read) for many tunnels
+// go to the kernel in one sendmmsg instead of one send per tunnel.
 import type { Endpoint } from '../native.js';
 import { packDestination } from '../runtime/datagram-batch.js';
 import { parseIpv4, parseIpv6 } from '../protocol/ip-address.js';
