@@ -1,7 +1,8 @@
 // Load generator: N simulated tunneldigger clients in one Node process (bench/README.md,
 // "Load generator"). Each client is our client core (or the original client's main loop, see
 // sim.ts) with its own UDP socket from the native addon, watched by the Node event loop; one
-// 500 ms timer ticks them all, as the client driver's timer does. --kernel also creates the
+// 500 ms timer ticks them all (--spread: in slices; --deadlines: each at its own deadline, from a
+// heap, as our client's driver arms its timer; schedule.ts). --kernel also creates the
 // client-side kernel tunnel and session through the project's netlink code.
 //
 // Broker-side figures come from the broker itself: CPU (utime+stime) and VmRSS from /proc, and
@@ -16,6 +17,7 @@ import { decodeError, isFrame, parseFrame } from '../../src/protocol/messages.js
 import { formatHostPort } from '../../src/protocol/ip-address.js';
 import { native } from '../../src/runtime/node/native.js';
 import { HELP, OptionError, parseLoadOptions, type LoadOptions } from './options.js';
+import { ClientScheduler } from './schedule.js';
 import { createSim, type Sim } from './sim.js';
 import {
   alive, brokerCounters, percentile, procChildCount, procCpu, procFdCount, procRssKiB, type BrokerCounters, type ProcCpu,
@@ -25,6 +27,9 @@ const TICK_MS = 500;
 /** --spread: the tick period in this many slices. */
 const SPREAD_SLICES = 25;
 const SETTLE_MS = 2_000;
+/** --deadlines: the clients due within this much after the earliest are ticked together (our
+ *  client's keepalive has 1 s of slack). */
+const DEADLINE_SLACK_MS = 20;
 /** Longest wait for the broker to close the tunnels after teardown. */
 const TEARDOWN_WAIT_MS = 60_000;
 /** Longest wait for one broker sample (its SIGUSR1 counters; brokerCounters' default). */
@@ -43,6 +48,8 @@ interface Slot {
   closing: boolean;
   queue: Action[];
   busy: boolean;
+  /** --deadlines: the earliest deadline of this client in the scheduler's heap. */
+  scheduledAt: number;
 }
 
 const say = (line: string): void => void process.stdout.write(`loadgen: ${line}\n`);
@@ -72,13 +79,17 @@ class LoadGen {
   private readonly buf = new Uint8Array(2048);
   private readonly from = { ip: '', port: 0 };
   private lastLossAt = -1;
+  /** --deadlines: the clients' next deadlines and the one timer for the earliest. */
+  readonly scheduler = new ClientScheduler<Slot>();
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timerAt = Infinity;
 
   constructor(readonly o: LoadOptions) {
     this.kernel = o.kernel ? new NetlinkKernel(native) : null;
     for (let i = 0; i < o.clients; i++) {
       this.slots.push({
         i, sim: this.newSim(i), fd: -1, started: false, startAt: 0, attemptAt: 0, firstUpAt: -1, up: false,
-        closing: false, queue: [], busy: false,
+        closing: false, queue: [], busy: false, scheduledAt: Infinity,
       });
     }
   }
@@ -128,6 +139,7 @@ class LoadGen {
     this.close(s);
     this.churned++;
     s.sim = this.newSim(s.i);
+    s.scheduledAt = Infinity;
     this.run(s, s.sim.start(this.now()));
   }
 
@@ -141,6 +153,31 @@ class LoadGen {
       s.busy = false;
     }
     this.observe(s);
+    if (this.o.deadlines && s.started) {
+      this.scheduler.schedule(s, this.now());
+      this.arm();
+    }
+  }
+
+  /** --deadlines: the one timer, armed for the earliest deadline of the heap. */
+  private arm(): void {
+    const at = this.scheduler.nextAt();
+    if (at >= this.timerAt) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.timerAt = Infinity;
+      this.scheduler.runDue(this.now(), DEADLINE_SLACK_MS, (s, now) => this.run(s, s.sim.tick(now)));
+      this.arm();
+    }, Math.max(0, at - this.now()));
+  }
+
+  /** --deadlines: no more ticks (the end of the run). */
+  stopDeadlines(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
   }
 
   private observe(s: Slot): void {
@@ -370,9 +407,10 @@ export async function main(argv: string[]): Promise<number> {
   // CLOCK_MONOTONIC µs of the phases, to cut a broker CPU profile (node --cpu-prof) into them
   const marks: Record<string, number> = {};
   const before = await sampleBroker(o, g);
-  // --spread: every client is still ticked every TICK_MS, at its own phase
+  // --spread: every client is still ticked every TICK_MS, at its own phase; --deadlines: no
+  // shared tick (each client's run() schedules it)
   let slice = 0;
-  const ticker = o.spread
+  const ticker = o.deadlines ? null : o.spread
     ? setInterval(() => { g.tickSlice(slice, SPREAD_SLICES); slice = (slice + 1) % SPREAD_SLICES; }, TICK_MS / SPREAD_SLICES)
     : setInterval(() => g.tickAll(), TICK_MS);
   let progress: ReturnType<typeof setInterval> | null = null;
@@ -434,7 +472,8 @@ export async function main(argv: string[]): Promise<number> {
       // a broker still busy closing may answer SIGUSR1 late: a missed sample is no answer
     } while ((!afterTeardown?.log || afterTeardown.log.tunnels !== 0) && g.now() < end);
   }
-  clearInterval(ticker);
+  if (ticker) clearInterval(ticker);
+  g.stopDeadlines();
   if (progress) clearInterval(progress);
   marks.end = mono();
 

@@ -40,6 +40,9 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
   --spread             tick the clients in 25 slices of the 500 ms period (one every 20 ms)
                        instead of all together: their keepalives reach the broker one by one,
                        as a real fleet's do (default: all clients on one tick)
+  --deadlines          tick each client at its own next deadline (one timer for the earliest of
+                       a heap, as our client's driver), not on a shared tick: idle clients cost
+                       their keepalives only (for thousands of clients); overrides --spread
   --verbose            print the simulated clients' warnings and errors
   -h, --help           this text
 `;
@@ -70,6 +73,8 @@ export interface LoadOptions {
   verbose: boolean;
   /** Clients ticked in slices over the tick period, not all together. */
   spread: boolean;
+  /** Each client ticked at its own next deadline (schedule.ts). */
+  deadlines: boolean;
   stopSignal: 'SIGTERM' | 'SIGKILL' | null;
   stopWaitS: number;
 }
@@ -145,7 +150,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   const o: LoadOptions = {
     brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, limitKbps: 0, sources: [],
     upTimeoutS: 60, durationS: 0, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
-    ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false, spread: false,
+    ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false, spread: false, deadlines: false,
     stopSignal: null, stopWaitS: 90,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -188,6 +193,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--no-teardown': o.teardown = false; break;
       case '--verbose': o.verbose = true; break;
       case '--spread': o.spread = true; break;
+      case '--deadlines': o.deadlines = true; break;
       case '--stop-broker': {
         const v = val().toUpperCase().replace(/^SIG/, '');
         if (v !== 'TERM' && v !== 'KILL') throw new OptionError(`--stop-broker: '${v}' is not TERM or KILL`);

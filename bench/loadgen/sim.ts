@@ -27,6 +27,8 @@ export interface Sim {
   readonly ctx: BrokerContext;
   start(now: number): Action[];
   tick(now: number): Action[];
+  /** Earliest time at which tick() has something to do (Infinity: only an event can make work). */
+  nextDeadline(): number;
   /** fam: the family of the socket it came in on (the broker's). */
   feed(data: Uint8Array, now: number, fam?: Family): Action[];
   opened(gen: number, r: OpenResult, now: number): Action[];
@@ -64,6 +66,7 @@ export class OursSim implements Sim {
 
   start(now: number): Action[] { return this.core.start(now); }
   tick(now: number): Action[] { return this.core.tick(now); }
+  nextDeadline(): number { return this.core.nextDeadline(); }
   feed(data: Uint8Array, now: number, fam?: Family): Action[] { return this.core.feed(0, data, now, fam); }
   opened(gen: number, r: OpenResult, now: number): Action[] { return this.core.opened(0, gen, r, now); }
   connected(gen: number, fam: Family, error: string | null, now: number): Action[] { return this.core.connected(0, gen, fam, error, now); }
@@ -108,6 +111,23 @@ export class OriginalSim implements Sim {
     }
     if (this.phase !== 'done') this.ctx.tick(now, out);
     return this.check(now, out);
+  }
+
+  nextDeadline(): number {
+    switch (this.phase) {
+      case 'pause':
+        return this.at;
+      case 'done':
+        return Infinity;
+      case 'round':
+      case 'selected': {
+        // the selection window, the 15 s give-up
+        const c = this.ctx.nextDeadline();
+        return c < this.at ? c : this.at;
+      }
+      default:
+        return this.ctx.nextDeadline();
+    }
   }
 
   feed(data: Uint8Array, now: number, fam?: Family): Action[] {

@@ -8,6 +8,7 @@ import { ClientErrorCode, MessageType, timers } from '../../src/protocol/constan
 import * as m from '../../src/protocol/messages.js';
 import { OptionError, parseLoadOptions, parseSources } from '../../bench/loadgen/options.js';
 import { ORIGINAL_NO_ANSWER_PAUSE_MS, OriginalSim, OursSim, type Sim, type SimConfig } from '../../bench/loadgen/sim.js';
+import { ClientScheduler, MIN_RETRY_MS } from '../../bench/loadgen/schedule.js';
 import { alive, brokerCounters, parseBrokerLog, parseProcStat, percentile, procChildCount, procFdCount } from '../../bench/loadgen/stats.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -272,6 +273,84 @@ test('profile-summary: addon time goes to the category of its JS caller, else by
   assert.is(category([f('decodePrepare', `${B}/protocol/messages.js`)]), 'broker/protocol JS');
   assert.is(category([f('(garbage collector)')]), 'GC');
   assert.is(category([f('listOnTimeout', 'node:internal/timers')]), 'other JS (node internals, timers)');
+});
+
+/** A client of the scheduler tests: a sim and what it sent (time, message type). */
+interface Driven { sim: Sim; scheduledAt: number; sent: [number, number][]; opens: number }
+
+/** Executes a sim's actions as the load generator does without a broker that answers: a socket
+ *  opens and connects at once, sends are recorded. */
+function drive(c: Driven, out: Action[], now: number): void {
+  for (const a of out) {
+    if (a.a === 'open') {
+      c.opens++;
+      drive(c, c.sim.opened(a.gen, [{ ip: CFG.host, port: CFG.port }], now), now);
+    } else if (a.a === 'connect') drive(c, c.sim.connected(a.gen, 4, null, now), now);
+    else if (a.a === 'send') c.sent.push([now, a.data[4]]);
+  }
+}
+
+test('--deadlines: a client ticked only at its deadlines sends what one ticked every 10 ms sends, at the same times (within the slack)', () => {
+  const SLACK = 20;
+  const END = 60_000;
+  for (const make of [() => new OursSim(CFG, () => 0.5), () => new OriginalSim(CFG)]) {
+    // reference: ticked every 10 ms
+    const ref: Driven = { sim: make(), scheduledAt: Infinity, sent: [], opens: 0 };
+    drive(ref, ref.sim.start(0), 0);
+    let refTicks = 0;
+    for (let t = 10; t <= END; t += 10, refTicks++) drive(ref, ref.sim.tick(t), t);
+    // scheduled: the heap's earliest deadline, nothing in between
+    const sched = new ClientScheduler<Driven>();
+    const c: Driven = { sim: make(), scheduledAt: Infinity, sent: [], opens: 0 };
+    drive(c, c.sim.start(0), 0);
+    sched.schedule(c, 0);
+    let ticks = 0;
+    for (let t = sched.nextAt(); t <= END; t = sched.nextAt()) {
+      ticks += sched.runDue(t, SLACK, (x, now) => {
+        drive(x, x.sim.tick(now), now);
+        sched.schedule(x, now);
+      });
+    }
+    const name = c.sim.constructor.name;
+    assert.ok(ref.sent.length >= 6, `${name}: the reference retried (${ref.sent.length} sends)`);
+    assert.is(c.opens, ref.opens, `${name}: the same rounds`);
+    assert.equal(c.sent.map(([, type]) => type), ref.sent.map(([, type]) => type), `${name}: the same messages`);
+    c.sent.forEach(([t], i) => {
+      const d = t - ref.sent[i][0];
+      assert.ok(d >= -SLACK && d <= 10, `${name}: send ${i} at ${t} ms, the reference's at ${ref.sent[i][0]} ms`);
+    });
+    assert.ok(ticks < refTicks / 50, `${name}: ${ticks} ticks against ${refTicks}`);
+  }
+});
+
+test('ClientScheduler: ticks only the clients due, each once per pass; a client that stays due is retried later, not in the same pass', () => {
+  // fake clients whose deadline is a field
+  interface F { sim: { nextDeadline(): number }; scheduledAt: number; at: number; ticks: number }
+  const mk = (at: number): F => {
+    const f: F = { sim: { nextDeadline: () => f.at }, scheduledAt: Infinity, at, ticks: 0 };
+    return f;
+  };
+  const sched = new ClientScheduler<F>();
+  const fs = Array.from({ length: 1000 }, (_, i) => mk(1000 + i * 10)); // 1000 .. 10990
+  for (const f of fs) sched.schedule(f, 0);
+  assert.is(sched.nextAt(), 1000);
+  // at 1095 with 0 slack: the ten due (1000..1090), not the others
+  const n = sched.runDue(1095, 0, (f) => { f.ticks++; f.at += 5000; sched.schedule(f, 1095); });
+  assert.is(n, 10);
+  assert.equal(fs.filter((f) => f.ticks > 0).length, 10);
+  // a deadline moved later without a tick: its old entry is dropped on the way, no tick
+  fs[20].at = 20_000;
+  sched.schedule(fs[20], 1095);
+  assert.is(sched.runDue(1205, 0, (f) => { f.ticks++; f.at += 5000; sched.schedule(f, 1205); }), 10, 'ids 10..19 and not 20');
+  assert.is(fs[20].ticks, 0);
+  // a client whose tick leaves it due (waiting for something): one tick per pass, then retried
+  const stuck = mk(2000);
+  sched.schedule(stuck, 1205);
+  let passes = 0;
+  sched.runDue(2000, 0, (f) => { f.ticks++; passes++; sched.schedule(f, 2000); });
+  assert.is(stuck.ticks, 1, 'not spun within the pass');
+  assert.is(stuck.scheduledAt, 2000 + MIN_RETRY_MS, 'retried MIN_RETRY_MS later');
+  assert.ok(passes >= 1);
 });
 
 test.run();

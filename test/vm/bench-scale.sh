@@ -10,7 +10,7 @@
 #      creations, 0 stale after the teardown
 #   C  SIGKILL + restart with TD_SCALE_RESTART (1,000) tunnels (brought up at
 #      TD_SCALE_ARRIVAL_RATE/s): all back within 2 min, exactly N kernel tunnels afterwards
-#   D  TD_SCALE_N (10,000) control-only at TD_SCALE_RATE/s (20), held TD_SCALE_HOLD_S (600):
+#   D  TD_SCALE_N (10,000) control-only (load generator --deadlines) at TD_SCALE_RATE/s (20), held TD_SCALE_HOLD_S (600):
 #      keepalives on time (none timed out at the broker, no client lost), idle CPU per minute,
 #      RSS per tunnel; then SIGTERM with a session.down hook under hooks.max_concurrent
 #      (TD_SCALE_HOOK_CAP, 32): every client told, child processes under the cap, exit in 60 s
@@ -134,7 +134,8 @@ echo "bench-scale: guest load before D: $(guest_load)"
 memavail() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
 mem0=$(memavail)
 ( fleet_wait 1500 grep -q "tunnels up" "$W/d.out" && sleep 30 && memavail > "$W/memavail.held" ) &
-load_run_b d --clients "$N" --rate "$RATE" --up-timeout "$UPT" --settle 30 --duration "$HOLD" --stop-broker TERM --stop-wait 120 --uuid-prefix sd
+# --deadlines: the clients cost their own keepalives, not 2 ticks a second each (schedule.ts)
+load_run_b d --clients "$N" --rate "$RATE" --deadlines --up-timeout "$UPT" --settle 30 --duration "$HOLD" --stop-broker TERM --stop-wait 120 --uuid-prefix sd
 eval "$(load_vars d)"; eval "$(scale_vars d)"
 grep -v '^LOADGEN' "$W/d.out"
 downs=$(grep -c '^down ' "$W/hooks.log" 2>/dev/null || echo 0)

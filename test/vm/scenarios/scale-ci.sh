@@ -33,7 +33,8 @@ vm_check topo load_topo
 
 # --- 1: N held
 fleet_do broker-start load_broker max_tunnels=$((N + 100))
-load_run_bg held --clients "$N" --rate 10 --up-timeout 240 --duration 40 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker.log" --uuid-prefix sci
+# --deadlines: each client ticked at its own deadline (the load generator of the 10,000 hold)
+load_run_bg held --clients "$N" --rate 10 --deadlines --up-timeout 240 --duration 40 --broker-pid "$TD_BROKER_PID" --broker-log "$W/broker.log" --uuid-prefix sci
 lpid=$LOAD_PID
 # "all N tunnels up" or, after the up-timeout, "only K of N tunnels up": the hold begins
 if fleet_wait 400 grep -q "tunnels up" "$W/held.out"; then
