@@ -14,7 +14,7 @@
 #      keepalives on time (none timed out at the broker, no client lost), idle CPU per minute,
 #      RSS per tunnel; then SIGTERM with a session.down hook under hooks.max_concurrent
 #      (TD_SCALE_HOOK_CAP, 32): every client told, child processes under the cap, exit in 60 s
-# Knobs (env): the TD_SCALE_* above, TD_SCALE_UP_TIMEOUT (900 s: the wait for all clients after
+# Knobs (env): the TD_SCALE_* above, TD_SCALE_STEPS (the scenarios to run, default "A B C D"), TD_SCALE_UP_TIMEOUT (900 s: the wait for all clients after
 # the last arrival, in B-D), TD_SCALE_FD_UP_TIMEOUT (300 s, the same in A, where only the budget's
 # share can come up); VM_HOST_LOAD (the build machine's /proc/loadavg, from mk/bench.mk).
 VMTEST_SCENARIO=bench-scale
@@ -64,6 +64,8 @@ row() {
 per_s() { [ -n "$1" ] && [ -n "$2" ] && awk -v c="$1" -v s="$2" 'BEGIN { if (s > 0) printf "%.1f", c / s }'; }
 dup() { [ -n "$1" ] && echo $(( $1 - ($2 - ${3:-0}) )); }
 mib() { [ -n "$1" ] && calc "$1 / 1024" 1; }
+# step <X>: whether scenario X is among TD_SCALE_STEPS (default all: "A B C D")
+step() { case " ${TD_SCALE_STEPS:-A B C D} " in *" $1 "*) return 0 ;; esac; return 1; }
 
 echo "bench-scale: machine load (host) ${VM_HOST_LOAD:-unknown}; guest $(guest_load); $(nproc) vCPUs, $(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo) MiB"
 vm_check topo load_topo
@@ -74,6 +76,7 @@ EOF
 chmod +x "$W/down.sh"
 
 # --- A: fd limit 1,024, NFD arriving at 200/s
+if step A; then
 fleet_do a-broker scale_broker_fdlimit "$FDL" "$W/broker.log" max_tunnels=$((NFD + 100))
 room=$(scale_room "$W/broker.log")
 load_run_b a --clients "$NFD" --rate "$ARATE" --up-timeout "${TD_SCALE_FD_UP_TIMEOUT:-300}" --duration 10 --uuid-prefix sa
@@ -90,7 +93,10 @@ row "A: ulimit -n $FDL, $NFD arriving at $ARATE/s (room for $room)" "$lg_up_at_e
   "$(mib "$lg_rss_hold") MiB" "$sc_fds_hold" "up $lg_up_at_end, held $lg_held, refused $sc_refused_fd, $warn warning, $bad EMFILE"
 td_stop_broker
 
+fi
+
 # --- B: NK at once, kernel tunnels on both sides
+if step B; then
 fleet_do b-broker load_broker max_tunnels=$((NK + 100))
 load_run_b b --clients "$NK" --kernel --up-timeout "$UPT" --duration 5 --uuid-prefix sb
 eval "$(load_vars b)"; eval "$(scale_vars b)"
@@ -101,7 +107,10 @@ row "B: $NK at once, --kernel" "$NK" "${lg_all_up:-never} s" "$(per_s "$lg_creat
   "$(mib "$lg_rss_hold") MiB" "$sc_fds_hold" "never up $lg_never_up, created $lg_created, stale $(load_kernel_tunnels broker)+$(load_kernel_tunnels client)"
 td_stop_broker
 
+fi
+
 # --- C: SIGKILL + restart with NR tunnels (control only)
+if step C; then
 fleet_do c-broker load_broker max_tunnels=$((NR + 100))
 bpid=$TD_BROKER_PID
 load_run_bg c --clients "$NR" --rate "$ARATE" --up-timeout "$UPT" --duration $((UPT + 600)) --no-teardown --uuid-prefix sc
@@ -124,7 +133,10 @@ row "C: SIGKILL + restart, $NR tunnels" "$NR" "${up0:-never} s (first); back ${b
   "back within 120 s: $(le "${back:-}" 120); kernel tunnels after: ${kt:-?} (want $NR)"
 td_stop_broker
 
+fi
+
 # --- D: N control-only at RATE/s, held HOLD s, then SIGTERM with a down hook under the cap
+if step D; then
 td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=$((N + 100)) tunnel_id_base=100 verbosity=INFO session.down="$W/down.sh"
 scale_max_concurrent "$CAP"
 fleet_do d-broker scale_broker_start "$W/broker.log"
@@ -155,6 +167,7 @@ row "D: SIGTERM with $sc_stop_up tunnels, session.down hook, hooks.max_concurren
   "at most $(mib "$sc_stop_rss") MiB during shutdown" "-" \
   "told $sc_stop_told; exit after ${sc_stop_exit:-> 120} s (≤ 60 s: $(le "${sc_stop_exit:-}" 60)); at most $sc_stop_children children (cap $CAP); $downs down hooks ran"
 TD_BROKER_PID=
+fi
 table
 cat "$T"
 vm_done
