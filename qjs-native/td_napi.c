@@ -208,15 +208,33 @@ static void stop_watcher(struct watcher *w)
     uv_close((uv_handle_t *)&w->poll, on_watcher_closed);
 }
 
+/* Calls the JS function of cb_ref from a libuv callback, with no arguments or with one uint32
+ * (has_arg): napi_make_callback (async context for hooks, microtasks drained afterwards); an
+ * exception goes to the process ('uncaughtException'). */
+static void call_js(napi_env env, napi_async_context actx, napi_ref cb_ref, bool has_arg, uint32_t arg)
+{
+    napi_handle_scope scope;
+    napi_value cb, global, result, exc, argv[1];
+    bool pending = false;
+    if (!cb_ref || napi_open_handle_scope(env, &scope) != napi_ok)
+        return;
+    if (napi_get_reference_value(env, cb_ref, &cb) == napi_ok && cb && napi_get_global(env, &global) == napi_ok &&
+        (!has_arg || napi_create_uint32(env, arg, &argv[0]) == napi_ok)) {
+        if (napi_make_callback(env, actx, global, cb, has_arg ? 1 : 0, has_arg ? argv : NULL, &result) != napi_ok) {
+            napi_is_exception_pending(env, &pending);
+            if (pending && napi_get_and_clear_last_exception(env, &exc) == napi_ok)
+                napi_fatal_exception(env, exc);
+        }
+    }
+    napi_close_handle_scope(env, scope);
+}
+
 static void dgram_ready(struct watcher *w);
 
 static void on_readable(uv_poll_t *h, int status, int events)
 {
     struct watcher *w = (struct watcher *)h;
     napi_env env = w->env;
-    napi_handle_scope scope;
-    napi_value cb, global, result, exc;
-    bool pending = false;
     int soerr = 0;
     socklen_t len = sizeof soerr;
     (void)events;
@@ -237,18 +255,7 @@ static void on_readable(uv_poll_t *h, int status, int events)
         dgram_ready(w);
         return;
     }
-    if (napi_open_handle_scope(env, &scope) != napi_ok)
-        return;
-    if (napi_get_reference_value(env, w->cb, &cb) == napi_ok && cb &&
-        napi_get_global(env, &global) == napi_ok) {
-        /* make_callback: async context for hooks, and drains microtasks afterwards. */
-        if (napi_make_callback(env, w->actx, global, cb, 0, NULL, &result) != napi_ok) {
-            napi_is_exception_pending(env, &pending);
-            if (pending && napi_get_and_clear_last_exception(env, &exc) == napi_ok)
-                napi_fatal_exception(env, exc); /* -> process 'uncaughtException' */
-        }
-    }
-    napi_close_handle_scope(env, scope);
+    call_js(env, w->actx, w->cb, false, 0);
     /* On POLLERR (a connected UDP socket got an ICMP error: the peer's port was closed for a
      * while) libuv has stopped this handle before calling us (status UV_EBADF). The callback's
      * read reported the errno; the socket works on, so watch it again, or nothing sent to it
@@ -908,9 +915,6 @@ static void on_dgram_check(uv_check_t *h)
 {
     struct dgram_reader *r = (struct dgram_reader *)((char *)h - offsetof(struct dgram_reader, check));
     struct td_dgram dg[TD_RECV_BATCH_MAX];
-    napi_handle_scope scope;
-    napi_value cb, global, arg, result, exc;
-    bool pending = false;
     uint32_t count = 0;
     struct watcher *w;
     int n, i;
@@ -956,17 +960,7 @@ static void on_dgram_check(uv_check_t *h)
     }
     if (count == 0)
         return;
-    if (napi_open_handle_scope(r->env, &scope) != napi_ok)
-        return;
-    if (napi_get_reference_value(r->env, r->cb, &cb) == napi_ok && cb && napi_get_global(r->env, &global) == napi_ok &&
-        napi_create_uint32(r->env, count, &arg) == napi_ok) {
-        if (napi_make_callback(r->env, r->actx, global, cb, 1, &arg, &result) != napi_ok) {
-            napi_is_exception_pending(r->env, &pending);
-            if (pending && napi_get_and_clear_last_exception(r->env, &exc) == napi_ok)
-                napi_fatal_exception(r->env, exc);
-        }
-    }
-    napi_close_handle_scope(r->env, scope);
+    call_js(r->env, r->actx, r->cb, true, count);
 }
 
 static void dgram_ready(struct watcher *w)
@@ -1269,19 +1263,7 @@ static napi_value js_hrtime_ms(napi_env env, napi_callback_info info)
 static void on_deadline_timer(uv_timer_t *t)
 {
     struct deadline_timer *d = t->data;
-    napi_handle_scope scope;
-    napi_value cb, global, result, exc;
-    bool pending = false;
-    if (!d->cb || napi_open_handle_scope(d->env, &scope) != napi_ok)
-        return;
-    if (napi_get_reference_value(d->env, d->cb, &cb) == napi_ok && cb && napi_get_global(d->env, &global) == napi_ok) {
-        if (napi_make_callback(d->env, d->actx, global, cb, 0, NULL, &result) != napi_ok) {
-            napi_is_exception_pending(d->env, &pending);
-            if (pending && napi_get_and_clear_last_exception(d->env, &exc) == napi_ok)
-                napi_fatal_exception(d->env, exc);
-        }
-    }
-    napi_close_handle_scope(d->env, scope);
+    call_js(d->env, d->actx, d->cb, false, 0);
 }
 
 static void on_deadline_timer_closed(uv_handle_t *h)
