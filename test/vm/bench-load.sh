@@ -167,7 +167,7 @@ if fleet_wait 120 grep -q 'all 100 tunnels up' "$W/f.out"; then
   # back = the broker's kernel holds a tunnel per client again (the load generator's "up
   # again" also counts clients that have not noticed the restart yet)
   t0=$(date +%s)
-  if fleet_wait 60 [ "$(load_kernel_tunnels broker)" = 100 ]; then back=$(( $(date +%s) - t0 )); fi
+  if fleet_wait 60 load_kernel_holds broker 100; then back=$(( $(date +%s) - t0 )); fi
   sleep 5
   kt=$(load_kernel_tunnels broker)
 fi

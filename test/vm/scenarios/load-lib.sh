@@ -62,6 +62,10 @@ load_vars() {
 
 # load_kernel_tunnels <ns>: number of kernel L2TP tunnels in a namespace
 load_kernel_tunnels() { ip -n "$1" l2tp show tunnel 2>/dev/null | grep -c '^Tunnel '; }
+# load_kernel_holds <ns> <n>: whether the namespace's kernel holds exactly n L2TP tunnels (a
+# command for wait_for/fleet_wait, which re-run it: a "$(load_kernel_tunnels ...)" in their
+# arguments would be counted once, before the wait)
+load_kernel_holds() { [ "$(load_kernel_tunnels "$1")" = "$2" ]; }
 
 # load_run_bg <name> <loadgen args...>: load_run in the background; LOAD_PID is the load
 # generator itself (ip netns exec execs node), so `kill $LOAD_PID` stops it.
