@@ -16,6 +16,7 @@ export interface Loop {
   turnNow?(): number;
   /** The runtime's one re-armable timer, calling cb: arm(ms) fires ms after turnNow(), and
    *  arming again (earlier or later) replaces the time armed before without a wake-up for it.
+   *  One per runtime (the broker driver's): a second call takes it over with its own cb.
    *  Absent or null: use setTimer. */
   deadlineTimer?(cb: () => void): DeadlineTimer | null;
   /** Installs a handler for SIGTERM/SIGINT/SIGHUP... (signal numbers per platform are the same
