@@ -833,6 +833,8 @@ static napi_value js_sd_notify(napi_env env, napi_callback_info info)
  * the poll is resumed. Steady traffic costs one wake-up per defer_ms however many sockets it
  * comes on; a lone datagram is read as it arrives. */
 #define TD_DEFER_EVENTS 256
+/* Most batches one read of the deferred set passes to JS before the loop gets a turn */
+#define TD_DEFER_ROUNDS 64
 
 struct dgram_reader {
     napi_env env;
@@ -852,6 +854,8 @@ struct dgram_reader {
     uv_poll_t defer_poll;
     uv_timer_t defer_timer;
     uint64_t defer_last_read;
+    /* the last batch was full with sockets still queued (what they hold stays in the kernel) */
+    bool overflow;
     int open_handles; /* freed when the last of its libuv handles is closed */
 };
 
@@ -920,13 +924,20 @@ static void on_dgram_check(uv_check_t *h)
     int n, i;
     uv_check_stop(h);
     r->check_active = false;
+    r->overflow = false;
     while ((w = r->ready) != NULL) {
         uint32_t room = r->slots - count;
         r->ready = w->ready_next;
         w->ready_next = NULL;
         w->queued = false;
-        if (w->closing || room == 0)
-            continue; /* what is left stays queued in the kernel: the poll reports it again */
+        if (w->closing)
+            continue;
+        if (room == 0) {
+            /* what is left stays queued in the kernel: the poll (a deferred socket: the next
+             * read of the set, see defer_read) reports it again */
+            r->overflow = true;
+            continue;
+        }
         if (w->pending_err) {
             int32_t *m = r->meta + (size_t)count * TD_DGRAM_META;
             memset(m, 0, TD_DGRAM_META * sizeof *m);
@@ -997,6 +1008,22 @@ static int defer_collect(struct dgram_reader *r)
     return total;
 }
 
+/* Reads the deferred set now: queues what is readable and reads it, batch after batch while
+ * one comes back full (more readable sockets than a batch holds: 10,000 tunnels' keepalives are
+ * ~1,000 per 500 ms read, a batch 256), at most TD_DEFER_ROUNDS batches. How many sockets were
+ * readable; r->overflow tells whether some were left for the next read. */
+static int defer_read(struct dgram_reader *r)
+{
+    int n, total = 0, rounds = 0;
+    do {
+        n = defer_collect(r);
+        total += n;
+        if (r->ready)
+            on_dgram_check(&r->check);
+    } while ((r->overflow || n >= (int)r->slots) && ++rounds < TD_DEFER_ROUNDS && !r->closing);
+    return total;
+}
+
 static void on_defer_timer(uv_timer_t *t);
 
 static void on_defer_readable(uv_poll_t *h, int status, int events)
@@ -1010,8 +1037,11 @@ static void on_defer_readable(uv_poll_t *h, int status, int events)
     /* from now on the timer reads the set; the poll stays stopped while it finds something */
     uv_poll_stop(h);
     if (now >= due) {
-        defer_collect(r);
         uv_timer_start(&r->defer_timer, on_defer_timer, r->defer_ms, 0);
+        defer_read(r);
+        /* a set larger than TD_DEFER_ROUNDS batches goes on at the next loop turn */
+        if (r->overflow && !r->closing)
+            uv_timer_start(&r->defer_timer, on_defer_timer, 0, 0);
     } else {
         uv_timer_start(&r->defer_timer, on_defer_timer, due - now, 0);
     }
@@ -1022,14 +1052,17 @@ static void on_defer_timer(uv_timer_t *t)
     struct dgram_reader *r = t->data;
     if (r->closing)
         return;
-    if (defer_collect(r) > 0) {
-        uv_timer_start(t, on_defer_timer, r->defer_ms, 0);
-        /* read now: an active check handle does not shorten the poll phase that comes next
-         * (libuv waits there for the next timer), so queued sockets would wait for another
-         * event */
-        on_dgram_check(&r->check);
+    /* read now, not in the check phase: an active check handle does not shorten the poll phase
+     * that comes next (libuv waits there for the next timer), so queued sockets would wait for
+     * another event */
+    uv_timer_start(t, on_defer_timer, r->defer_ms, 0);
+    if (defer_read(r) > 0) {
+        /* a set larger than TD_DEFER_ROUNDS batches goes on at the next loop turn */
+        if (r->overflow && !r->closing)
+            uv_timer_start(t, on_defer_timer, 0, 0);
         return;
     }
+    uv_timer_stop(t);
     if (r->deferred_count > 0)
         (void)uv_poll_start(&r->defer_poll, UV_READABLE, on_defer_readable);
 }

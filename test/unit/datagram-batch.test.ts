@@ -3,7 +3,7 @@
 // with destinations, sendmmsg in td_send_batch_to) on loopback.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { DatagramBatch, DGRAM_META_WORDS, DGRAM_PER_SOCKET, packDestination } from '../../src/runtime/datagram-batch.js';
+import { DatagramBatch, DGRAM_META_WORDS, DGRAM_PER_SOCKET, DGRAM_SLOTS, packDestination } from '../../src/runtime/datagram-batch.js';
 import { formatIpv6, ipv4Number } from '../../src/ip-text.js';
 import * as ipBytes from '../../src/protocol/ip-address.js';
 import * as m from '../../src/protocol/messages.js';
@@ -231,6 +231,34 @@ test('addon reader, deferred sockets: the first datagram is read at once, later 
   const buf = new Uint8Array(16);
   assert.is(n.recvFrom(c.fd, buf, { ip: '', port: 0 }), 1, 'its datagram stays queued');
   for (const s of [c, listener, tx]) n.close(s.fd);
+});
+
+test('addon reader, deferred sockets: more readable sockets than a batch holds are all read in the same read, batch after batch', async () => {
+  // 700 sockets with a datagram each, a batch holds DGRAM_SLOTS (256): the read must not leave
+  // the rest for the next deferMs (10,000 tunnels' keepalives are ~1,000 per read)
+  const DEFER = 1000;
+  const N = 700;
+  const got = new Set<number>();
+  const batches: number[] = [];
+  const reader = new NodeDatagramReader(n, DEFER);
+  assert.is(reader.start((b) => {
+    batches.push(b.count);
+    for (let i = 0; i < b.count; i++) if (b.result(i) === 1) got.add(b.fd(i));
+  }), 0);
+  const socks = Array.from({ length: N }, () => udp());
+  const tx = udp();
+  for (const s of socks) assert.is(reader.watch(s.fd, true), 0);
+  await sleep(DEFER + 50); // no read of the set in the last deferMs (the earlier tests'): read at once
+  const t0 = performance.now();
+  for (const s of socks) assert.is(n.sendTo(tx.fd, Uint8Array.of(7), LO, s.port), 1);
+  await until(() => got.size >= N);
+  const ms = performance.now() - t0;
+  assert.is(got.size, N, `${got.size} of ${N} read after ${Math.round(ms)} ms (batches ${batches.join(', ')})`);
+  assert.ok(ms < DEFER / 2, `all read after ${Math.round(ms)} ms, not a deferMs later`);
+  assert.ok(batches.length >= Math.ceil(N / DGRAM_SLOTS), `in ${batches.length} batches`);
+  assert.ok(batches.every((c) => c <= DGRAM_SLOTS));
+  for (const s of socks) n.close(s.fd);
+  n.close(tx.fd);
 });
 
 test('addon reader, deferred sockets: an ICMP error comes as a negative result and the socket is read on', async () => {
