@@ -177,6 +177,30 @@ static void unlink_watcher(struct addon *a, struct watcher *w)
     }
 }
 
+/* A JS callback kept for call_js: fn referenced, with an async context named name. Replaces
+ * what *cb / *actx held. false with a napi error pending. */
+static bool js_callback_set(napi_env env, napi_value fn, const char *name, napi_ref *cb, napi_async_context *actx);
+
+/* Drops a JS callback (its reference and async context), if any. */
+static void js_callback_clear(napi_env env, napi_ref *cb, napi_async_context *actx)
+{
+    if (*cb)
+        napi_delete_reference(env, *cb);
+    if (*actx)
+        napi_async_destroy(env, *actx);
+    *cb = NULL;
+    *actx = NULL;
+}
+
+static bool js_callback_set(napi_env env, napi_value fn, const char *name, napi_ref *cb, napi_async_context *actx)
+{
+    napi_value n;
+    js_callback_clear(env, cb, actx);
+    return napi_create_reference(env, fn, 1, cb) == napi_ok &&
+           napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &n) == napi_ok &&
+           napi_async_init(env, NULL, n, actx) == napi_ok;
+}
+
 /* Runs on a later loop turn than unwatch(), so never inside this watcher's own callback. */
 static void dgram_unqueue(struct addon *a, struct watcher *w);
 
@@ -188,10 +212,7 @@ static void on_watcher_closed(uv_handle_t *h)
         unlink_watcher(a, w);
         dgram_unqueue(a, w);
     }
-    if (w->cb)
-        napi_delete_reference(w->env, w->cb);
-    if (w->actx)
-        napi_async_destroy(w->env, w->actx);
+    js_callback_clear(w->env, &w->cb, &w->actx);
     free(w);
 }
 
@@ -307,7 +328,6 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
     struct addon *a = get_addon(env);
     struct watcher *w;
     napi_valuetype t;
-    napi_value name;
     int32_t fd;
     int rc;
     GET_ARGS(2);
@@ -328,9 +348,7 @@ static napi_value js_watch(napi_env env, napi_callback_info info)
     }
     if ((rc = watcher_new(env, fd, &w)) < 0)
         return num(env, rc);
-    if (napi_create_reference(env, argv[1], 1, &w->cb) != napi_ok ||
-        napi_create_string_utf8(env, "tdnative.watch", NAPI_AUTO_LENGTH, &name) != napi_ok ||
-        napi_async_init(env, NULL, name, &w->actx) != napi_ok) {
+    if (!js_callback_set(env, argv[1], "tdnative.watch", &w->cb, &w->actx)) {
         /* The handle is initialised, so it must go through uv_close. */
         w->closing = true;
         w->next = a->watchers;
@@ -861,16 +879,12 @@ struct dgram_reader {
 
 static void dgram_reader_release(struct dgram_reader *r)
 {
-    if (r->cb)
-        napi_delete_reference(r->env, r->cb);
+    js_callback_clear(r->env, &r->cb, &r->actx);
     if (r->buf_ref)
         napi_delete_reference(r->env, r->buf_ref);
     if (r->meta_ref)
         napi_delete_reference(r->env, r->meta_ref);
-    if (r->actx)
-        napi_async_destroy(r->env, r->actx);
-    r->cb = r->buf_ref = r->meta_ref = NULL;
-    r->actx = NULL;
+    r->buf_ref = r->meta_ref = NULL;
 }
 
 static void on_reader_closed(uv_handle_t *h)
@@ -1026,6 +1040,19 @@ static int defer_read(struct dgram_reader *r)
 
 static void on_defer_timer(uv_timer_t *t);
 
+/* defer_read with the timer for the next read armed: deferMs from now, or at the next loop turn
+ * when a set larger than TD_DEFER_ROUNDS batches left sockets unread. Armed before the read, so
+ * that the JS callback may stop it (unwatching the last socket, closing the reader). */
+static int defer_read_rearm(struct dgram_reader *r)
+{
+    int n;
+    uv_timer_start(&r->defer_timer, on_defer_timer, r->defer_ms, 0);
+    n = defer_read(r);
+    if (n > 0 && r->overflow && !r->closing)
+        uv_timer_start(&r->defer_timer, on_defer_timer, 0, 0);
+    return n;
+}
+
 static void on_defer_readable(uv_poll_t *h, int status, int events)
 {
     struct dgram_reader *r = h->data;
@@ -1036,15 +1063,10 @@ static void on_defer_readable(uv_poll_t *h, int status, int events)
         return;
     /* from now on the timer reads the set; the poll stays stopped while it finds something */
     uv_poll_stop(h);
-    if (now >= due) {
-        uv_timer_start(&r->defer_timer, on_defer_timer, r->defer_ms, 0);
-        defer_read(r);
-        /* a set larger than TD_DEFER_ROUNDS batches goes on at the next loop turn */
-        if (r->overflow && !r->closing)
-            uv_timer_start(&r->defer_timer, on_defer_timer, 0, 0);
-    } else {
+    if (now >= due)
+        defer_read_rearm(r);
+    else
         uv_timer_start(&r->defer_timer, on_defer_timer, due - now, 0);
-    }
 }
 
 static void on_defer_timer(uv_timer_t *t)
@@ -1055,13 +1077,8 @@ static void on_defer_timer(uv_timer_t *t)
     /* read now, not in the check phase: an active check handle does not shorten the poll phase
      * that comes next (libuv waits there for the next timer), so queued sockets would wait for
      * another event */
-    uv_timer_start(t, on_defer_timer, r->defer_ms, 0);
-    if (defer_read(r) > 0) {
-        /* a set larger than TD_DEFER_ROUNDS batches goes on at the next loop turn */
-        if (r->overflow && !r->closing)
-            uv_timer_start(t, on_defer_timer, 0, 0);
+    if (defer_read_rearm(r) > 0)
         return;
-    }
     uv_timer_stop(t);
     if (r->deferred_count > 0)
         (void)uv_poll_start(&r->defer_poll, UV_READABLE, on_defer_readable);
@@ -1139,7 +1156,6 @@ static napi_value js_datagram_reader(napi_env env, napi_callback_info info)
     size_t buf_len, meta_len;
     int32_t slot, per_fd, defer_ms = 0;
     napi_valuetype t;
-    napi_value name;
     uv_loop_t *loop;
     GET_ARGS(5);
     if (argc >= 6 && (!arg_int(env, argv[5], &defer_ms) || defer_ms < 0 || defer_ms > 10000))
@@ -1175,9 +1191,10 @@ static napi_value js_datagram_reader(napi_env env, napi_callback_info info)
     r->per_fd = (uint32_t)(per_fd > TD_RECV_BATCH_MAX ? TD_RECV_BATCH_MAX : per_fd);
     CHECK(napi_create_reference(env, argv[0], 1, &r->buf_ref));
     CHECK(napi_create_reference(env, argv[1], 1, &r->meta_ref));
-    CHECK(napi_create_reference(env, argv[4], 1, &r->cb));
-    CHECK(napi_create_string_utf8(env, "tdnative.datagramReader", NAPI_AUTO_LENGTH, &name));
-    CHECK(napi_async_init(env, NULL, name, &r->actx));
+    if (!js_callback_set(env, argv[4], "tdnative.datagramReader", &r->cb, &r->actx)) {
+        throw_last(env);
+        return NULL;
+    }
     return num(env, 0);
 }
 
@@ -1311,12 +1328,7 @@ static void deadline_timer_close(struct addon *a)
         return;
     a->timer = NULL;
     uv_timer_stop(&d->timer);
-    if (d->cb)
-        napi_delete_reference(d->env, d->cb);
-    if (d->actx)
-        napi_async_destroy(d->env, d->actx);
-    d->cb = NULL;
-    d->actx = NULL;
+    js_callback_clear(d->env, &d->cb, &d->actx);
     uv_close((uv_handle_t *)&d->timer, on_deadline_timer_closed);
 }
 
@@ -1328,7 +1340,6 @@ static napi_value js_deadline_timer(napi_env env, napi_callback_info info)
     struct addon *a = get_addon(env);
     struct deadline_timer *d;
     napi_valuetype t;
-    napi_value name;
     uv_loop_t *loop;
     GET_ARGS(1);
     CHECK(napi_typeof(env, argv[0], &t));
@@ -1345,15 +1356,10 @@ static napi_value js_deadline_timer(napi_env env, napi_callback_info info)
         d->env = env;
         a->timer = d;
     }
-    if (d->cb)
-        napi_delete_reference(env, d->cb);
-    if (d->actx)
-        napi_async_destroy(env, d->actx);
-    d->cb = NULL;
-    d->actx = NULL;
-    CHECK(napi_create_reference(env, argv[0], 1, &d->cb));
-    CHECK(napi_create_string_utf8(env, "tdnative.deadlineTimer", NAPI_AUTO_LENGTH, &name));
-    CHECK(napi_async_init(env, NULL, name, &d->actx));
+    if (!js_callback_set(env, argv[0], "tdnative.deadlineTimer", &d->cb, &d->actx)) {
+        throw_last(env);
+        return NULL;
+    }
     return num(env, 0);
 }
 
