@@ -20,7 +20,7 @@ import { HELP, OptionError, parseLoadOptions, type LoadOptions } from './options
 import { ClientScheduler } from './schedule.js';
 import { createSim, type Sim } from './sim.js';
 import {
-  alive, brokerCounters, percentile, procChildCount, procCpu, procFdCount, procRssKiB, type BrokerCounters, type ProcCpu,
+  alive, brokerCounters, cpuPerMinute, type CpuSample, percentile, procChildCount, procCpu, procFdCount, procRssKiB, type BrokerCounters, type ProcCpu,
 } from './stats.js';
 
 const TICK_MS = 500;
@@ -453,10 +453,17 @@ export async function main(argv: string[]): Promise<number> {
   }
   const holdStart = await sampleBroker(o, g);
   marks.holdStart = mono();
-  if (o.durationS > 0) await sleep(o.durationS * 1000);
+  // the hold's windows: the broker's CPU (/proc only, no SIGUSR1) at each inner boundary
+  const windowCpu: CpuSample[] = [{ at: holdStart?.at ?? g.now(), cpu: holdStart?.cpu ?? null }];
+  for (let w = 1; w < o.windows; w++) {
+    await sleep((o.durationS * 1000) / o.windows);
+    windowCpu.push({ at: g.now(), cpu: o.brokerPid === null ? null : procCpu(o.brokerPid) });
+  }
+  if (o.durationS > 0) await sleep((o.durationS * 1000) / o.windows);
   if (churnTimer) clearInterval(churnTimer);
   marks.holdEnd = mono();
   const holdEnd = await sampleBroker(o, g);
+  windowCpu.push({ at: holdEnd?.at ?? g.now(), cpu: holdEnd?.cpu ?? null });
   const upAtEnd = g.upNow;
 
   let afterTeardown: BrokerSample | null = null;
@@ -511,6 +518,8 @@ export async function main(argv: string[]): Promise<number> {
       cpuPerCreatedOwnMs: burstCpu && burstCreated ? (burstCpu.self * 1000) / burstCreated : null,
       cpuPerCreatedChildrenMs: burstCpu && burstCreated ? (burstCpu.children * 1000) / burstCreated : null,
       holdCpuPerMinS: holdCpu && holdMin > 0 ? (holdCpu.self + holdCpu.children) / holdMin : null,
+      // --windows: the same for each part of the hold, in order
+      holdWindowsCpuPerMinS: windowCpu.slice(1).map((w, i) => cpuPerMinute(windowCpu[i], w)),
       holdS: holdMin * 60,
       rssKiB: { before: before?.rssKiB ?? null, burst: burst?.rssKiB ?? null, holdEnd: holdEnd?.rssKiB ?? null, afterTeardown: afterTeardown?.rssKiB ?? null },
       fds: { before: before?.fds ?? null, burst: burst?.fds ?? null, holdEnd: holdEnd?.fds ?? null },
@@ -526,7 +535,8 @@ export async function main(argv: string[]): Promise<number> {
     say(`broker: ${b.createdInBurst ?? '?'} tunnels created in the burst, ${b.createdTotal ?? '?'} in all; holds ${b.tunnelsAtEnd ?? '?'} ` +
       `(orphans ${b.orphans ?? '?'}), ${b.tunnelsAfterTeardown ?? '-'} after teardown`);
     say(`broker CPU: burst ${b.burstCpuS ? `${b.burstCpuS.self.toFixed(2)} s + children ${b.burstCpuS.children.toFixed(2)} s` : '?'}, ` +
-      `${b.cpuPerCreatedMs?.toFixed(2) ?? '?'} ms per created tunnel; hold ${b.holdCpuPerMinS?.toFixed(3) ?? '?'} s per minute over ${b.holdS.toFixed(0)} s`);
+      `${b.cpuPerCreatedMs?.toFixed(2) ?? '?'} ms per created tunnel; hold ${b.holdCpuPerMinS?.toFixed(3) ?? '?'} s per minute over ${b.holdS.toFixed(0)} s` +
+      (o.windows > 1 ? ` (in ${o.windows} parts: ${b.holdWindowsCpuPerMinS.map((v) => v?.toFixed(3) ?? '?').join(', ')} s per minute)` : ''));
     say(`broker RSS KiB: before ${b.rssKiB.before ?? '?'}, after burst ${b.rssKiB.burst ?? '?'}, end of hold ${b.rssKiB.holdEnd ?? '?'}, after teardown ${b.rssKiB.afterTeardown ?? '-'}`);
   }
   if (stop) {

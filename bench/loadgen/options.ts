@@ -26,6 +26,9 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
                        broker's PMTU discovery runs for ~25 s after each tunnel is created
   --duration S         hold the tunnels S s (default 0); churn happens here; the broker's CPU
                        during the hold is its idle figure
+  --windows N          also report the broker's CPU per minute in each of N equal parts of the
+                       hold (default 1): the first minutes carry V8's compiling and the clients'
+                       first PMTU rounds, the later ones show the steady state
   --churn R            during the hold, close R tunnels per second (ERROR 0x11) and reconnect them
   --broker-pid PID     the broker process: its CPU (/proc) and RSS are reported, and SIGUSR1 makes
   --broker-log FILE    it log its counters in FILE: tunnel creations and tunnels held come from there
@@ -61,6 +64,8 @@ export interface LoadOptions {
   sources: string[];
   upTimeoutS: number;
   durationS: number;
+  /** Equal parts of the hold, each with its own CPU per minute (1: the hold as a whole). */
+  windows: number;
   settleS: number;
   churn: number;
   brokerPid: number | null;
@@ -149,7 +154,7 @@ function num(opt: string, v: string | undefined, min: number, max: number, integ
 export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   const o: LoadOptions = {
     brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, limitKbps: 0, sources: [],
-    upTimeoutS: 60, durationS: 0, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
+    upTimeoutS: 60, durationS: 0, windows: 1, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
     ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false, spread: false, deadlines: false,
     stopSignal: null, stopWaitS: 90,
   };
@@ -178,6 +183,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--up-timeout': o.upTimeoutS = num(a, val(), 1, 3600); break;
       case '--duration': o.durationS = num(a, val(), 0, 3600); break;
       case '--settle': o.settleS = num(a, val(), 0, 3600); break;
+      case '--windows': o.windows = num(a, val(), 1, 60, true); break;
       case '--churn': o.churn = num(a, val(), 0, 1000); break;
       case '--broker-pid': o.brokerPid = num(a, val(), 1, 2 ** 22, true); break;
       case '--broker-log': o.brokerLog = val(); break;
@@ -212,5 +218,6 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   if ((o.brokerPid === null) !== (o.brokerLog === null)) throw new OptionError('--broker-pid and --broker-log go together');
   if (o.stopSignal && o.brokerPid === null) throw new OptionError('--stop-broker needs --broker-pid and --broker-log');
   if (o.churn > 0 && o.durationS === 0) throw new OptionError('--churn needs --duration (churn happens while holding)');
+  if (o.windows > 1 && o.durationS === 0) throw new OptionError('--windows needs --duration (the windows split the hold)');
   return o;
 }

@@ -17,6 +17,19 @@ export interface ProcCpu {
   children: number;
 }
 
+/** A CPU reading of the broker at a time (ms). */
+export interface CpuSample {
+  at: number;
+  cpu: ProcCpu | null;
+}
+
+/** CPU seconds per minute between two readings (itself and its reaped children), or null when
+ *  one is missing or no time passed. */
+export function cpuPerMinute(a: CpuSample, b: CpuSample): number | null {
+  if (!a.cpu || !b.cpu || b.at <= a.at) return null;
+  return (b.cpu.self + b.cpu.children - a.cpu.self - a.cpu.children) / ((b.at - a.at) / 60_000);
+}
+
 /** Clock ticks per second of /proc/<pid>/stat (USER_HZ; 100 on every Linux port we run on). */
 export const USER_HZ = 100;
 

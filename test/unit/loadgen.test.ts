@@ -9,7 +9,7 @@ import * as m from '../../src/protocol/messages.js';
 import { OptionError, parseLoadOptions, parseSources } from '../../bench/loadgen/options.js';
 import { ORIGINAL_NO_ANSWER_PAUSE_MS, OriginalSim, OursSim, type Sim, type SimConfig } from '../../bench/loadgen/sim.js';
 import { ClientScheduler, MIN_RETRY_MS } from '../../bench/loadgen/schedule.js';
-import { alive, brokerCounters, parseBrokerLog, parseProcStat, percentile, procChildCount, procFdCount } from '../../bench/loadgen/stats.js';
+import { alive, brokerCounters, cpuPerMinute, parseBrokerLog, parseProcStat, percentile, procChildCount, procFdCount } from '../../bench/loadgen/stats.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -150,6 +150,13 @@ test('parseProcStat: comm with blanks and parentheses; utime+stime and children'
   assert.equal(parseProcStat('garbage'), null);
 });
 
+test('cpuPerMinute: CPU seconds (itself + reaped children) per minute between two readings; null without one', () => {
+  const a = { at: 10_000, cpu: { self: 1.5, children: 0.25 } };
+  assert.is(cpuPerMinute(a, { at: 40_000, cpu: { self: 2.0, children: 0.5 } }), 1.5);
+  assert.is(cpuPerMinute(a, { at: 40_000, cpu: null }), null);
+  assert.is(cpuPerMinute(a, { at: 10_000, cpu: a.cpu }), null);
+});
+
 test('parseBrokerLog: last counters line and the status line after it', () => {
   const log = [
     '2026-12-01T21:00:00.000Z INFO counters: tunnels-created=3',
@@ -226,6 +233,10 @@ test('options: sources, required options and errors naming the option', () => {
   assert.match(err(['--broker', '198.51.100.1:8942']), /--clients N is required/);
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--source', '198.51.100.9-3']), /--source: '198.51.100.9-3'/);
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--churn', '2']), /--churn needs --duration/);
+  const win = parseLoadOptions(['--broker', '198.51.100.1:8942', '--clients', '5', '--duration', '180', '--windows', '3']);
+  assert.is(win !== 'help' && win.windows, 3);
+  assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--windows', '3']), /--windows needs --duration/);
+  assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--duration', '9', '--windows', '0']), /--windows: '0' is not an integer/);
   assert.match(err(['--broker', '198.51.100.1:8942', '--clients', '5', '--broker-pid', '9']), /go together/);
   assert.equal(parseLoadOptions(['--help']), 'help');
 });

@@ -2,7 +2,7 @@
 # ("name=path name=path ...", default "this=bin/tunneldigger-broker"; "name=K=V,K2=V2@path" runs
 # path with those environment variables; NODE_FLAGS=--a+--b among them are node's own flags) in turn holds 100 tunnels of
 # the load generator (no hooks, INFO); after 30 s of settling its CPU (utime+stime, /proc) over
-# TD_BENCH_IDLE_S (60) s, then (TD_IDLE_TRACE=1, default) `strace -c -f` for 20 s: syscalls and
+# TD_BENCH_IDLE_S (60) s (TD_IDLE_WINDOWS of them, one after the other), then (TD_IDLE_TRACE=1, default) `strace -c -f` for 20 s: syscalls and
 # epoll_wait returns (= wake-ups) per minute, a 5 s `strace -tt` timeline (timeline-<name>-<round>.txt), and `perf record -a` (cpu-clock) for 20 s when perf
 # works in the guest: where the guest's CPU went (kernel/user, by symbol). Rounds: TD_IDLE_ROUNDS
 # (1): the brokers alternate, round after round, so a drift of the host load hits all of them.
@@ -34,12 +34,25 @@ ROUNDS=${TD_IDLE_ROUNDS:-1}
 # reach the broker one by one (a real fleet) instead of in the bursts of one shared tick
 LG_ARGS=${TD_IDLE_LG_ARGS:-}
 TRACE=${TD_IDLE_TRACE:-1}
+# TD_IDLE_WINDOWS: consecutive measuring windows of TD_BENCH_IDLE_S each (1): how the idle minute
+# changes while V8's compiler warms up and the clients' PMTU rounds space out
+WINDOWS=${TD_IDLE_WINDOWS:-1}
 FLOOR_BROKER=${TD_IDLE_FLOOR_BROKER:-bin/tunneldigger-broker}
 FLOOR_BIN=$TD_ROOT/build/bench/idle-floor
 case " $BINS" in *=@floor*)
   [ -x "$FLOOR_BIN" ] || { FLOOR_BIN=$W/idle-floor; gcc -std=gnu11 -O2 -o "$FLOOR_BIN" "$TD_ROOT/bench/idle-floor.c"; } ;;
 esac
 cpu_ticks() { awk '{ s = substr($0, index($0, ") ") + 2); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/stat" 2>/dev/null; }
+# cpu_split PID: "user system main-thread" ticks (main thread: the task whose tid is the pid, where
+# the event loop and JavaScript run; the rest is V8's and libuv's worker threads)
+cpu_split() {
+  awk '{ s = substr($0, index($0, ") ") + 2); split(s, f, " "); printf "%d %d ", f[12], f[13] }' "/proc/$1/stat" 2>/dev/null
+  awk '{ s = substr($0, index($0, ") ") + 2); split(s, f, " "); print f[12] + f[13] }' "/proc/$1/task/$1/stat" 2>/dev/null
+}
+# split_line "u0 s0 m0" "u1 s1 m1" SECONDS: user / system / main thread, s per minute
+split_line() {
+  echo "$1 $2 $3" | awk '{ d = $7 * 100 / 60; printf "user %.3f s, system %.3f s, main thread %.3f s, other threads %.3f s", ($4 - $1) / d, ($5 - $2) / d, ($6 - $3) / d, ($4 + $5 - $6 - $1 - $2 + $3) / d }'
+}
 echo "bench-idle: machine load (host) ${VM_HOST_LOAD:-unknown}; guest $(cut -d' ' -f1-3 /proc/loadavg); $(nproc) vCPUs"
 vm_check topo load_topo
 cal=$(bench_calibrate)
@@ -79,7 +92,7 @@ while [ "$r" -le "$ROUNDS" ]; do
     TD_BROKER_PID=$!
     if ! wait_for 90 grep -q 'broker started' "$log"; then vm_fail "start-$name-$r" "broker did not start (see $log)"; continue; fi
     out=$W/lg-$name-$r
-    hold=$((30 + IDLE + 20 * TRACE * 2 + 10))
+    hold=$((30 + IDLE * WINDOWS + 20 * TRACE * 2 + 10))
     # shellcheck disable=SC2086
     load_run_bg "lg-$name-$r" --clients 100 --duration "$hold" --up-timeout 120 --uuid-prefix "$name$r" $LG_ARGS
     lpid=$LOAD_PID
@@ -96,12 +109,18 @@ while [ "$r" -le "$ROUNDS" ]; do
         echo "bench-idle: $name round $r: idle-floor $floor took over $(wc -l < "$W/tunnels-$name-$r.txt") tunnel sockets"
       fi
       sleep 30
-      c0=$(cpu_ticks "$TD_BROKER_PID"); t0=$(date +%s.%N)
-      sleep "$IDLE"
-      c1=$(cpu_ticks "$TD_BROKER_PID"); t1=$(date +%s.%N)
-      per=$(awk -v c="$((c1 - c0))" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", c / 100 / (b - a) * 60 }')
-      units=$(awk -v p="$per" -v u="$cal" 'BEGIN { printf "%.1f", p * 1000 / u }')
-      echo "bench-idle: $name round $r: idle $what, 100 tunnels: $per s CPU per minute = $units fork+exec per minute (guest load $(cut -d' ' -f1-3 /proc/loadavg))"
+      w=1; since=30
+      while [ "$w" -le "$WINDOWS" ]; do
+        c0=$(cpu_ticks "$TD_BROKER_PID"); s0=$(cpu_split "$TD_BROKER_PID"); t0=$(date +%s.%N)
+        sleep "$IDLE"
+        c1=$(cpu_ticks "$TD_BROKER_PID"); s1=$(cpu_split "$TD_BROKER_PID"); t1=$(date +%s.%N)
+        per=$(awk -v c="$((c1 - c0))" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", c / 100 / (b - a) * 60 }')
+        units=$(awk -v p="$per" -v u="$cal" 'BEGIN { printf "%.1f", p * 1000 / u }')
+        at=; [ "$WINDOWS" -gt 1 ] && at=" (window $w: $since-$((since + IDLE)) s after all up)"
+        echo "bench-idle: $name round $r: idle $what, 100 tunnels: $per s CPU per minute = $units fork+exec per minute$at (guest load $(cut -d' ' -f1-3 /proc/loadavg))"
+        echo "bench-idle: $name round $r: per minute$at: $(split_line "$s0" "$s1" "$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')")"
+        w=$((w + 1)); since=$((since + IDLE))
+      done
       vm_pass "idle-$name-$r"
       if [ "$TRACE" = 1 ]; then
         timeout -s INT 20 strace -c -f -qq -p "$TD_BROKER_PID" -o "$W/strace-$name-$r.txt" > /dev/null 2>&1

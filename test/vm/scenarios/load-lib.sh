@@ -51,6 +51,9 @@ load_vars() {
       hs_p95: r.handshakeMs && r.handshakeMs.p95, hs_p99: r.handshakeMs && r.handshakeMs.p99,
       created: b.createdTotal, created_burst: b.createdInBurst, held: b.tunnelsAtEnd, orphans: b.orphans,
       left: b.tunnelsAfterTeardown, cpu_per: b.cpuPerCreatedMs, idle_per_min: b.holdCpuPerMinS,
+      // --windows: the parts of the hold, first and last (steady state)
+      idle_first: b.holdWindowsCpuPerMinS && b.holdWindowsCpuPerMinS[0],
+      idle_last: b.holdWindowsCpuPerMinS && b.holdWindowsCpuPerMinS[b.holdWindowsCpuPerMinS.length - 1],
       cpu_own: b.cpuPerCreatedOwnMs, cpu_children: b.cpuPerCreatedChildrenMs,
       rss0: b.rssKiB && b.rssKiB.before, rss_burst: b.rssKiB && b.rssKiB.burst, rss_hold: b.rssKiB && b.rssKiB.holdEnd,
       told: Object.values(r.toldWhileUp || {}).reduce((a, x) => a + x, 0),
