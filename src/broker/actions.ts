@@ -35,9 +35,10 @@ export interface TunnelSetup {
 }
 
 export type Action =
-  /** shared: a tunnel's small datagram (a keepalive) that may leave through the listener of the
-   *  tunnel's address and port instead (the same source, destination and payload), so that the
-   *  driver can send one tick's keepalives of many tunnels in one syscall. */
+  /** shared: a tunnel's small datagram (a keepalive, an answer to a probe, a PMTU_NTFY, a
+   *  REL_ACK) that may leave through the listener of the tunnel's address and port instead (the
+   *  same source, destination and payload), so that the driver can send one tick's keepalives,
+   *  or one read's answers, of many tunnels in one syscall. */
   | { type: 'send'; socket: SocketRef; data: Uint8Array; to: Endpoint; shared?: boolean }
   /** Open + bind + connect the tunnel socket, TUNNEL_CREATE, SESSION_CREATE; report with setupResult. */
   | { type: 'setup'; setup: TunnelSetup }

@@ -163,7 +163,8 @@ export class BrokerTunnel {
       // a client probe: ACK its UDP payload length, or tell a fixed MTU; real probes are
       // 1306 bytes and more, a tiny one gets no answer larger than itself
       const reply = fitReply(this.fixedPmtu ? encodePmtuNotify(this.mtu) : encodePmtuAck(frame.datagramLength), frame.datagramLength);
-      if (reply) out.push(this.send(reply));
+      // shared: a PMTU round's ACKs of many tunnels in one read leave in one sendmmsg too
+      if (reply) out.push(this.send(reply, true));
       else this.ctx.counters.add('drop-short-probe');
       return out;
     }
@@ -194,7 +195,7 @@ export class BrokerTunnel {
     }
     if (measured === 'same') return;
     this.updateMtu(out);
-    out.push(this.send(encodePmtuNotify(measured)));
+    out.push(this.send(encodePmtuNotify(measured), true));
   }
 
   private onRemoteNotify(frame: Frame, out: Action[]): void {
@@ -208,7 +209,7 @@ export class BrokerTunnel {
     if (seq === null) return this.dropShort(out, 'reliable message');
     // every reliable message is acknowledged (REL_ACK is 8 bytes unpadded, a reliable message
     // at least 8: the padding goes when the request was shorter)
-    out.push(this.send(fitReply(encodeRelAck(seq), frame.datagramLength)!));
+    out.push(this.send(fitReply(encodeRelAck(seq), frame.datagramLength)!, true));
     if (frame.type !== MessageType.LIMIT) return;
     const limit = decodeLimit(frame.payload);
     if (limit === null) return this.dropShort(out, 'LIMIT');

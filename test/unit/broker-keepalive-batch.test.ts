@@ -170,11 +170,39 @@ test('the keepalives of one tick go out in one batch on the listener, each to it
   assert.equal(r.native.sent.slice(before).filter((s) => isKeepalive(s.hex)).length, 6);
   assert.equal(r.reader.batches.filter((b) => b.to).length, 2);
   assert.ok(r.native.sent.slice(before).filter((s) => isKeepalive(s.hex)).slice(3).every((s) => s.hex === hex(m.encodeBrokerKeepalive(1))));
-  // what is not a keepalive stays on the tunnel socket: a client probe's ACK
-  const tunnelFd = r.native.sent.find((s) => s.fd > 11 && !s.to)?.fd ?? 12;
+  // the broker's own PMTU probes stay on the tunnel sockets (IP_PMTUDISC_PROBE is set there)
+  const probes = r.native.sent.filter((s) => s.hex.startsWith('80 73 a7 01 06 00'));
+  assert.ok(probes.length > 0 && probes.every((s) => s.fd >= 12 && s.to === undefined), JSON.stringify(probes.slice(0, 3)));
+});
+
+test('the answers of one read (probe ACKs, PMTU_NTFY, REL_ACK) of many tunnels go out in one batch on the listener, in order', () => {
+  const r = batchRig('203.0.113.1', V4);
   const n0 = r.native.sent.length;
-  r.reader.turn([[tunnelFd, m.encodePmtuProbe(1400), V4[0]]]);
-  assert.equal(r.native.sent.slice(n0).map((s) => [s.fd, s.to]), [[tunnelFd, undefined]]);
+  const b0 = r.reader.batches.length;
+  // a PMTU round of two clients (the six probe sizes of our client and the original's), all
+  // read at once (the test batch holds 16), then a reliable message from the third
+  const sizes = [1334, 1400, 1450, 1476, 1492, 1500];
+  const items: [number, Uint8Array, Endpoint][] = [];
+  V4.slice(0, 2).forEach((c, i) => { for (const size of sizes) items.push([12 + i, m.encodePmtuProbe(size), c]); });
+  items.push([14, m.encodeLimitBandwidthDown(1, 1000), V4[2]]);
+  r.reader.turn(items);
+  const want = [
+    ...V4.slice(0, 2).flatMap((c) => sizes.map((size) => ({ fd: LISTENER_FD, hex: hex(m.encodePmtuAck(size - 28)), to: `${c.ip}:${c.port}` }))),
+  ];
+  const sent = r.native.sent.slice(n0);
+  assert.equal(sent.slice(0, 12), want, 'every ACK with the probe\'s length, to its own client, through the listener');
+  const relAck = sent.find((s) => s.hex.startsWith('80 73 a7 01 08'));
+  assert.ok(relAck && relAck.fd === LISTENER_FD && relAck.to === `${V4[2].ip}:${V4[2].port}`, JSON.stringify(sent.slice(12)));
+  const batches = r.reader.batches.slice(b0);
+  assert.is(batches[0].fd, LISTENER_FD);
+  assert.ok(batches[0].n >= 13, `one sendmmsg for the 12 ACKs and the REL_ACK (${JSON.stringify(batches.map((b) => [b.fd, b.n]))})`);
+});
+
+test('a fixed MTU: the PMTU_NTFY that answers each probe goes through the listener as well', () => {
+  const r = batchRig('203.0.113.1', V4.slice(0, 2), { pmtu: 1400 });
+  const n0 = r.native.sent.length;
+  r.reader.turn([[12, m.encodePmtuProbe(1400), V4[0]], [13, m.encodePmtuProbe(1400), V4[1]]]);
+  assert.equal(r.native.sent.slice(n0), V4.slice(0, 2).map((c) => ({ fd: LISTENER_FD, hex: hex(m.encodePmtuNotify(1400)), to: `${c.ip}:${c.port}` })));
 });
 
 test('a deferring reader: the keepalives due before the next read go out in the read, in one batch, though their deadlines differ', () => {
