@@ -34,15 +34,15 @@ export class BrokerMetrics {
   private readonly hookSeconds: Histogram<'hook'>;
   private readonly kernelFailures: Counter<'call' | 'errno'>;
 
+  private processMetrics = false;
+
+  /** processMetrics false: the process metrics (nodejs_*, process_*) wait for
+   *  enableProcessMetrics(), which the broker calls when it starts serving /metrics. */
   constructor(private core: BrokerCore, opts: { processMetrics?: boolean } = {}) {
     const r = this.registry;
     const self = this;
     const counters = (): Record<string, number> => self.core.counters.snapshot();
-    // The event-loop lag histogram (monitorEventLoopDelay) is a libuv timer at this period,
-    // running whether or not anyone scrapes: at 20 ms it was 50 wake-ups a second, most of an
-    // idle broker's wake-ups and, in the TCG VM, about half its idle CPU. Once a second still
-    // shows a stalled loop (a late timer is a lag sample as large as the stall).
-    if (opts.processMetrics !== false) collectDefaultMetrics({ register: r, eventLoopMonitoringPrecision: EVENT_LOOP_LAG_PERIOD_MS });
+    if (opts.processMetrics !== false) this.enableProcessMetrics();
     new Gauge({
       name: 'tunneldigger_tunnels', help: 'Established tunnels by listener port.', labelNames: ['port'], registers: [r],
       collect() {
@@ -118,6 +118,20 @@ export class BrokerMetrics {
       name: 'tunneldigger_kernel_call_failures_total', help: 'Failed netlink calls, by call and errno.',
       labelNames: ['call', 'errno'], registers: [r],
     });
+  }
+
+
+  /** prom-client's process metrics, once (idempotent). Their event-loop lag histogram
+   *  (monitorEventLoopDelay) is a libuv timer at EVENT_LOOP_LAG_PERIOD_MS that runs whether or
+   *  not anyone scrapes: at 20 ms it was 50 wake-ups a second, most of an idle broker's wake-ups
+   *  and, in the TCG VM, about half its idle CPU; at 1 s it is still a third of them (the other
+   *  two: the tunnel sockets' reads). So it starts only with the /metrics endpoint and then runs
+   *  for the life of the process (prom-client cannot stop it). Once a second still shows a
+   *  stalled loop: a late timer is a lag sample as large as the stall. */
+  enableProcessMetrics(): void {
+    if (this.processMetrics) return;
+    this.processMetrics = true;
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_LAG_PERIOD_MS });
   }
 
   /** JobRunner.onFinish. */

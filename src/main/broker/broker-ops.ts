@@ -33,7 +33,8 @@ export class BrokerOps {
     private readonly loop: NodeLoop,
     jobs: JobRunner,
   ) {
-    this.metrics = new BrokerMetrics(core);
+    // the process metrics (and their event-loop lag timer) start with the /metrics endpoint
+    this.metrics = new BrokerMetrics(core, { processMetrics: false });
     jobs.onFinish = (job, code, killed, ms) => this.metrics.jobFinished(job, code, killed, ms);
   }
 
@@ -145,6 +146,7 @@ export class BrokerOps {
   }
 
   private listenMetrics(at: ListenAddress): Promise<void> {
+    this.metrics.enableProcessMetrics();
     const server = createServer((req, res) => {
       const url = (req.url ?? '/').split('?')[0];
       if (url !== '/metrics') {
