@@ -491,7 +491,6 @@ export async function main(argv: string[]): Promise<number> {
     a?.cpu && b?.cpu ? { self: b.cpu.self - a.cpu.self, children: b.cpu.children - a.cpu.children } : null;
   const burstCreated = created(before, burst);
   const burstCpu = cpuDelta(before, burst);
-  const holdCpu = cpuDelta(holdStart, holdEnd);
   const holdMin = holdStart && holdEnd ? (holdEnd.at - holdStart.at) / 60_000 : 0;
   const result = {
     clients: o.clients, mode: o.mode, kernel: o.kernel, rate: o.rate,
@@ -517,7 +516,7 @@ export async function main(argv: string[]): Promise<number> {
       // the broker process itself (utime+stime) and the children it reaped (hooks: cutime+cstime)
       cpuPerCreatedOwnMs: burstCpu && burstCreated ? (burstCpu.self * 1000) / burstCreated : null,
       cpuPerCreatedChildrenMs: burstCpu && burstCreated ? (burstCpu.children * 1000) / burstCreated : null,
-      holdCpuPerMinS: holdCpu && holdMin > 0 ? (holdCpu.self + holdCpu.children) / holdMin : null,
+      holdCpuPerMinS: cpuPerMinute(windowCpu[0], windowCpu[windowCpu.length - 1]),
       // --windows: the same for each part of the hold, in order
       holdWindowsCpuPerMinS: windowCpu.slice(1).map((w, i) => cpuPerMinute(windowCpu[i], w)),
       holdS: holdMin * 60,

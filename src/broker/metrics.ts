@@ -120,7 +120,6 @@ export class BrokerMetrics {
     });
   }
 
-
   /** prom-client's process metrics, once (idempotent). Their event-loop lag histogram
    *  (monitorEventLoopDelay) is a libuv timer at EVENT_LOOP_LAG_PERIOD_MS that runs whether or
    *  not anyone scrapes: at 20 ms it was 50 wake-ups a second, most of an idle broker's wake-ups

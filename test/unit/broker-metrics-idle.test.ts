@@ -4,14 +4,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createRequire } from 'node:module';
-import type { BrokerCore } from '../../src/broker/broker.js';
+import { BrokerCore } from '../../src/broker/broker.js';
 import { BrokerMetrics, EVENT_LOOP_LAG_PERIOD_MS } from '../../src/broker/metrics.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHmac } from 'node:crypto';
 import { createServer, type AddressInfo, type Server } from 'node:net';
-import { BrokerCore as Core } from '../../src/broker/broker.js';
 import { parseConfig } from '../../src/broker/config.js';
 import type { BrokerDriver } from '../../src/broker/executor.js';
 import type { JobRunner } from '../../src/broker/job-runner.js';
@@ -57,7 +56,7 @@ test('the broker starts the lag monitor with its /metrics endpoint only: none wi
     `session.down=\nsession.mtu-changed=\nbroker.connection-rate-limit=\n[control]\nsocket=${dir}/ctl.sock\n`;
   const run = async (cfgText: string): Promise<{ made: number[]; body: string; lag: boolean }> => {
     const cfg = parseConfig(cfgText);
-    const core = new Core(cfg, {
+    const core = new BrokerCore(cfg, {
       key: new Uint8Array(32), mac: (k, msg) => createHmac('sha1', k).update(msg).digest(), startMs: 0,
       random: Math.random, errno: osConstants.errno, tcPath: '/usr/sbin/tc',
     });
