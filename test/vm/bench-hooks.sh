@@ -36,7 +36,7 @@ cal=$(bench_calibrate)
 say "calibration: one fork+exec of /bin/true = $cal ms CPU"
 cat > "$W/hook.sh" <<EOF
 #!/bin/sh
-echo "\$(basename "\$0") \$1 \$3" >> $W/hooks.log
+echo "\${0##*/} \$1 \$3" >> $W/hooks.log
 exit 0
 EOF
 chmod +x "$W/hook.sh"; cp "$W/hook.sh" "$W/up.sh"; cp "$W/hook.sh" "$W/down.sh"
