@@ -1,6 +1,8 @@
 // Load generator: N simulated tunneldigger clients in one Node process (bench/README.md,
 // "Load generator"). Each client is our client core (or the original client's main loop, see
-// sim.ts) with its own UDP socket from the native addon, watched by the Node event loop; one
+// sim.ts) with its own UDP socket from the native addon, read by the addon's batched reader
+// (all readable sockets of an event-loop turn in one callback, as the broker reads its tunnel
+// sockets; --read-ms: at most every MS ms; --per-socket: one callback per socket); one
 // 500 ms timer ticks them all (--spread: in slices; --deadlines: each at its own deadline, from a
 // heap, as our client's driver arms its timer; schedule.ts). --kernel also creates the
 // client-side kernel tunnel and session through the project's netlink code.
@@ -16,11 +18,13 @@ import { MessageType } from '../../src/protocol/constants.js';
 import { decodeError, isFrame, parseFrame } from '../../src/protocol/messages.js';
 import { formatHostPort } from '../../src/protocol/ip-address.js';
 import { native } from '../../src/runtime/node/native.js';
+import { nodeDatagramReader, type NodeDatagramReader } from '../../src/runtime/node/datagram-reader.js';
+import type { DatagramBatch } from '../../src/runtime/datagram-batch.js';
 import { HELP, OptionError, parseLoadOptions, type LoadOptions } from './options.js';
 import { ClientScheduler } from './schedule.js';
 import { createSim, type Sim } from './sim.js';
 import {
-  alive, brokerCounters, cpuPerMinute, type CpuSample, percentile, procChildCount, procCpu, procFdCount, procRssKiB, type BrokerCounters, type ProcCpu,
+  alive, brokerCounters, cpuPerMinute, type CpuSample, LagMonitor, percentile, procChildCount, procCpu, procFdCount, procRssKiB, type BrokerCounters, type ProcCpu,
 } from './stats.js';
 
 const TICK_MS = 500;
@@ -83,9 +87,19 @@ class LoadGen {
   readonly scheduler = new ClientScheduler<Slot>();
   private timer: ReturnType<typeof setTimeout> | null = null;
   private timerAt = Infinity;
+  /** The batched reader (null: --per-socket) and the client of each socket it reads. */
+  private readonly reader: NodeDatagramReader | null;
+  private readonly byFd = new Map<number, Slot>();
+  /** Sockets closed while a batch is delivered: their number may be reused by a new socket in
+   *  the same callback, and their datagrams still in the batch belong to nobody. */
+  private closedInBatch: Set<number> | null = null;
 
   constructor(readonly o: LoadOptions) {
     this.kernel = o.kernel ? new NetlinkKernel(native) : null;
+    this.reader = o.perSocket ? null : nodeDatagramReader(native, o.readMs) ?? null;
+    if (!o.perSocket && !this.reader) throw new Error('the native addon has no batched reader (datagramReader); rebuild it or use --per-socket');
+    const rc = this.reader?.start((b) => this.receiveBatch(b)) ?? 0;
+    if (rc < 0) throw new Error(`cannot start the batched reader: ${native.strerror(-rc)}`);
     for (let i = 0; i < o.clients; i++) {
       this.slots.push({
         i, sim: this.newSim(i), fd: -1, started: false, startAt: 0, attemptAt: 0, firstUpAt: -1, up: false,
@@ -285,34 +299,60 @@ class LoadGen {
     if (rc < 0) return fail(`cannot bind to ${src}`, rc);
     if ((rc = n.setPmtuProbe(fd)) < 0) return fail('cannot enable PMTU probing', rc);
     if ((rc = n.connect(fd, o.brokerIp, o.brokerPort)) < 0) return fail(`cannot connect to ${formatHostPort(o.brokerIp, o.brokerPort)}`, rc);
-    rc = n.watch(fd, () => this.receive(s, fd));
+    if (this.reader) {
+      this.byFd.set(fd, s);
+      rc = this.reader.watch(fd, o.readMs > 0);
+    } else rc = n.watch(fd, () => this.receive(s, fd));
     if (rc < 0) return fail('cannot watch the socket', rc);
     this.run(s, s.sim.connected(gen, o.family, null, this.now()));
   }
 
   private closeSocket(s: Slot): void {
     if (s.fd < 0) return;
+    // close() also stops the watch (either kind)
     native.close(s.fd);
+    this.byFd.delete(s.fd);
+    this.closedInBatch?.add(s.fd);
     s.fd = -1;
   }
 
+  /** --per-socket: fd is readable. */
   private receive(s: Slot, fd: number): void {
     const n = native;
     for (let k = 0; k < 64 && s.fd === fd; k++) {
       const len = n.recvFrom(fd, this.buf, this.from);
       if (len === -n.errno.EAGAIN) return;
       if (len < 0) continue;
-      const data = this.buf.subarray(0, len);
-      if (s.up) {
-        const f = parseFrame(data);
-        if (isFrame(f) && f.type === MessageType.ERROR) {
-          const r = decodeError(f.payload).reason;
-          const key = r === undefined ? 'none' : `0x${r.toString(16).padStart(2, '0')}`;
-          this.told.set(key, (this.told.get(key) ?? 0) + 1);
-        }
-      }
-      this.run(s, s.sim.feed(data, this.now(), this.o.family));
+      this.deliver(s, this.buf.subarray(0, len));
     }
+  }
+
+  /** What the batched reader read in one event-loop turn; socket errors (ICMP) are skipped, as
+   *  by --per-socket, and a datagram of a socket closed meanwhile is dropped. */
+  private receiveBatch(b: DatagramBatch): void {
+    const closed = (this.closedInBatch = new Set());
+    try {
+      for (let i = 0; i < b.count; i++) {
+        const fd = b.fd(i);
+        const s = this.byFd.get(fd);
+        if (!s || s.fd !== fd || b.result(i) < 0 || closed.has(fd)) continue;
+        this.deliver(s, b.data(i));
+      }
+    } finally {
+      this.closedInBatch = null;
+    }
+  }
+
+  private deliver(s: Slot, data: Uint8Array): void {
+    if (s.up) {
+      const f = parseFrame(data);
+      if (isFrame(f) && f.type === MessageType.ERROR) {
+        const r = decodeError(f.payload).reason;
+        const key = r === undefined ? 'none' : `0x${r.toString(16).padStart(2, '0')}`;
+        this.told.set(key, (this.told.get(key) ?? 0) + 1);
+      }
+    }
+    this.run(s, s.sim.feed(data, this.now(), this.o.family));
   }
 
   silentGiveUps(): number {
@@ -413,16 +453,20 @@ export async function main(argv: string[]): Promise<number> {
   const ticker = o.deadlines ? null : o.spread
     ? setInterval(() => { g.tickSlice(slice, SPREAD_SLICES); slice = (slice + 1) % SPREAD_SLICES; }, TICK_MS / SPREAD_SLICES)
     : setInterval(() => g.tickAll(), TICK_MS);
+  const lag = new LagMonitor(() => g.now());
+  // the load generator's own CPU (utime+stime), phase by phase
+  const selfCpu = (): CpuSample => ({ at: g.now(), cpu: procCpu(process.pid) });
   let progress: ReturnType<typeof setInterval> | null = null;
   if (o.progressS > 0) {
     progress = setInterval(() => {
       process.stderr.write(`loadgen: ${(g.now() / 1000).toFixed(1)} s: started ${g.started}/${o.clients}, up ${g.upNow}, ` +
-        `attempts ${g.opens}, lost ${g.lost}, silent give-ups ${g.silentGiveUps()}, churned ${g.churned}\n`);
+        `attempts ${g.opens}, lost ${g.lost}, silent give-ups ${g.silentGiveUps()}, churned ${g.churned}; own loop late by up to ${Math.round(lag.take())} ms\n`);
     }, o.progressS * 1000);
   }
 
   // arrivals
   marks.start = mono();
+  const selfAtStart = selfCpu();
   const t0 = g.now();
   if (o.rate <= 0) for (const s of g.slots) g.start(s);
   else {
@@ -440,6 +484,8 @@ export async function main(argv: string[]): Promise<number> {
   else say(`all ${o.clients} tunnels up ${(allUpMs / 1000).toFixed(2)} s after the first client started`);
   await sleep(SETTLE_MS);
   const burst = await sampleBroker(o, g);
+  const selfAtBurstEnd = selfCpu();
+  const lagInBurst = lag.max;
   marks.burstEnd = mono();
   if (o.settleS > 0) await sleep(o.settleS * 1000);
 
@@ -455,12 +501,18 @@ export async function main(argv: string[]): Promise<number> {
   marks.holdStart = mono();
   // the hold's windows: the broker's CPU (/proc only, no SIGUSR1) at each inner boundary
   const windowCpu: CpuSample[] = [{ at: holdStart?.at ?? g.now(), cpu: holdStart?.cpu ?? null }];
+  const selfWindows: CpuSample[] = [selfCpu()];
+  lag.take();
   for (let w = 1; w < o.windows; w++) {
     await sleep((o.durationS * 1000) / o.windows);
     windowCpu.push({ at: g.now(), cpu: o.brokerPid === null ? null : procCpu(o.brokerPid) });
+    selfWindows.push(selfCpu());
   }
   if (o.durationS > 0) await sleep((o.durationS * 1000) / o.windows);
   if (churnTimer) clearInterval(churnTimer);
+  selfWindows.push(selfCpu());
+  const lagInHold = lag.take();
+  const selfRssKiB = procRssKiB(process.pid);
   marks.holdEnd = mono();
   const holdEnd = await sampleBroker(o, g);
   windowCpu.push({ at: holdEnd?.at ?? g.now(), cpu: holdEnd?.cpu ?? null });
@@ -482,6 +534,7 @@ export async function main(argv: string[]): Promise<number> {
   if (ticker) clearInterval(ticker);
   g.stopDeadlines();
   if (progress) clearInterval(progress);
+  lag.stop();
   marks.end = mono();
 
   // report
@@ -503,6 +556,14 @@ export async function main(argv: string[]): Promise<number> {
     timeToUpMs: { p50: percentile(g.timeToUpMs, 50), p95: percentile(g.timeToUpMs, 95), p99: percentile(g.timeToUpMs, 99), max: percentile(g.timeToUpMs, 100) },
     monotonicUs: marks,
     stop,
+    // the load generator itself: whether its figures are the broker's or its own limits
+    loadgen: {
+      arrivalCpuS: selfAtStart.cpu && selfAtBurstEnd.cpu ? selfAtBurstEnd.cpu.self - selfAtStart.cpu.self : null,
+      holdCpuPerMinS: cpuPerMinute(selfWindows[0], selfWindows[selfWindows.length - 1]),
+      holdWindowsCpuPerMinS: selfWindows.slice(1).map((w, i) => cpuPerMinute(selfWindows[i], w)),
+      rssKiB: selfRssKiB,
+      maxLagMs: { arrival: Math.round(lagInBurst), hold: Math.round(lagInHold) },
+    },
     recoveries: g.recoveries.map((r) => ({ lostAtS: r.lostAt / 1000, allBackAfterS: (r.allBackAt - r.lostAt) / 1000 })),
     broker: o.brokerPid === null ? null : {
       createdInBurst: burstCreated,
@@ -538,6 +599,10 @@ export async function main(argv: string[]): Promise<number> {
       (o.windows > 1 ? ` (in ${o.windows} parts: ${b.holdWindowsCpuPerMinS.map((v) => v?.toFixed(3) ?? '?').join(', ')} s per minute)` : ''));
     say(`broker RSS KiB: before ${b.rssKiB.before ?? '?'}, after burst ${b.rssKiB.burst ?? '?'}, end of hold ${b.rssKiB.holdEnd ?? '?'}, after teardown ${b.rssKiB.afterTeardown ?? '-'}`);
   }
+  const lgs = result.loadgen;
+  say(`load generator CPU: arrivals ${lgs.arrivalCpuS?.toFixed(2) ?? '?'} s, hold ${lgs.holdCpuPerMinS?.toFixed(3) ?? '?'} s per minute` +
+    (o.windows > 1 ? ` (in ${o.windows} parts: ${lgs.holdWindowsCpuPerMinS.map((v) => v?.toFixed(3) ?? '?').join(', ')})` : '') +
+    `; RSS ${lgs.rssKiB ?? '?'} KiB; own event loop late by up to ${lgs.maxLagMs.arrival} ms (arrivals), ${lgs.maxLagMs.hold} ms (hold)`);
   if (stop) {
     say(`broker ${stop.signal}: ${stop.exitAfterS === null ? `still running after ${o.stopWaitS} s` : `exited after ${stop.exitAfterS.toFixed(1)} s`}; ` +
       `${stop.told} of ${stop.upWhenStopped} clients up were told (ERROR); at most ${stop.maxChildren} child processes, ` +

@@ -46,6 +46,12 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
   --deadlines          tick each client at its own next deadline (one timer for the earliest of
                        a heap, as our client's driver), not on a shared tick: idle clients cost
                        their keepalives only (for thousands of clients); overrides --spread
+  --read-ms MS         read the clients' sockets together at most every MS ms (one wake-up and
+                       recvmmsg round for all that have something; default 0: as soon as one is
+                       readable, all readable ones of that event-loop turn together); answers
+                       wait up to MS ms, far below the protocol's 1 s slack
+  --per-socket         one readiness callback and recvfrom per datagram, each socket on its own
+                       (the load generator before the batched reader; for comparing its cost)
   --verbose            print the simulated clients' warnings and errors
   -h, --help           this text
 `;
@@ -80,6 +86,10 @@ export interface LoadOptions {
   spread: boolean;
   /** Each client ticked at its own next deadline (schedule.ts). */
   deadlines: boolean;
+  /** The sockets read together at most every readMs (0: each event-loop turn). */
+  readMs: number;
+  /** One callback and recvfrom per datagram instead of the batched reader. */
+  perSocket: boolean;
   stopSignal: 'SIGTERM' | 'SIGKILL' | null;
   stopWaitS: number;
 }
@@ -156,7 +166,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
     brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, limitKbps: 0, sources: [],
     upTimeoutS: 60, durationS: 0, windows: 1, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
     ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false, spread: false, deadlines: false,
-    stopSignal: null, stopWaitS: 90,
+    readMs: 0, perSocket: false, stopSignal: null, stopWaitS: 90,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -200,6 +210,8 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--verbose': o.verbose = true; break;
       case '--spread': o.spread = true; break;
       case '--deadlines': o.deadlines = true; break;
+      case '--read-ms': o.readMs = num(a, val(), 0, 1000, true); break;
+      case '--per-socket': o.perSocket = true; break;
       case '--stop-broker': {
         const v = val().toUpperCase().replace(/^SIG/, '');
         if (v !== 'TERM' && v !== 'KILL') throw new OptionError(`--stop-broker: '${v}' is not TERM or KILL`);
@@ -211,6 +223,7 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
     }
   }
   if (!o.brokerIp) throw new OptionError('--broker IP:PORT is required');
+  if (o.perSocket && o.readMs > 0) throw new OptionError('--read-ms reads the sockets together: it cannot go with --per-socket');
   if (!o.sources.length) o.sources = [o.family === 6 ? '::' : '0.0.0.0'];
   const other = o.sources.find((src) => ipFamily(src) !== o.family);
   if (other) throw new OptionError(`--source: '${other}' is not of the broker's address family (IPv${o.family}: ${o.brokerIp})`);

@@ -174,3 +174,39 @@ export function alive(pid: number): boolean {
     return false;
   }
 }
+
+/** How late a 1 s timer fires, worst case since the last take(): the load generator's own event
+ *  loop falling behind (its clients' keepalives and answers then leave late or not at all). */
+export class LagMonitor {
+  private expected = 0;
+  private worst = 0;
+  private worstAll = 0;
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(private readonly now: () => number, periodMs = 1_000) {
+    this.expected = now() + periodMs;
+    this.timer = setInterval(() => {
+      const t = now();
+      const lag = Math.max(0, t - this.expected);
+      if (lag > this.worst) this.worst = lag;
+      if (lag > this.worstAll) this.worstAll = lag;
+      this.expected = t + periodMs;
+    }, periodMs);
+  }
+
+  /** The worst lag since the last take() (ms), and starts a new period. */
+  take(): number {
+    const w = this.worst;
+    this.worst = 0;
+    return w;
+  }
+
+  /** The worst lag of the whole run (ms). */
+  get max(): number {
+    return this.worstAll;
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -9,7 +9,7 @@ import * as m from '../../src/protocol/messages.js';
 import { OptionError, parseLoadOptions, parseSources } from '../../bench/loadgen/options.js';
 import { ORIGINAL_NO_ANSWER_PAUSE_MS, OriginalSim, OursSim, type Sim, type SimConfig } from '../../bench/loadgen/sim.js';
 import { ClientScheduler, MIN_RETRY_MS } from '../../bench/loadgen/schedule.js';
-import { alive, brokerCounters, cpuPerMinute, parseBrokerLog, parseProcStat, percentile, procChildCount, procFdCount } from '../../bench/loadgen/stats.js';
+import { alive, brokerCounters, cpuPerMinute, LagMonitor, parseBrokerLog, parseProcStat, percentile, procChildCount, procFdCount } from '../../bench/loadgen/stats.js';
 import { spawn, spawnSync } from 'node:child_process';
 import { openSync, closeSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -250,6 +250,37 @@ test('options: --stop-broker TERM|KILL needs the broker pid; --stop-wait', () =>
   assert.is(k !== 'help' && k.stopSignal, 'SIGKILL');
   assert.throws(() => parseLoadOptions([...base, '--stop-broker', 'HUP']), /--stop-broker: 'HUP' is not TERM or KILL/);
   assert.throws(() => parseLoadOptions(['--broker', '198.51.100.1:8942', '--clients', '5', '--stop-broker', 'TERM']), /needs --broker-pid/);
+});
+
+test('options: how the sockets are read: batched by default, --read-ms, --per-socket, not both', () => {
+  const base = ['--broker', '198.51.100.1:8942', '--clients', '5'];
+  const d = parseLoadOptions(base);
+  assert.equal(d !== 'help' && [d.readMs, d.perSocket], [0, false]);
+  const r = parseLoadOptions([...base, '--read-ms', '100']);
+  assert.equal(r !== 'help' && [r.readMs, r.perSocket], [100, false]);
+  const p = parseLoadOptions([...base, '--per-socket']);
+  assert.equal(p !== 'help' && [p.readMs, p.perSocket], [0, true]);
+  assert.throws(() => parseLoadOptions([...base, '--read-ms', '1001']), /--read-ms/);
+  assert.throws(() => parseLoadOptions([...base, '--read-ms', '2.5']), /--read-ms/);
+  assert.throws(() => parseLoadOptions([...base, '--read-ms', '50', '--per-socket']), /--read-ms .*cannot go with --per-socket/);
+});
+
+test('LagMonitor: a blocked event loop shows as the timer firing late; take() starts a new period, max keeps the worst', async () => {
+  const lag = new LagMonitor(() => performance.now(), 20);
+  try {
+    await new Promise((r) => setTimeout(r, 50));
+    lag.take();
+    const until = performance.now() + 300;
+    while (performance.now() < until) { /* the loop stands still */ }
+    await new Promise((r) => setTimeout(r, 60));
+    const late = lag.take();
+    assert.ok(late >= 250, `late by ${late} ms after a 300 ms block`);
+    await new Promise((r) => setTimeout(r, 60));
+    assert.ok(lag.take() < 250, 'the next period does not carry the block');
+    assert.ok(lag.max >= late);
+  } finally {
+    lag.stop();
+  }
 });
 
 test('broker figures from /proc: open fds, child processes, alive (a zombie is not)', () => {

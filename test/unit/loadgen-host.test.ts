@@ -1,0 +1,94 @@
+// The load generator end to end on loopback (no L2TP needed): bench/loadgen/host-broker.js (the
+// real BrokerCore and BrokerDriver on the addon's sockets, a kernel that only says yes) and
+// bench/loadgen/main.js with each of its ways of reading the clients' sockets. Asserts what the
+// VM benchmarks rely on: every client up, the broker's creations and teardown as counted by the
+// broker itself, and the load generator's own CPU and event-loop figures in the result line.
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BENCH = join(dirname(fileURLToPath(import.meta.url)), '../../bench/loadgen');
+
+function waitFor(what: string, ms: number, check: () => boolean): Promise<void> {
+  const end = Date.now() + ms;
+  return new Promise((resolve, reject) => {
+    const poll = (): void => {
+      if (check()) return resolve();
+      if (Date.now() > end) return reject(new Error(`${what}: not within ${ms} ms`));
+      setTimeout(poll, 50);
+    };
+    poll();
+  });
+}
+
+function exited(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => (child.exitCode !== null ? r(child.exitCode) : child.once('exit', (code) => r(code))));
+}
+
+interface Run {
+  code: number | null;
+  out: string;
+  result: Record<string, any>;
+}
+
+/** A host broker on `port` and the load generator against it with `args`; both ended after. */
+async function runAgainstHostBroker(port: number, args: string[]): Promise<Run> {
+  const dir = mkdtempSync(join(tmpdir(), 'td-lgh-'));
+  const log = join(dir, 'broker.log');
+  const logFd = openSync(log, 'w');
+  const broker = spawn(process.execPath, [join(BENCH, 'host-broker.js'), '--port', String(port), '--max-tunnels', '100'],
+    { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  try {
+    await waitFor('host broker start', 10_000, () => readFileSync(log, 'utf8').includes('host broker started'));
+    const lg = spawn(process.execPath, [join(BENCH, 'main.js'), '--broker', `127.0.0.1:${port}`, '--source', '127.0.1.1-3',
+      '--broker-pid', String(broker.pid), '--broker-log', log, '--progress', '0', '--up-timeout', '20', ...args],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    lg.stdout!.on('data', (d) => { out += d; });
+    const code = await exited(lg);
+    const line = out.split('\n').find((l) => l.startsWith('LOADGEN-RESULT '));
+    assert.ok(line, `a result line in:\n${out}`);
+    return { code, out, result: JSON.parse(line!.slice('LOADGEN-RESULT '.length)) };
+  } finally {
+    broker.kill('SIGKILL');
+    await exited(broker);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+const base = 20_000 + (process.pid % 20_000);
+
+const MODES = [
+  ['batched reader (default)', []],
+  ['--read-ms 50 (deferred reads)', ['--read-ms', '50']],
+  ['--per-socket', ['--per-socket']],
+] as const;
+
+test(`loadgen ↔ host broker, each way of reading (${MODES.map((m) => m[0]).join(', ')}): 12 clients up, 12 created, none left after teardown, own figures reported`, async () => {
+  // the three at once, each with its own broker (one after the other takes three times as long)
+  const runs = await Promise.all(MODES.map(([, args], k) =>
+    runAgainstHostBroker(base + k, ['--clients', '12', '--duration', '2', '--windows', '2', ...args])));
+  runs.forEach((r, k) => {
+    const why = `${MODES[k][0]}:\n${r.out}`;
+    assert.is(r.code, 0, why);
+    const x = r.result;
+    assert.is(x.neverUp, 0, why);
+    assert.is(x.lost, 0, why);
+    assert.is(x.upAtEnd, 12, why);
+    assert.is(x.broker.createdTotal, 12, `the broker counted 12 creations; ${why}`);
+    assert.is(x.broker.orphans, 0, why);
+    assert.is(x.broker.tunnelsAfterTeardown, 0, `every ERROR 0x11 closed its tunnel; ${why}`);
+    assert.ok(x.loadgen.arrivalCpuS > 0, `the load generator measured its own CPU; ${why}`);
+    assert.is(x.loadgen.holdWindowsCpuPerMinS.length, 2, why);
+    assert.ok(x.loadgen.rssKiB > 0, why);
+    assert.type(x.loadgen.maxLagMs.hold, 'number', why);
+    assert.match(r.out, /load generator CPU: arrivals [\d.]+ s, hold [\d.]+ s per minute/, why);
+  });
+});
+
+test.run();
