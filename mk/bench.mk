@@ -100,6 +100,13 @@ bench-ports: build vm-prep build/bench/port-flood
 build/bench/port-flood: bench/port-cost/flood.c
 	@mkdir -p $(@D)
 	gcc -std=gnu11 -O2 -Wall -Wextra -o $@ $<
+# `make bench-loadgen`: the load generator's own CPU on this host (bench/loadgen-cost.sh): the
+# host broker (no L2TP) on loopback against each way the load generator reads its sockets, in one
+# run, with ratios to the per-socket baseline. No VM; LG_COST_N clients (10,000) need as many fds.
+.PHONY: bench-loadgen
+bench-loadgen: ts build/node/tdnative.node
+	bench/loadgen-cost.sh
+
 # `make bench-client-steady`: instructions per keepalive round of the QuickJS client on this
 # host (bench/client-steady.ts under callgrind: independent of the machine's load). The harness
 # binary is the client's engine, C runtime and flags with its own bytecode

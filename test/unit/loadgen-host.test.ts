@@ -5,10 +5,10 @@
 // broker itself, and the load generator's own CPU and event-loop figures in the result line.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BENCH = join(dirname(fileURLToPath(import.meta.url)), '../../bench/loadgen');
@@ -89,6 +89,21 @@ test(`loadgen ↔ host broker, each way of reading (${MODES.map((m) => m[0]).joi
     assert.type(x.loadgen.maxLagMs.hold, 'number', why);
     assert.match(r.out, /load generator CPU: arrivals [\d.]+ s, hold [\d.]+ s per minute/, why);
   });
+  // the VM benchmarks read these figures with load-lib.sh's load_vars (dash, as in the guest)
+  const dir = mkdtempSync(join(tmpdir(), 'td-lgv-'));
+  try {
+    writeFileSync(join(dir, 'run.out'), runs[0].out);
+    const v = spawnSync('dash', ['-c', `. '${resolve('test/vm/scenarios/load-lib.sh')}'\nTD_WORK='${dir}' load_vars run`], { encoding: 'utf8' });
+    assert.is(v.status, 0, v.stderr);
+    const vars = Object.fromEntries(v.stdout.trim().split('\n').map((l) => l.split('=', 2) as [string, string]));
+    const lgr = runs[0].result.loadgen;
+    assert.is(vars.lg_created, '12');
+    assert.is(Number(vars.lg_self_hold_per_min), Math.round(lgr.holdCpuPerMinS * 1000) / 1000);
+    assert.is(Number(vars.lg_self_arrival_cpu), Math.round(lgr.arrivalCpuS * 1000) / 1000);
+    assert.is(vars.lg_self_lag_hold, String(lgr.maxLagMs.hold));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -10,7 +10,8 @@
 #      creations, 0 stale after the teardown
 #   C  SIGKILL + restart with TD_SCALE_RESTART (1,000) tunnels (brought up at
 #      TD_SCALE_ARRIVAL_RATE/s): all back within 2 min, exactly N kernel tunnels afterwards
-#   D  TD_SCALE_N (10,000) control-only (load generator --deadlines) at TD_SCALE_RATE/s (20), held TD_SCALE_HOLD_S (600):
+#   D  TD_SCALE_N (10,000) control-only (load generator --deadlines --read-ms TD_SCALE_READ_MS, 100)
+#      at TD_SCALE_RATE/s (20), held TD_SCALE_HOLD_S (600):
 #      keepalives on time (none timed out at the broker, no client lost), idle CPU per minute,
 #      RSS per tunnel; then SIGTERM with a session.down hook under hooks.max_concurrent
 #      (TD_SCALE_HOOK_CAP, 32): every client told, child processes under the cap, exit in 60 s
@@ -146,8 +147,11 @@ echo "bench-scale: guest load before D: $(guest_load)"
 memavail() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
 mem0=$(memavail)
 ( fleet_wait 1500 grep -q "tunnels up" "$W/d.out" && sleep 30 && memavail > "$W/memavail.held" ) &
-# --deadlines: the clients cost their own keepalives, not 2 ticks a second each (schedule.ts)
-load_run_b d --clients "$N" --rate "$RATE" --deadlines --up-timeout "$UPT" --settle 30 --duration "$HOLD" --stop-broker TERM --stop-wait 120 --uuid-prefix sd
+# --deadlines: the clients cost their own keepalives, not 2 ticks a second each (schedule.ts);
+# --read-ms 100: their sockets read together every 100 ms, one wake-up for all (the load
+# generator shares the guest's two vCPUs with the broker; bench/README.md "The load generator's
+# own cost")
+load_run_b d --clients "$N" --rate "$RATE" --deadlines --read-ms "${TD_SCALE_READ_MS:-100}" --up-timeout "$UPT" --settle 30 --duration "$HOLD" --stop-broker TERM --stop-wait 120 --uuid-prefix sd
 eval "$(load_vars d)"; eval "$(scale_vars d)"
 grep -v '^LOADGEN' "$W/d.out"
 downs=$(grep -c '^down ' "$W/hooks.log" 2>/dev/null || echo 0)
@@ -163,6 +167,8 @@ vm_check d-sigterm-hooks-under-the-cap [ "${sc_stop_children:-999999}" -le "$CAP
 row "D: $N control-only at $RATE/s, held $HOLD s" "$N" "${lg_all_up:-never} s" "$(per_s "$lg_created_burst" "$lg_all_up")" "$(dup "$lg_created" "$N" "$lg_never_up")" \
   "${sc_burst_cpu:-?} s" "${lg_idle_per_min:-?} s" "$(mib "$lg_rss_hold") MiB ($per KiB per tunnel over $(mib "$lg_rss0") MiB fresh)" "$sc_fds_hold" \
   "held $lg_held, lost $sc_lost_before_stop, timed out at the broker $sc_timed_out; guest MemAvailable -$kper KiB per tunnel"
+row "D: the load generator itself (${TD_SCALE_READ_MS:-100} ms reads)" "$N" "-" "-" "-" "${lg_self_arrival_cpu:-?} s" "${lg_self_hold_per_min:-?} s" "-" "-" \
+  "its event loop late by up to ${lg_self_lag_arrival:-?} ms (arrivals), ${lg_self_lag_hold:-?} ms (hold)"
 row "D: SIGTERM with $sc_stop_up tunnels, session.down hook, hooks.max_concurrent $CAP" "$sc_stop_up" "-" "-" "-" "-" "-" \
   "at most $(mib "$sc_stop_rss") MiB during shutdown" "-" \
   "told $sc_stop_told; exit after ${sc_stop_exit:-> 120} s (≤ 60 s: $(le "${sc_stop_exit:-}" 60)); at most $sc_stop_children children (cap $CAP); $downs down hooks ran"

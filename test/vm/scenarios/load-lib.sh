@@ -58,6 +58,9 @@ load_vars() {
       rss0: b.rssKiB && b.rssKiB.before, rss_burst: b.rssKiB && b.rssKiB.burst, rss_hold: b.rssKiB && b.rssKiB.holdEnd,
       told: Object.values(r.toldWhileUp || {}).reduce((a, x) => a + x, 0),
       recovery: r.recoveries && r.recoveries.length ? r.recoveries[r.recoveries.length - 1].allBackAfterS : "",
+      // the load generator itself (it shares the guest with the broker)
+      self_arrival_cpu: r.loadgen && r.loadgen.arrivalCpuS, self_hold_per_min: r.loadgen && r.loadgen.holdCpuPerMinS,
+      self_lag_arrival: r.loadgen && r.loadgen.maxLagMs.arrival, self_lag_hold: r.loadgen && r.loadgen.maxLagMs.hold,
     };
     for (const [k, x] of Object.entries(v)) console.log(`lg_${k}=${x === undefined || x === null ? "" : typeof x === "number" ? Math.round(x * 1000) / 1000 : x}`);
   ' "$TD_WORK/$1.out"
