@@ -49,7 +49,8 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
   --read-ms MS         read the clients' sockets together at most every MS ms (one wake-up and
                        recvmmsg round for all that have something; default 0: as soon as one is
                        readable, all readable ones of that event-loop turn together); answers
-                       wait up to MS ms, far below the protocol's 1 s slack
+                       wait up to MS ms, far below the protocol's 1 s slack; use it for
+                       thousands of clients (at 10,000 the default fell behind: bench/README.md)
   --per-socket         one readiness callback and recvfrom per datagram, each socket on its own
                        (the load generator before the batched reader; for comparing its cost)
   --verbose            print the simulated clients' warnings and errors
