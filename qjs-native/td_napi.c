@@ -933,7 +933,7 @@ static void on_dgram_check(uv_check_t *h)
 {
     struct dgram_reader *r = (struct dgram_reader *)((char *)h - offsetof(struct dgram_reader, check));
     struct td_dgram dg[TD_RECV_BATCH_MAX];
-    uint32_t count = 0;
+    uint32_t count = 0, batches = 0;
     struct watcher *w;
     int n, i;
     uv_check_stop(h);
@@ -941,17 +941,28 @@ static void on_dgram_check(uv_check_t *h)
     r->overflow = false;
     while ((w = r->ready) != NULL) {
         uint32_t room = r->slots - count;
+        if (room == 0) {
+            /* a full batch with sockets still queued: JS takes it (it reads the buffers before it
+             * returns) and the next batch reuses them. Leaving the rest to the next loop turn
+             * passed one batch per turn and had epoll report the others again and again: 10,000
+             * busy client sockets fell behind that way. After TD_DEFER_ROUNDS batches the loop
+             * gets its turn: what is left stays queued in the kernel and the poll (a deferred
+             * socket: the next read of the set, see defer_read) reports it again. */
+            if (++batches >= TD_DEFER_ROUNDS) {
+                r->overflow = true;
+                break;
+            }
+            call_js(r->env, r->actx, r->cb, true, count);
+            count = 0;
+            if (r->closing)
+                return;
+            continue; /* JS may have unwatched sockets: take the head of the queue again */
+        }
         r->ready = w->ready_next;
         w->ready_next = NULL;
         w->queued = false;
         if (w->closing)
             continue;
-        if (room == 0) {
-            /* what is left stays queued in the kernel: the poll (a deferred socket: the next
-             * read of the set, see defer_read) reports it again */
-            r->overflow = true;
-            continue;
-        }
         if (w->pending_err) {
             int32_t *m = r->meta + (size_t)count * TD_DGRAM_META;
             memset(m, 0, TD_DGRAM_META * sizeof *m);
@@ -982,6 +993,12 @@ static void on_dgram_check(uv_check_t *h)
             memcpy(&m[4], dg[i].addr, 16);
             m[8] = dg[i].queued_ms;
         }
+    }
+    /* sockets left queued are reported again by their polls (or the next read of the set) */
+    while ((w = r->ready) != NULL) {
+        r->ready = w->ready_next;
+        w->ready_next = NULL;
+        w->queued = false;
     }
     if (count == 0)
         return;
