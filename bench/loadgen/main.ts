@@ -23,9 +23,8 @@ import type { DatagramBatch } from '../../src/runtime/datagram-batch.js';
 import { HELP, OptionError, parseLoadOptions, type LoadOptions } from './options.js';
 import { ClientScheduler } from './schedule.js';
 import { createSim, type Sim } from './sim.js';
-import {
-  alive, brokerCounters, cpuPerMinute, type CpuSample, LagMonitor, percentile, procChildCount, procCpu, procFdCount, procRssKiB, type BrokerCounters, type ProcCpu,
-} from './stats.js';
+import { LocalBrokerProbe, RemoteBrokerProbe, type BrokerProbe, type BrokerSample, type StopWatch } from './broker-probe.js';
+import { cpuPerMinute, type CpuSample, LagMonitor, percentile, procCpu, procRssKiB } from './stats.js';
 
 const TICK_MS = 500;
 /** --spread: the tick period in this many slices. */
@@ -364,23 +363,23 @@ class LoadGen {
   }
 }
 
-interface BrokerSample {
-  at: number;
-  cpu: ProcCpu | null;
-  rssKiB: number | null;
-  fds: number | null;
-  log: BrokerCounters | null;
+/** The broker's readings (null without a probe, or when the probe failed: said once per sample). */
+async function sampleBroker(probe: BrokerProbe | null, counters = true): Promise<BrokerSample | null> {
+  if (!probe) return null;
+  try {
+    const b = await probe.sample(counters);
+    if (counters && !b.log) say(`${probe.label}: the broker did not log its counters after SIGUSR1 (gone or too slow); its figures stay empty`);
+    return b;
+  } catch (e) {
+    say(`${probe.label}: no sample (${e instanceof Error ? e.message : String(e)}); its figures stay empty`);
+    return null;
+  }
 }
 
-async function sampleBroker(o: LoadOptions, g: LoadGen): Promise<BrokerSample | null> {
-  if (o.brokerPid === null || o.brokerLog === null) return null;
-  const at = g.now();
-  const cpu = procCpu(o.brokerPid);
-  const rssKiB = procRssKiB(o.brokerPid);
-  const fds = procFdCount(o.brokerPid);
-  const log = await brokerCounters(o.brokerPid, o.brokerLog);
-  if (!log) say(`broker pid ${o.brokerPid} did not log its counters in ${o.brokerLog} after SIGUSR1 (gone or too slow); its figures stay empty`);
-  return { at, cpu, rssKiB, fds, log };
+function brokerProbe(o: LoadOptions, g: LoadGen): BrokerProbe | null {
+  if (o.brokerAgent) return new RemoteBrokerProbe(o.brokerAgent);
+  if (o.brokerPid !== null && o.brokerLog !== null) return new LocalBrokerProbe(o.brokerPid, o.brokerLog, () => g.now());
+  return null;
 }
 
 /** CLOCK_MONOTONIC in µs (the clock of V8's CPU profiles). */
@@ -422,6 +421,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const g = new LoadGen(o);
+  const probe = brokerProbe(o, g);
   if (g.kernel) {
     const fam = g.kernel.resolveL2tpFamily();
     if (fam < 0) {
@@ -433,7 +433,7 @@ export async function main(argv: string[]): Promise<number> {
   // samples of up to BROKER_SAMPLE_S each) and the teardown wait when there is a broker to ask,
   // the stop wait, and 90 s of slack (a guard shorter than the sum killed runs that were still
   // working, without a result line)
-  const brokerS = o.brokerPid === null ? 0 : 5 * BROKER_SAMPLE_S + TEARDOWN_WAIT_MS / 1000;
+  const brokerS = probe === null ? 0 : 5 * BROKER_SAMPLE_S + TEARDOWN_WAIT_MS / 1000;
   const maxS = (o.rate > 0 ? o.clients / o.rate : 0) + o.upTimeoutS + SETTLE_MS / 1000 + o.settleS + o.durationS +
     brokerS + 90 + (o.stopSignal ? o.stopWaitS : 0);
   const guard = setTimeout(() => {
@@ -446,7 +446,7 @@ export async function main(argv: string[]): Promise<number> {
     `${o.rate > 0 ? `${o.rate}/s` : 'all at once'}, broker ${formatHostPort(o.brokerIp, o.brokerPort)}, ${o.sources.length} source address(es)`);
   // CLOCK_MONOTONIC µs of the phases, to cut a broker CPU profile (node --cpu-prof) into them
   const marks: Record<string, number> = {};
-  const before = await sampleBroker(o, g);
+  const before = await sampleBroker(probe);
   // --spread: every client is still ticked every TICK_MS, at its own phase; --deadlines: no
   // shared tick (each client's run() schedules it)
   let slice = 0;
@@ -483,7 +483,7 @@ export async function main(argv: string[]): Promise<number> {
   if (Number.isNaN(allUpMs)) say(`only ${g.upNow} of ${o.clients} tunnels up after ${o.upTimeoutS} s`);
   else say(`all ${o.clients} tunnels up ${(allUpMs / 1000).toFixed(2)} s after the first client started`);
   await sleep(SETTLE_MS);
-  const burst = await sampleBroker(o, g);
+  const burst = await sampleBroker(probe);
   const selfAtBurstEnd = selfCpu();
   const lagInBurst = lag.max;
   marks.burstEnd = mono();
@@ -497,15 +497,17 @@ export async function main(argv: string[]): Promise<number> {
       if (ups.length) g.churn(ups[Math.floor(Math.random() * ups.length)]);
     }, 1000 / o.churn);
   }
-  const holdStart = await sampleBroker(o, g);
+  const holdStart = await sampleBroker(probe);
   marks.holdStart = mono();
-  // the hold's windows: the broker's CPU (/proc only, no SIGUSR1) at each inner boundary
-  const windowCpu: CpuSample[] = [{ at: holdStart?.at ?? g.now(), cpu: holdStart?.cpu ?? null }];
+  // the hold's windows: the broker's CPU (/proc only, no SIGUSR1) at each inner boundary, on the
+  // probe's clock (a remote probe's is its own)
+  const noCpu: CpuSample = { at: 0, cpu: null };
+  const windowCpu: CpuSample[] = [holdStart ?? noCpu];
   const selfWindows: CpuSample[] = [selfCpu()];
   lag.take();
   for (let w = 1; w < o.windows; w++) {
     await sleep((o.durationS * 1000) / o.windows);
-    windowCpu.push({ at: g.now(), cpu: o.brokerPid === null ? null : procCpu(o.brokerPid) });
+    windowCpu.push((await sampleBroker(probe, false)) ?? noCpu);
     selfWindows.push(selfCpu());
   }
   if (o.durationS > 0) await sleep((o.durationS * 1000) / o.windows);
@@ -514,20 +516,20 @@ export async function main(argv: string[]): Promise<number> {
   const lagInHold = lag.take();
   const selfRssKiB = procRssKiB(process.pid);
   marks.holdEnd = mono();
-  const holdEnd = await sampleBroker(o, g);
-  windowCpu.push({ at: holdEnd?.at ?? g.now(), cpu: holdEnd?.cpu ?? null });
+  const holdEnd = await sampleBroker(probe);
+  windowCpu.push(holdEnd ?? noCpu);
   const upAtEnd = g.upNow;
 
   let afterTeardown: BrokerSample | null = null;
-  const stop = o.stopSignal && o.brokerPid !== null ? await stopBroker(o.brokerPid, o.stopSignal, o.stopWaitS, g) : null;
+  const stop = o.stopSignal && probe ? await stopBroker(probe, o.stopSignal, o.stopWaitS, g) : null;
   if (o.teardown && !stop) {
     for (const s of g.slots) g.close(s);
     // the broker closes each tunnel on its ERROR 0x11: poll (bounded) until it holds none; without
-    // --broker-pid nobody can be asked, so one second for the ERRORs to leave is all
-    const end = g.now() + (o.brokerPid === null ? 0 : TEARDOWN_WAIT_MS);
+    // a broker to ask, one second for the ERRORs to leave is all
+    const end = g.now() + (probe === null ? 0 : TEARDOWN_WAIT_MS);
     do {
       await sleep(1_000);
-      afterTeardown = await sampleBroker(o, g);
+      afterTeardown = await sampleBroker(probe);
       // a broker still busy closing may answer SIGUSR1 late: a missed sample is no answer
     } while ((!afterTeardown?.log || afterTeardown.log.tunnels !== 0) && g.now() < end);
   }
@@ -565,7 +567,7 @@ export async function main(argv: string[]): Promise<number> {
       maxLagMs: { arrival: Math.round(lagInBurst), hold: Math.round(lagInHold) },
     },
     recoveries: g.recoveries.map((r) => ({ lostAtS: r.lostAt / 1000, allBackAfterS: (r.allBackAt - r.lostAt) / 1000 })),
-    broker: o.brokerPid === null ? null : {
+    broker: probe === null ? null : {
       createdInBurst: burstCreated,
       // by the last sample the broker answered (a swamped broker may miss the later ones)
       createdTotal: created(before, afterTeardown) ?? created(before, holdEnd) ?? burstCreated,
@@ -612,35 +614,22 @@ export async function main(argv: string[]): Promise<number> {
   return result.neverUp > 0 ? 1 : 0;
 }
 
-/** --stop-broker: signal the broker, then watch it (every 100 ms, at most waitS) until it is
- *  gone: the clients keep running, so an ERROR it sends while closing counts as told. */
-async function stopBroker(pid: number, signal: 'SIGTERM' | 'SIGKILL', waitS: number, g: LoadGen) {
+/** --stop-broker: signal the broker and have the probe watch it until it is gone; the clients
+ *  keep running meanwhile, so an ERROR it sends while closing counts as told. */
+async function stopBroker(probe: BrokerProbe, signal: 'SIGTERM' | 'SIGKILL', waitS: number, g: LoadGen) {
   const toldSum = (): number => [...g.told.values()].reduce((a, x) => a + x, 0);
   const told0 = toldSum();
   const upWhenStopped = g.upNow;
   const lostBeforeStop = g.lost;
-  const t0 = g.now();
-  let maxChildren = 0;
-  let maxRssKiB: number | null = null;
+  let w: StopWatch = { exitAfterS: null, maxChildren: 0, maxRssKiB: null };
   try {
-    process.kill(pid, signal);
-  } catch {
-    return { signal, exitAfterS: 0, maxChildren, maxRssKiB, told: 0, upWhenStopped, lostBeforeStop };
-  }
-  let exitAfterS: number | null = null;
-  while (g.now() - t0 < waitS * 1000) {
-    if (!alive(pid)) {
-      exitAfterS = (g.now() - t0) / 1000;
-      break;
-    }
-    maxChildren = Math.max(maxChildren, procChildCount(pid));
-    const rss = procRssKiB(pid);
-    if (rss !== null) maxRssKiB = Math.max(maxRssKiB ?? 0, rss);
-    await sleep(100);
+    w = await probe.stop(signal, waitS);
+  } catch (e) {
+    say(`${probe.label}: the stop was not watched (${e instanceof Error ? e.message : String(e)})`);
   }
   // ERRORs still in flight or in the sockets' queues
   await sleep(1_000);
-  return { signal, exitAfterS, maxChildren, maxRssKiB, told: toldSum() - told0, upWhenStopped, lostBeforeStop };
+  return { signal, ...w, told: toldSum() - told0, upWhenStopped, lostBeforeStop };
 }
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (e) => {

@@ -32,12 +32,15 @@ every client came up, 1 when one never did (or was still down at the end), 2 on 
   --churn R            during the hold, close R tunnels per second (ERROR 0x11) and reconnect them
   --broker-pid PID     the broker process: its CPU (/proc) and RSS are reported, and SIGUSR1 makes
   --broker-log FILE    it log its counters in FILE: tunnel creations and tunnels held come from there
+  --broker-agent URL   the same figures from a broker on another machine (a VM): URL of
+                       bench/loadgen/broker-agent.js running beside it (http://IP:PORT); instead
+                       of --broker-pid and --broker-log
   --tunnel-id-base N   local tunnel id of client i = N + i (default 1000)
   --ifname-prefix P    kernel interface names P<i> (default lg; --kernel only)
   --uuid-prefix P      uuid of client i = P-<i> (default loadgen)
   --progress S         progress line on stderr every S s (default 1, 0 = none)
   --no-teardown        at the end, leave the tunnels to their fate (default: close them all)
-  --stop-broker SIG    after the hold, send SIG (TERM or KILL) to --broker-pid instead of the
+  --stop-broker SIG    after the hold, send SIG (TERM or KILL) to the broker instead of the
                        teardown and watch it for up to --stop-wait S s (default 90): time to exit,
                        most child processes (hooks) and largest RSS seen, ERRORs told to clients
   --spread             tick the clients in 25 slices of the 500 ms period (one every 20 ms)
@@ -77,6 +80,8 @@ export interface LoadOptions {
   churn: number;
   brokerPid: number | null;
   brokerLog: string | null;
+  /** http://IP:PORT of a broker-agent (broker-agent.ts), or null. */
+  brokerAgent: string | null;
   tunnelIdBase: number;
   ifnamePrefix: string;
   uuidPrefix: string;
@@ -165,7 +170,7 @@ function num(opt: string, v: string | undefined, min: number, max: number, integ
 export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   const o: LoadOptions = {
     brokerIp: '', family: 4, brokerPort: 0, clients: 0, rate: 0, mode: 'ours', kernel: false, limitKbps: 0, sources: [],
-    upTimeoutS: 60, durationS: 0, windows: 1, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, tunnelIdBase: 1000,
+    upTimeoutS: 60, durationS: 0, windows: 1, settleS: 0, churn: 0, brokerPid: null, brokerLog: null, brokerAgent: null, tunnelIdBase: 1000,
     ifnamePrefix: 'lg', uuidPrefix: 'loadgen', progressS: 1, teardown: true, verbose: false, spread: false, deadlines: false,
     readMs: 0, perSocket: false, stopSignal: null, stopWaitS: 90,
   };
@@ -198,6 +203,13 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--churn': o.churn = num(a, val(), 0, 1000); break;
       case '--broker-pid': o.brokerPid = num(a, val(), 1, 2 ** 22, true); break;
       case '--broker-log': o.brokerLog = val(); break;
+      case '--broker-agent': {
+        const v = val();
+        const m = /^http:\/\/(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d+)\/?$/.exec(v);
+        if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new OptionError(`--broker-agent: '${v}' is not http://IP:PORT`);
+        o.brokerAgent = v.replace(/\/$/, '');
+        break;
+      }
       case '--tunnel-id-base': o.tunnelIdBase = num(a, val(), 1, 2 ** 32 - 20001, true); break;
       case '--ifname-prefix': {
         const v = val();
@@ -230,7 +242,8 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
   if (other) throw new OptionError(`--source: '${other}' is not of the broker's address family (IPv${o.family}: ${o.brokerIp})`);
   if (!o.clients) throw new OptionError('--clients N is required');
   if ((o.brokerPid === null) !== (o.brokerLog === null)) throw new OptionError('--broker-pid and --broker-log go together');
-  if (o.stopSignal && o.brokerPid === null) throw new OptionError('--stop-broker needs --broker-pid and --broker-log');
+  if (o.brokerAgent && o.brokerPid !== null) throw new OptionError('--broker-agent reads a broker elsewhere: it cannot go with --broker-pid');
+  if (o.stopSignal && o.brokerPid === null && !o.brokerAgent) throw new OptionError('--stop-broker needs --broker-pid and --broker-log, or --broker-agent');
   if (o.churn > 0 && o.durationS === 0) throw new OptionError('--churn needs --duration (churn happens while holding)');
   if (o.windows > 1 && o.durationS === 0) throw new OptionError('--windows needs --duration (the windows split the hold)');
   return o;

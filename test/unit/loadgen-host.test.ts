@@ -35,18 +35,30 @@ interface Run {
   result: Record<string, any>;
 }
 
-/** A host broker on `port` and the load generator against it with `args`; both ended after. */
-async function runAgainstHostBroker(port: number, args: string[]): Promise<Run> {
+/** A host broker on `port` and the load generator against it with `args`; both ended after.
+ *  agentPort: the load generator reads the broker through a broker-agent on that port (as from
+ *  the host into a VM) instead of /proc and the log itself. */
+async function runAgainstHostBroker(port: number, args: string[], agentPort = 0): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'td-lgh-'));
   const log = join(dir, 'broker.log');
   const logFd = openSync(log, 'w');
   const broker = spawn(process.execPath, [join(BENCH, 'host-broker.js'), '--port', String(port), '--max-tunnels', '100'],
     { stdio: ['ignore', logFd, logFd] });
   closeSync(logFd);
+  let agent: ChildProcess | null = null;
   try {
     await waitFor('host broker start', 10_000, () => readFileSync(log, 'utf8').includes('host broker started'));
+    let reading = ['--broker-pid', String(broker.pid), '--broker-log', log];
+    if (agentPort) {
+      agent = spawn(process.execPath, [join(BENCH, 'broker-agent.js'), '--listen', `127.0.0.1:${agentPort}`,
+        '--broker-pid', String(broker.pid), '--broker-log', log, '--max-s', '120'], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let said = '';
+      agent.stdout!.on('data', (d) => { said += d; });
+      await waitFor('broker agent start', 10_000, () => said.includes('broker-agent: serving broker pid'));
+      reading = ['--broker-agent', `http://127.0.0.1:${agentPort}`];
+    }
     const lg = spawn(process.execPath, [join(BENCH, 'main.js'), '--broker', `127.0.0.1:${port}`, '--source', '127.0.1.1-3',
-      '--broker-pid', String(broker.pid), '--broker-log', log, '--progress', '0', '--up-timeout', '20', ...args],
+      ...reading, '--progress', '0', '--up-timeout', '20', ...args],
     { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     lg.stdout!.on('data', (d) => { out += d; });
@@ -57,6 +69,10 @@ async function runAgainstHostBroker(port: number, args: string[]): Promise<Run> 
   } finally {
     broker.kill('SIGKILL');
     await exited(broker);
+    if (agent) {
+      agent.kill('SIGTERM');
+      await exited(agent);
+    }
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -104,6 +120,44 @@ test(`loadgen ↔ host broker, each way of reading (${MODES.map((m) => m[0]).joi
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('loadgen ↔ host broker through a broker-agent (the load generator on the host, the broker in a VM): the broker\'s figures and its stop come from the agent', async () => {
+  const r = await runAgainstHostBroker(base + 10, ['--clients', '8', '--duration', '2', '--windows', '2', '--stop-broker', 'TERM', '--stop-wait', '10'], base + 11);
+  const why = r.out;
+  assert.is(r.code, 0, why);
+  const b = r.result.broker;
+  assert.ok(b, `broker figures in the result; ${why}`);
+  assert.is(b.createdInBurst, 8, `the agent's SIGUSR1 counters; ${why}`);
+  assert.is(b.tunnelsAtEnd, 8, why);
+  assert.is(b.orphans, 0, why);
+  assert.ok(b.rssKiB.before > 10_000, `the broker's RSS through the agent; ${why}`);
+  assert.ok(b.fds.holdEnd > 8, `its fds: a socket per tunnel; ${why}`);
+  assert.ok(b.burstCpuS.self > 0, why);
+  assert.is(b.holdWindowsCpuPerMinS.length, 2, why);
+  assert.ok(b.holdWindowsCpuPerMinS.every((v: number | null) => typeof v === 'number' && v >= 0), `per window, on the agent's clock; ${why}`);
+  assert.ok(Math.abs(b.holdS - 2) < 1.5, `the hold as the agent timed it: ${b.holdS} s; ${why}`);
+  // host-broker exits at once on SIGTERM (it tells nobody): the agent saw it go
+  assert.is(r.result.stop.signal, 'SIGTERM', why);
+  assert.type(r.result.stop.exitAfterS, 'number', why);
+  assert.ok(r.result.stop.exitAfterS < 5, why);
+  assert.is(r.result.stop.upWhenStopped, 8, why);
+});
+
+test('broker-agent and loadgen options: bad values name the option', async () => {
+  const { parseAgentOptions } = await import('../../bench/loadgen/broker-agent.js');
+  const { parseLoadOptions, OptionError } = await import('../../bench/loadgen/options.js');
+  assert.equal(parseAgentOptions(['--listen', '198.51.100.1:9100', '--broker-pid', '42', '--broker-log', '/x']),
+    { host: '198.51.100.1', port: 9100, pid: 42, log: '/x', maxS: 7200 });
+  assert.match(String(parseAgentOptions(['--listen', 'nowhere:1', '--broker-pid', '42', '--broker-log', '/x'])), /--listen: 'nowhere:1'/);
+  assert.match(String(parseAgentOptions(['--listen', '198.51.100.1:9100', '--broker-pid', 'x', '--broker-log', '/x'])), /--broker-pid: 'x'/);
+  assert.match(String(parseAgentOptions(['--listen', '198.51.100.1:9100'])), /required/);
+  const lg = (extra: string[]) => parseLoadOptions(['--broker', '198.51.100.1:8942', '--clients', '3', ...extra]);
+  const o = lg(['--broker-agent', 'http://198.51.100.1:9100/', '--stop-broker', 'TERM']);
+  assert.ok(o !== 'help' && o.brokerAgent === 'http://198.51.100.1:9100');
+  assert.throws(() => lg(['--broker-agent', 'ftp://x']), (e: Error) => e instanceof OptionError && /--broker-agent: 'ftp:\/\/x'/.test(e.message));
+  assert.throws(() => lg(['--broker-agent', 'http://198.51.100.1:9100', '--broker-pid', '3', '--broker-log', '/x']), /cannot go with --broker-pid/);
+  assert.throws(() => lg(['--stop-broker', 'TERM']), /--stop-broker needs/);
 });
 
 test.run();
