@@ -14,7 +14,9 @@
 #      at TD_SCALE_RATE/s (20), held TD_SCALE_HOLD_S (600):
 #      keepalives on time (none timed out at the broker, no client lost), idle CPU per minute,
 #      RSS per tunnel; then SIGTERM with a session.down hook under hooks.max_concurrent
-#      (TD_SCALE_HOOK_CAP, 32): every client told, child processes under the cap, exit in 60 s
+#      (TD_SCALE_HOOK_CAP, 32): every client told, child processes under the cap, exit in 60 s;
+#      TD_SCALE_HOST_LOADGEN=1 (set by bench-scale-host.sh, `make bench-scale-host`): its load
+#      generator runs on the host, linked to the guest by a tap device, the broker here
 # Knobs (env): the TD_SCALE_* above, TD_SCALE_STEPS (the scenarios to run, default "A B C D"), TD_SCALE_UP_TIMEOUT (900 s: the wait for all clients after
 # the last arrival, in B-D), TD_SCALE_FD_UP_TIMEOUT (300 s, the same in A, where only the budget's
 # share can come up); VM_HOST_LOAD (the build machine's /proc/loadavg, from mk/bench.mk).
@@ -138,6 +140,9 @@ fi
 
 # --- D: N control-only at RATE/s, held HOLD s, then SIGTERM with a down hook under the cap
 if step D; then
+# TD_SCALE_HOST_LOADGEN=1 (bench-scale-host.sh): the load generator runs on the host, linked by a tap
+HOSTLG=${TD_SCALE_HOST_LOADGEN:-0}
+[ "$HOSTLG" = 1 ] && vm_check d-host-link scale_host_topo
 td_broker_cfg "$W/broker.cfg" port=8942 max_tunnels=$((N + 100)) tunnel_id_base=100 verbosity=INFO session.down="$W/down.sh"
 scale_max_concurrent "$CAP"
 fleet_do d-broker scale_broker_start "$W/broker.log"
@@ -146,12 +151,15 @@ rm -f "$W/hooks.log"
 echo "bench-scale: guest load before D: $(guest_load)"
 memavail() { awk '/^MemAvailable:/ { print $2 }' /proc/meminfo; }
 mem0=$(memavail)
-( fleet_wait 1500 grep -q "tunnels up" "$W/d.out" && sleep 30 && memavail > "$W/memavail.held" ) &
+live=$W/d.out; [ "$HOSTLG" = 1 ] && live=/run/vmout/d.out
+( fleet_wait 1500 grep -q "tunnels up" "$live" && sleep 30 && memavail > "$W/memavail.held" ) &
 # --deadlines: the clients cost their own keepalives, not 2 ticks a second each (schedule.ts);
 # --read-ms 100: their sockets read together every 100 ms, one wake-up for all (the load
 # generator shares the guest's two vCPUs with the broker; bench/README.md "The load generator's
 # own cost")
-load_run_b d --clients "$N" --rate "$RATE" --deadlines --read-ms "${TD_SCALE_READ_MS:-100}" --up-timeout "$UPT" --settle 30 --duration "$HOLD" --stop-broker TERM --stop-wait 120 --uuid-prefix sd
+set -- --clients "$N" --rate "$RATE" --deadlines --read-ms "${TD_SCALE_READ_MS:-100}" --up-timeout "$UPT" --settle 30 --duration "$HOLD" --stop-broker TERM --stop-wait 120 --uuid-prefix sd
+if [ "$HOSTLG" = 1 ]; then scale_host_run d "$@"; else load_run_b d "$@"; fi
+where=$([ "$HOSTLG" = 1 ] && echo "on the host, native" || echo "in the guest")
 eval "$(load_vars d)"; eval "$(scale_vars d)"
 grep -v '^LOADGEN' "$W/d.out"
 downs=$(grep -c '^down ' "$W/hooks.log" 2>/dev/null || echo 0)
@@ -167,7 +175,7 @@ vm_check d-sigterm-hooks-under-the-cap [ "${sc_stop_children:-999999}" -le "$CAP
 row "D: $N control-only at $RATE/s, held $HOLD s" "$N" "${lg_all_up:-never} s" "$(per_s "$lg_created_burst" "$lg_all_up")" "$(dup "$lg_created" "$N" "$lg_never_up")" \
   "${sc_burst_cpu:-?} s" "${lg_idle_per_min:-?} s" "$(mib "$lg_rss_hold") MiB ($per KiB per tunnel over $(mib "$lg_rss0") MiB fresh)" "$sc_fds_hold" \
   "held $lg_held, lost $sc_lost_before_stop, timed out at the broker $sc_timed_out; guest MemAvailable -$kper KiB per tunnel"
-row "D: the load generator itself (${TD_SCALE_READ_MS:-100} ms reads)" "$N" "-" "-" "-" "${lg_self_arrival_cpu:-?} s" "${lg_self_hold_per_min:-?} s" "-" "-" \
+row "D: the load generator itself ($where, ${TD_SCALE_READ_MS:-100} ms reads)" "$N" "-" "-" "-" "${lg_self_arrival_cpu:-?} s" "${lg_self_hold_per_min:-?} s" "-" "-" \
   "its event loop late by up to ${lg_self_lag_arrival:-?} ms (arrivals), ${lg_self_lag_hold:-?} ms (hold)"
 row "D: SIGTERM with $sc_stop_up tunnels, session.down hook, hooks.max_concurrent $CAP" "$sc_stop_up" "-" "-" "-" "-" "-" \
   "at most $(mib "$sc_stop_rss") MiB during shutdown" "-" \

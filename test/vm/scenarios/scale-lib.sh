@@ -74,3 +74,44 @@ scale_consistent() {
 
 # scale_alive <pid>: the process runs (a zombie does not)
 scale_alive() { [ -r "/proc/$1/stat" ] && ! sed 's/.*) //' "/proc/$1/stat" | grep -q '^Z'; }
+
+# --- the load generator on the host (make bench-scale-host: test/vm/bench-scale-host.sh) ---
+# The guest's eth0 is a tap device whose other end is in a network namespace of the host's, where
+# the load generator runs at native speed: the guest's two TCG vCPUs are left to the broker and
+# its kernel (in the guest, 10,000 simulated clients cost the load generator more than the
+# broker: docs/scaling.md).
+SCALE_AGENT_PORT=9100
+
+# scale_host_topo: netns broker with the guest's eth0 renamed ul0, $VM_BROKER_IP/24 (as
+# vm_topo_pair leaves it; the broker config binds ul0); the host's tap holds $VM_CLIENT_IP and
+# the load generator's sources 198.51.100.10-(9 + LOAD_SOURCES)
+scale_host_topo() {
+  ip link show eth0 >/dev/null 2>&1 || { echo "scale_host_topo: no eth0 (a VM linked to the host's tap: make bench-scale-host)"; return 1; }
+  vm_topo_clean
+  _vm_ns broker && ip link set eth0 netns broker && ip -n broker link set eth0 name ul0 &&
+    ip -n broker addr add "$VM_BROKER_IP/24" dev ul0 && ip -n broker link set ul0 up
+}
+
+# scale_host_run <name> <loadgen args...>: load_run_b's run, by the host: a broker-agent for
+# $TD_BROKER_PID in netns broker, the arguments to /run/vmout/<name>.args (one per line) for
+# bench-scale-host.sh, which runs the load generator and writes <name>.out, .err and .rc there;
+# they are copied to $TD_WORK, where load_run_b leaves them. Its exit status.
+scale_host_run() {
+  _hn=$1; shift
+  ip netns exec broker node build/js/bench/loadgen/broker-agent.js --listen "$VM_BROKER_IP:$SCALE_AGENT_PORT" \
+    --broker-pid "$TD_BROKER_PID" --broker-log "$TD_WORK/broker.log" --max-s 7200 > "$TD_WORK/$_hn.agent" 2>&1 &
+  _hap=$!
+  if ! wait_for 90 grep -q 'serving broker pid' "$TD_WORK/$_hn.agent"; then
+    cat "$TD_WORK/$_hn.agent"; kill "$_hap" 2>/dev/null; return 1
+  fi
+  rm -f "/run/vmout/$_hn.rc" "/run/vmout/$_hn.out" "/run/vmout/$_hn.err"
+  printf '%s\n' --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" --progress 5 \
+    --broker-agent "http://$VM_BROKER_IP:$SCALE_AGENT_PORT" "$@" > "/run/vmout/$_hn.args.tmp" &&
+    mv "/run/vmout/$_hn.args.tmp" "/run/vmout/$_hn.args"
+  # the load generator bounds itself; this only guards against a host side that never answers
+  fleet_wait "${TD_SCALE_HOST_WAIT:-7200}" test -e "/run/vmout/$_hn.rc"
+  _hrc=$(cat "/run/vmout/$_hn.rc" 2>/dev/null || echo 1)
+  cp "/run/vmout/$_hn.out" "/run/vmout/$_hn.err" "$TD_WORK/" 2>/dev/null
+  kill "$_hap" 2>/dev/null; wait "$_hap" 2>/dev/null
+  return "$_hrc"
+}
