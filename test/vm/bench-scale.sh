@@ -158,7 +158,14 @@ live=$W/d.out; [ "$HOSTLG" = 1 ] && live=/run/vmout/d.out
 # generator shares the guest's two vCPUs with the broker; bench/README.md "The load generator's
 # own cost")
 set -- --clients "$N" --rate "$RATE" --deadlines --read-ms "${TD_SCALE_READ_MS:-100}" --up-timeout "$UPT" --settle 30 --duration "$HOLD" --stop-broker TERM --stop-wait 120 --uuid-prefix sd
+# every 10 s: the broker's state and kernel wait channel, its CPU, the L2TP interfaces, the
+# guest's load: whether a stalled admission is the broker's CPU or a wait in the kernel
+( while scale_alive "$TD_BROKER_PID"; do
+    echo "$(date +%s) $(sed 's/.*) //' "/proc/$TD_BROKER_PID/stat" | cut -d' ' -f1,12,13) $(cat "/proc/$TD_BROKER_PID/wchan" 2>/dev/null) $(ip -n broker -o link 2>/dev/null | grep -c l2tp) $(guest_load)"
+    sleep 10
+  done > /run/vmout/d-broker-samples.txt ) &
 if [ "$HOSTLG" = 1 ]; then scale_host_run d "$@"; else load_run_b d "$@"; fi
+cp "$W/broker.log" /run/vmout/d-broker.log 2>/dev/null
 where=$([ "$HOSTLG" = 1 ] && echo "on the host, native" || echo "in the guest")
 eval "$(load_vars d)"; eval "$(scale_vars d)"
 grep -v '^LOADGEN' "$W/d.out"
