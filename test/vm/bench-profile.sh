@@ -18,7 +18,7 @@ td_broker_cfg "$PW/broker.cfg" port=8942 max_tunnels=1100 tunnel_id_base=100 ver
 ip netns exec broker node --cpu-prof --cpu-prof-dir=/run/vmout/prof-nohooks "$TD_BROKER_BIN" "$PW/broker.cfg" > "$PW/broker.log" 2>&1 &
 TD_BROKER_PID=$!
 vm_check profile-broker-start wait_for 30 grep -q 'broker started' "$PW/broker.log"
-ip netns exec client node "$LOAD_JS" --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" \
+ip netns exec client node "$LOAD_JS" $(load_target) \
   --broker-pid "$TD_BROKER_PID" --broker-log "$PW/broker.log" --clients 100 --settle 30 --duration "${TD_BENCH_IDLE_S:-60}" \
   --uuid-prefix p --progress 10 > "$PW/p.out" 2> "$PW/p.err"
 grep -v '^LOADGEN' "$PW/p.out"

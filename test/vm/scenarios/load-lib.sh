@@ -7,6 +7,9 @@ case "$(basename "$0")" in load-lib.sh) exit 0 ;; esac
 LOAD_JS=${LOAD_JS:-$TD_ROOT/build/js/bench/loadgen/main.js}
 # client i binds 198.51.100.(10 + i % LOAD_SOURCES): several source addresses, as many routers
 LOAD_SOURCES=${LOAD_SOURCES:-10}
+# load_target: the broker and source arguments every load generator run here gives (one word
+# each, for an unquoted $(load_target)); scale-lib.sh's host runs give the same
+load_target() { echo "--broker $VM_BROKER_IP:8942 --source 198.51.100.10-$((9 + LOAD_SOURCES))"; }
 
 # load_topo: vm_topo_pair plus the load generator's source addresses in netns client
 load_topo() {
@@ -27,8 +30,7 @@ load_broker() {
 # LOADGEN-RESULT json line) in $TD_WORK/<name>.out, progress in <name>.err; its exit status.
 load_run() {
   _ln=$1; shift
-  ip netns exec client node "$LOAD_JS" --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" \
-    --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err"
+  ip netns exec client node "$LOAD_JS" $(load_target) --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err"
 }
 
 # load_run_b <name> <loadgen args...>: load_run with the broker's pid and log (creations, CPU, RSS)
@@ -77,8 +79,7 @@ load_kernel_holds() { [ "$(load_kernel_tunnels "$1")" = "$2" ]; }
 # generator itself (ip netns exec execs node), so `kill $LOAD_PID` stops it.
 load_run_bg() {
   _ln=$1; shift
-  ip netns exec client node "$LOAD_JS" --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" \
-    --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err" &
+  ip netns exec client node "$LOAD_JS" $(load_target) --progress 5 "$@" > "$TD_WORK/$_ln.out" 2> "$TD_WORK/$_ln.err" &
   LOAD_PID=$!
 }
 

@@ -105,7 +105,7 @@ scale_host_run() {
     cat "$TD_WORK/$_hn.agent"; kill "$_hap" 2>/dev/null; return 1
   fi
   rm -f "/run/vmout/$_hn.rc" "/run/vmout/$_hn.out" "/run/vmout/$_hn.err"
-  printf '%s\n' --broker "$VM_BROKER_IP:8942" --source "198.51.100.10-$((9 + LOAD_SOURCES))" --progress 5 \
+  printf '%s\n' $(load_target) --progress 5 \
     --broker-agent "http://$VM_BROKER_IP:$SCALE_AGENT_PORT" "$@" > "/run/vmout/$_hn.args.tmp" &&
     mv "/run/vmout/$_hn.args.tmp" "/run/vmout/$_hn.args"
   # the load generator bounds itself; this only guards against a host side that never answers
