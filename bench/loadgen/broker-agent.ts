@@ -12,6 +12,7 @@
 //                               {exitAfterS, maxChildren, maxRssKiB} (StopWatch)
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { LocalBrokerProbe } from './broker-probe.js';
+import { hostPort, OptionError } from './options.js';
 
 export const AGENT_HELP = `Usage: node build/js/bench/loadgen/broker-agent.js --listen IP:PORT --broker-pid PID --broker-log FILE [--max-s S]
 Serves the load generator's readings of the broker PID (/proc, its SIGUSR1 counters in FILE) over
@@ -37,10 +38,14 @@ export function parseAgentOptions(argv: string[]): AgentOptions | 'help' | strin
     if (v === undefined) return `${a} needs a value`;
     i++;
     if (a === '--listen') {
-      const m = /^(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d+)$/.exec(v);
-      if (!m || Number(m[2]) > 65535) return `--listen: '${v}' is not IP:PORT`;
-      o.host = m[1].replace(/^\[|\]$/g, '');
-      o.port = Number(m[2]);
+      try {
+        const l = hostPort('--listen', v);
+        o.host = l.ip;
+        o.port = l.port;
+      } catch (e) {
+        if (!(e instanceof OptionError)) throw e;
+        return `--listen: '${v}' is not IP:PORT (${e.message})`;
+      }
     } else if (a === '--broker-pid') {
       if (!/^\d+$/.test(v) || Number(v) < 1) return `--broker-pid: '${v}' is not a process id`;
       o.pid = Number(v);

@@ -147,14 +147,15 @@ function ipv6Range(part: string): string[] {
   return out;
 }
 
-/** "198.51.100.1:8942" or "[2001:db8::1]:8942". */
-function brokerAddress(v: string): { ip: string; port: string } {
+/** "198.51.100.1:8942" or "[2001:db8::1]:8942" (no names), port 1..65535; errors name `opt`
+ *  (--broker, --broker-agent, and broker-agent.ts's --listen). */
+export function hostPort(opt: string, v: string): { ip: string; port: number } {
   const m = /^\[([^\]]*)\]:(\d+)$/.exec(v) ?? /^([^:[\]]+):(\d+)$/.exec(v);
-  if (m) return { ip: v.startsWith('[') ? ipv6('--broker', m[1]) : ipv4('--broker', m[1]), port: m[2] };
+  if (m) return { ip: v.startsWith('[') ? ipv6(opt, m[1]) : ipv4(opt, m[1]), port: num(`${opt} (port)`, m[2], 1, 65535, true) };
   if (/^[^[]*:.*:/.test(v)) {
-    throw new OptionError(`--broker: '${v}': an IPv6 address needs brackets around it, e.g. [2001:db8::1]:8942`);
+    throw new OptionError(`${opt}: '${v}': an IPv6 address needs brackets around it, e.g. [2001:db8::1]:8942`);
   }
-  throw new OptionError(`--broker: '${v}' is not IP:PORT or [IPv6]:PORT`);
+  throw new OptionError(`${opt}: '${v}' is not IP:PORT or [IPv6]:PORT`);
 }
 
 function num(opt: string, v: string | undefined, min: number, max: number, integer = false): number {
@@ -184,10 +185,10 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
     switch (a) {
       case '-h': case '--help': return 'help';
       case '--broker': {
-        const b = brokerAddress(val());
+        const b = hostPort('--broker', val());
         o.brokerIp = b.ip;
         o.family = ipFamily(b.ip) ?? 4;
-        o.brokerPort = num('--broker (port)', b.port, 1, 65535, true);
+        o.brokerPort = b.port;
         break;
       }
       case '--clients': o.clients = num(a, val(), 1, 20000, true); break;
@@ -205,9 +206,10 @@ export function parseLoadOptions(argv: string[]): LoadOptions | 'help' {
       case '--broker-log': o.brokerLog = val(); break;
       case '--broker-agent': {
         const v = val();
-        const m = /^http:\/\/(\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):(\d+)\/?$/.exec(v);
-        if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new OptionError(`--broker-agent: '${v}' is not http://IP:PORT`);
-        o.brokerAgent = v.replace(/\/$/, '');
+        const m = /^http:\/\/([^/]+)\/?$/.exec(v);
+        if (!m) throw new OptionError(`--broker-agent: '${v}' is not http://IP:PORT`);
+        hostPort('--broker-agent', m[1]);
+        o.brokerAgent = `http://${m[1]}`;
         break;
       }
       case '--tunnel-id-base': o.tunnelIdBase = num(a, val(), 1, 2 ** 32 - 20001, true); break;
