@@ -82,9 +82,9 @@ deb-check: $(DEB)
 # arm64: the same JavaScript with the addon cross-compiled by Debian's gcc-aarch64-linux-gnu
 # (Node-API headers are architecture-independent; the undefined napi_* symbols resolve against
 # the arm64 node binary at load time). Built and lintian-checked here, not run (no arm64 node).
-build/node-arm64/tdnative.node: qjs-native/td_napi.c $(NATIVE_CORE_SRC)
+build/node-arm64/tdnative.node: qjs-native/td_napi.c $(NATIVE_CORE_SRC) $(NATIVE_NLW_SRC)
 	@mkdir -p $(@D)
-	aarch64-linux-gnu-gcc $(NATIVE_CFLAGS) -I$(NODE_INCLUDE) -shared -o $@ qjs-native/td_napi.c qjs-native/td_core.c
+	aarch64-linux-gnu-gcc $(NATIVE_CFLAGS) -I$(NODE_INCLUDE) -shared -o $@ qjs-native/td_napi.c qjs-native/td_core.c qjs-native/td_nl_worker.c -lpthread
 
 deb-arm64: build/node-arm64/tdnative.node
 	$(MAKE) --no-print-directory deb DEB_ARCH=arm64 ADDON=build/node-arm64/tdnative.node DEB_STRIP=aarch64-linux-gnu-strip

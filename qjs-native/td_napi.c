@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 #include "td_core.h"
+#include "td_nl_worker.h"
 
 /* ---- argument helpers: type errors throw, everything else returns -errno ---- */
 
@@ -673,6 +674,54 @@ static napi_value js_resolve_finish(napi_env env, napi_callback_info info)
     return r;
 }
 
+/* ---- netlink worker (td_nl_worker.h) ---- */
+
+static napi_value js_netlink_worker_start(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    return num(env, td_nlw_start());
+}
+
+static napi_value js_netlink_worker_submit(napi_env env, napi_callback_info info)
+{
+    int32_t fd, tag;
+    void *data;
+    size_t len;
+    GET_ARGS(3);
+    if (!arg_int(env, argv[0], &fd) || !arg_bytes(env, argv[1], &data, &len) || !arg_int(env, argv[2], &tag))
+        return NULL;
+    return num(env, td_nlw_submit(fd, data, len, (uint32_t)tag));
+}
+
+/* [tag, result, reply (a Buffer) or null, ...] of the completions waiting, in submit order. */
+static napi_value js_netlink_worker_take(napi_env env, napi_callback_info info)
+{
+    static struct td_nlw_done done[16];
+    napi_value all, v;
+    uint32_t k = 0;
+    int n, i;
+    (void)info;
+    CHECK(napi_create_array(env, &all));
+    while ((n = td_nlw_take(done, sizeof done / sizeof done[0])) > 0) {
+        for (i = 0; i < n; i++) {
+            CHECK(napi_set_element(env, all, k++, num(env, (double)done[i].tag)));
+            CHECK(napi_set_element(env, all, k++, num(env, done[i].result)));
+            if (done[i].result >= 0)
+                CHECK(napi_create_buffer_copy(env, (size_t)done[i].result, done[i].reply, NULL, &v));
+            else
+                CHECK(napi_get_null(env, &v));
+            CHECK(napi_set_element(env, all, k++, v));
+        }
+    }
+    return all;
+}
+
+static napi_value js_netlink_worker_pending(napi_env env, napi_callback_info info)
+{
+    (void)info;
+    return num(env, td_nlw_pending());
+}
+
 /* ---- limits and buffers ---- */
 
 static napi_value js_set_recv_buffer(napi_env env, napi_callback_info info)
@@ -780,6 +829,8 @@ static napi_value init(napi_env env, napi_value exports)
         FN("send", js_send), FN("sendTo", js_send_to), FN("recvFrom", js_recv_from),
         FN("close", js_close), FN("netlinkSocket", js_netlink_socket),
         FN("netlinkSend", js_netlink_send), FN("netlinkRecv", js_netlink_recv),
+        FN("netlinkWorkerStart", js_netlink_worker_start), FN("netlinkWorkerSubmit", js_netlink_worker_submit),
+        FN("netlinkWorkerTake", js_netlink_worker_take), FN("netlinkWorkerPending", js_netlink_worker_pending),
         FN("spawn", js_spawn), FN("read", js_read), FN("waitPid", js_wait_pid), FN("kill", js_kill),
         FN("reniceGroup", js_renice_group),
         FN("pidWatch", js_pid_watch), FN("setRecvBuffer", js_set_recv_buffer),

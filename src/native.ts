@@ -124,3 +124,15 @@ export interface Native {
    *  systemd, 1 when sent, or -errno. Node addon only (the client does not run under systemd). */
   sdNotify?(state: string): number;
 }
+
+/** The Node addon's netlink thread (qjs-native/td_nl_worker.h), behind src/netlink/worker.ts. */
+export interface NetlinkWorkerNative {
+  /** Starts the thread (once); the eventfd that is readable while completions wait, or -errno. */
+  netlinkWorkerStart(): number;
+  /** Queues `data` for `fd`; 0 or -errno (-EAGAIN: the queue is full). */
+  netlinkWorkerSubmit(fd: number, data: Uint8Array, tag: number): number;
+  /** The completions waiting, in submit order: [tag, result (reply length or -errno), reply or null, ...]. */
+  netlinkWorkerTake(): (number | Uint8Array | null)[];
+  /** Requests queued, running or not yet taken. */
+  netlinkWorkerPending(): number;
+}

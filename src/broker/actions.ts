@@ -44,11 +44,14 @@ export type Action =
   | { type: 'setup'; setup: TunnelSetup }
   /** Link MTU (rtnetlink) then SESSION_MODIFY. */
   | { type: 'setMtu'; tunnelId: number; sessionId: number; ifname: string; mtu: number }
-  /** SESSION_DELETE, TUNNEL_DELETE, close the tunnel socket. */
+  /** SESSION_DELETE, TUNNEL_DELETE, close the tunnel socket (or, while the setup is still in
+   *  the kernel, undo it when it completes). */
   | { type: 'teardown'; tunnelId: number; sessionId: number }
-  /** afterTeardown: a job (the down hook) to start only once the kernel has removed that
-   *  tunnel; immediate teardowns (the normal close) satisfy it at once, a shutdown's do not. */
-  | { type: 'run'; job: Job; afterTeardown?: number }
+  /** afterKernel: a tunnel id; the job starts only once the kernel has done what that tunnel's
+   *  earlier actions asked (the down hook after the teardown has removed the interface, the
+   *  mtu-changed hook after the new MTU is set). A driver whose kernel calls return when done
+   *  satisfies it at once; the netlink worker and a shutdown's teardown do not. */
+  | { type: 'run'; job: Job; afterKernel?: number }
   | { type: 'log'; level: LogLevel; message: string };
 
 export type SetupStage = 'socket' | 'tunnel' | 'session';

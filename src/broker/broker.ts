@@ -106,9 +106,14 @@ export class BrokerCore {
   private readonly slackMs: number;
   /** Salt of the opaque per-IP hook queue names (log_ip_addresses=false). */
   private readonly queueSalt: number;
-  /** Ids of kernel tunnels an earlier run left behind (start-up clean-up): EEXIST on one of them
-   *  means the kernel is still removing it, not that someone else owns it. */
-  private readonly leftByEarlierRun = new Set<number>();
+  /** Ids of kernel tunnels an earlier run left behind (start-up clean-up) or that this run closed:
+   *  EEXIST on one of them means the kernel is still removing it (its workqueue releases a
+   *  deleted tunnel's id a moment later), not that someone else owns it; a second EEXIST does. */
+  private readonly maybeStillInKernel = new Set<number>();
+  /** Tunnel id → when its setup went to the driver, until its setupResult: with the netlink
+   *  worker (executor.ts) setups wait for the kernel off the event loop, at most
+   *  overload.limit() of them (a PREPARE beyond is not served yet). */
+  private readonly setupsInFlight = new Map<number, number>();
   /** Set after the first SESSION_CREATE EEXIST (kernel without duplicate session ids, §2.7). */
   private requireUniqueSessionId = false;
   private stopping = false;
@@ -205,7 +210,9 @@ export class BrokerCore {
     // A handshake retransmit (PREPARE, COOKIE, USAGE) may have been queued on the listener before
     // the tunnel socket existed: normal. Other messages are sent only after TUNNEL, which went
     // out through the connected tunnel socket; on a working kernel that socket gets them all.
-    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, ageMs, tunnel?.state === 'up' ? tunnel : undefined);
+    // (a tunnel still in setup, its kernel calls on the netlink worker, is the endpoint's too: a
+    // repeated PREPARE must not make a second one)
+    if (isHandshake(frame.type)) return this.handshake(socket, frame, from, now, ageMs, tunnel && tunnel.state !== 'closed' ? tunnel : undefined);
     if (frame.type === MessageType.ERROR && tunnel?.state === 'up') {
       // Also queued before the tunnel existed: a client that gave up waiting (15 s) sends ERROR
       // after its PREPAREs, so a slow broker creates the tunnel first. Either way: close it.
@@ -309,6 +316,16 @@ export class BrokerCore {
       this.counters.add('drop-bad-cookie');
       return this.logOn('debug') ? [log('debug', `dropped a PREPARE from ${this.showEndpoint(from)}: bad or expired cookie`)] : [];
     }
+    if (!tunnel && this.setupsInFlight.size >= this.overload.limit(now)) {
+      // the kernel is behind (the netlink worker: setups wait off the event loop): at most what
+      // it created in the last 5 s (at least 8) waits, about 5 s of work, well within the
+      // client's 15 s. The client repeats its PREPARE every 3 s with the same cookie, which
+      // stays in flight (overload.ts); one tunnel more now would only wait longer.
+      this.counters.add('drop-setup-backlog');
+      this.overload.prepareSeen(Infinity, now);
+      return this.logOn('debug') ? [log('debug', `PREPARE from ${this.showEndpoint(from)} not served yet: ` +
+        `${this.setupsInFlight.size} tunnel setups wait for the kernel`)] : [];
+    }
     // its cookie is used: whatever the answer, it is no longer in flight; its wait says whether
     // the broker is behind
     this.overload.settled(endpointKey(from));
@@ -317,7 +334,8 @@ export class BrokerCore {
     const features = prepare.features & FEATURES_MASK;
     if (tunnel && uuid === tunnel.uuid && prepare.tunnelId === tunnel.peerTunnelId && features === tunnel.features) {
       this.counters.add('prepare-retransmits');
-      return [reply(tunnel.tunnelReply())];
+      // still in the kernel (the netlink worker): TUNNEL goes out when it is up
+      return tunnel.state === 'setup' ? [] : [reply(tunnel.tunnelReply())];
     }
     if (tunnel && tunnel.heard) {
       this.counters.add('refused-prepare-mismatch');
@@ -395,6 +413,7 @@ export class BrokerCore {
       listener.address ?? '');
     this.tunnels.set(tunnelId, tunnel);
     this.byEndpoint.set(endpointKey(from), tunnel);
+    this.setupsInFlight.set(tunnelId, now);
     return [...(fd ? [log('info', fd.why)] : []), {
       type: 'setup',
       setup: {
@@ -406,6 +425,10 @@ export class BrokerCore {
 
   /** The driver's report on a `setup` action. */
   setupResult(tunnelId: number, result: SetupResult, now: number): Action[] {
+    const startedAt = this.setupsInFlight.get(tunnelId);
+    this.setupsInFlight.delete(tunnelId);
+    // a setup that waited for the kernel is a PREPARE that waited: the broker is behind
+    if (startedAt !== undefined) this.overload.prepareSeen(now - startedAt, now);
     const tunnel = this.tunnels.get(tunnelId);
     if (!tunnel || tunnel.state !== 'setup') return [];
     if (result.ok) {
@@ -419,12 +442,14 @@ export class BrokerCore {
     const out: Action[] = [];
     tunnel.state = 'closed';
     this.forget(tunnel);
-    const dying = result.stage === 'tunnel' && result.errno === this.deps.errno.EEXIST && this.leftByEarlierRun.has(tunnelId);
+    const dying = result.stage === 'tunnel' && result.errno === this.deps.errno.EEXIST && this.maybeStillInKernel.has(tunnelId);
     if (dying) {
-      // ours from the earlier run, still being removed by the kernel: try the id again later
+      // ours (from an earlier run, or closed a moment ago), still being removed by the kernel:
+      // try the id again later
+      this.maybeStillInKernel.delete(tunnelId);
       this.pool.release(tunnelId);
       this.counters.add('refused-id-still-in-kernel');
-      out.push(log('info', `${tunnel.name}: kernel tunnel ${tunnelId}, left by an earlier run, is still being removed; ` +
+      out.push(log('info', `${tunnel.name}: kernel tunnel ${tunnelId}, ours (from an earlier run or closed just now), is still being removed; ` +
         `refusing the client (it retries), id ${tunnelId} goes to the back of the queue`));
       out.push({ type: 'send', socket: { kind: 'listener', port: tunnel.port }, data: encodeError(), to: tunnel.endpoint });
       return out;
@@ -522,7 +547,7 @@ export class BrokerCore {
   /** Closes every tunnel with SHUTDOWN, all at once; afterwards input is ignored. The actions
    *  come in phases, each for every tunnel before the next, so that nothing slow delays what
    *  can go out at once: the ERRORs to all clients, then the log lines and pre-down hooks, then
-   *  the kernel teardowns, then the down hooks (marked afterTeardown: the driver starts them
+   *  the kernel teardowns, then the down hooks (marked afterKernel: the driver starts them
    *  once the kernel has removed that tunnel). A tunnel's own pre-down → teardown → down keep
    *  their order; hooks of different tunnels run in parallel under hooks.max_concurrent. */
   shutdown(_now: number): Action[] {
@@ -538,8 +563,10 @@ export class BrokerCore {
         else if (a.type === 'teardown') {
           teardowns.push(a);
           tornDown = true;
-        } else if (a.type === 'run' && tornDown) after.push({ ...a, afterTeardown: tunnel.tunnelId });
-        else before.push(a);
+        } else if (a.type === 'run' && tornDown) after.push({ ...a, afterKernel: tunnel.tunnelId });
+        // a pre-down waits for nothing here: the driver holds every afterKernel job of a shutdown
+        // until its tunnel is gone
+        else before.push(a.type === 'run' ? { type: 'run', job: a.job } : a);
       }
       this.reap(tunnel);
     }
@@ -549,7 +576,7 @@ export class BrokerCore {
   /** Start-up: kernel tunnels in our id range that an earlier run left behind (being deleted):
    *  their ids are handed out last, and an EEXIST on one of them does not retire it. */
   leftInKernel(ids: number[]): void {
-    for (const id of ids) if (this.pool.contains(id)) this.leftByEarlierRun.add(id);
+    for (const id of ids) if (this.pool.contains(id)) this.maybeStillInKernel.add(id);
     this.pool.handOutLast(ids);
   }
 
@@ -625,6 +652,7 @@ export class BrokerCore {
     if (tunnel.state !== 'closed') return;
     if (this.tunnels.get(tunnel.tunnelId) !== tunnel) return;
     this.forget(tunnel);
+    this.maybeStillInKernel.add(tunnel.tunnelId);
     this.pool.release(tunnel.tunnelId);
   }
 

@@ -6,7 +6,9 @@ import { ActionQueue } from '../runtime/action-queue.js';
 import type { DatagramBatch, DatagramReader, DatagramSender } from '../runtime/datagram-batch.js';
 import { ipv4Number } from '../ip-text.js';
 import type { DeadlineTimer, Loop } from '../runtime/loop.js';
-import type { Action, SetupResult, SocketRef, TunnelSetup } from './actions.js';
+import type { Action, Job, SetupResult, SocketRef, TunnelSetup } from './actions.js';
+import type { AckOp } from '../netlink/kernel.js';
+import type { KernelCallback } from '../netlink/worker.js';
 import type { BrokerCore } from './broker.js';
 import { formatHostPort, ipFamily } from '../protocol/ip-address.js';
 import { listenAddresses, type BrokerConfig } from './config.js';
@@ -35,6 +37,21 @@ export interface BrokerKernel {
   setLinkMtu(ifname: string, mtu: number): number;
   listTunnels(): { tunnelId: number }[] | number;
   listSessions(): { tunnelId: number; sessionId: number }[] | number;
+}
+
+/** The netlink worker (src/netlink/worker.ts: requests on a thread of the C core, answers back
+ *  on the event loop), when the runtime has one. */
+export interface BrokerKernelWorker {
+  submit(op: AckOp, cb: KernelCallback): void;
+  /** Requests submitted whose callback has not run yet. */
+  readonly pending: number;
+}
+
+/** Per tunnel: kernel operations on the worker not yet answered, and the jobs (afterKernel)
+ *  waiting for them, in order. */
+interface KernelBarrier {
+  ops: number;
+  held: Job[];
 }
 
 const RECV_BUFFER = 65536;
@@ -94,6 +111,12 @@ export class BrokerDriver {
    *  batch with destinations and the listener has a specific address. */
   private readonly sharedRoutes = new Map<number, SharedRoute>();
   private readonly sender?: DatagramSender;
+  /** Tunnel setups on the worker: their socket, and whether a teardown came meanwhile (then the
+   *  completion undoes what the kernel made). */
+  private readonly setupsInFlight = new Map<number, { fd: number; cancelled: boolean }>();
+  private readonly barriers = new Map<number, KernelBarrier>();
+  /** Called when the last barrier is gone (a shutdown waits for the worker's teardowns). */
+  private onKernelIdle: (() => void) | null = null;
 
   constructor(
     private readonly core: BrokerCore,
@@ -105,6 +128,9 @@ export class BrokerDriver {
     /** Batched reception (one callback per loop turn for all readable sockets); without it
      *  every socket is read through loop.onReadable + native.recvFrom. */
     private readonly reader?: DatagramReader & Partial<DatagramSender>,
+    /** The netlink worker: setups, teardowns and MTU changes wait for the kernel off the event
+     *  loop; without it they are synchronous kernel calls. */
+    private readonly worker?: BrokerKernelWorker,
   ) {
     if (reader && reader.start((b) => this.onBatch(b)) < 0) this.reader = undefined;
     if (this.reader && typeof this.reader.sendBatch === 'function') this.sender = this.reader as DatagramSender;
@@ -214,10 +240,10 @@ export class BrokerDriver {
     for (const a of actions) {
       if (a.type === 'send') continue;
       if (a.type === 'teardown') teardowns.push(a.tunnelId);
-      else if (a.type === 'run' && a.afterTeardown !== undefined) {
-        const list = held.get(a.afterTeardown);
+      else if (a.type === 'run' && a.afterKernel !== undefined) {
+        const list = held.get(a.afterKernel);
         if (list) list.push(a);
-        else held.set(a.afterTeardown, [a]);
+        else held.set(a.afterKernel, [a]);
       } else this.run([a]);
     }
     this.removeKernelTunnels(teardowns);
@@ -250,7 +276,8 @@ export class BrokerDriver {
     };
     const guard = this.loop.setTimer(graceMs, () => {
       if (finished) return;
-      const notRun = [...held.values()].reduce((n, l) => n + l.length, 0);
+      const notRun = [...held.values()].reduce((n, l) => n + l.length, 0) +
+        [...this.barriers.values()].reduce((n, b) => n + b.held.length, 0);
       const { running, dropped } = this.jobs.abandon();
       this.loop.log('warning', `shutdown: still busy after ${Math.round(graceMs / 1000)} s: ${running} hooks killed, ` +
         `${dropped + notRun} never run${pending.size ? `, ${pending.size} kernel tunnels not yet removed` : ''}; ` +
@@ -260,7 +287,9 @@ export class BrokerDriver {
     const kernelDone = (): void => {
       this.loop.log('info', `shutdown: the kernel removed all ${teardowns.length} tunnels after ${ms()} ms ` +
         `(${dumps.count} dumps of its tunnel list, ${Math.round(dumps.ms)} ms); ${this.jobs.pending} hook jobs to finish`);
-      this.jobs.whenIdle(() => finish(true));
+      // the worker's teardowns of tunnels closed before the shutdown release their down hooks
+      // when they are answered
+      this.whenKernelIdle(() => this.jobs.whenIdle(() => finish(true)));
     };
     let interval = SHUTDOWN_POLL_MS;
     const dumps = { count: 0, ms: 0, last: -Infinity };
@@ -300,11 +329,25 @@ export class BrokerDriver {
     else pollTimer = this.loop.setTimer(interval, poll);
   }
 
+  /** Calls cb once no kernel operation on the worker is unanswered (at once without one). */
+  private whenKernelIdle(cb: () => void): void {
+    if (this.barriers.size === 0) return cb();
+    this.onKernelIdle = () => {
+      this.onKernelIdle = null;
+      cb();
+    };
+  }
+
   /** Shutdown teardown of many tunnels at once: pipelined TUNNEL_DELETEs (no SESSION_DELETE:
    *  the kernel closes a deleted tunnel's sessions itself), then the sockets closed. A failed
    *  delete is logged (one line for all); the closed socket still takes the tunnel with it. */
   private removeKernelTunnels(ids: number[]): void {
     if (ids.length === 0) return;
+    // a setup still on the worker is undone when it answers (the poll waits for that too)
+    for (const id of ids) {
+      const setup = this.setupsInFlight.get(id);
+      if (setup) setup.cancelled = true;
+    }
     const failed = this.deleteKernelTunnels(ids);
     for (const id of ids) {
       const fd = this.tunnelFds.get(id);
@@ -355,8 +398,10 @@ export class BrokerDriver {
       case 'send':
         return this.send(a.socket, a.data, a.to, a.shared);
       case 'setup':
+        if (this.worker) return this.setupOnWorker(a.setup, this.worker);
         return this.run(this.core.setupResult(a.setup.tunnelId, this.setup(a.setup), this.loop.now()));
       case 'setMtu': {
+        if (this.worker) return this.setMtuOnWorker(a, this.worker);
         const link = this.kernel.setLinkMtu(a.ifname, a.mtu);
         if (link < 0) this.loop.log('warning', `tunnel ${a.tunnelId}: setting MTU ${a.mtu} on ${a.ifname} failed: ${this.errText(-link)}`);
         // kernels >= 4.17 ignore the session MTU attribute; older ones want it
@@ -365,11 +410,121 @@ export class BrokerDriver {
         return;
       }
       case 'teardown':
+        if (this.worker) return this.teardownOnWorker(a.tunnelId, a.sessionId, this.worker);
         return this.teardown(a.tunnelId, a.sessionId);
-      case 'run':
-        this.jobs.submit(a.job);
+      case 'run': {
+        const barrier = a.afterKernel === undefined ? undefined : this.barriers.get(a.afterKernel);
+        if (barrier) barrier.held.push(a.job);
+        else this.jobs.submit(a.job);
         return;
+      }
     }
+  }
+
+  // --- the netlink worker: the same steps as setup/teardown/setMtu, answered later ---
+
+  /** Submits op for tunnelId: jobs marked afterKernel for it wait until every one submitted so
+   *  far is answered. */
+  private kernelOp(worker: BrokerKernelWorker, tunnelId: number, op: AckOp, cb: KernelCallback): void {
+    let b = this.barriers.get(tunnelId);
+    if (!b) this.barriers.set(tunnelId, b = { ops: 0, held: [] });
+    b.ops++;
+    worker.submit(op, (r, problem) => {
+      try {
+        cb(r, problem);
+      } finally {
+        if (--b!.ops === 0 && this.barriers.get(tunnelId) === b) {
+          this.barriers.delete(tunnelId);
+          for (const job of b!.held) this.jobs.submit(job);
+          if (this.barriers.size === 0 && this.onKernelIdle) this.onKernelIdle();
+        }
+      }
+    });
+  }
+
+  private workerErrText(r: number, problem: string): string {
+    const text = this.native.strerror(-r);
+    return problem ? `${text} (${problem})` : text;
+  }
+
+  /** setup() on the worker: the socket now, TUNNEL_CREATE, then SESSION_CREATE when that
+   *  succeeded (never a session in a tunnel that is not ours), then the result to the core. */
+  private setupOnWorker(s: TunnelSetup, worker: BrokerKernelWorker): void {
+    const report = (r: SetupResult): void => {
+      this.setupsInFlight.delete(s.tunnelId);
+      this.run(this.core.setupResult(s.tunnelId, r, this.loop.now()));
+    };
+    const address = s.address ?? listenAddresses(this.cfg)[0];
+    const fd = this.boundSocket(address, s.port, s.client);
+    if (typeof fd !== 'number') return report({ ok: false, stage: 'socket', errno: fd.errno, error: fd.text });
+    const state = { fd, cancelled: false };
+    this.setupsInFlight.set(s.tunnelId, state);
+    const cancelled: SetupResult = { ok: false, stage: 'session', errno: this.native.errno.EINTR, error: 'closed during setup' };
+    // the kernel tunnel is removed with its socket as well; the explicit delete goes first
+    const undo = (): void => this.kernelOp(worker, s.tunnelId, { op: 'deleteTunnel', tunnelId: s.tunnelId }, (d, problem) => {
+      if (d < 0 && !this.gone(d)) {
+        this.loop.log('warning', `tunnel ${s.tunnelId}: undoing a kernel tunnel: ${this.workerErrText(d, problem)}; closing its socket removes it`);
+      }
+      this.native.close(fd);
+    });
+    this.kernelOp(worker, s.tunnelId, { op: 'createTunnel', tunnel: { tunnelId: s.tunnelId, peerTunnelId: s.peerTunnelId, fd } }, (t, tp) => {
+      if (t < 0) {
+        // EAGAIN (no ACK read): the tunnel may exist; its socket takes it along
+        this.native.close(fd);
+        return report(state.cancelled ? cancelled : { ok: false, stage: 'tunnel', errno: -t, error: this.workerErrText(t, tp) });
+      }
+      if (state.cancelled) {
+        undo();
+        return report(cancelled);
+      }
+      const session = { tunnelId: s.tunnelId, sessionId: s.sessionId, peerSessionId: s.peerSessionId, ifname: s.ifname };
+      this.kernelOp(worker, s.tunnelId, { op: 'createSession', session }, (sr, sp) => {
+        if (sr < 0 || state.cancelled) {
+          undo();
+          return report(state.cancelled ? cancelled : { ok: false, stage: 'session', errno: -sr, error: this.workerErrText(sr, sp) });
+        }
+        this.setupsInFlight.delete(s.tunnelId);
+        this.tunnelFds.set(s.tunnelId, fd);
+        const route = this.sender?.sendBatchTo ? sharedRoute(address, this.listeners.get(listenerKey(address, s.port)), s.client) : undefined;
+        if (route) this.sharedRoutes.set(s.tunnelId, route);
+        this.watchSocket(fd, { kind: 'tunnel', tunnelId: s.tunnelId }, s.client);
+        report({ ok: true });
+      });
+    });
+  }
+
+  /** teardown() on the worker: nothing more is read or sent on the socket from now; SESSION_DELETE
+   *  (returns once the interface is unregistered), TUNNEL_DELETE, then the socket is closed and
+   *  the down hook (afterKernel) starts. A setup still on the worker is undone when it answers. */
+  private teardownOnWorker(tunnelId: number, sessionId: number, worker: BrokerKernelWorker): void {
+    const setup = this.setupsInFlight.get(tunnelId);
+    if (setup) {
+      setup.cancelled = true;
+      return;
+    }
+    const fd = this.tunnelFds.get(tunnelId);
+    this.sharedRoutes.delete(tunnelId);
+    if (fd !== undefined) {
+      this.unwatchSocket(fd);
+      this.tunnelFds.delete(tunnelId);
+    }
+    this.kernelOp(worker, tunnelId, { op: 'deleteSession', tunnelId, sessionId }, (r, problem) => {
+      if (r < 0) this.loop.log('warning', `tunnel ${tunnelId}: deleting kernel session ${sessionId} failed: ${this.workerErrText(r, problem)}`);
+    });
+    this.kernelOp(worker, tunnelId, { op: 'deleteTunnel', tunnelId }, (r, problem) => {
+      if (r < 0 && !this.gone(r)) this.loop.log('debug', `tunnel ${tunnelId}: deleting kernel tunnel: ${this.workerErrText(r, problem)}`);
+      if (fd !== undefined) this.native.close(fd);
+    });
+  }
+
+  private setMtuOnWorker(a: Action & { type: 'setMtu' }, worker: BrokerKernelWorker): void {
+    this.kernelOp(worker, a.tunnelId, { op: 'setLinkMtu', ifname: a.ifname, mtu: a.mtu }, (r, problem) => {
+      if (r < 0) this.loop.log('warning', `tunnel ${a.tunnelId}: setting MTU ${a.mtu} on ${a.ifname} failed: ${this.workerErrText(r, problem)}`);
+    });
+    // kernels >= 4.17 ignore the session MTU attribute; older ones want it
+    this.kernelOp(worker, a.tunnelId, { op: 'setSessionMtu', tunnelId: a.tunnelId, sessionId: a.sessionId, mtu: a.mtu }, (r, problem) => {
+      if (r < 0) this.loop.log('debug', `tunnel ${a.tunnelId}: SESSION_MODIFY mtu ${a.mtu}: ${this.workerErrText(r, problem)}`);
+    });
   }
 
   private send(socket: SocketRef, data: Uint8Array, to: Endpoint, shared = false): void {

@@ -8,6 +8,9 @@ import { CLOSED_BY_PREFIX } from './tunnel.js';
 
 export const MTU_BUCKETS = [1280, 1300, 1320, 1340, 1360, 1380, 1400, 1420, 1430, 1440, 1446];
 export const HOOK_SECONDS_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** Netlink calls on the worker thread, submit to answer (queue wait included): milliseconds on a
+ *  quiet kernel, seconds when RTNL and RCU grace periods are contended (docs/scaling.md). */
+export const KERNEL_SECONDS_BUCKETS = [0.001, 0.005, 0.025, 0.1, 0.25, 1, 2.5, 10, 30];
 
 /** Counter names of BrokerCore that are dropped datagrams (reason = the rest of the name). */
 const DROP_COUNTERS: Record<string, string> = {
@@ -33,6 +36,9 @@ export class BrokerMetrics {
   private readonly hookTimeouts: Counter<'hook'>;
   private readonly hookSeconds: Histogram<'hook'>;
   private readonly kernelFailures: Counter<'call' | 'errno'>;
+  private readonly kernelSeconds: Histogram<'call'>;
+  /** Netlink calls submitted to the worker and not yet answered (set by BrokerOps.wrapWorker). */
+  kernelPending: () => number = () => 0;
 
   private processMetrics = false;
 
@@ -118,6 +124,14 @@ export class BrokerMetrics {
       name: 'tunneldigger_kernel_call_failures_total', help: 'Failed netlink calls, by call and errno.',
       labelNames: ['call', 'errno'], registers: [r],
     });
+    this.kernelSeconds = new Histogram({
+      name: 'tunneldigger_kernel_call_duration_seconds', help: 'Netlink calls on the netlink thread, from submit to answer, by call.',
+      labelNames: ['call'], buckets: KERNEL_SECONDS_BUCKETS, registers: [r],
+    });
+    new Gauge({
+      name: 'tunneldigger_kernel_calls_pending', help: 'Netlink calls waiting for the kernel on the netlink thread.', registers: [r],
+      collect() { this.set(self.kernelPending()); },
+    });
   }
 
   /** prom-client's process metrics, once (idempotent). Their event-loop lag histogram
@@ -144,6 +158,10 @@ export class BrokerMetrics {
 
   kernelFailure(call: string, errnoName: string): void {
     this.kernelFailures.inc({ call, errno: errnoName });
+  }
+
+  kernelCall(call: string, seconds: number): void {
+    this.kernelSeconds.observe({ call }, seconds);
   }
 
   async text(): Promise<string> {

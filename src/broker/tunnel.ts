@@ -347,7 +347,7 @@ export class BrokerTunnel {
     out.push(log('info', `${this.name}: MTU ${old} -> ${mtu}`));
     out.push({ type: 'setMtu', tunnelId: this.tunnelId, sessionId: this.sessionId, ifname: this.ifname, mtu });
     const path = this.ctx.cfg.hooks.sessionMtuChanged;
-    if (path) out.push({ type: 'run', job: mtuChangedHookJob(path, this.hookInfo(), old, mtu) });
+    if (path) out.push({ type: 'run', job: mtuChangedHookJob(path, this.hookInfo(), old, mtu), afterKernel: this.tunnelId });
   }
 
   private hookInfo(): SessionInfoForHooks {
@@ -357,8 +357,10 @@ export class BrokerTunnel {
     };
   }
 
+  /** A session hook starts once the kernel has done what this tunnel's actions before it asked
+   *  (afterKernel, actions.ts): session.up and pre-down see the MTU set, down the interface gone. */
   private hook(out: Action[], name: SessionHook, path: string): void {
-    if (path) out.push({ type: 'run', job: sessionHookJob(name, path, this.hookInfo(), this.ctx.cfg.logIpAddresses) });
+    if (path) out.push({ type: 'run', job: sessionHookJob(name, path, this.hookInfo(), this.ctx.cfg.logIpAddresses), afterKernel: this.tunnelId });
   }
 
   private send(data: Uint8Array, shared = false): Action {

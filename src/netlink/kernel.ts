@@ -1,7 +1,9 @@
 // Synchronous netlink executor over the Native interface: encodes a request, sends it, reads
 // until the reply carrying the same sequence number, and returns 0 / typed results or -errno.
 // Nothing here throws; callers log the errno (strerror) and clean up. The C side only moves
-// bytes (netlinkSocket/netlinkSend/netlinkRecv with a 2 s receive timeout).
+// bytes (netlinkSocket/netlinkSend/netlinkRecv with a 2 s receive timeout). request() encodes an
+// ACK-only operation without sending it: the broker's netlink worker (worker.ts) sends those from
+// a thread of the C core, so the kernel's slow calls do not stop the event loop.
 
 import type { Native } from '../native.js';
 import { NETLINK_GENERIC, decodeFamilyId, encodeGetFamily } from './genl.js';
@@ -48,6 +50,23 @@ export interface KernelOptions {
 
 type Mode = 'ack' | 'reply' | 'dump';
 
+/** The operations answered by their ACK alone (NetlinkKernel.request). */
+export type AckOp =
+  | { op: 'createTunnel'; tunnel: TunnelCreate }
+  | { op: 'deleteTunnel'; tunnelId: number }
+  | { op: 'createSession'; session: SessionCreate }
+  | { op: 'deleteSession'; tunnelId: number; sessionId: number }
+  | { op: 'setSessionMtu'; tunnelId: number; sessionId: number; mtu: number }
+  | { op: 'setLinkMtu'; ifname: string; mtu: number }
+  | { op: 'setLinkUp'; ifname: string; up: boolean };
+
+/** An encoded request: send `data` on `fd`; its ACK carries `seq`. */
+export interface AckRequest {
+  fd: number;
+  seq: number;
+  data: Uint8Array;
+}
+
 /** Datagrams in a row without anything for our sequence number before giving up. */
 const MAX_UNRELATED_DATAGRAMS = 64;
 const IFNAMSIZ = 16;
@@ -88,30 +107,73 @@ export class NetlinkKernel {
   }
 
   createTunnel(t: TunnelCreate): number {
-    if (!isU32(t.tunnelId) || !isU32(t.peerTunnelId) || !isU32(t.fd)) return this.invalid('tunnel/fd id');
-    return this.l2tpAck((fam, seq, le) => encodeTunnelCreate(fam, seq, t, le));
+    return this.ack(this.request({ op: 'createTunnel', tunnel: t }));
   }
 
   deleteTunnel(tunnelId: number): number {
-    if (!isU32(tunnelId)) return this.invalid('tunnel id');
-    return this.l2tpAck((fam, seq, le) => encodeTunnelDelete(fam, seq, tunnelId, le));
+    return this.ack(this.request({ op: 'deleteTunnel', tunnelId }));
   }
 
   createSession(s: SessionCreate): number {
-    if (!isU32(s.tunnelId) || !isU32(s.sessionId) || !isU32(s.peerSessionId)) return this.invalid('session ids');
-    if (!validIfname(s.ifname)) return this.invalid(`interface name "${s.ifname}"`);
-    return this.l2tpAck((fam, seq, le) => encodeSessionCreate(fam, seq, s, le));
+    return this.ack(this.request({ op: 'createSession', session: s }));
   }
 
   deleteSession(tunnelId: number, sessionId: number): number {
-    if (!isU32(tunnelId) || !isU32(sessionId)) return this.invalid('session ids');
-    return this.l2tpAck((fam, seq, le) => encodeSessionDelete(fam, seq, tunnelId, sessionId, le));
+    return this.ack(this.request({ op: 'deleteSession', tunnelId, sessionId }));
   }
 
   /** SESSION_MODIFY {MTU}. Kernels ≥ 4.17 ignore it; callers ignore the result. */
   setSessionMtu(tunnelId: number, sessionId: number, mtu: number): number {
-    if (!isU32(tunnelId) || !isU32(sessionId) || !isInt(mtu, 0, 0xffff)) return this.invalid('session ids/mtu');
-    return this.l2tpAck((fam, seq, le) => encodeSessionModifyMtu(fam, seq, tunnelId, sessionId, mtu, le));
+    return this.ack(this.request({ op: 'setSessionMtu', tunnelId, sessionId, mtu }));
+  }
+
+  /** An operation answered by its ACK alone, encoded for this executor's sockets (the L2TP
+   *  family resolved, the socket opened, a sequence number taken): what to send where, or
+   *  -errno (an invalid argument, lastProblem says which). The synchronous methods send it and
+   *  wait; a NetlinkWorker (worker.ts) has its own executor and sends it from its thread. */
+  request(op: AckOp): AckRequest | number {
+    switch (op.op) {
+      case 'createTunnel': {
+        const t = op.tunnel;
+        if (!isU32(t.tunnelId) || !isU32(t.peerTunnelId) || !isU32(t.fd)) return this.invalid('tunnel/fd id');
+        return this.l2tpRequest((fam, seq, le) => encodeTunnelCreate(fam, seq, t, le));
+      }
+      case 'deleteTunnel':
+        if (!isU32(op.tunnelId)) return this.invalid('tunnel id');
+        return this.l2tpRequest((fam, seq, le) => encodeTunnelDelete(fam, seq, op.tunnelId, le));
+      case 'createSession': {
+        const s = op.session;
+        if (!isU32(s.tunnelId) || !isU32(s.sessionId) || !isU32(s.peerSessionId)) return this.invalid('session ids');
+        if (!validIfname(s.ifname)) return this.invalid(`interface name "${s.ifname}"`);
+        return this.l2tpRequest((fam, seq, le) => encodeSessionCreate(fam, seq, s, le));
+      }
+      case 'deleteSession':
+        if (!isU32(op.tunnelId) || !isU32(op.sessionId)) return this.invalid('session ids');
+        return this.l2tpRequest((fam, seq, le) => encodeSessionDelete(fam, seq, op.tunnelId, op.sessionId, le));
+      case 'setSessionMtu':
+        if (!isU32(op.tunnelId) || !isU32(op.sessionId) || !isInt(op.mtu, 0, 0xffff)) return this.invalid('session ids/mtu');
+        return this.l2tpRequest((fam, seq, le) => encodeSessionModifyMtu(fam, seq, op.tunnelId, op.sessionId, op.mtu, le));
+      case 'setLinkMtu':
+        if (!validIfname(op.ifname)) return this.invalid(`interface name "${op.ifname}"`);
+        if (!isU32(op.mtu)) return this.invalid('mtu');
+        return this.routeRequest((seq, le) => encodeSetLinkMtu(op.ifname, op.mtu, seq, le));
+      case 'setLinkUp':
+        if (!validIfname(op.ifname)) return this.invalid(`interface name "${op.ifname}"`);
+        return this.routeRequest((seq, le) => encodeSetLinkUp(op.ifname, op.up, seq, le));
+    }
+  }
+
+  /** The result of an ACK datagram read for request `seq`: 0 or -errno. */
+  ackResult(reply: Uint8Array, seq: number): number {
+    const msgs = decodeMessages(reply, this.littleEndian);
+    if (isDecodeError(msgs)) return this.malformed(msgs.error);
+    for (const m of msgs) {
+      if (m.seq !== seq || m.type !== NLMSG_ERROR) continue;
+      const e = decodeErrorMessage(m, this.littleEndian);
+      return isDecodeError(e) ? this.malformed(e.error) : e;
+    }
+    this.lastProblem = `the reply datagram holds no ACK for request ${seq}`;
+    return -this.native.errno.EAGAIN;
   }
 
   listTunnels(): TunnelInfo[] | number {
@@ -123,14 +185,11 @@ export class NetlinkKernel {
   }
 
   setLinkMtu(ifname: string, mtu: number): number {
-    if (!validIfname(ifname)) return this.invalid(`interface name "${ifname}"`);
-    if (!isU32(mtu)) return this.invalid('mtu');
-    return this.routeAck((seq, le) => encodeSetLinkMtu(ifname, mtu, seq, le));
+    return this.ack(this.request({ op: 'setLinkMtu', ifname, mtu }));
   }
 
   setLinkUp(ifname: string, up: boolean): number {
-    if (!validIfname(ifname)) return this.invalid(`interface name "${ifname}"`);
-    return this.routeAck((seq, le) => encodeSetLinkUp(ifname, up, seq, le));
+    return this.ack(this.request({ op: 'setLinkUp', ifname, up }));
   }
 
   /** Link state by name, or -errno (-ENODEV when there is no such interface). */
@@ -177,12 +236,17 @@ export class NetlinkKernel {
 
   // --- internals ---
 
-  private l2tpAck(build: (family: number, seq: number, le: boolean) => Uint8Array): number {
+  private l2tpRequest(build: (family: number, seq: number, le: boolean) => Uint8Array): AckRequest | number {
     const family = this.resolveL2tpFamily();
     if (family < 0) return family;
     const seq = this.nextSeq();
-    const r = this.transact(this.genlFd, build(family, seq, this.littleEndian), seq, 'ack');
-    return typeof r === 'number' ? r : 0;
+    return { fd: this.genlFd, seq, data: build(family, seq, this.littleEndian) };
+  }
+
+  private ack(r: AckRequest | number): number {
+    if (typeof r === 'number') return r;
+    const m = this.transact(r.fd, r.data, r.seq, 'ack');
+    return typeof m === 'number' ? m : 0;
   }
 
   private l2tpDump<T>(
@@ -241,12 +305,11 @@ export class NetlinkKernel {
     return 0;
   }
 
-  private routeAck(build: (seq: number, le: boolean) => Uint8Array): number {
+  private routeRequest(build: (seq: number, le: boolean) => Uint8Array): AckRequest | number {
     const fd = this.socket(NETLINK_ROUTE);
     if (fd < 0) return fd;
     const seq = this.nextSeq();
-    const r = this.transact(fd, build(seq, this.littleEndian), seq, 'ack');
-    return typeof r === 'number' ? r : 0;
+    return { fd, seq, data: build(seq, this.littleEndian) };
   }
 
   private socket(protocol: number): number {

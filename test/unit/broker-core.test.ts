@@ -487,7 +487,7 @@ test('shutdown closes every tunnel with ERROR 02 and ignores further input', () 
     '/hooks/pre-down 100 100 l2tp100-100', '/hooks/pre-down 101 101 l2tp101-101',
     '/hooks/down 100 100 l2tp100-100', '/hooks/down 101 101 l2tp101-101',
   ]);
-  assert.equal(out.flatMap((a) => (a.type === 'run' ? [a.afterTeardown ?? '-'] : [])), ['-', '-', 100, 101]);
+  assert.equal(out.flatMap((a) => (a.type === 'run' ? [a.afterKernel ?? '-'] : [])), ['-', '-', 100, 101]);
   assert.equal(out.flatMap((a) => (a.type === 'teardown' ? [a.tunnelId] : [])), [100, 101]);
   assert.equal(b.datagram(LISTENER, m.encodeCookieRequest(), C1, T0 + 2), []);
   assert.is(b.tunnelCount, 0);

@@ -6,7 +6,9 @@ import { createHmac } from 'node:crypto';
 import type { Endpoint } from '../../src/native.js';
 import { BrokerCore } from '../../src/broker/broker.js';
 import type { BrokerConfig } from '../../src/broker/config.js';
-import { BrokerDriver, type BrokerKernel } from '../../src/broker/executor.js';
+import { BrokerDriver, type BrokerKernel, type BrokerKernelWorker } from '../../src/broker/executor.js';
+import type { AckOp } from '../../src/netlink/kernel.js';
+import type { KernelCallback } from '../../src/netlink/worker.js';
 import { JobRunner } from '../../src/broker/job-runner.js';
 import { brokerLogLoop } from '../../src/broker/redact.js';
 import type { DatagramReader } from '../../src/runtime/datagram-batch.js';
@@ -69,6 +71,44 @@ export class FakeKernel implements BrokerKernel {
   listSessions(): { tunnelId: number; sessionId: number }[] { return this.sessions; }
 }
 
+/** A netlink worker that answers only when told (complete*): the kernel's work off the loop. */
+export class FakeWorker implements BrokerKernelWorker {
+  calls: string[] = [];
+  private readonly waiting: { op: AckOp; cb: KernelCallback }[] = [];
+  /** Result of the next completions by operation (default 0). */
+  results = new Map<string, number>();
+  submit(op: AckOp, cb: KernelCallback): void {
+    this.calls.push(describeOp(op));
+    this.waiting.push({ op, cb });
+  }
+  get pending(): number { return this.waiting.length; }
+  /** Answers the oldest request (its result from `results`); returns what it was. */
+  completeNext(): string {
+    const w = this.waiting.shift();
+    if (!w) throw new Error('no request waits');
+    w.cb(this.results.get(w.op.op) ?? 0, '');
+    return describeOp(w.op);
+  }
+  /** Answers requests (also those submitted meanwhile) until none waits; returns them. */
+  completeAll(): string[] {
+    const done: string[] = [];
+    while (this.waiting.length) done.push(this.completeNext());
+    return done;
+  }
+}
+
+function describeOp(op: AckOp): string {
+  switch (op.op) {
+    case 'createTunnel': return `createTunnel ${op.tunnel.tunnelId} peer ${op.tunnel.peerTunnelId} fd ${op.tunnel.fd}`;
+    case 'createSession': return `createSession ${op.session.tunnelId}/${op.session.sessionId} ${op.session.ifname}`;
+    case 'deleteSession': return `deleteSession ${op.tunnelId}/${op.sessionId}`;
+    case 'deleteTunnel': return `deleteTunnel ${op.tunnelId}`;
+    case 'setSessionMtu': return `setSessionMtu ${op.tunnelId}/${op.sessionId} ${op.mtu}`;
+    case 'setLinkMtu': return `setLinkMtu ${op.ifname} ${op.mtu}`;
+    case 'setLinkUp': return `setLinkUp ${op.ifname} ${op.up}`;
+  }
+}
+
 export const CFG: BrokerConfig = {
   address: '203.0.113.1', ports: [8942, 53], interface: 'eth0', maxTunnels: 16, tunnelIdBase: 100,
   connectionRateLimit: 0, perIpCount: 0, perIpTime: 0, pmtu: 0, verbosity: 'debug', logIpAddresses: true,
@@ -78,7 +118,7 @@ export const CLIENT: Endpoint = { ip: '198.51.100.7', port: 40000 };
 
 /** opts.pidfd: hook exits arrive on a pidfd; otherwise (the default) pidWatch fails with ENOSYS
  *  and the job runner polls waitPid, as on a kernel without pidfd_open. */
-export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number; pidfd?: boolean; reader?: DatagramReader; loop?: FakeLoop } = {}) {
+export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number }; random?: () => number; pidfd?: boolean; reader?: DatagramReader; loop?: FakeLoop; worker?: FakeWorker } = {}) {
   const loop = opts.loop ?? new FakeLoop();
   const native = new FakeNative(loop);
   if (!opts.pidfd) native.pidWatchResult = -ERRNO.ENOSYS;
@@ -91,13 +131,13 @@ export function rig(cfg: BrokerConfig = CFG, opts: { jobs?: { maxQueue?: number 
     random: opts.random ?? (() => 0.5), errno: ERRNO, tcPath: '/usr/sbin/tc',
   });
   const jobs = new JobRunner(native, logLoop, { timeoutMs: 30_000, maxQueue: opts.jobs?.maxQueue, maxRunning: cfg.maxConcurrentJobs });
-  const driver = new BrokerDriver(core, cfg, native, logLoop, kernel, jobs, opts.reader);
+  const driver = new BrokerDriver(core, cfg, native, logLoop, kernel, jobs, opts.reader, opts.worker);
   /** Delivers a datagram to fd and runs its readiness callback. */
   const deliver = (fd: number, data: Uint8Array, from: Endpoint = CLIENT): void => {
     native.queue(fd, data, from);
     loop.readable.get(fd)!();
   };
-  return { loop, native, kernel, core, jobs, driver, deliver };
+  return { loop, native, kernel, core, jobs, driver, deliver, worker: opts.worker };
 }
 
 /** COOKIE + PREPARE on listener fd `fd` from `from`. */

@@ -233,6 +233,33 @@ test('wrapKernel counts failed kernel calls, the pipelined deleteTunnels per tun
   assert.match(text, /^tunneldigger_kernel_call_failures_total\{call="createTunnel",errno="ENOENT"\} 1$/m);
 });
 
+test('wrapWorker times each netlink call, counts its failures and shows the calls pending', async () => {
+  const b = broker();
+  const jobs = { onFinish: null } as unknown as JobRunner;
+  let t = 1000;
+  const ops = new BrokerOps(b, b.cfg, 'broker.cfg', {} as NodeNative, { now: () => t } as unknown as NodeLoop, jobs);
+  const waiting: ((r: number, p: string) => void)[] = [];
+  const w = ops.wrapWorker({ submit: (_op, cb) => { waiting.push(cb); }, get pending() { return waiting.length; } });
+  const results: number[] = [];
+  w.submit({ op: 'createSession', session: { tunnelId: 1, sessionId: 1, peerSessionId: 1, ifname: 'l2tp1-1' } }, (r) => results.push(r));
+  w.submit({ op: 'deleteSession', tunnelId: 1, sessionId: 1 }, (r) => results.push(r));
+  let text = await ops.metrics.text();
+  assert.match(text, /^tunneldigger_kernel_calls_pending 2$/m);
+  t += 3000; // RTNL contended: 3 s
+  waiting.shift()!(0, '');
+  t += 2;
+  waiting.shift()!(-osConstants.errno.ENODEV, '');
+  assert.equal(results, [0, -osConstants.errno.ENODEV]);
+  text = await ops.metrics.text();
+  assert.match(text, /^tunneldigger_kernel_calls_pending 0$/m);
+  assert.match(text, /^tunneldigger_kernel_call_duration_seconds_bucket\{le="2.5",call="createSession"\} 0$/m);
+  assert.match(text, /^tunneldigger_kernel_call_duration_seconds_bucket\{le="10",call="createSession"\} 1$/m);
+  // the queue wait counts: submitted with the first, answered 2 ms after it
+  assert.match(text, /^tunneldigger_kernel_call_duration_seconds_bucket\{le="2.5",call="deleteSession"\} 0$/m);
+  assert.match(text, /^tunneldigger_kernel_call_duration_seconds_sum\{call="deleteSession"\} 3.002$/m);
+  assert.match(text, /^tunneldigger_kernel_call_failures_total\{call="deleteSession",errno="ENODEV"\} 1$/m);
+});
+
 function tmp(): string {
   return mkdtempSync(join(tmpdir(), 'td-ctl-'));
 }

@@ -106,7 +106,16 @@ export async function main(argv: string[]): Promise<number> {
   const readMs = process.env.TD_TUNNEL_READ_MS;
   const reader = process.env.TD_DATAGRAM_BATCH === '0' ? undefined
     : nodeDatagramReader(native, readMs !== undefined && /^\d+$/.test(readMs) ? Math.min(Number(readMs), 10000) : TUNNEL_READ_MS);
-  const driver = new BrokerDriver(core, cfg, native, logLoop, ops.wrapKernel(kernel), jobs, reader);
+  // the kernel's slow calls (session create/delete wait for RTNL and RCU) on the C core's netlink
+  // thread; TD_NETLINK_WORKER=0: on the event loop, as before (for benchmarks)
+  const { NetlinkWorker, hasNetlinkWorker } = await import('../../netlink/worker.js');
+  let worker;
+  if (process.env.TD_NETLINK_WORKER !== '0' && hasNetlinkWorker(native)) {
+    const w = NetlinkWorker.start(native, logLoop);
+    if (typeof w === 'number') loop.log('warning', `cannot start the netlink thread (${native.strerror(-w)}): kernel calls wait on the event loop`);
+    else worker = ops.wrapWorker(w);
+  }
+  const driver = new BrokerDriver(core, cfg, native, logLoop, ops.wrapKernel(kernel), jobs, reader, worker);
   driver.cleanupStaleKernelState();
   if (driver.openListeners() === 0) {
     loop.log('error', `no port of broker.port (${cfg.ports.join(',')}) could be opened on ${cfg.address}; exiting`);
@@ -122,7 +131,8 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   loop.log('info', `broker started: tunnel ids ${cfg.tunnelIdBase}-${cfg.tunnelIdBase + cfg.maxTunnels - 1}, ` +
-    `${cfg.pmtu ? `fixed tunnel MTU ${cfg.pmtu}` : 'automatic PMTU discovery'}`);
+    `${cfg.pmtu ? `fixed tunnel MTU ${cfg.pmtu}` : 'automatic PMTU discovery'}, ` +
+    `kernel calls ${worker ? 'on the netlink thread' : 'on the event loop'}`);
 
   const countersTimer = setInterval(() => {
     loop.log('debug', core.counters.line());

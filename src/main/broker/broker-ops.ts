@@ -7,7 +7,7 @@ import { constants as osConstants } from 'node:os';
 import type { BrokerCore } from '../../broker/broker.js';
 import { ConfigError, parseConfig, type BrokerConfig, type ListenAddress } from '../../broker/config.js';
 import { controlSocketPath, handleControl, type ControlReply } from '../../broker/control.js';
-import type { BrokerDriver, BrokerKernel } from '../../broker/executor.js';
+import type { BrokerDriver, BrokerKernel, BrokerKernelWorker } from '../../broker/executor.js';
 import type { JobRunner } from '../../broker/job-runner.js';
 import { BrokerMetrics } from '../../broker/metrics.js';
 import { ControlServer } from './control-server.js';
@@ -59,6 +59,25 @@ export class BrokerOps {
       };
     }
     return kernel;
+  }
+
+  /** The netlink worker with its failures counted like wrapKernel's (by operation), its call
+   *  times and the calls pending in /metrics. */
+  wrapWorker(worker: BrokerKernelWorker): BrokerKernelWorker {
+    this.metrics.kernelPending = () => worker.pending;
+    return {
+      submit: (op, cb) => {
+        const at = this.loop.now();
+        worker.submit(op, (r, problem) => {
+          this.metrics.kernelCall(op.op, (this.loop.now() - at) / 1000);
+          if (r < 0) this.metrics.kernelFailure(op.op, ERRNO_NAMES.get(-r) ?? String(-r));
+          cb(r, problem);
+        });
+      },
+      get pending() {
+        return worker.pending;
+      },
+    };
   }
 
   /** After the listeners are open: control socket, metrics, READY=1 (broker-main routes SIGHUP to reload()). Throws a one-line

@@ -3,9 +3,10 @@
 import { createRequire } from 'node:module';
 import type { LoopClock } from './loop.js';
 import { fileURLToPath } from 'node:url';
-import type { Native } from '../../native.js';
+import type { Native, NetlinkWorkerNative } from '../../native.js';
 
-export interface NodeNative extends Native, LoopClock {
+/** NetlinkWorkerNative: the netlink thread (qjs-native/td_nl_worker.h), src/netlink/worker.ts. */
+export interface NodeNative extends Native, LoopClock, NetlinkWorkerNative {
   /** Calls cb from the Node event loop whenever fd is readable (uv_poll). Replaces an earlier
    *  callback for the same fd. Returns 0 or -errno (e.g. -EPERM for a regular file).
    *  An exception thrown by cb becomes a process 'uncaughtException'. close(fd) unwatches. */

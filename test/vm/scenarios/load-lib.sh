@@ -74,6 +74,15 @@ load_kernel_tunnels() { ip -n "$1" l2tp show tunnel 2>/dev/null | grep -c '^Tunn
 # command for wait_for/fleet_wait, which re-run it: a "$(load_kernel_tunnels ...)" in their
 # arguments would be counted once, before the wait)
 load_kernel_holds() { [ "$(load_kernel_tunnels "$1")" = "$2" ]; }
+# load_kernel_emptied <ns> <seconds>: waits up to that long for the namespace's kernel to hold
+# no L2TP tunnel and says how long it took: the broker forgets a closed tunnel at once, its
+# SESSION_DELETE and TUNNEL_DELETE run on its netlink thread after it (seconds for 100 in TCG)
+load_kernel_emptied() {
+  _ke0=$(date +%s.%N)
+  wait_for "$2" load_kernel_holds "$1" 0; _kerc=$?
+  echo "kernel L2TP tunnels in $1: $(load_kernel_tunnels "$1") after $(awk "BEGIN{printf \"%.1f\", $(date +%s.%N) - $_ke0}") s"
+  return $_kerc
+}
 
 # load_run_bg <name> <loadgen args...>: load_run in the background; LOAD_PID is the load
 # generator itself (ip netns exec execs node), so `kill $LOAD_PID` stops it.
