@@ -21,7 +21,7 @@ import { EndpointMemory } from './endpoint-memory.js';
 import { fdBudget } from './fd-budget.js';
 import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
-import { OverloadAdmission } from './overload.js';
+import { ATTEMPT_MS, OverloadAdmission } from './overload.js';
 import { PortUsage, tieBreak } from './port-usage.js';
 import { RateLimiter } from './rate-limiter.js';
 import { fitReply } from './reply-size.js';
@@ -108,12 +108,12 @@ export class BrokerCore {
   private readonly queueSalt: number;
   /** Ids of kernel tunnels an earlier run left behind (start-up clean-up) or that this run closed:
    *  EEXIST on one of them means the kernel is still removing it (its workqueue releases a
-   *  deleted tunnel's id a moment later), not that someone else owns it; a second EEXIST does. */
+   *  deleted tunnel's id a moment later), not that someone else owns it. */
   private readonly maybeStillInKernel = new Set<number>();
   /** Tunnel id → when its setup went to the driver, until its setupResult: with the netlink
    *  worker (executor.ts) setups wait for the kernel off the event loop, at most
    *  overload.limit() of them (a PREPARE beyond is not served yet). */
-  private readonly setupsInFlight = new Map<number, number>();
+  private readonly setupsInFlight = new Map<number, { at: number; cookieAt: number }>();
   /** Set after the first SESSION_CREATE EEXIST (kernel without duplicate session ids, §2.7). */
   private requireUniqueSessionId = false;
   private stopping = false;
@@ -363,11 +363,11 @@ export class BrokerCore {
         '(no message ever came through this tunnel)', false));
       this.reap(tunnel);
     }
-    out.push(...this.createTunnel(listener, from, prepare, uuid, now));
+    out.push(...this.createTunnel(listener, from, prepare, uuid, now, now - cookieAge));
     return out;
   }
 
-  private createTunnel(listener: ListenerRef, from: Endpoint, prepare: Prepare, uuid: string, now: number): Action[] {
+  private createTunnel(listener: ListenerRef, from: Endpoint, prepare: Prepare, uuid: string, now: number, cookieAt = now): Action[] {
     const who = `uuid ${uuid} (${this.showEndpoint(from)})`;
     const key = endpointKey(from);
     const refuse = (counter: string, level: LogLevel, why: string, extra: Action[] = []): Action[] => {
@@ -413,7 +413,7 @@ export class BrokerCore {
       listener.address ?? '');
     this.tunnels.set(tunnelId, tunnel);
     this.byEndpoint.set(endpointKey(from), tunnel);
-    this.setupsInFlight.set(tunnelId, now);
+    this.setupsInFlight.set(tunnelId, { at: now, cookieAt });
     return [...(fd ? [log('info', fd.why)] : []), {
       type: 'setup',
       setup: {
@@ -425,12 +425,22 @@ export class BrokerCore {
 
   /** The driver's report on a `setup` action. */
   setupResult(tunnelId: number, result: SetupResult, now: number): Action[] {
-    const startedAt = this.setupsInFlight.get(tunnelId);
+    const started = this.setupsInFlight.get(tunnelId);
     this.setupsInFlight.delete(tunnelId);
     // a setup that waited for the kernel is a PREPARE that waited: the broker is behind
-    if (startedAt !== undefined) this.overload.prepareSeen(now - startedAt, now);
+    if (started !== undefined) this.overload.prepareSeen(now - started.at, now);
     const tunnel = this.tunnels.get(tunnelId);
     if (!tunnel || tunnel.state !== 'setup') return [];
+    if (result.ok && started !== undefined && now - started.cookieAt > ATTEMPT_MS) {
+      // the kernel took so long (the netlink worker's queue) that the client's attempt, which
+      // began with its cookie request, is over: it has given up and is trying from another
+      // socket. TUNNEL now would make an orphan; the tunnel goes again, uncounted.
+      this.counters.add('setup-after-give-up');
+      const out = tunnel.close(BrokerErrorCode.FAILURE, `set up ${Math.round((now - started.cookieAt) / 100) / 10} s after the client's ` +
+        `cookie request, after it gave up (${ATTEMPT_MS / 1000} s); removed again`, false, 'setup-too-late');
+      this.reap(tunnel);
+      return out;
+    }
     if (result.ok) {
       this.limiter.recordSuccess(now);
       this.overload.created(now);
@@ -444,9 +454,8 @@ export class BrokerCore {
     this.forget(tunnel);
     const dying = result.stage === 'tunnel' && result.errno === this.deps.errno.EEXIST && this.maybeStillInKernel.has(tunnelId);
     if (dying) {
-      // ours (from an earlier run, or closed a moment ago), still being removed by the kernel:
-      // try the id again later
-      this.maybeStillInKernel.delete(tunnelId);
+      // ours (from an earlier run, or closed a moment ago), still being removed by the kernel
+      // (a killed broker's thousand take a while): try the id again later, as often as it takes
       this.pool.release(tunnelId);
       this.counters.add('refused-id-still-in-kernel');
       out.push(log('info', `${tunnel.name}: kernel tunnel ${tunnelId}, ours (from an earlier run or closed just now), is still being removed; ` +

@@ -54,6 +54,13 @@ export class NetlinkWorker {
     return NetlinkWorker.shared = new NetlinkWorker(native, loop, fd);
   }
 
+  /** Stops watching the completions (the thread stays, idle; start() watches again): what is
+   *  still in flight is never answered. For a process that is about to exit. */
+  stop(): void {
+    this.loop.onReadable(this.eventFd, null);
+    if (NetlinkWorker.shared === this) NetlinkWorker.shared = null;
+  }
+
   /** Requests submitted whose callback has not run yet. */
   get pending(): number {
     return this.inFlight.size;

@@ -166,4 +166,20 @@ test('worker: an id closed a moment ago that the kernel still holds (EEXIST) is 
   assert.is(r.core.tunnelCount, 1);
 });
 
+test('worker: a setup the kernel finishes after the client gave up (15 s from its cookie request) is removed again, no TUNNEL', () => {
+  const r = workerRig();
+  prepare(r, cookieFor(r, CLIENT));
+  r.loop.advance(15_500);
+  r.worker.completeNext();
+  r.worker.completeNext();
+  assert.not.ok(r.native.sent.some((s) => s.hex === TUNNEL_HEX), 'no TUNNEL to a client that left');
+  assert.equal(r.worker.calls.slice(2), ['deleteSession 100/100', 'deleteTunnel 100']);
+  assert.is(r.core.counters.get('setup-after-give-up'), 1);
+  assert.is(r.core.counters.get('tunnels-created'), 0);
+  assert.is(r.core.tunnelCount, 0);
+  r.worker.completeAll();
+  r.loop.advance(1000);
+  assert.equal(spawned(r), [], 'never up: no hooks');
+});
+
 test.run();

@@ -98,4 +98,11 @@ test('the C side rejects empty and oversized requests', () => {
   assert.is(native.netlinkWorkerSubmit(0, new Uint8Array(4096), 1), -native.errno.EINVAL);
 });
 
+test('stop() lets the event loop end (this process exits after the last test)', () => {
+  const w = startWorker();
+  w.stop();
+  assert.is.not(NetlinkWorker.start(native, loop), w, 'a new start watches again');
+  (NetlinkWorker.start(native, loop) as NetlinkWorker).stop();
+});
+
 test.run();

@@ -110,10 +110,11 @@ export async function main(argv: string[]): Promise<number> {
   // thread; TD_NETLINK_WORKER=0: on the event loop, as before (for benchmarks)
   const { NetlinkWorker, hasNetlinkWorker } = await import('../../netlink/worker.js');
   let worker;
+  let netlinkThread: { stop(): void } | undefined;
   if (process.env.TD_NETLINK_WORKER !== '0' && hasNetlinkWorker(native)) {
     const w = NetlinkWorker.start(native, logLoop);
     if (typeof w === 'number') loop.log('warning', `cannot start the netlink thread (${native.strerror(-w)}): kernel calls wait on the event loop`);
-    else worker = ops.wrapWorker(w);
+    else worker = ops.wrapWorker(netlinkThread = w);
   }
   const driver = new BrokerDriver(core, cfg, native, logLoop, ops.wrapKernel(kernel), jobs, reader, worker);
   driver.cleanupStaleKernelState();
@@ -155,6 +156,7 @@ export async function main(argv: string[]): Promise<number> {
       ops.stopping();
       driver.shutdown(SHUTDOWN_GRACE_MS, (clean) => {
         kernel.close();
+        netlinkThread?.stop();
         ops.stopped();
         releaseLock();
         const cpu = process.cpuUsage(cpuAt);
