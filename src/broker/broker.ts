@@ -367,7 +367,7 @@ export class BrokerCore {
     return out;
   }
 
-  private createTunnel(listener: ListenerRef, from: Endpoint, prepare: Prepare, uuid: string, now: number, cookieAt = now): Action[] {
+  private createTunnel(listener: ListenerRef, from: Endpoint, prepare: Prepare, uuid: string, now: number, cookieAt: number): Action[] {
     const who = `uuid ${uuid} (${this.showEndpoint(from)})`;
     const key = endpointKey(from);
     const refuse = (counter: string, level: LogLevel, why: string, extra: Action[] = []): Action[] => {

@@ -111,9 +111,9 @@ export class BrokerDriver {
    *  batch with destinations and the listener has a specific address. */
   private readonly sharedRoutes = new Map<number, SharedRoute>();
   private readonly sender?: DatagramSender;
-  /** Tunnel setups on the worker: their socket, and whether a teardown came meanwhile (then the
-   *  completion undoes what the kernel made). */
-  private readonly setupsInFlight = new Map<number, { fd: number; cancelled: boolean }>();
+  /** Tunnel setups on the worker, and whether a teardown came meanwhile (then the completion
+   *  undoes what the kernel made). */
+  private readonly setupsOnWorker = new Map<number, { cancelled: boolean }>();
   private readonly barriers = new Map<number, KernelBarrier>();
   /** Called when the last barrier is gone (a shutdown waits for the worker's teardowns). */
   private onKernelIdle: (() => void) | null = null;
@@ -345,16 +345,13 @@ export class BrokerDriver {
     if (ids.length === 0) return;
     // a setup still on the worker is undone when it answers (the poll waits for that too)
     for (const id of ids) {
-      const setup = this.setupsInFlight.get(id);
+      const setup = this.setupsOnWorker.get(id);
       if (setup) setup.cancelled = true;
     }
     const failed = this.deleteKernelTunnels(ids);
     for (const id of ids) {
-      const fd = this.tunnelFds.get(id);
-      if (fd === undefined) continue;
-      this.unwatchSocket(fd);
-      this.native.close(fd);
-      this.tunnelFds.delete(id);
+      const fd = this.releaseTunnelSocket(id);
+      if (fd !== undefined) this.native.close(fd);
     }
     if (failed.length) {
       this.loop.log('warning', `shutdown: TUNNEL_DELETE failed for ${failed.length} tunnels: ${firstFew(failed)}; ` +
@@ -442,28 +439,23 @@ export class BrokerDriver {
     });
   }
 
-  private workerErrText(r: number, problem: string): string {
-    const text = this.native.strerror(-r);
-    return problem ? `${text} (${problem})` : text;
-  }
-
   /** setup() on the worker: the socket now, TUNNEL_CREATE, then SESSION_CREATE when that
    *  succeeded (never a session in a tunnel that is not ours), then the result to the core. */
   private setupOnWorker(s: TunnelSetup, worker: BrokerKernelWorker): void {
     const report = (r: SetupResult): void => {
-      this.setupsInFlight.delete(s.tunnelId);
+      this.setupsOnWorker.delete(s.tunnelId);
       this.run(this.core.setupResult(s.tunnelId, r, this.loop.now()));
     };
     const address = s.address ?? listenAddresses(this.cfg)[0];
     const fd = this.boundSocket(address, s.port, s.client);
     if (typeof fd !== 'number') return report({ ok: false, stage: 'socket', errno: fd.errno, error: fd.text });
-    const state = { fd, cancelled: false };
-    this.setupsInFlight.set(s.tunnelId, state);
+    const state = { cancelled: false };
+    this.setupsOnWorker.set(s.tunnelId, state);
     const cancelled: SetupResult = { ok: false, stage: 'session', errno: this.native.errno.EINTR, error: 'closed during setup' };
     // the kernel tunnel is removed with its socket as well; the explicit delete goes first
     const undo = (): void => this.kernelOp(worker, s.tunnelId, { op: 'deleteTunnel', tunnelId: s.tunnelId }, (d, problem) => {
       if (d < 0 && !this.gone(d)) {
-        this.loop.log('warning', `tunnel ${s.tunnelId}: undoing a kernel tunnel: ${this.workerErrText(d, problem)}; closing its socket removes it`);
+        this.loop.log('warning', `tunnel ${s.tunnelId}: undoing a kernel tunnel: ${this.errText(-d, problem)}; closing its socket removes it`);
       }
       this.native.close(fd);
     });
@@ -471,7 +463,7 @@ export class BrokerDriver {
       if (t < 0) {
         // EAGAIN (no ACK read): the tunnel may exist; its socket takes it along
         this.native.close(fd);
-        return report(state.cancelled ? cancelled : { ok: false, stage: 'tunnel', errno: -t, error: this.workerErrText(t, tp) });
+        return report(state.cancelled ? cancelled : { ok: false, stage: 'tunnel', errno: -t, error: this.errText(-t, tp) });
       }
       if (state.cancelled) {
         undo();
@@ -481,13 +473,9 @@ export class BrokerDriver {
       this.kernelOp(worker, s.tunnelId, { op: 'createSession', session }, (sr, sp) => {
         if (sr < 0 || state.cancelled) {
           undo();
-          return report(state.cancelled ? cancelled : { ok: false, stage: 'session', errno: -sr, error: this.workerErrText(sr, sp) });
+          return report(state.cancelled ? cancelled : { ok: false, stage: 'session', errno: -sr, error: this.errText(-sr, sp) });
         }
-        this.setupsInFlight.delete(s.tunnelId);
-        this.tunnelFds.set(s.tunnelId, fd);
-        const route = this.sender?.sendBatchTo ? sharedRoute(address, this.listeners.get(listenerKey(address, s.port)), s.client) : undefined;
-        if (route) this.sharedRoutes.set(s.tunnelId, route);
-        this.watchSocket(fd, { kind: 'tunnel', tunnelId: s.tunnelId }, s.client);
+        this.adoptTunnelSocket(s, address, fd);
         report({ ok: true });
       });
     });
@@ -497,33 +485,28 @@ export class BrokerDriver {
    *  (returns once the interface is unregistered), TUNNEL_DELETE, then the socket is closed and
    *  the down hook (afterKernel) starts. A setup still on the worker is undone when it answers. */
   private teardownOnWorker(tunnelId: number, sessionId: number, worker: BrokerKernelWorker): void {
-    const setup = this.setupsInFlight.get(tunnelId);
+    const setup = this.setupsOnWorker.get(tunnelId);
     if (setup) {
       setup.cancelled = true;
       return;
     }
-    const fd = this.tunnelFds.get(tunnelId);
-    this.sharedRoutes.delete(tunnelId);
-    if (fd !== undefined) {
-      this.unwatchSocket(fd);
-      this.tunnelFds.delete(tunnelId);
-    }
+    const fd = this.releaseTunnelSocket(tunnelId);
     this.kernelOp(worker, tunnelId, { op: 'deleteSession', tunnelId, sessionId }, (r, problem) => {
-      if (r < 0) this.loop.log('warning', `tunnel ${tunnelId}: deleting kernel session ${sessionId} failed: ${this.workerErrText(r, problem)}`);
+      if (r < 0) this.loop.log('warning', `tunnel ${tunnelId}: deleting kernel session ${sessionId} failed: ${this.errText(-r, problem)}`);
     });
     this.kernelOp(worker, tunnelId, { op: 'deleteTunnel', tunnelId }, (r, problem) => {
-      if (r < 0 && !this.gone(r)) this.loop.log('debug', `tunnel ${tunnelId}: deleting kernel tunnel: ${this.workerErrText(r, problem)}`);
+      if (r < 0 && !this.gone(r)) this.loop.log('debug', `tunnel ${tunnelId}: deleting kernel tunnel: ${this.errText(-r, problem)}`);
       if (fd !== undefined) this.native.close(fd);
     });
   }
 
   private setMtuOnWorker(a: Action & { type: 'setMtu' }, worker: BrokerKernelWorker): void {
     this.kernelOp(worker, a.tunnelId, { op: 'setLinkMtu', ifname: a.ifname, mtu: a.mtu }, (r, problem) => {
-      if (r < 0) this.loop.log('warning', `tunnel ${a.tunnelId}: setting MTU ${a.mtu} on ${a.ifname} failed: ${this.workerErrText(r, problem)}`);
+      if (r < 0) this.loop.log('warning', `tunnel ${a.tunnelId}: setting MTU ${a.mtu} on ${a.ifname} failed: ${this.errText(-r, problem)}`);
     });
     // kernels >= 4.17 ignore the session MTU attribute; older ones want it
     this.kernelOp(worker, a.tunnelId, { op: 'setSessionMtu', tunnelId: a.tunnelId, sessionId: a.sessionId, mtu: a.mtu }, (r, problem) => {
-      if (r < 0) this.loop.log('debug', `tunnel ${a.tunnelId}: SESSION_MODIFY mtu ${a.mtu}: ${this.workerErrText(r, problem)}`);
+      if (r < 0) this.loop.log('debug', `tunnel ${a.tunnelId}: SESSION_MODIFY mtu ${a.mtu}: ${this.errText(-r, problem)}`);
     });
   }
 
@@ -618,28 +601,38 @@ export class BrokerDriver {
       tunnelId: s.tunnelId, sessionId: s.sessionId, peerSessionId: s.peerSessionId, ifname: s.ifname,
     });
     if (sess < 0) return fail('session', sess);
+    this.adoptTunnelSocket(s, address, fd);
+    return { ok: true };
+  }
+
+  /** A set-up tunnel's socket: sent on, read (and routed through its listener) from now on. */
+  private adoptTunnelSocket(s: TunnelSetup, address: string, fd: number): void {
     this.tunnelFds.set(s.tunnelId, fd);
     const route = this.sender?.sendBatchTo ? sharedRoute(address, this.listeners.get(listenerKey(address, s.port)), s.client) : undefined;
     if (route) this.sharedRoutes.set(s.tunnelId, route);
     this.watchSocket(fd, { kind: 'tunnel', tunnelId: s.tunnelId }, s.client);
-    return { ok: true };
+  }
+
+  /** A closing tunnel's socket: nothing more is sent or read on it; its fd (to close), if any. */
+  private releaseTunnelSocket(tunnelId: number): number | undefined {
+    const fd = this.tunnelFds.get(tunnelId);
+    this.sharedRoutes.delete(tunnelId);
+    if (fd === undefined) return undefined;
+    this.unwatchSocket(fd);
+    this.tunnelFds.delete(tunnelId);
+    return fd;
   }
 
   private teardown(tunnelId: number, sessionId: number): void {
     const sr = this.kernel.deleteSession(tunnelId, sessionId);
     if (sr < 0) this.loop.log('warning', `tunnel ${tunnelId}: deleting kernel session ${sessionId} failed: ${this.errText(-sr)}`);
-    const fd = this.tunnelFds.get(tunnelId);
-    this.sharedRoutes.delete(tunnelId);
+    const fd = this.releaseTunnelSocket(tunnelId);
     // closing the socket also destroys the kernel tunnel; delete it explicitly all the same
     const tr = this.kernel.deleteTunnel(tunnelId);
     if (tr < 0 && !this.gone(tr)) {
       this.loop.log('debug', `tunnel ${tunnelId}: deleting kernel tunnel: ${this.errText(-tr)}`);
     }
-    if (fd !== undefined) {
-      this.unwatchSocket(fd);
-      this.native.close(fd);
-      this.tunnelFds.delete(tunnelId);
-    }
+    if (fd !== undefined) this.native.close(fd);
   }
 
   /** A UDP socket of the address's family (IPv6: V6ONLY) with SO_REUSEPORT + SO_BINDTODEVICE
@@ -837,10 +830,11 @@ export class BrokerDriver {
     return listenerKey(socket.address ?? listenAddresses(this.cfg)[0], socket.port);
   }
 
-  private errText(errno: number): string {
-    const problem = this.kernel.lastProblem;
+  /** strerror, with what was wrong when known: the worker's problem text of that call, or the
+   *  synchronous executor's last one for an EINVAL. */
+  private errText(errno: number, problem = errno === this.native.errno.EINVAL ? this.kernel.lastProblem : ''): string {
     const text = this.native.strerror(errno);
-    return errno === this.native.errno.EINVAL && problem ? `${text} (${problem})` : text;
+    return problem ? `${text} (${problem})` : text;
   }
 
   get listenerCount(): number {

@@ -16,8 +16,6 @@ export type KernelCallback = (result: number, problem: string) => void;
 interface InFlight {
   seq: number;
   cb: KernelCallback;
-  /** loop.now() at submit */
-  at: number;
 }
 
 export function hasNetlinkWorker(native: Native): native is Native & NetlinkWorkerNative {
@@ -30,9 +28,6 @@ export class NetlinkWorker {
   private readonly kernel: NetlinkKernel;
   private readonly inFlight = new Map<number, InFlight>();
   private nextTag = 1;
-  /** Completed requests and the longest one took from submit to its callback (for logs). */
-  completed = 0;
-  slowestMs = 0;
 
   private constructor(
     private readonly native: Native & NetlinkWorkerNative,
@@ -76,12 +71,11 @@ export class NetlinkWorker {
     this.nextTag = this.nextTag >= 0x7fffffff ? 1 : this.nextTag + 1;
     const q = this.native.netlinkWorkerSubmit(r.fd, r.data, tag);
     if (q < 0) return cb(q, q === -this.native.errno.EAGAIN ? 'the netlink worker queue is full' : '');
-    this.inFlight.set(tag, { seq: r.seq, cb, at: this.loop.now() });
+    this.inFlight.set(tag, { seq: r.seq, cb });
   }
 
   private completions(): void {
     const done = this.native.netlinkWorkerTake();
-    const now = done.length > 0 ? this.loop.now() : 0;
     for (let i = 0; i + 2 < done.length; i += 3) {
       const tag = done[i] as number;
       const result = done[i + 1] as number;
@@ -89,8 +83,6 @@ export class NetlinkWorker {
       const f = this.inFlight.get(tag);
       if (!f) continue;
       this.inFlight.delete(tag);
-      this.completed++;
-      this.slowestMs = Math.max(this.slowestMs, now - f.at);
       let r = result;
       let problem = '';
       if (result >= 0 && reply) {
