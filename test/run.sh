@@ -17,6 +17,7 @@ passed=0
 failed=0
 skipped=0
 failures=()
+failed_checks=()
 ci=no
 case "${CI:-}" in true|1|yes) ci=yes ;; esac
 
@@ -75,7 +76,12 @@ run_vmtest_suite() {
   s=$(strip_ansi <"$log" | grep -c '^VMTEST SKIP ')
   strip_ansi <"$log" | grep -E '^VMTEST (PASS|FAIL|SKIP) '
   passed=$((passed + p)); failed=$((failed + f))
-  if [ "$f" -gt 0 ]; then failures+=("$suite"); fi
+  if [ "$f" -gt 0 ]; then
+    failures+=("$suite")
+    # kept for the end: CI often shows only the last lines of the run
+    while IFS= read -r line; do failed_checks+=("$line"); done \
+      < <(strip_ansi <"$log" | grep '^VMTEST FAIL ' | head -20)
+  fi
   count_skips "$suite" "$s"
   if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
     echo "$suite: exited $rc without a FAIL line; counted as 1 failure; last lines of $log:"
@@ -123,6 +129,7 @@ if [ "$only" = all ]; then
   run_script_suite vm-mipsel test/vm-mipsel/run-scenarios.sh
 fi
 
+for line in "${failed_checks[@]}"; do echo "$line"; done
 if [ ${#failures[@]} -gt 0 ]; then echo "failing: ${failures[*]}"; fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
