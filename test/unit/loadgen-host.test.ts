@@ -99,7 +99,11 @@ test(`loadgen ↔ host broker, each way of reading (${MODES.map((m) => m[0]).joi
     assert.is(x.broker.createdTotal, 12, `the broker counted 12 creations; ${why}`);
     assert.is(x.broker.orphans, 0, why);
     assert.is(x.broker.tunnelsAfterTeardown, 0, `every ERROR 0x11 closed its tunnel; ${why}`);
-    assert.ok(x.loadgen.arrivalCpuS > 0, `the load generator measured its own CPU; ${why}`);
+    // read from /proc in clock ticks (10 ms): 12 arrivals may well take less than one, so
+    // what is checked is that a figure was read, not that it is above zero
+    assert.type(x.loadgen.arrivalCpuS, 'number', `the load generator measured its own CPU; ${why}`);
+    assert.type(x.loadgen.holdCpuPerMinS, 'number', why);
+    assert.ok(x.loadgen.arrivalCpuS >= 0 && x.loadgen.holdCpuPerMinS >= 0, why);
     assert.is(x.loadgen.holdWindowsCpuPerMinS.length, 2, why);
     assert.ok(x.loadgen.rssKiB > 0, why);
     assert.type(x.loadgen.maxLagMs.hold, 'number', why);
