@@ -137,7 +137,9 @@ test('loadgen ↔ host broker through a broker-agent (the load generator on the 
   assert.is(b.orphans, 0, why);
   assert.ok(b.rssKiB.before > 10_000, `the broker's RSS through the agent; ${why}`);
   assert.ok(b.fds.holdEnd > 8, `its fds: a socket per tunnel; ${why}`);
-  assert.ok(b.burstCpuS.self > 0, why);
+  // clock ticks (10 ms), as for the load generator's own CPU: read, not necessarily above zero
+  assert.type(b.burstCpuS.self, 'number', why);
+  assert.ok(b.burstCpuS.self >= 0, why);
   assert.is(b.holdWindowsCpuPerMinS.length, 2, why);
   assert.ok(b.holdWindowsCpuPerMinS.every((v: number | null) => typeof v === 'number' && v >= 0), `per window, on the agent's clock; ${why}`);
   assert.ok(Math.abs(b.holdS - 2) < 1.5, `the hold as the agent timed it: ${b.holdS} s; ${why}`);
