@@ -246,9 +246,10 @@ export class BrokerDriver {
         else held.set(a.afterKernel, [a]);
       } else this.run([a]);
     }
-    this.removeKernelTunnels(teardowns);
+    const removal = this.removeKernelTunnels(teardowns);
     this.loop.log('info', `shutdown: told ${told} clients (ERROR 0x02) after ${toldMs} ms; deleted ${teardowns.length} ` +
-      `kernel tunnels and closed their sockets after ${ms()} ms; ${this.jobs.pending} hooks queued, ` +
+      `kernel tunnels (${removal.deleteMs} ms) and closed their sockets (${removal.closeMs} ms) after ${ms()} ms; ` +
+      `${this.jobs.pending} hooks queued, ` +
       `${[...held.values()].reduce((n, l) => n + l.length, 0)} down hooks wait for the kernel to remove their interfaces ` +
       `(hooks.max_concurrent ${this.jobs.maxRunningJobs})`);
 
@@ -274,7 +275,8 @@ export class BrokerDriver {
       if (clean) this.loop.log('info', `shutdown: hooks finished after ${ms()} ms; ${hooksText()}`);
       done(clean);
     };
-    const guard = this.loop.setTimer(graceMs, () => {
+    // counted from the signal: the synchronous part above may have taken seconds already
+    const guard = this.loop.setTimer(Math.max(0, graceMs - ms()), () => {
       if (finished) return;
       const notRun = [...held.values()].reduce((n, l) => n + l.length, 0) +
         [...this.barriers.values()].reduce((n, b) => n + b.held.length, 0);
@@ -341,22 +343,26 @@ export class BrokerDriver {
   /** Shutdown teardown of many tunnels at once: pipelined TUNNEL_DELETEs (no SESSION_DELETE:
    *  the kernel closes a deleted tunnel's sessions itself), then the sockets closed. A failed
    *  delete is logged (one line for all); the closed socket still takes the tunnel with it. */
-  private removeKernelTunnels(ids: number[]): void {
-    if (ids.length === 0) return;
+  private removeKernelTunnels(ids: number[]): { deleteMs: number; closeMs: number } {
+    if (ids.length === 0) return { deleteMs: 0, closeMs: 0 };
     // a setup still on the worker is undone when it answers (the poll waits for that too)
     for (const id of ids) {
       const setup = this.setupsOnWorker.get(id);
       if (setup) setup.cancelled = true;
     }
+    const t0 = this.loop.now();
     const failed = this.deleteKernelTunnels(ids);
+    const t1 = this.loop.now();
     for (const id of ids) {
       const fd = this.releaseTunnelSocket(id);
       if (fd !== undefined) this.native.close(fd);
     }
+    const t2 = this.loop.now();
     if (failed.length) {
       this.loop.log('warning', `shutdown: TUNNEL_DELETE failed for ${failed.length} tunnels: ${firstFew(failed)}; ` +
         'their sockets are closed, which removes them too');
     }
+    return { deleteMs: Math.round(t1 - t0), closeMs: Math.round(t2 - t1) };
   }
 
   /** Sets the listener's receive buffer; returns a text for the "listening on" line. */
