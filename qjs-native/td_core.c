@@ -806,6 +806,24 @@ int td_set_recv_buffer(int fd, int bytes)
     return size;
 }
 
+int td_set_send_buffer(int fd, int bytes)
+{
+    int size = 0;
+    socklen_t len = sizeof size;
+    if (bytes < 0)
+        return -EINVAL;
+    /* as td_set_recv_buffer: SO_SNDBUFFORCE ignores net.core.wmem_max but needs CAP_NET_ADMIN */
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &bytes, sizeof bytes) < 0) {
+        if (errno != EPERM)
+            return neg_errno();
+        if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes) < 0)
+            return neg_errno();
+    }
+    if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, &len) < 0)
+        return neg_errno();
+    return size;
+}
+
 int td_raise_fd_limit(uint64_t *soft, uint64_t *hard)
 {
     struct rlimit rl;
