@@ -724,22 +724,24 @@ static napi_value js_netlink_worker_pending(napi_env env, napi_callback_info inf
 
 /* ---- limits and buffers ---- */
 
-static napi_value js_set_recv_buffer(napi_env env, napi_callback_info info)
+/* (fd, bytes) -> fn(fd, bytes): the socket buffer setters */
+static napi_value call_fd_bytes(napi_env env, napi_callback_info info, int (*fn)(int, int))
 {
     int32_t fd, bytes;
     GET_ARGS(2);
     if (!arg_int(env, argv[0], &fd) || !arg_int(env, argv[1], &bytes))
         return NULL;
-    return num(env, td_set_recv_buffer(fd, bytes));
+    return num(env, fn(fd, bytes));
+}
+
+static napi_value js_set_recv_buffer(napi_env env, napi_callback_info info)
+{
+    return call_fd_bytes(env, info, td_set_recv_buffer);
 }
 
 static napi_value js_set_send_buffer(napi_env env, napi_callback_info info)
 {
-    int32_t fd, bytes;
-    GET_ARGS(2);
-    if (!arg_int(env, argv[0], &fd) || !arg_int(env, argv[1], &bytes))
-        return NULL;
-    return num(env, td_set_send_buffer(fd, bytes));
+    return call_fd_bytes(env, info, td_set_send_buffer);
 }
 
 static napi_value js_set_rx_timestamps(napi_env env, napi_callback_info info)

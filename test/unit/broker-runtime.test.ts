@@ -227,31 +227,22 @@ test('listeners: SO_REUSEPORT, SO_BINDTODEVICE, bind per port; an unbindable por
   assert.ok(r.loop.logs.includes('info: listening on 203.0.113.1:8942 (interface eth0), receive buffer 8388608 bytes, send buffer 8388608 bytes'), r.loop.logs.join('\n'));
 });
 
-test('listener receive buffer: the granted size is logged, also when it is less than asked for or fails', () => {
-  const r = rig({ ...CFG, ports: [8942] });
-  r.native.recvBufferResult = 425_984;
-  r.driver.openListeners();
-  assert.ok(r.loop.logs.some((l) => l.startsWith('info: listening on 203.0.113.1:8942') &&
-    l.includes('receive buffer 425984 bytes (asked for 4194304; SO_RCVBUFFORCE needs CAP_NET_ADMIN')), r.loop.logs.join('\n'));
-  const f = rig({ ...CFG, ports: [8942] });
-  f.native.recvBufferResult = -ERRNO.EINVAL;
-  f.driver.openListeners();
-  assert.ok(f.loop.logs.some((l) => l.includes('receive buffer: default, setting 4194304 bytes failed: error 22')), f.loop.logs.join('\n'));
-  assert.is(f.driver.listenerCount, 1, 'still listening');
-});
-
-test('listener send buffer: the granted size is logged, also when it is less than asked for or fails', () => {
-  const r = rig({ ...CFG, ports: [8942] });
-  r.native.sendBufferResult = 425_984;
-  r.driver.openListeners();
-  assert.ok(r.loop.logs.some((l) => l.startsWith('info: listening on 203.0.113.1:8942') &&
-    l.includes('receive buffer 8388608 bytes, send buffer 425984 bytes (asked for 4194304; SO_SNDBUFFORCE needs CAP_NET_ADMIN')), r.loop.logs.join('\n'));
-  const f = rig({ ...CFG, ports: [8942] });
-  f.native.sendBufferResult = -ERRNO.EINVAL;
-  f.driver.openListeners();
-  assert.ok(f.loop.logs.some((l) => l.endsWith('send buffer: default, setting 4194304 bytes failed: error 22')), f.loop.logs.join('\n'));
-  assert.is(f.driver.listenerCount, 1, 'still listening');
-});
+for (const [which, result, option] of [
+  ['receive', 'recvBufferResult', 'SO_RCVBUFFORCE'], ['send', 'sendBufferResult', 'SO_SNDBUFFORCE'],
+] as const) {
+  test(`listener ${which} buffer: the granted size is logged, also when it is less than asked for or fails`, () => {
+    const r = rig({ ...CFG, ports: [8942] });
+    r.native[result] = 425_984;
+    r.driver.openListeners();
+    assert.ok(r.loop.logs.some((l) => l.startsWith('info: listening on 203.0.113.1:8942') &&
+      l.includes(`${which} buffer 425984 bytes (asked for 4194304; ${option} needs CAP_NET_ADMIN`)), r.loop.logs.join('\n'));
+    const f = rig({ ...CFG, ports: [8942] });
+    f.native[result] = -ERRNO.EINVAL;
+    f.driver.openListeners();
+    assert.ok(f.loop.logs.some((l) => l.includes(`${which} buffer: default, setting 4194304 bytes failed: error 22`)), f.loop.logs.join('\n'));
+    assert.is(f.driver.listenerCount, 1, 'still listening');
+  });
+}
 
 test('a PREPARE creates socket, kernel tunnel and session, sets the MTU, answers TUNNEL, runs session.up', () => {
   const r = rig({ ...CFG, ports: [8942] });
