@@ -786,34 +786,24 @@ int td_resolve_finish(int fd, struct td_endpoint *out, int max)
 
 /* ---- limits and buffers ---- */
 
-/* The *FORCE option ignores net.core.rmem_max / wmem_max but needs CAP_NET_ADMIN; without it
- * the plain option, capped by the sysctl. The kernel doubles the request for its bookkeeping:
- * what it actually uses is read back and returned. */
-static int set_socket_buffer(int fd, int bytes, int force_opt, int opt)
+int td_set_recv_buffer(int fd, int bytes)
 {
     int size = 0;
     socklen_t len = sizeof size;
     if (bytes < 0)
         return -EINVAL;
-    if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) < 0) {
+    /* SO_RCVBUFFORCE ignores net.core.rmem_max but needs CAP_NET_ADMIN. */
+    if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) < 0) {
         if (errno != EPERM)
             return neg_errno();
-        if (setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes) < 0)
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) < 0)
             return neg_errno();
     }
-    if (getsockopt(fd, SOL_SOCKET, opt, &size, &len) < 0)
+    /* The kernel doubles the request for its bookkeeping and caps SO_RCVBUF at rmem_max:
+     * report what it actually uses. */
+    if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, &len) < 0)
         return neg_errno();
     return size;
-}
-
-int td_set_recv_buffer(int fd, int bytes)
-{
-    return set_socket_buffer(fd, bytes, SO_RCVBUFFORCE, SO_RCVBUF);
-}
-
-int td_set_send_buffer(int fd, int bytes)
-{
-    return set_socket_buffer(fd, bytes, SO_SNDBUFFORCE, SO_SNDBUF);
 }
 
 int td_raise_fd_limit(uint64_t *soft, uint64_t *hard)

@@ -116,8 +116,6 @@ int td_resolve_finish(int fd, struct td_endpoint *out, int max);
 
 /* SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
 int td_set_recv_buffer(int fd, int bytes);
-/* SO_SNDBUFFORCE (SO_SNDBUF if not permitted); returns the effective size or -errno. */
-int td_set_send_buffer(int fd, int bytes);
 /* Raises the soft RLIMIT_NOFILE to the hard limit; fills the limits now in force
  * (UINT64_MAX: unlimited). 0 or -errno. */
 int td_raise_fd_limit(uint64_t *soft, uint64_t *hard);

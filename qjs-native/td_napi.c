@@ -724,24 +724,13 @@ static napi_value js_netlink_worker_pending(napi_env env, napi_callback_info inf
 
 /* ---- limits and buffers ---- */
 
-/* (fd, bytes) -> fn(fd, bytes): the socket buffer setters */
-static napi_value call_fd_bytes(napi_env env, napi_callback_info info, int (*fn)(int, int))
+static napi_value js_set_recv_buffer(napi_env env, napi_callback_info info)
 {
     int32_t fd, bytes;
     GET_ARGS(2);
     if (!arg_int(env, argv[0], &fd) || !arg_int(env, argv[1], &bytes))
         return NULL;
-    return num(env, fn(fd, bytes));
-}
-
-static napi_value js_set_recv_buffer(napi_env env, napi_callback_info info)
-{
-    return call_fd_bytes(env, info, td_set_recv_buffer);
-}
-
-static napi_value js_set_send_buffer(napi_env env, napi_callback_info info)
-{
-    return call_fd_bytes(env, info, td_set_send_buffer);
+    return num(env, td_set_recv_buffer(fd, bytes));
 }
 
 static napi_value js_set_rx_timestamps(napi_env env, napi_callback_info info)
@@ -845,7 +834,6 @@ static napi_value init(napi_env env, napi_value exports)
         FN("spawn", js_spawn), FN("read", js_read), FN("waitPid", js_wait_pid), FN("kill", js_kill),
         FN("reniceGroup", js_renice_group),
         FN("pidWatch", js_pid_watch), FN("setRecvBuffer", js_set_recv_buffer),
-        FN("setSendBuffer", js_set_send_buffer),
         FN("setRxTimestamps", js_set_rx_timestamps),
         FN("raiseFdLimit", js_raise_fd_limit),
 #ifdef TD_LEGACY_FORK_SPAWN

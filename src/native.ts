@@ -105,9 +105,6 @@ export interface Native {
 
   /** SO_RCVBUFFORCE (SO_RCVBUF if not permitted); returns the effective size or -errno. */
   setRecvBuffer(fd: number, bytes: number): number;
-  /** SO_SNDBUFFORCE (SO_SNDBUF if not permitted); the effective size or -errno. Node binding
-   *  only (the broker's listeners, which send the answers of many tunnels in one sendmmsg). */
-  setSendBuffer?(fd: number, bytes: number): number;
   /** SO_TIMESTAMPNS: the batched reader then reports how long each datagram of fd waited in
    *  its receive queue (DatagramBatch.queuedMs). Node binding only (the broker); 0 or -errno. */
   setRxTimestamps?(fd: number): number;

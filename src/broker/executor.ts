@@ -21,11 +21,6 @@ import { sharedRoute, type SharedRoute } from './shared-send.js';
  *  one): room for the ~4,000 handshake datagrams of 1,000 routers returning at once, where
  *  Linux's default (rmem_default, 208 KiB) holds about 200. See docs/broker.md. */
 export const LISTENER_RECV_BUFFER = 4 * 1024 * 1024;
-/** Requested send buffer of each listening socket (SO_SNDBUFFORCE): the keepalive answers of
- *  every tunnel read in one go leave through the listener in one sendmmsg, and a datagram is
- *  charged to the socket until the device has sent it. With wmem_default (208 KiB, ~200 small
- *  datagrams) 10,000 tunnels lost 1.6-1.9 % of the broker's sends to EAGAIN (docs/scaling.md). */
-export const LISTENER_SEND_BUFFER = 4 * 1024 * 1024;
 
 /** The part of src/netlink/kernel.ts (NetlinkKernel) the broker uses. */
 export interface BrokerKernel {
@@ -203,7 +198,7 @@ export class BrokerDriver {
         }
         this.listeners.set(listenerKey(address, port), fd);
         this.watchSocket(fd, { kind: 'listener', port, address });
-        this.loop.log('info', `listening on ${where} (interface ${this.cfg.interface}), ${this.recvBuffer(fd)}${this.sendBuffer(fd)}${this.rxTimestamps(fd)}`);
+        this.loop.log('info', `listening on ${where} (interface ${this.cfg.interface}), ${this.recvBuffer(fd)}${this.rxTimestamps(fd)}`);
       }
     }
     this.reschedule();
@@ -379,17 +374,6 @@ export class BrokerDriver {
     return r >= 2 * LISTENER_RECV_BUFFER ? `receive buffer ${r} bytes`
       : `receive buffer ${r} bytes (asked for ${LISTENER_RECV_BUFFER}; SO_RCVBUFFORCE needs CAP_NET_ADMIN, ` +
         'otherwise net.core.rmem_max caps it)';
-  }
-
-  /** Sets the listener's send buffer; the text for the "listening on" line (after the receive
-   *  buffer's). */
-  private sendBuffer(fd: number): string {
-    if (typeof this.native.setSendBuffer !== 'function') return '';
-    const r = this.native.setSendBuffer(fd, LISTENER_SEND_BUFFER);
-    if (r < 0) return `, send buffer: default, setting ${LISTENER_SEND_BUFFER} bytes failed: ${this.native.strerror(-r)}`;
-    return r >= 2 * LISTENER_SEND_BUFFER ? `, send buffer ${r} bytes`
-      : `, send buffer ${r} bytes (asked for ${LISTENER_SEND_BUFFER}; SO_SNDBUFFORCE needs CAP_NET_ADMIN, ` +
-        'otherwise net.core.wmem_max caps it)';
   }
 
   /** Turns on the listener's receive timestamps (overload.ts: requests are aged by them); the

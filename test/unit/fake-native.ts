@@ -49,12 +49,6 @@ export class FakeNative implements Native {
     this.calls.push(`rcvbuf ${fd} ${bytes}`);
     return this.recvBufferResult ?? 2 * bytes;
   }
-  /** Effective send buffer granted, as recvBufferResult. */
-  sendBufferResult: number | null = null;
-  setSendBuffer(fd: number, bytes: number): number {
-    this.calls.push(`sndbuf ${fd} ${bytes}`);
-    return this.sendBufferResult ?? 2 * bytes;
-  }
   bind(fd: number, ip: string, port: number): number {
     this.calls.push(`bind ${fd} ${ip.includes(':') ? `[${ip}]` : ip}:${port}`);
     return this.failBind.has(port) ? -ERRNO.EADDRINUSE : 0;
