@@ -23,6 +23,7 @@ import { HIDDEN_IP, rateLimitHookJob } from './hooks.js';
 import { IdPool } from './id-pool.js';
 import { ATTEMPT_MS, OverloadAdmission } from './overload.js';
 import { PortUsage, tieBreak } from './port-usage.js';
+import { PrepareQueue } from './prepare-queue.js';
 import { RateLimiter } from './rate-limiter.js';
 import { fitReply } from './reply-size.js';
 import { TokenBucket } from './token-bucket.js';
@@ -112,8 +113,10 @@ export class BrokerCore {
   private readonly maybeStillInKernel = new Set<number>();
   /** Tunnel id → when its setup went to the driver, until its setupResult: with the netlink
    *  worker (executor.ts) setups wait for the kernel off the event loop, at most
-   *  overload.limit() of them (a PREPARE beyond is not served yet). */
+   *  overload.limit() of them (a PREPARE beyond waits in waitingPrepares). */
   private readonly setupsInFlight = new Map<number, { at: number; cookieAt: number }>();
+  /** PREPAREs waiting for a free setup slot, served as setups finish (prepare-queue.ts). */
+  private readonly waitingPrepares = new PrepareQueue<ListenerRef>();
   /** Set after the first SESSION_CREATE EEXIST (kernel without duplicate session ids, §2.7). */
   private requireUniqueSessionId = false;
   private stopping = false;
@@ -309,6 +312,14 @@ export class BrokerCore {
       }
       return [reply(encodeUsageReply(usage))];
     }
+    return this.prepare(socket, frame, from, now, ageMs, tunnel, false);
+  }
+
+  /** A PREPARE (on a listener, or on the endpoint's tunnel socket); queued: it comes out of
+   *  waitingPrepares, where it waited for a setup slot. */
+  private prepare(socket: SocketRef, frame: Frame, from: Endpoint, now: number, ageMs: number, tunnel: BrokerTunnel | undefined,
+    queued: boolean): Action[] {
+    const reply = (data: Uint8Array): Action => ({ type: 'send', socket, data, to: from });
     const prepare = decodePrepare(frame.payload);
     if (!prepare) return this.dropShort(frame, from);
     const cookieAge = this.cookies.age(prepare.cookie, from.ip, from.port, now);
@@ -316,15 +327,22 @@ export class BrokerCore {
       this.counters.add('drop-bad-cookie');
       return this.logOn('debug') ? [log('debug', `dropped a PREPARE from ${this.showEndpoint(from)}: bad or expired cookie`)] : [];
     }
-    if (!tunnel && this.setupsInFlight.size >= this.overload.limit(now)) {
+    if (!tunnel && socket.kind === 'listener' && !queued &&
+        (this.waitingPrepares.size > 0 || this.setupsInFlight.size >= this.overload.limit(now))) {
       // the kernel is behind (the netlink worker: setups wait off the event loop): at most what
-      // it created in the last 5 s (at least 8) waits, about 5 s of work, well within the
-      // client's 15 s. The client repeats its PREPARE every 3 s with the same cookie, which
-      // stays in flight (overload.ts); one tunnel more now would only wait longer.
-      this.counters.add('drop-setup-backlog');
-      this.overload.prepareSeen(Infinity, now);
-      return this.logOn('debug') ? [log('debug', `PREPARE from ${this.showEndpoint(from)} not served yet: ` +
-        `${this.setupsInFlight.size} tunnel setups wait for the kernel`)] : [];
+      // it created in the last 5 s (at least 8) waits there, about 5 s of work, well within the
+      // client's 15 s; the rest wait in line here, in order, for a slot (setupResult). Its
+      // cookie stays in flight (overload.ts); a wait of over a second means the broker is behind.
+      const put = this.waitingPrepares.put(endpointKey(from), socket, frame, from, now, ageMs);
+      if (put === 'full') {
+        this.counters.add('drop-setup-backlog');
+        this.overload.prepareSeen(Infinity, now);
+        return this.logOn('debug') ? [log('debug', `PREPARE from ${this.showEndpoint(from)} dropped: ` +
+          `${this.waitingPrepares.size} PREPAREs wait for the kernel already (it repeats in 3 s)`)] : [];
+      }
+      this.counters.add(put === 'queued' ? 'prepare-waited' : 'prepare-retransmits');
+      this.overload.prepareSeen(this.waitingPrepares.longestWaitMs(now), now);
+      return this.serveWaiting(now);
     }
     // its cookie is used: whatever the answer, it is no longer in flight; its wait says whether
     // the broker is behind
@@ -423,8 +441,26 @@ export class BrokerCore {
     }];
   }
 
-  /** The driver's report on a `setup` action. */
+  /** The driver's report on a `setup` action; its slot goes to the PREPARE waiting longest. */
   setupResult(tunnelId: number, result: SetupResult, now: number): Action[] {
+    const out = this.settleSetup(tunnelId, result, now);
+    if (this.waitingPrepares.size > 0) out.push(...this.serveWaiting(now));
+    return out;
+  }
+
+  /** Serves waiting PREPAREs while setup slots are free (a refused one takes none). */
+  private serveWaiting(now: number): Action[] {
+    const out: Action[] = [];
+    while (!this.stopping && this.waitingPrepares.size > 0 && this.setupsInFlight.size < this.overload.limit(now)) {
+      const w = this.waitingPrepares.shift()!;
+      const waited = now - w.at + Math.max(0, w.ageMs);
+      const tunnel = this.byEndpoint.get(endpointKey(w.from));
+      out.push(...this.prepare(w.socket, w.frame, w.from, now, waited, tunnel && tunnel.state !== 'closed' ? tunnel : undefined, true));
+    }
+    return out;
+  }
+
+  private settleSetup(tunnelId: number, result: SetupResult, now: number): Action[] {
     const started = this.setupsInFlight.get(tunnelId);
     this.setupsInFlight.delete(tunnelId);
     // a setup that waited for the kernel is a PREPARE that waited: the broker is behind
@@ -561,6 +597,7 @@ export class BrokerCore {
    *  their order; hooks of different tunnels run in parallel under hooks.max_concurrent. */
   shutdown(_now: number): Action[] {
     this.stopping = true;
+    this.waitingPrepares.clear();
     const told: Action[] = [];
     const before: Action[] = [];
     const teardowns: Action[] = [];

@@ -1,11 +1,13 @@
 // The broker driver with the netlink worker (executor.ts: setups, teardowns and MTU changes wait
 // for the kernel off the event loop): the order of kernel calls, hooks and answers is the same as
 // with synchronous calls, nothing is answered before the kernel is done, a tunnel closed while
-// its setup is still in the kernel is undone, and the setups waiting are bounded.
+// its setup is still in the kernel is undone, and the setups waiting are bounded, the PREPAREs
+// beyond served in order as they finish.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Endpoint } from '../../src/native.js';
 import * as m from '../../src/protocol/messages.js';
+import { PREPARE_QUEUE_MAX } from '../../src/broker/prepare-queue.js';
 import { CFG, CLIENT, ERRNO, FakeWorker, rig } from './broker-fakes.js';
 
 const ONE_PORT = { ...CFG, ports: [8942] };
@@ -126,22 +128,66 @@ test('worker: a shutdown waits for the down hook of a tunnel whose teardown was 
   assert.equal(spawned(r), ['/up', '/predown', '/down']);
 });
 
-test('worker: setups waiting for the kernel are bounded (8 before any creation); the PREPARE beyond is served when repeated later', () => {
-  const r = workerRig();
+const TUNNEL_PREFIX = '80 73 a7 01 04 08';
+const tunnelsSent = (r: R): number => r.native.sent.filter((s) => s.hex.startsWith(TUNNEL_PREFIX)).length;
+const createsSubmitted = (r: R): number => r.worker.calls.filter((c) => c.startsWith('createTunnel')).length;
+
+function nineClients(r: R): { clients: Endpoint[]; cookies: Uint8Array[] } {
   const clients = Array.from({ length: 9 }, (_, i): Endpoint => ({ ip: `198.51.100.${10 + i}`, port: 40000 }));
-  const cookies = clients.map((c) => cookieFor(r, c));
+  return { clients, cookies: clients.map((c) => cookieFor(r, c)) };
+}
+
+test('worker: setups waiting for the kernel are bounded (8 before any creation); the PREPARE beyond waits in line and is served as soon as one finishes', () => {
+  const r = workerRig();
+  const { clients, cookies } = nineClients(r);
   clients.forEach((c, i) => prepare(r, cookies[i], c, `uuid${i}`));
-  assert.is(r.worker.calls.filter((c) => c.startsWith('createTunnel')).length, 8);
-  assert.is(r.core.counters.snapshot()['drop-setup-backlog'], 1);
+  assert.is(createsSubmitted(r), 8);
+  assert.is(r.core.counters.snapshot()['prepare-waited'], 1);
+  assert.is(r.core.counters.snapshot()['drop-setup-backlog'], undefined);
   assert.is(r.core.tunnelCount, 8);
+  // the kernel answers in order: the 8 TUNNEL_CREATEs, then the first SESSION_CREATE, whose
+  // setup's slot goes to the waiting PREPARE at once, without the client repeating it
+  for (let i = 0; i < 8; i++) r.worker.completeNext();
+  assert.is(createsSubmitted(r), 8);
+  assert.is(r.worker.completeNext(), 'createSession 100/100 l2tp100-100');
+  assert.is(createsSubmitted(r), 9);
+  assert.is(r.core.tunnelCount, 9);
   r.worker.completeAll();
-  assert.is(r.native.sent.filter((s) => s.hex.startsWith('80 73 a7 01 04 08')).length, 8);
-  // the client repeats its PREPARE (3 s later) with the same cookie
+  assert.is(tunnelsSent(r), 9);
+  assert.is(r.core.counters.snapshot()['tunnels-created'], 9);
+});
+
+test('worker: a PREPARE repeated while it waits keeps its place and makes no second tunnel; the waiting ones go in arrival order', () => {
+  const r = workerRig({ ...ONE_PORT, maxTunnels: 64 });
+  const extra = Array.from({ length: 10 }, (_, i): Endpoint => ({ ip: `198.51.100.${30 + i}`, port: 40001 }));
+  const { clients, cookies } = nineClients(r);
+  const extraCookies = extra.map((c) => cookieFor(r, c));
+  clients.forEach((c, i) => prepare(r, cookies[i], c, `uuid${i}`));
+  extra.forEach((c, i) => prepare(r, extraCookies[i], c, `x${i}`));
   r.loop.advance(3000);
   prepare(r, cookies[8], clients[8], 'uuid8');
+  extra.forEach((c, i) => prepare(r, extraCookies[i], c, `x${i}`));
+  assert.is(r.core.counters.snapshot()['prepare-waited'], 11);
+  assert.is(r.core.counters.snapshot()['prepare-retransmits'], 11);
   r.worker.completeAll();
-  assert.is(r.core.tunnelCount, 9);
-  assert.is(r.native.sent.filter((s) => s.hex.startsWith('80 73 a7 01 04 08')).length, 9);
+  assert.is(r.core.counters.snapshot()['tunnels-created'], 19);
+  assert.is(tunnelsSent(r), 19);
+  const order = r.core.tunnelList().map((t) => t.uuid);
+  assert.equal(order.slice(8), ['uuid8', ...extra.map((_, i) => `x${i}`)]);
+});
+
+test('worker: a PREPARE that waited past its cookie\'s age gets ERROR when its turn comes, and takes no slot', () => {
+  const r = workerRig();
+  const { clients, cookies } = nineClients(r);
+  clients.forEach((c, i) => prepare(r, cookies[i], c, `uuid${i}`));
+  // the kernel answers nothing for 13 s: the eight are still within their clients' 15 s
+  r.loop.advance(13_000);
+  r.worker.completeAll();
+  assert.is(r.core.counters.snapshot()['tunnels-created'], 8);
+  assert.is(r.core.counters.snapshot()['refused-stale-cookie'], 1);
+  assert.ok(r.native.sent.some((s) => s.to === '198.51.100.18:40000' && s.hex.startsWith('80 73 a7 01 03')), 'ERROR to the ninth');
+  assert.is(createsSubmitted(r), 8);
+  assert.is(r.core.tunnelCount, 8);
 });
 
 test('worker: an id closed a moment ago that the kernel still holds (EEXIST) is refused once, not retired', () => {
@@ -180,6 +226,20 @@ test('worker: a setup the kernel finishes after the client gave up (15 s from it
   r.worker.completeAll();
   r.loop.advance(1000);
   assert.equal(spawned(r), [], 'never up: no hooks');
+});
+
+test('worker: past PREPARE_QUEUE_MAX waiting, a PREPARE from a new endpoint is dropped; a repeat of one in line is not', () => {
+  const r = workerRig({ ...ONE_PORT, maxTunnels: 8000 });
+  const n = 8 + PREPARE_QUEUE_MAX + 1;
+  const clients = Array.from({ length: n }, (_, i): Endpoint => ({ ip: `198.51.100.${1 + (i % 200)}`, port: 20000 + Math.floor(i / 200) }));
+  const cookies = clients.map((c) => cookieFor(r, c));
+  clients.forEach((c, i) => prepare(r, cookies[i], c, `u${i}`));
+  const c = r.core.counters.snapshot();
+  assert.is(c['prepare-waited'], PREPARE_QUEUE_MAX);
+  assert.is(c['drop-setup-backlog'], 1);
+  prepare(r, cookies[n - 2], clients[n - 2], `u${n - 2}`);
+  assert.is(r.core.counters.snapshot()['drop-setup-backlog'], 1);
+  assert.is(createsSubmitted(r), 8);
 });
 
 test.run();
