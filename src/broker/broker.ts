@@ -154,6 +154,11 @@ export class BrokerCore {
     return this.tunnels.size;
   }
 
+  /** PREPAREs waiting in line for a setup slot (prepare-queue.ts). */
+  get preparesWaiting(): number {
+    return this.waitingPrepares.size;
+  }
+
   /** A datagram received on a listener or tunnel socket. Never throws on bad input. No answer
    *  to it (a send to its source) is larger than the datagram: a spoofed source gains nothing.
    *  ageMs: how long it waited before this call (receive queue and batch), -1 when unknown. */
@@ -661,7 +666,8 @@ export class BrokerCore {
       silence = Math.max(silence, now - t.lastAlive);
     }
     const room = this.fdRoom;
-    lines.push(`up ${up} (heard from ${heard}, counted in usage ${this.liveUsage.live()}), being set up ${this.tunnels.size - up}; ` +
+    lines.push(`up ${up} (heard from ${heard}, counted in usage ${this.liveUsage.live()}), being set up ${this.tunnels.size - up}` +
+      `${this.waitingPrepares.size ? `, ${this.waitingPrepares.size} PREPARE${this.waitingPrepares.size === 1 ? '' : 's'} waiting for a setup slot` : ''}; ` +
       `by port ${[...byPort].map(([p, n]) => `${p}: ${n}`).join(', ')}; ` +
       `fd budget ${room === Infinity ? 'unlimited' : `${this.tunnels.size}/${room}`}; ` +
       `longest silence of an up tunnel ${Math.round(silence / 1000)}s`);

@@ -132,6 +132,10 @@ export class BrokerMetrics {
       name: 'tunneldigger_kernel_calls_pending', help: 'Netlink calls waiting for the kernel on the netlink thread.', registers: [r],
       collect() { this.set(self.kernelPending()); },
     });
+    new Gauge({
+      name: 'tunneldigger_prepares_waiting', help: 'PREPAREs with a valid cookie waiting in line for a tunnel setup slot.', registers: [r],
+      collect() { this.set(self.core.preparesWaiting); },
+    });
   }
 
   /** prom-client's process metrics, once (idempotent). Their event-loop lag histogram

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Endpoint } from '../../src/native.js';
 import * as m from '../../src/protocol/messages.js';
+import { BrokerMetrics } from '../../src/broker/metrics.js';
 import { PREPARE_QUEUE_MAX } from '../../src/broker/prepare-queue.js';
 import { CFG, CLIENT, ERRNO, FakeWorker, rig } from './broker-fakes.js';
 
@@ -137,14 +138,17 @@ function nineClients(r: R): { clients: Endpoint[]; cookies: Uint8Array[] } {
   return { clients, cookies: clients.map((c) => cookieFor(r, c)) };
 }
 
-test('worker: setups waiting for the kernel are bounded (8 before any creation); the PREPARE beyond waits in line and is served as soon as one finishes', () => {
+test('worker: setups waiting for the kernel are bounded (8 before any creation); the PREPARE beyond waits in line and is served as soon as one finishes', async () => {
   const r = workerRig();
+  const metrics = new BrokerMetrics(r.core, { processMetrics: false });
   const { clients, cookies } = nineClients(r);
   clients.forEach((c, i) => prepare(r, cookies[i], c, `uuid${i}`));
   assert.is(createsSubmitted(r), 8);
   assert.is(r.core.counters.snapshot()['prepare-waited'], 1);
   assert.is(r.core.counters.snapshot()['drop-setup-backlog'], undefined);
   assert.is(r.core.tunnelCount, 8);
+  assert.match(r.core.statusSummary(r.loop.now())[1], 'being set up 8, 1 PREPARE waiting for a setup slot;');
+  assert.match(await metrics.text(), /^tunneldigger_prepares_waiting 1$/m);
   // the kernel answers in order: the 8 TUNNEL_CREATEs, then the first SESSION_CREATE, whose
   // setup's slot goes to the waiting PREPARE at once, without the client repeating it
   for (let i = 0; i < 8; i++) r.worker.completeNext();
@@ -152,6 +156,8 @@ test('worker: setups waiting for the kernel are bounded (8 before any creation);
   assert.is(r.worker.completeNext(), 'createSession 100/100 l2tp100-100');
   assert.is(createsSubmitted(r), 9);
   assert.is(r.core.tunnelCount, 9);
+  assert.is(r.core.preparesWaiting, 0);
+  assert.match(await metrics.text(), /^tunneldigger_prepares_waiting 0$/m);
   r.worker.completeAll();
   assert.is(tunnelsSent(r), 9);
   assert.is(r.core.counters.snapshot()['tunnels-created'], 9);
